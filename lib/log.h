@@ -1,0 +1,20 @@
+/* log.h: one logging call for every component, to syslog or stderr. */
+#ifndef MHAFS_LOG_H
+#define MHAFS_LOG_H
+
+#include <syslog.h>
+
+/* ident: program name; to_stderr: 1 for stderr (with time stamps), 0 for
+ * syslog (LOG_DAEMON); level: a LOG_* priority, messages above it dropped. */
+void log_init(const char *ident, int to_stderr, int level);
+/* Map "debug".."error" to LOG_*; returns LOG_INFO for anything else. */
+int log_level_from_name(const char *name);
+void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
+
+#endif
