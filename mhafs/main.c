@@ -278,7 +278,11 @@ static int open_journal(struct mhafs *fs, struct config *cfg)
 	struct recover_stats rs;
 	memset(&rs, 0, sizeof(rs));
 	if (!clean) {
-		int rc = journal_recover(fs->journal, fs->root_fd, cfg->node_local, cfg->n_node_local, &rs);
+		int dfd = openat(fs->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int rc = dfd < 0 ? -errno
+				 : journal_recover(fs->journal, dfd, cfg->node_local, cfg->n_node_local, &rs);
+		if (dfd >= 0)
+			close(dfd);
 		if (rc < 0) {
 			fprintf(stderr, "mhafs: start-up check failed: %s\n", strerror(-rc));
 			return -1;
