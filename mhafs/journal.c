@@ -223,7 +223,9 @@ static enum open_result try_open(const char *path, uint16_t node, sqlite3 **dbp,
 	}
 	const unsigned char *res = sqlite3_column_text(st, 0);
 	if (!res || strcmp((const char *)res, "ok") != 0) {
-		seterr(err, errlen, "%s: integrity check: %s", path, res ? (const char *)res : "?");
+		/* first line of the report only */
+		seterr(err, errlen, "%s: integrity check: %.*s", path,
+		       res ? (int)strcspn((const char *)res, "\n") : 1, res ? (const char *)res : "?");
 		sqlite3_finalize(st);
 		sqlite3_close(db);
 		return OPEN_DAMAGED;
@@ -431,10 +433,10 @@ int journal_record_locked(struct journal *j, struct jentry *e)
 	if ((rc = insert_journal_row(j, e)) != SQLITE_OK ||
 	    (rc = catalog_apply(j, e)) != SQLITE_OK)
 		goto rollback;
-	sqlite3_stmt *m = jst(j, S_META_LAST);
-	sqlite3_bind_int64(m, 1, (int64_t)e->seq);
-	sqlite3_bind_int64(m, 2, (int64_t)e->hlc);
-	if ((rc = jexec(j, S_META_LAST)) != SQLITE_OK || (rc = jexec(j, S_COMMIT)) != SQLITE_OK)
+	/* meta.last_seq/last_hlc are not touched here (one page less to write
+	 * per op): journal_open takes the maximum of meta and the journal
+	 * rows, and journal_close stores them. */
+	if ((rc = jexec(j, S_COMMIT)) != SQLITE_OK)
 		goto rollback;
 	j->seq = e->seq;
 	if (e->hlc > j->last_hlc)
@@ -469,6 +471,11 @@ void journal_close(struct journal *j, int clean)
 	if (!j)
 		return;
 	pthread_mutex_lock(&j->lock);
+	sqlite3_stmt *m = jst(j, S_META_LAST);
+	sqlite3_bind_int64(m, 1, (int64_t)j->seq);
+	sqlite3_bind_int64(m, 2, (int64_t)j->last_hlc);
+	if (jexec(j, S_META_LAST) != SQLITE_OK)
+		log_err("journal: cannot store the last seq and hlc: %s", sqlite3_errmsg(j->db));
 	if (clean && sqlite3_exec(j->db, "UPDATE meta SET clean = 1", NULL, NULL, NULL) != SQLITE_OK)
 		log_err("journal: cannot mark the clean stop: %s", sqlite3_errmsg(j->db));
 	pthread_mutex_unlock(&j->lock);
