@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../lib/config.h" /* not the autoconf config.h in the build dir */
+#include "config.h"
 #include "hash.h"
 #include "hlc.h"
 #include "journal.h"
@@ -203,7 +203,8 @@ static int cmd_journal(const struct config *cfg, int argc, char **argv)
 			       hlc_format(hlc, hb, sizeof(hb)), op);
 			put_text(stdout, p ? p : "");
 			if (p2) {
-				fputs(" -> ", stdout);
+				/* a commit names its (node-local) source */
+				fputs(sqlite3_column_int(s, 3) == JOP_COMMIT ? " <- " : " -> ", stdout);
 				put_text(stdout, p2);
 			}
 			if (xn) {

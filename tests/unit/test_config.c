@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../../lib/config.h" /* not the autoconf config.h */
+#include "config.h"
 #include "tcheck.h"
 
 static char path[64];

@@ -1,6 +1,6 @@
 /* test_pathpat.c: node-local pattern matching with the default patterns,
  * and the safe store-relative path check. */
-#include "../../lib/config.h"
+#include "config.h"
 #include "pathpat.h"
 #include "tcheck.h"
 
