@@ -108,7 +108,8 @@ static int list_dir(int dirfd, char ***out, size_t *nout)
 		n++;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), cmp_names);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_names);
 	*out = v;
 	*nout = n;
 	return 0;

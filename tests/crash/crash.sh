@@ -21,7 +21,7 @@ MHAFS=$top_builddir/mhafs/mhafs
 MHACTL=$top_builddir/tools/mhactl
 DELIVER=$top_srcdir/tests/crash/deliver.py
 [ -x "$MHAFS" ] && [ -x "$MHACTL" ] || skip "mhafs or mhactl not built"
-"$MHAFS" --help 2>&1 | grep -q MOUNTPOINT || skip "$MHAFS is not the FUSE daemon yet"
+ASAN_OPTIONS=detect_leaks=0 "$MHAFS" --help 2>&1 | grep -q MOUNTPOINT || skip "$MHAFS is not the FUSE daemon yet"
 
 T=$(mktemp -d /tmp/mhafs-crash.XXXXXX) || fail "mktemp"
 B=$T/backing M=$T/mnt S=$T/state CONF=$T/mhafs.conf
