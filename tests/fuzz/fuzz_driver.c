@@ -3,7 +3,8 @@
  * corruption (each bit flip and a few values at each offset) and a random
  * splice of valid records to LLVMFuzzerTestOneInput, which aborts on any
  * accepted-but-wrong decode.  Files given as arguments are fed as well
- * (e.g. a libFuzzer crash file).  Also counts that corruptions do get
+ * (e.g. a libFuzzer crash file).  "-w DIR" writes the valid records to DIR
+ * as a seed corpus instead.  Also counts that corruptions do get
  * rejected, so the test fails if the decoder accepts everything. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,21 @@ int main(int argc, char **argv)
 	struct jentry e;
 	unsigned long fed = 0, rejected = 0, corruptions = 0;
 
+	if (argc == 3 && !strcmp(argv[1], "-w")) {
+		/* write the valid records as a seed corpus for libFuzzer */
+		make_records();
+		for (int r = 0; r < 8; r++) {
+			char path[4200];
+			snprintf(path, sizeof(path), "%s/seed-%d", argv[2], r);
+			FILE *f = fopen(path, "wb");
+			if (!f || fwrite(rec[r], 1, (size_t)len[r], f) != (size_t)len[r]) {
+				perror(path);
+				return 1;
+			}
+			fclose(f);
+		}
+		return 0;
+	}
 	for (int a = 1; a < argc; a++) {
 		FILE *f = fopen(argv[a], "rb");
 		if (!f) {
