@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <pthread.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -472,6 +474,64 @@ static void test_damaged(const char *state)
 	CHECK(J == NULL);
 }
 
+/* A full file system: SQLITE_FULL becomes -ENOSPC, the failed entry
+ * uses no seq and changes nothing, and recording works again once there is
+ * room.  Needs root (a private mount namespace with a small tmpfs). */
+static void test_full(const char *dir)
+{
+	char err[512], fill[4400], path[64];
+	struct jentry e;
+	struct stat st = mkst(S_IFREG | 0600, 1, 1);
+	int rc = 0, i, ok = 0;
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		printf("test_journal: full file system case skipped (needs root)\n");
+		return;
+	}
+	mkdir(dir, 0700);
+	if (mount("tmpfs", dir, "tmpfs", 0, "size=1m") < 0) {
+		printf("test_journal: full file system case skipped (tmpfs: %s)\n", strerror(errno));
+		return;
+	}
+	J = journal_open(dir, 5, &clk, NULL, err, sizeof(err));
+	CHECK(J != NULL);
+	if (!J)
+		goto out;
+	/* Leave about 300 KiB free, then record until it fails. */
+	snprintf(fill, sizeof(fill), "%s/filler", dir);
+	int fd = open(fill, O_WRONLY | O_CREAT, 0600);
+	char block[4096];
+	memset(block, 'f', sizeof(block));
+	for (i = 0; i < 256 - 75; i++)
+		if (write(fd, block, sizeof(block)) != (ssize_t)sizeof(block))
+			break;
+	close(fd);
+	for (i = 0; i < 100000; i++) {
+		snprintf(path, sizeof(path), "full/%06d/%0*d", i, 40, i);
+		rc = rec(&e, JOP_WRITE, path, NULL, 0, &st, path);
+		if (rc != 0)
+			break;
+		ok++;
+	}
+	CHECK_INT(rc, -ENOSPC);
+	CHECK(ok > 10);
+	CHECK_INT(journal_last_seq(J), ok);
+	/* Free the room: the next entry gets the next seq. */
+	unlink(fill);
+	CHECK_INT(rec(&e, JOP_WRITE, "after", NULL, 0, &st, "after"), 0);
+	CHECK_INT(e.seq, ok + 1);
+	sqlite3 *db = db_reader(dir);
+	CHECK_INT(q_int(db, "SELECT count(*) FROM journal", NULL), ok + 1);
+	CHECK_INT(q_int(db, "SELECT count(*) FROM catalog", NULL), ok + 1);
+	sqlite3_close(db);
+	journal_close(J, 1);
+	J = NULL;
+	printf("test_journal: disk full after %d entries gave -ENOSPC; recovered\n", ok);
+out:
+	umount2(dir, MNT_DETACH);
+}
+
 int main(void)
 {
 	char base[] = "/tmp/mhafs-test-journal.XXXXXX";
@@ -489,6 +549,8 @@ int main(void)
 	test_ops(s1);
 	test_clean_and_crash(s2, b2);
 	test_damaged(s3);
+	snprintf(s3, sizeof(s3), "%s/full", base);
+	test_full(s3);
 	rm_rf(base);
 	return t_done("test_journal");
 }
