@@ -337,10 +337,18 @@ struct journal *journal_open(const char *state_dir, uint16_t node_id, struct hlc
 		 (unsigned)node_id);
 	if (single_int(j->db, sql, &v) == SQLITE_OK && (uint64_t)v > j->seq)
 		j->seq = (uint64_t)v;
-	const char *hlc_sql[] = { "SELECT last_hlc FROM meta",
+	/* HLC floor: after a clean stop meta.last_hlc is exact and our last
+	 * journal row (an index lookup) is enough; after a crash also scan
+	 * both tables (the start-up check is a full walk anyway). */
+	char last_sql[160];
+	snprintf(last_sql, sizeof(last_sql),
+		 "SELECT coalesce(max(hlc), 0) FROM journal WHERE origin = %u AND seq = %" PRIu64,
+		 (unsigned)node_id, j->seq);
+	const char *hlc_sql[] = { "SELECT last_hlc FROM meta", last_sql,
 				  "SELECT coalesce(max(hlc), 0) FROM journal",
 				  "SELECT coalesce(max(hlc), 0) FROM catalog" };
-	for (size_t i = 0; i < 3; i++)
+	size_t nq = clean ? 2 : 4;
+	for (size_t i = 0; i < nq; i++)
 		if (single_int(j->db, hlc_sql[i], &v) == SQLITE_OK && (hlc_t)v > j->last_hlc)
 			j->last_hlc = (hlc_t)v;
 	if (clock)
