@@ -164,7 +164,8 @@ int main(void)
 	e = base(JOP_RENAME); e.flags = 3;            CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
 	e = base(JOP_RENAME); e.flags = 8;            CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
 	e = base(JOP_LINK); e.path2 = "/etc/passwd";  CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
-	e = base(JOP_COMMIT); e.path2 = NULL;         CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
+	e = base(JOP_COMMIT); e.path2 = NULL;         CHECK(roundtrip(&e)); /* source unknown */
+	e = base(JOP_COMMIT); e.path2 = "a/../b";     CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
 	e = base(JOP_SYMLINK); e.path2 = "";          CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
 	e = base(JOP_SETXATTR); e.xname = NULL;       CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
 	e = base(JOP_SETXATTR); e.flags = 4;          CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);

@@ -122,6 +122,9 @@ static void test_ops(const char *state)
 	CHECK(r.found && !r.deleted && r.size == 100);
 	CHECK_STR(r.hash, hex_of("message two", h2));
 	CHECK(!cat(db, "u/Maildir/tmp/m2").found);
+	/* a commit whose node-local source is unknown */
+	REC(JOP_COMMIT, "u/Maildir/new/m9", NULL, 0, &st, "nine");
+	CHECK_STR(cat(db, "u/Maildir/new/m9").hash, hex_of("nine", hx));
 
 	/* rename: the row moves (same content), the old path is a tombstone. */
 	CHECK_INT(rec(&e, JOP_RENAME, "u/Maildir/new/m1", "u/Maildir/cur/m1:2,S", 0, NULL, NULL), 0);
