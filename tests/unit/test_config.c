@@ -65,17 +65,21 @@ int main(void)
 	CHECK(cfg.entry_timeout > 2.49 && cfg.entry_timeout < 2.51);
 	CHECK_INT(cfg.clock_offset_ms, -60000);
 	CHECK_INT(cfg.sync_mode, SYNC_MODE_ASYNC);
-	CHECK_INT(cfg.n_node_local, 3); /* a repeated list key appends */
+	/* a repeated list key appends; the replicator's staging dir is always in */
+	CHECK_INT(cfg.n_node_local, 4);
 	CHECK_STR(cfg.node_local[0], "a*");
-	CHECK_STR(cfg.node_local[2], "c.lock");
+	CHECK_STR(cfg.node_local[1], "b/");
+	CHECK_STR(cfg.node_local[2], CONFIG_STAGING_DIR);
+	CHECK_STR(cfg.node_local[3], "c.lock");
 	CHECK_INT(config_validate(&cfg, err, sizeof(err)), 0);
 	config_free(&cfg);
 
 	/* Defaults: the node-local patterns the design names. */
 	config_defaults(&cfg);
-	CHECK_INT(cfg.n_node_local, 4);
+	CHECK_INT(cfg.n_node_local, 5);
 	CHECK_STR(cfg.node_local[0], "dovecot.index*");
 	CHECK_STR(cfg.node_local[3], "tmp/");
+	CHECK_STR(cfg.node_local[4], CONFIG_STAGING_DIR);
 	CHECK_INT(cfg.node_id, 0);
 	CHECK_INT(config_validate(&cfg, err, sizeof(err)), -1); /* node_id unset */
 	CHECK_HAS(err, "node_id");

@@ -26,6 +26,9 @@ int main(void)
 	CHECK(pathpat_is_local(pat, n, "a/Maildir/tmp"));
 	CHECK(pathpat_is_local(pat, n, "a/Maildir/.Sent/tmp/1234.M1P2.host"));
 	CHECK(pathpat_is_local(pat, n, "tmp/deep/er/file"));
+	/* The replicator's staging directory, always. */
+	CHECK(pathpat_is_local(pat, n, CONFIG_STAGING_DIR "/17.part"));
+	CHECK(pathpat_is_local(pat, n, CONFIG_STAGING_DIR));
 
 	/* Replicated: messages, uidlist, keywords, subscriptions. */
 	CHECK(!pathpat_is_local(pat, n, "a/Maildir/cur/x"));
