@@ -41,7 +41,15 @@ static const char schema_sql[] =
 	" path TEXT PRIMARY KEY, kind TEXT NOT NULL, mode INTEGER, uid INTEGER,"
 	" gid INTEGER, size INTEGER, mtime_ns INTEGER, ino INTEGER, hash BLOB,"
 	" hlc INTEGER NOT NULL, origin INTEGER NOT NULL,"
-	" deleted INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;";
+	" deleted INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+	/* journal_record leaves meta.last_seq to journal_close, so the last
+	 * seq lives in the journal rows; whoever deletes our own rows (the
+	 * replicator pruning acknowledged ones) must not take it with them,
+	 * or a restart after a crash would hand out the same seq again. */
+	"CREATE TRIGGER IF NOT EXISTS journal_keep_last AFTER DELETE ON journal"
+	" WHEN old.origin = (SELECT node_id FROM meta WHERE id = 1) BEGIN"
+	" UPDATE meta SET last_seq = max(last_seq, old.seq), last_hlc = max(last_hlc, old.hlc)"
+	" WHERE id = 1; END;";
 
 #define CAT_COLS "kind, mode, uid, gid, size, mtime_ns, ino, hash, hlc, origin, deleted"
 

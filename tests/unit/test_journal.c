@@ -394,6 +394,44 @@ static void test_clean_and_crash(const char *state, const char *backing)
 	sqlite3_close(db);
 	journal_close(J, 1);
 
+	/* Pruning (the replicator deletes acknowledged rows) and then a crash:
+	 * the seq must not go back. */
+	pid = fork();
+	if (pid == 0) {
+		struct hlc c4;
+		char p[4400];
+		sqlite3 *w;
+		hlc_init(&c4, NULL, NULL, 0);
+		struct journal *cj = journal_open(state, 2, &c4, NULL, err, sizeof(err));
+		for (int i = 0; cj && i < 2; i++) {
+			struct jentry ce;
+			memset(&ce, 0, sizeof(ce));
+			ce.op = JOP_MKDIR;
+			ce.path = i ? "p1" : "p0";
+			if (journal_record(cj, &ce) != 0)
+				_exit(2);
+		}
+		snprintf(p, sizeof(p), "%s/journal.db", state);
+		if (sqlite3_open(p, &w) != SQLITE_OK ||
+		    sqlite3_exec(w, "DELETE FROM journal WHERE origin = 2", NULL, NULL, NULL) != SQLITE_OK)
+			_exit(3);
+		sqlite3_close(w);
+		_exit(cj ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	J = journal_open(state, 2, &c2, &clean, err, sizeof(err));
+	CHECK(J && clean == 0);
+	if (!J)
+		return;
+	db = db_reader(state);
+	CHECK_INT(q_int(db, "SELECT count(*) FROM journal", NULL), 0);
+	sqlite3_close(db);
+	CHECK_INT(journal_last_seq(J), 8);
+	CHECK_INT(rec(&e, JOP_WRITE, "e", NULL, 0, &st, "e"), 0);
+	CHECK_INT(e.seq, 9);
+	journal_close(J, 1);
+
 	/* Another node id on the same database is refused. */
 	J = journal_open(state, 3, &clk, &clean, err, sizeof(err));
 	CHECK(J == NULL);
