@@ -5,7 +5,7 @@
  *   written=N stage=open|write|fsync|close|done errno=ENAME|ok
  * The first failing step stops the run; its errno is what the caller saw.
  * Exit 0 when it ran (whatever the errno), 2 on usage errors. */
-#include "config.h"
+#include "build-config.h"
 
 #include <errno.h>
 #include <fcntl.h>

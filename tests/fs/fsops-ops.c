@@ -2,7 +2,7 @@
  * link, rename (incl. renameat2), unlink, mkdir/rmdir, times, sync, xattrs,
  * symlinks, truncate, O_APPEND, pread/pwrite, mmap, chmod/chown, fallocate,
  * statfs and readdir.  Each section works in its own subdirectory. */
-#include "config.h"
+#include "build-config.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -5,7 +5,7 @@
  * entries of the same directory.  Children print their own lines; the
  * parent waits for each child before printing again, so the transcript
  * order is fixed. */
-#include "config.h"
+#include "build-config.h"
 
 #include <errno.h>
 #include <fcntl.h>

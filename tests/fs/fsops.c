@@ -5,7 +5,7 @@
  * ran and every judged result was as expected, 1 when some line says
  * UNEXPECTED, 2 on a usage or setup error.  tests/fs/semantics.sh runs it
  * on a plain directory and on an mhafs mount and diffs the transcripts. */
-#include "config.h"
+#include "build-config.h"
 
 #include <dirent.h>
 #include <errno.h>
