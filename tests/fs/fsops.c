@@ -268,6 +268,7 @@ pid_t spawn(void (*fn)(void *), void *arg)
 		exit(2);
 	}
 	if (pid == 0) {
+		fsops_unexpected = 0; /* the child reports only its own */
 		fn(arg);
 		fflush(stdout);
 		_exit(fsops_unexpected ? 1 : 0);
