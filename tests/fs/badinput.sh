@@ -68,6 +68,7 @@ $1"
 	fi
 	if [ -n "${S:-}" ] && [ -e "$S" ]; then
 		fail "$_name: created the state dir $S"; _ok=0
+		rm -rf "$S"   # so the next case is judged on its own
 	fi
 	(cd "$B" && find . -printf '%P %y %s %T@\n' | sort) >"$T/after.$n"
 	if ! cmp -s "$T/before.$n" "$T/after.$n"; then
