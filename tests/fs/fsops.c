@@ -1,7 +1,8 @@
 /* fsops.c: main program and transcript helpers of the filesystem-semantics
  * test.  Usage: fsops DIR.  Runs the fixed operation script (fsops-ops.c,
  * fsops-proc.c) inside DIR, which must be empty and traversable by uid 5000,
- * and prints the normalized transcript on stdout.  Exit 0 when the script
+ * and prints the normalized transcript on stdout (fsops-mail.c holds the
+ * Dovecot/Postfix file patterns).  Exit 0 when the script
  * ran and every judged result was as expected, 1 when some line says
  * UNEXPECTED, 2 on a usage or setup error.  tests/fs/semantics.sh runs it
  * on a plain directory and on an mhafs mount and diffs the transcripts. */
@@ -313,7 +314,7 @@ static void (*const script[])(void) = {
 	t_create, t_link, t_rename_files, t_rename_dirs, t_renameat2, t_unlink,
 	t_mkdir_rmdir, t_times, t_sync, t_xattr, t_symlink, t_truncate,
 	t_append, t_pread_pwrite, t_mmap, t_chmod_chown, t_fallocate, t_statfs,
-	t_readdir, t_fcntl_locks, t_ofd_locks, t_flock, t_nonroot,
+	t_readdir, t_maildir, t_dovecot_files, t_fcntl_locks, t_ofd_locks, t_flock, t_nonroot,
 	t_readdir_concurrent,
 };
 

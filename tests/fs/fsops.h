@@ -50,7 +50,8 @@ void msleep(long ms);
 /* Monotonic milliseconds. */
 long now_ms(void);
 
-/* The sections, in transcript order (fsops-ops.c, fsops-proc.c). */
+/* The sections, in transcript order (fsops-ops.c, fsops-mail.c,
+ * fsops-proc.c). */
 void t_create(void);
 void t_link(void);
 void t_rename_files(void);
@@ -70,6 +71,8 @@ void t_chmod_chown(void);
 void t_fallocate(void);
 void t_statfs(void);
 void t_readdir(void);
+void t_maildir(void);
+void t_dovecot_files(void);
 void t_fcntl_locks(void);
 void t_ofd_locks(void);
 void t_flock(void);
