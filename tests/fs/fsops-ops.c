@@ -665,3 +665,51 @@ void t_readdir(void)
 	ls("rl/dir");
 	st("rl/dir");
 }
+
+/* A 5 MiB file written in odd-sized chunks and read back in other odd
+ * sizes: a mail with a large attachment must come back byte for byte. */
+static unsigned char pattern_at(long long off)
+{
+	return (unsigned char)((off * 2654435761ULL) >> 13);
+}
+
+void t_bigfile(void)
+{
+	enum { SIZE = 5 * 1024 * 1024, WCHUNK = 4099, RCHUNK = 65543 };
+	static unsigned char buf[RCHUNK];
+	long long off = 0;
+	int fd, good = 1;
+	ssize_t n;
+
+	section("bigfile");
+	chk("mkdir bf", mkdir("bf", 0755), OK);
+	fd = (int)chk("open bf/f O_CREAT|O_EXCL", open("bf/f", O_WRONLY | O_CREAT | O_EXCL, 0644), OK);
+	if (fd < 0)
+		return;
+	while (off < SIZE) {
+		size_t len = SIZE - off < WCHUNK ? (size_t)(SIZE - off) : WCHUNK;
+
+		for (size_t i = 0; i < len; i++)
+			buf[i] = pattern_at(off + (long long)i);
+		n = write(fd, buf, len);
+		if (n <= 0) {
+			chk("write bf/f", -1, OK);
+			break;
+		}
+		off += n;
+	}
+	chk("fsync bf/f", fsync(fd), OK);
+	close(fd);
+	st("bf/f");
+	fd = open("bf/f", O_RDONLY);
+	off = 0;
+	while (fd >= 0 && (n = read(fd, buf, RCHUNK)) > 0) {
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] != pattern_at(off + i))
+				good = 0;
+		off += n;
+	}
+	if (fd >= 0)
+		close(fd);
+	expect("5 MiB read back byte for byte", good && off == SIZE, 1);
+}

@@ -428,3 +428,101 @@ void t_readdir_concurrent(void)
 	expect("renamer had no errors", sh->errors == 0, 1);
 	munmap((void *)sh, sizeof(*sh));
 }
+
+/* Racing processes: O_EXCL create, link() and rename() of the same names
+ * from NRACERS processes at once; each name must have exactly one winner
+ * and the losers must get the documented errno (what dotlocks, Maildir
+ * delivery and Postfix's queue rely on). */
+#define NRACERS 4
+#define NRACE 100
+
+struct race {
+	volatile int go;
+	int excl_win[NRACE], link_win[NRACE], rename_win[NRACE];
+	int other_errors;
+};
+
+static void racer(void *arg)
+{
+	struct race *rc = arg;
+	int me = getpid() & 0xffff;
+	char a[64], b[64];
+
+	while (!rc->go)
+		;
+	for (int k = 0; k < NRACE; k++) {
+		int fd;
+
+		snprintf(a, sizeof(a), "race/excl-%03d", k);
+		fd = open(a, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		if (fd >= 0) {
+			__sync_fetch_and_add(&rc->excl_win[k], 1);
+			close(fd);
+		} else if (errno != EEXIST) {
+			__sync_fetch_and_add(&rc->other_errors, 1);
+		}
+		snprintf(a, sizeof(a), "race/lock-%03d", k);
+		if (link("race/src", a) == 0)
+			__sync_fetch_and_add(&rc->link_win[k], 1);
+		else if (errno != EEXIST)
+			__sync_fetch_and_add(&rc->other_errors, 1);
+		snprintf(a, sizeof(a), "race/mv-%03d", k);
+		snprintf(b, sizeof(b), "race/mv-%03d.to-%d", k, me);
+		if (rename(a, b) == 0)
+			__sync_fetch_and_add(&rc->rename_win[k], 1);
+		else if (errno != ENOENT)
+			__sync_fetch_and_add(&rc->other_errors, 1);
+	}
+}
+
+static int exactly_one(const int *w)
+{
+	for (int k = 0; k < NRACE; k++)
+		if (w[k] != 1)
+			return 0;
+	return 1;
+}
+
+void t_races(void)
+{
+	struct race *rc;
+	pid_t pids[NRACERS];
+	char name[64];
+	struct stat sb;
+	int moved_ok = 1;
+
+	section("races");
+	chk("mkdir race", mkdir("race", 0755), OK);
+	chk("put race/src", put("race/src", "s"), OK);
+	for (int k = 0; k < NRACE; k++) {
+		snprintf(name, sizeof(name), "race/mv-%03d", k);
+		if (put(name, "m") < 0) {
+			chk(name, -1, OK);
+			return;
+		}
+	}
+	rc = mmap(NULL, sizeof(*rc), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (rc == MAP_FAILED) {
+		chk("mmap shared", -1, OK);
+		return;
+	}
+	memset(rc, 0, sizeof(*rc));
+	for (int i = 0; i < NRACERS; i++)
+		pids[i] = spawn(racer, rc);
+	rc->go = 1;
+	for (int i = 0; i < NRACERS; i++)
+		reap(pids[i]);
+	say("%d processes x %d names", NRACERS, NRACE);
+	expect("O_EXCL: every name created exactly once", exactly_one(rc->excl_win), 1);
+	expect("link: every name linked exactly once", exactly_one(rc->link_win), 1);
+	expect("rename: every source moved exactly once", exactly_one(rc->rename_win), 1);
+	expect("losers got only EEXIST/ENOENT", rc->other_errors == 0, 1);
+	st("race/src");
+	for (int k = 0; k < NRACE; k++) {
+		snprintf(name, sizeof(name), "race/mv-%03d", k);
+		if (lstat(name, &sb) == 0)
+			moved_ok = 0;
+	}
+	expect("no rename source left behind", moved_ok, 1);
+	munmap(rc, sizeof(*rc));
+}

@@ -314,7 +314,7 @@ static void (*const script[])(void) = {
 	t_create, t_link, t_rename_files, t_rename_dirs, t_renameat2, t_unlink,
 	t_mkdir_rmdir, t_times, t_sync, t_xattr, t_symlink, t_truncate,
 	t_append, t_pread_pwrite, t_mmap, t_chmod_chown, t_fallocate, t_statfs,
-	t_readdir, t_maildir, t_dovecot_files, t_fcntl_locks, t_ofd_locks, t_flock, t_nonroot,
+	t_readdir, t_maildir, t_dovecot_files, t_fcntl_locks, t_ofd_locks, t_flock, t_nonroot, t_races, t_bigfile,
 	t_readdir_concurrent,
 };
 

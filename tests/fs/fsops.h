@@ -77,6 +77,8 @@ void t_fcntl_locks(void);
 void t_ofd_locks(void);
 void t_flock(void);
 void t_nonroot(void);
+void t_races(void);
+void t_bigfile(void);
 void t_readdir_concurrent(void);
 
 #endif
