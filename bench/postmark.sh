@@ -31,6 +31,7 @@ for v in "$ROUNDS" "$NUMBER" "$TRANSACTIONS"; do
 	case "$v" in '' | *[!0-9]*) die "ROUNDS, NUMBER and TRANSACTIONS must be whole numbers" ;; esac
 done
 [ "$ROUNDS" -ge 1 ] || die "ROUNDS must be at least 1"
+own_mount_ns "$@"
 
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP

@@ -8,6 +8,7 @@ set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 . "$top_srcdir/tests/fs/lib.sh"
 need_root_fuse
+own_mount_ns "$@"
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 scratch bad
@@ -129,7 +130,7 @@ if start_mhafs "$B" "$M" "$T/state" "$T/first.log"; then
 	else
 		echo again >"$M/after" || fail "already mounted: cannot write through the first mount"
 	fi
-	unmount_wait "$M" "$first"
+	unmount_wait "$M" "$first" || fail "already mounted: the first mhafs did not exit cleanly on unmount"
 	if [ -f "$T/state/journal.db" ] && command -v sqlite3 >/dev/null; then
 		ic=$(sqlite3 "$T/state/journal.db" "PRAGMA integrity_check" 2>&1)
 		[ "$ic" = ok ] || fail "already mounted: journal integrity_check says: $ic"

@@ -13,6 +13,7 @@ set -u
 need_root_fuse
 [ -x "$FILLFS" ] || skip "no fillfs binary at $FILLFS"
 command -v sqlite3 >/dev/null || skip "no sqlite3 (Debian package sqlite3)"
+own_mount_ns "$@"
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 scratch enospc
@@ -93,7 +94,7 @@ sleep 0.5
 journaled "$T/stateA" after 10 || fail "A: no WRITE entry for 'after' in the journal"
 integrity "$T/stateA"
 mhactl_journal "$T/stateA"
-unmount_wait "$T/mntA" "$pidA"
+unmount_wait "$T/mntA" "$pidA" || fail "A: mhafs did not exit cleanly on unmount"
 
 # ---- B: state dir (journal) fs full -------------------------------------
 mkdir -p "$T/statefs" "$T/backB" "$T/mntB"
@@ -159,7 +160,7 @@ sleep 0.5
 journaled "$S" recovered 10 || fail "B: no WRITE entry for 'recovered' after freeing space"
 integrity "$S"
 mhactl_journal "$S"
-unmount_wait "$T/mntB" "$pidB"
+unmount_wait "$T/mntB" "$pidB" || fail "B: mhafs did not exit cleanly on unmount"
 
 [ $FAILED -eq 0 ] || exit 1
 echo "PASS: ENOSPC reported on a full backing fs and a full journal fs; journal intact; no unjournaled success"

@@ -41,16 +41,38 @@ mount_count() {
 	awk -v m="$1" '$5 == m { n++ } END { print n + 0 }' /proc/self/mountinfo
 }
 
+# own_mount_ns "$@": re-run the calling script in a private mount namespace,
+# so its mounts never leak into namespaces other programs create meanwhile
+# (a copy there keeps the FUSE connection alive after our unmount) and die
+# with it whatever happens.
+own_mount_ns() {
+	if [ -z "${MHAFS_TEST_OWN_NS:-}" ]; then
+		command -v unshare >/dev/null || skip "no unshare (Debian package util-linux)"
+		MHAFS_TEST_OWN_NS=1 exec unshare --mount --propagation private sh "$0" "$@"
+	fi
+}
+
 scratch() {
 	T=$(mktemp -d "${TMPDIR:-/tmp}/mhafs-$1.XXXXXX") || die "mktemp failed"
 	chmod 755 "$T"
 }
 
 # unmount_wait DIR [PID]: unmount DIR and wait for the daemon PID to exit.
+# Returns 1 (after ending it) when it had not exited 10 s later, or when
+# DIR stayed mounted.
 unmount_wait() {
-	_d=$1 _p=${2:-}
+	_d=$1 _p=${2:-} _hung="" _err=""
+	# a just-closed file can keep the mount busy for a moment (FUSE sends
+	# RELEASE asynchronously): retry for up to 5 s, as an admin would
+	_i=0
+	while is_mounted "$_d" && [ $_i -lt 50 ]; do
+		_err=$(fusermount3 -u "$_d" 2>&1) && break
+		sleep 0.1; _i=$((_i + 1))
+	done
 	if is_mounted "$_d"; then
-		fusermount3 -u "$_d" 2>/dev/null || umount "$_d" 2>/dev/null || true
+		echo "cannot unmount $_d for 5 s: $_err"
+	elif [ $_i -gt 0 ]; then
+		note "unmount of $_d needed $_i retries (last: $_err)"
 	fi
 	if [ -n "$_p" ]; then
 		_i=0
@@ -58,7 +80,15 @@ unmount_wait() {
 			sleep 0.1; _i=$((_i + 1))
 		done
 		if kill -0 "$_p" 2>/dev/null; then
-			note "mhafs pid $_p still running after unmount; sending TERM"
+			_hung=1
+			echo "mhafs pid $_p still running 10 s after unmounting $_d; its threads:"
+			for _t in /proc/"$_p"/task/*; do
+				echo "  $(cat "$_t/comm" 2>/dev/null) wchan=$(cat "$_t/wchan" 2>/dev/null) $(sed -n 's/^State:\t*//p' "$_t/status" 2>/dev/null)"
+			done
+			for _f in $(grep -l " $_d " /proc/[0-9]*/mountinfo 2>/dev/null); do
+				_q=${_f#/proc/}; _q=${_q%/mountinfo}
+				echo "  still mounted in the mount namespace of pid $_q: $(tr '\0' ' ' <"/proc/$_q/cmdline" 2>/dev/null | head -c 120)"
+			done
 			kill -TERM "$_p" 2>/dev/null || true
 			sleep 1
 			kill -KILL "$_p" 2>/dev/null || true
@@ -67,7 +97,9 @@ unmount_wait() {
 	fi
 	if is_mounted "$_d"; then
 		umount -l "$_d" 2>/dev/null || true
+		return 1
 	fi
+	[ -z "${_hung:-}" ]
 }
 
 cleanup() {

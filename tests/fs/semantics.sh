@@ -12,6 +12,7 @@ set -u
 . "$top_srcdir/tests/fs/lib.sh"
 need_root_fuse
 [ -x "$FSOPS" ] || skip "no fsops binary at $FSOPS"
+own_mount_ns "$@"
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 scratch sem
@@ -88,7 +89,7 @@ if run_variant default; then
 	cmp -s "$T/sums-mnt.txt" "$T/sums-backing.txt" ||
 		fail "file contents read through the mount differ from the backing files"
 	# inode numbers survive a remount
-	unmount_wait "$m" "$MHAFS_PID"
+	unmount_wait "$m" "$MHAFS_PID" || fail "default: mhafs did not exit cleanly on unmount"
 	if is_mounted "$m"; then
 		fail "could not unmount $m"
 	elif start_mhafs "$b" "$m" "$T/default/state" "$T/default/mhafs.log"; then
@@ -99,14 +100,17 @@ if run_variant default; then
 			fail "after a remount objects differ (- before, + after):"
 			head -60 "$T/remount.diff"
 		fi
-		unmount_wait "$m" "$MHAFS_PID"
+		unmount_wait "$m" "$MHAFS_PID" || fail "remount: mhafs did not exit cleanly on unmount"
 	else
 		fail "remount failed"
 	fi
 fi
 
 if run_variant writeback -o writeback_cache=yes; then
-	unmount_wait "$T/writeback/mnt" "$MHAFS_PID"
+	if ! unmount_wait "$T/writeback/mnt" "$MHAFS_PID"; then
+		fail "writeback: mhafs did not exit cleanly on unmount; the end of its log:"
+		tail -5 "$T/writeback/mhafs.log" | sed 's/^/  | /'
+	fi
 fi
 
 [ $FAILED -eq 0 ] || exit 1
