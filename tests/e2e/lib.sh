@@ -24,7 +24,7 @@ E2E_CLEANED=""
 
 e2e_log() { printf '%s: %s\n' "${E2E_NAME:-e2e}" "$*" >&2; }
 e2e_die() { e2e_log "FAIL: $*"; exit 1; }
-e2e_skip() { e2e_log "SKIP: $*"; exit 77; }
+e2e_skip() { e2e_log "SKIP: $*"; exit "${E2E_SKIP_RC:-77}"; }
 
 # e2e_init NAME [ID]: temp dir, traps, identifiers.  ID (the namespace
 # prefix, at most 9 characters after "mhe2e-") defaults to mhe2e-<pid>.
@@ -126,15 +126,26 @@ e2e_is_fuse_mount() {
 	awk -v m="$1" '$5 == m && $9 ~ /^fuse/ { f = 1 } END { exit !f }' /proc/self/mountinfo
 }
 
-# e2e_mhafs_mount N BACKING MNT STATEDIR: start mhafs for node N in the
-# foreground (-f) in its namespace and wait until MNT is a FUSE mount.
+# e2e_mhafs_mount N BACKING MNT STATEDIR: write node N's mhafs.conf (in its
+# conf dir), start mhafs in the foreground (-f) in the node's namespace and
+# wait until MNT is a FUSE mount.  E2E_MHAFS_OPTS adds -o options.
 e2e_mhafs_mount() {
-	local n=$1 backing=$2 mnt=$3 state=$4 pid opts
-	mkdir -p "$backing" "$mnt" "$state" || e2e_die "cannot create mhafs dirs"
-	opts="node_id=$n,node_name=n$n,state_dir=$state,log_target=stderr"
-	opts="$opts,control_socket=$state/mhafs.sock${E2E_MHAFS_OPTS:+,$E2E_MHAFS_OPTS}"
-	e2e_in "$(e2e_ns "$n")" "$E2E_MHAFS_BIN" "$backing" "$mnt" -f -o "$opts" \
-		>"$state/mhafs.log" 2>&1 &
+	local n=$1 backing=$2 mnt=$3 state=$4 pid conf
+	conf=$(e2e_node_dir "$n")/conf/mhafs.conf
+	mkdir -p "$backing" "$mnt" "$state" "${conf%/*}" || e2e_die "cannot create mhafs dirs"
+	cat >"$conf" <<-EOC || e2e_die "cannot write $conf"
+	# mhafs.conf for node $n, written by tests/e2e/lib.sh
+	node_name = n$n
+	node_id = $n
+	backing_dir = $backing
+	mount_point = $mnt
+	state_dir = $state
+	control_socket = $state/mhafs.sock
+	log_target = stderr
+	EOC
+	# Its own session: a terminal hangup must not take the mount down.
+	setsid nsenter --net="/run/netns/$(e2e_ns "$n")" -- "$E2E_MHAFS_BIN" "$backing" "$mnt" -f \
+		-o "config=$conf${E2E_MHAFS_OPTS:+,$E2E_MHAFS_OPTS}" >"$state/mhafs.log" 2>&1 &
 	pid=$!
 	E2E_MHAFS="$E2E_MHAFS $pid:$mnt"
 	E2E_MOUNTS="$E2E_MOUNTS $mnt"
