@@ -123,7 +123,9 @@ e2e_wait() {
 }
 
 e2e_is_fuse_mount() {
-	awk -v m="$1" '$5 == m && $9 ~ /^fuse/ { f = 1 } END { exit !f }' /proc/self/mountinfo
+	# mountinfo: field 5 is the mount point; the type follows the "-" field.
+	awk -v m="$1" '$5 == m { for (i = 7; i < NF; i++) if ($i == "-") break;
+		if ($(i + 1) ~ /^fuse/) f = 1 } END { exit !f }' /proc/self/mountinfo
 }
 
 # e2e_mhafs_mount N BACKING MNT STATEDIR: write node N's mhafs.conf (in its
@@ -149,18 +151,26 @@ e2e_mhafs_mount() {
 	pid=$!
 	E2E_MHAFS="$E2E_MHAFS $pid:$mnt"
 	E2E_MOUNTS="$E2E_MOUNTS $mnt"
-	if ! e2e_wait 10 e2e_is_fuse_mount "$mnt"; then
+	if ! e2e_wait 10 e2e_mounted_or_gone "$mnt" "$pid"; then
 		tail -20 "$state/mhafs.log" >&2
 		e2e_die "mhafs did not mount $mnt within 10 s"
 	fi
+	if ! e2e_is_fuse_mount "$mnt"; then
+		wait "$pid"
+		local rc=$?
+		tail -20 "$state/mhafs.log" >&2
+		e2e_die "mhafs exited with status $rc before mounting $mnt (log above)"
+	fi
 }
+
+e2e_mounted_or_gone() { e2e_is_fuse_mount "$1" || e2e_gone "$2"; }
 
 # e2e_umount MNT: unmount a FUSE mount we made and reap its daemon.
 e2e_umount() {
 	local mnt=$1 e pid rest=""
 	if e2e_is_fuse_mount "$mnt"; then
 		e2e_wait 5 fusermount3 -u "$mnt" || {
-			e2e_log "fusermount3 -u $mnt failed; lazy unmount"
+			e2e_log "fusermount3 -u $mnt failed; lazy unmount"; fuser -vm "$mnt" >&2
 			fusermount3 -uz "$mnt"
 		}
 	fi
@@ -312,7 +322,7 @@ e2e_kill_netns() {
 e2e_dump_logs() {
 	local f
 	[ -n "${E2E_TMP:-}" ] && [ -d "$E2E_TMP" ] || return 0
-	for f in "$E2E_TMP"/n*/log/*.log "$E2E_TMP"/*/mhafs.log; do
+	for f in "$E2E_TMP"/n*/log/*.log "$E2E_TMP"/*/mhafs.log "$E2E_TMP"/n*/state/mhafs.log; do
 		[ -s "$f" ] || continue
 		printf '%s\n' "---- tail of $f" >&2
 		tail -n "${E2E_LOG_LINES:-25}" "$f" >&2
