@@ -163,6 +163,15 @@ e2e_mhafs_mount() {
 	fi
 }
 
+# e2e_mhafs_log_clean STATEDIR: fail if the daemon logged an error (e.g. an
+# operation it could not journal), quoting those lines.
+e2e_mhafs_log_clean() {
+	local bad
+	bad=$(grep -E 'mhafs\[(error|crit|alert|emerg)\]' "$1/mhafs.log" 2>/dev/null)
+	[ -z "$bad" ] || e2e_die "mhafs logged errors:
+$bad"
+}
+
 e2e_mounted_or_gone() { e2e_is_fuse_mount "$1" || e2e_gone "$2"; }
 
 # e2e_umount MNT: unmount a FUSE mount we made and reap its daemon.

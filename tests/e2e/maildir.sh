@@ -42,6 +42,7 @@ run_scenario "an mhafs mount" "$mnt"
 compare "$plain" "$mnt" "plain directory vs mhafs mount"
 e2e_umount "$mnt"
 compare "$plain" "$backing" "plain directory vs mhafs backing directory"
+e2e_mhafs_log_clean "$E2E_TMP/mhafs-state"
 
 # The comparison must be able to fail: one flag changed must be reported.
 cp -a "$plain" "$E2E_TMP/mutant" || e2e_die "cp -a failed"
