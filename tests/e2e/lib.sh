@@ -147,7 +147,7 @@ e2e_mhafs_mount() {
 	EOC
 	# Its own session: a terminal hangup must not take the mount down.
 	setsid nsenter --net="/run/netns/$(e2e_ns "$n")" -- "$E2E_MHAFS_BIN" "$backing" "$mnt" -f \
-		-o "config=$conf${E2E_MHAFS_OPTS:+,$E2E_MHAFS_OPTS}" >"$state/mhafs.log" 2>&1 &
+		-o "config=$conf${E2E_MHAFS_OPTS:+,$E2E_MHAFS_OPTS}" </dev/null >"$state/mhafs.log" 2>&1 &
 	pid=$!
 	E2E_MHAFS="$E2E_MHAFS $pid:$mnt"
 	E2E_MOUNTS="$E2E_MOUNTS $mnt"
@@ -271,12 +271,13 @@ e2e_mail_start() {
 		STORE="$store" VMAIL_UID="$VMAIL_UID" VMAIL_GID="$VMAIL_GID"
 	cp "$E2E_SRC/conf/postfix-master.cf" "$d/conf/master.cf" || e2e_die "no master.cf"
 
-	e2e_in "$(e2e_ns "$n")" dovecot -c "$d/conf/dovecot.conf" ||
+	# Daemons get no terminal or pipe of ours: `tools/demo | tee` must end.
+	e2e_in "$(e2e_ns "$n")" dovecot -c "$d/conf/dovecot.conf" </dev/null >>"$d/log/dovecot.log" 2>&1 ||
 		e2e_die "dovecot failed to start on node $n (see $d/log/dovecot.log)"
 	e2e_wait 10 test -S "$d/run/lmtp" ||
 		e2e_die "dovecot LMTP socket did not appear on node $n"
 	if [ "$protos" != lmtp ]; then
-		e2e_in "$(e2e_ns "$n")" postfix -c "$d/conf" start >"$d/log/postfix-start.log" 2>&1 || {
+		e2e_in "$(e2e_ns "$n")" postfix -c "$d/conf" start </dev/null >"$d/log/postfix-start.log" 2>&1 || {
 			cat "$d/log/postfix-start.log" >&2
 			e2e_die "postfix failed to start on node $n"
 		}
@@ -338,10 +339,10 @@ e2e_dump_logs() {
 	done
 }
 
-# e2e_cleanup: stop, unmount and delete everything, in that order.  Runs
-# from the EXIT trap; safe to call twice.
+# e2e_cleanup [RC]: stop, unmount and delete everything, in that order.
+# Runs from the EXIT trap (RC = the exit status); safe to call twice.
 e2e_cleanup() {
-	local rc=$? n m ns
+	local rc=${1:-$?} n m ns
 	[ -z "$E2E_CLEANED" ] || return "$rc"
 	E2E_CLEANED=1
 	trap - EXIT
