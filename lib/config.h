@@ -1,0 +1,90 @@
+/* config.h: the one configuration file every mhafs component reads
+ * (/etc/mhafs/mhafs.conf).  Format: "key = value" lines, '#' comments.
+ * Every key is declared in the table in config.c; unknown keys, bad values
+ * and duplicates are errors that name the file and line. */
+#ifndef MHAFS_CONFIG_H
+#define MHAFS_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#define MHAFS_DEFAULT_CONFIG SYSCONFDIR "/mhafs/mhafs.conf"
+#define CONFIG_MAX_LIST 32
+#define CONFIG_ERRLEN 512
+
+enum sync_mode { SYNC_MODE_SYNC = 0, SYNC_MODE_ASYNC = 1 };
+
+struct config {
+	/* identity */
+	char *node_name;
+	unsigned node_id;            /* 1..65535, unique in the cluster */
+	/* storage */
+	char *backing_dir;
+	char *mount_point;
+	char *state_dir;             /* journal and catalog databases */
+	char *node_local[CONFIG_MAX_LIST]; /* patterns never replicated */
+	size_t n_node_local;
+	double entry_timeout;        /* seconds the kernel caches names */
+	double attr_timeout;         /* seconds the kernel caches attributes */
+	int writeback_cache;         /* bool */
+	char *control_socket;        /* mhafs's control socket */
+	int64_t clock_offset_ms;     /* test hook: skews this node's HLC clock */
+	/* replication */
+	char *peer_name;
+	char *peer_address;
+	unsigned peer_port;
+	char *listen_address;
+	unsigned listen_port;
+	char *ca_file;
+	char *cert_file;
+	char *key_file;
+	enum sync_mode sync_mode;
+	unsigned sync_timeout_ms;
+	/* heartbeat and VIP */
+	char *vip[CONFIG_MAX_LIST];  /* "addr/prefix", IPv4 or IPv6 */
+	size_t n_vip;
+	char *vip_interface;
+	char *heartbeat_interface;
+	unsigned heartbeat_port;
+	unsigned heartbeat_interval_ms;
+	unsigned peer_dead_ms;
+	char *cluster_key_file;
+	char *witness;
+	unsigned health_interval_ms;
+	unsigned health_imap_port;
+	unsigned health_smtp_port;
+	char *role_hook;
+	char *heartbeat_socket;
+	unsigned announce_count;
+	/* logging */
+	char *log_target;            /* "syslog" or "stderr" */
+	char *log_level;             /* "debug", "info", "notice", "warning", "error" */
+};
+
+/* Fill cfg with defaults (every pointer owned by cfg). */
+void config_defaults(struct config *cfg);
+
+/* Parse path into cfg (which must hold defaults).  Returns 0, or -1 with a
+ * message "path:line: what is wrong" in err.  A missing file is an error
+ * unless missing_ok, in which case defaults stand. */
+int config_load(struct config *cfg, const char *path, int missing_ok,
+		char *err, size_t errlen);
+
+/* Set one key from a string, as if read from a file (used for -o key=value).
+ * Returns 0 or -1 with err filled. */
+int config_set(struct config *cfg, const char *key, const char *value,
+	       char *err, size_t errlen);
+
+/* Whether key names a configuration key. */
+int config_is_key(const char *key);
+
+/* Cross-field checks (e.g. node_id set, dirs absolute). 0 or -1 with err. */
+int config_validate(const struct config *cfg, char *err, size_t errlen);
+
+void config_free(struct config *cfg);
+
+/* Write every key and its value, one per line, in file syntax. */
+void config_dump(const struct config *cfg, FILE *out);
+
+#endif
