@@ -8,6 +8,7 @@
 #define MHAFS_JOURNAL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -76,5 +77,63 @@ long jentry_encode(const struct jentry *e, uint8_t *buf, size_t cap);
 /* Decode; strings point into buf (copied to NUL-terminated storage in
  * strbuf).  Returns 0, or -1 for malformed input (every field checked). */
 int jentry_decode(const uint8_t *buf, size_t len, struct jentry *e, char *strbuf, size_t strcap);
+
+
+/* ---- Additions (journal owner).  The declarations above keep their
+ * meaning; what follows makes the contract precise and adds helpers. ---- */
+
+/* Rules every entry obeys (journal_record returns -EINVAL otherwise, and
+ * the decoder rejects them): path is a safe store-relative path
+ * (pathpat_is_safe) of at most JENTRY_MAX_PATH bytes; path2 is given for
+ * exactly SYMLINK (any target), RENAME, LINK and COMMIT (safe paths); xname
+ * for exactly SETXATTR and REMOVEXATTR (at most JENTRY_MAX_XNAME bytes);
+ * flags are 0 except RENAME (renameat2 bits below, not NOREPLACE with
+ * EXCHANGE), SETATTR (FUSE_SET_ATTR_* bits) and SETXATTR (XATTR_CREATE |
+ * XATTR_REPLACE); st_mode, if has_st, is a valid file type and permission.
+ *
+ * What the catalog does with each op: MKDIR/CREATE/MKNOD/SYMLINK insert a
+ * live row (kind from st if given, else from the op; a symlink's hash is
+ * that of its target); UNLINK makes path a tombstone, RMDIR path and
+ * anything below it; RENAME moves the row and, for a directory, the whole
+ * subtree to path2 and leaves tombstones (with the new hlc) at the old
+ * paths, so a peer learns that they are gone; RENAME_EXCHANGE swaps the two
+ * subtrees; LINK copies the row to path2; SETATTR/WRITE/COMMIT update (or
+ * insert) the row at path from st and the hash (SETATTR with
+ * FUSE_SET_ATTR_SIZE and no hash, and WRITE without hash, clear the hash);
+ * SETXATTR/REMOVEXATTR stamp the row's hlc.  Every change carries the
+ * entry's hlc and origin. */
+#define JENTRY_MAX_PATH 4096
+#define JENTRY_MAX_XNAME 255
+#define JOP_RENAME_NOREPLACE 1u   /* = RENAME_NOREPLACE */
+#define JOP_RENAME_EXCHANGE 2u    /* = RENAME_EXCHANGE */
+#define JOP_RENAME_WHITEOUT 4u    /* = RENAME_WHITEOUT */
+#define JOP_RENAME_FLAGS 7u
+#define JOP_SETATTR_FLAGS 0x3ffffu /* FUSE_SET_ATTR_MODE .. _TOUCH */
+#define JOP_SETXATTR_FLAGS 3u      /* XATTR_CREATE | XATTR_REPLACE */
+/* Largest encoded entry: fixed part, st, hash and three maximal strings. */
+#define JENTRY_MAX_ENCODED (25 + 36 + 16 + 3 * 2 + 2 * JENTRY_MAX_PATH + JENTRY_MAX_XNAME)
+/* String buffer big enough for any decoded entry. */
+#define JENTRY_MAX_STRBUF (2 * (JENTRY_MAX_PATH + 1) + JENTRY_MAX_XNAME + 1)
+
+/* NULL if e obeys the rules above, else why not.  need_ids: also require
+ * origin, seq and hlc (set on recorded entries, not on new ones). */
+const char *jentry_invalid(const struct jentry *e, int need_ids);
+/* Operation number for a name from jop_name, or -1. */
+int jop_from_name(const char *name);
+
+/* clean_out from journal_open is also 0 when the catalog has never been
+ * built (a new or replaced database), so "if (!clean) journal_recover()"
+ * covers both cases; this says which. */
+int journal_catalog_built(struct journal *j);
+/* Last sequence number this node assigned (0 if none). */
+uint64_t journal_last_seq(struct journal *j);
+
+/* Read-only comparison of the catalog in state_dir/journal.db with the
+ * backing tree (for mhactl check; safe while mhafs runs).  Each difference
+ * is written to out as one line "KIND path: detail" (KIND is missing,
+ * extra, changed or hash).  verify_hash: also re-hash every regular file.
+ * Returns the number of differences (>= 0), or -1 with err filled. */
+long journal_check(const char *state_dir, int backing_fd, char *const *local, size_t nlocal,
+		   int verify_hash, FILE *out, char *err, size_t errlen);
 
 #endif

@@ -1,2 +1,388 @@
-/* main.c: placeholder until the FUSE daemon lands. */
-int main(void) { return 0; }
+/* main.c: the mhafs daemon's start-up and shut-down: command line and
+ * configuration, checks of the backing directory and mount point, the
+ * journal and its start-up check, then the multi-threaded FUSE loop.
+ *
+ *   mhafs BACKING MOUNTPOINT [-f] [-d] [-s] [-o OPT[,OPT...]]
+ *
+ * -o config=PATH picks the configuration file; -o KEY=VALUE overrides any
+ * configuration key; every other -o option goes to FUSE (and is refused
+ * there if unknown). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "build-config.h"
+#include "config.h"
+#include "fs.h"
+#include "log.h"
+
+#define MAX_OVERRIDES 64
+
+struct cmdline {
+	const char *backing, *mountpoint, *config_path;
+	int foreground, debug, single_thread, show_help, show_version;
+	char *overrides[MAX_OVERRIDES]; /* "key=value" for config keys */
+	size_t n_overrides;
+	struct fuse_args fuse_args;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: mhafs BACKING MOUNTPOINT [-f] [-d] [-s] [-o OPTIONS]\n"
+		"  -f            stay in the foreground\n"
+		"  -d            FUSE debug output (implies -f)\n"
+		"  -s            single-threaded\n"
+		"  -o config=PATH  configuration file (default " MHAFS_DEFAULT_CONFIG ")\n"
+		"  -o KEY=VALUE    set any mhafs.conf key, e.g. -o node_id=1\n"
+		"  -o OPT          FUSE mount options (allow_other and default_permissions are on)\n"
+		"See mhafs(8) and mhafs.conf(5).\n");
+}
+
+/* Options the Debian mount helper or fstab may pass that mean nothing here. */
+static int ignorable(const char *opt)
+{
+	static const char *const ign[] = { "defaults", "auto", "noauto", "user", "nouser", "users",
+					   "_netdev", "nofail", "allow_other", "default_permissions" };
+	for (size_t i = 0; i < sizeof(ign) / sizeof(ign[0]); i++)
+		if (strcmp(opt, ign[i]) == 0)
+			return 1;
+	return strncmp(opt, "x-", 2) == 0 || strncmp(opt, "comment=", 8) == 0;
+}
+
+static int add_mount_opts(struct cmdline *cl, char *list)
+{
+	char *save = NULL;
+	for (char *opt = strtok_r(list, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(opt, '=');
+		if (strncmp(opt, "config=", 7) == 0) {
+			cl->config_path = strdup(opt + 7);
+		} else if (eq) {
+			*eq = '\0';
+			int is_key = config_is_key(opt);
+			*eq = '=';
+			if (is_key) {
+				if (cl->n_overrides >= MAX_OVERRIDES) {
+					fprintf(stderr, "mhafs: too many -o options\n");
+					return -1;
+				}
+				cl->overrides[cl->n_overrides++] = strdup(opt);
+				continue;
+			}
+			goto fuse_opt;
+		} else if (!ignorable(opt)) {
+		fuse_opt:;
+			char buf[PATH_MAX];
+			snprintf(buf, sizeof(buf), "-o%s", opt);
+			if (fuse_opt_add_arg(&cl->fuse_args, buf) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
+{
+	memset(cl, 0, sizeof(*cl));
+	struct fuse_args init = FUSE_ARGS_INIT(0, NULL);
+	cl->fuse_args = init;
+	if (fuse_opt_add_arg(&cl->fuse_args, argv[0]) < 0)
+		return -1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			cl->show_help = 1;
+		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			cl->show_version = 1;
+		} else if (!strcmp(a, "-f")) {
+			cl->foreground = 1;
+		} else if (!strcmp(a, "-d")) {
+			cl->debug = 1;
+			cl->foreground = 1;
+		} else if (!strcmp(a, "-s")) {
+			cl->single_thread = 1;
+		} else if (!strncmp(a, "-o", 2)) {
+			char *list;
+			if (a[2])
+				list = strdup(a + 2);
+			else if (i + 1 < argc)
+				list = strdup(argv[++i]);
+			else {
+				fprintf(stderr, "mhafs: -o needs an argument\n");
+				return -1;
+			}
+			int rc = add_mount_opts(cl, list);
+			free(list);
+			if (rc < 0)
+				return -1;
+		} else if (a[0] == '-') {
+			fprintf(stderr, "mhafs: unknown option '%s'\n", a);
+			return -1;
+		} else if (!cl->backing) {
+			cl->backing = a;
+		} else if (!cl->mountpoint) {
+			cl->mountpoint = a;
+		} else {
+			fprintf(stderr, "mhafs: unexpected argument '%s'\n", a);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Whether path (a real path) is already a mount point, from mountinfo. */
+static int is_mounted(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192];
+	int found = 0;
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mp[PATH_MAX], dec[PATH_MAX];
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+			continue;
+		size_t j = 0;
+		for (size_t i = 0; mp[i] && j < sizeof(dec) - 1; i++) {
+			if (mp[i] == '\\' && mp[i + 1] && mp[i + 2] && mp[i + 3]) {
+				dec[j++] = (char)(((mp[i + 1] - '0') << 6) | ((mp[i + 2] - '0') << 3) | (mp[i + 3] - '0'));
+				i += 3;
+			} else {
+				dec[j++] = mp[i];
+			}
+		}
+		dec[j] = '\0';
+		found = strcmp(dec, path) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+static int load_config(struct cmdline *cl, struct config *cfg)
+{
+	char err[CONFIG_ERRLEN];
+	const char *path = cl->config_path ? cl->config_path : MHAFS_DEFAULT_CONFIG;
+
+	config_defaults(cfg);
+	if (config_load(cfg, path, cl->config_path == NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mhafs: %s\n", err);
+		return -1;
+	}
+	for (size_t i = 0; i < cl->n_overrides; i++) {
+		char *kv = cl->overrides[i], *eq = strchr(kv, '=');
+		*eq = '\0';
+		int rc = config_set(cfg, kv, eq + 1, err, sizeof(err));
+		*eq = '=';
+		if (rc < 0) {
+			fprintf(stderr, "mhafs: -o %s: %s\n", kv, err);
+			return -1;
+		}
+	}
+	if (cl->backing && config_set(cfg, "backing_dir", cl->backing, err, sizeof(err)) < 0)
+		goto bad;
+	if (cl->mountpoint && config_set(cfg, "mount_point", cl->mountpoint, err, sizeof(err)) < 0)
+		goto bad;
+	if (!cfg->backing_dir || !cfg->mount_point) {
+		fprintf(stderr, "mhafs: need a backing directory and a mount point\n");
+		usage(stderr);
+		return -1;
+	}
+	if (config_validate(cfg, err, sizeof(err)) < 0)
+		goto bad;
+	return 0;
+bad:
+	fprintf(stderr, "mhafs: %s: %s\n", path, err);
+	return -1;
+}
+
+/* Open the backing directory and check the mount point; errors printed. */
+static int check_paths(struct mhafs *fs, struct config *cfg, char *mnt_real)
+{
+	struct stat st;
+	char real[PATH_MAX];
+
+	if (!realpath(cfg->backing_dir, real)) {
+		fprintf(stderr, "mhafs: backing directory %s: %s\n", cfg->backing_dir, strerror(errno));
+		return -1;
+	}
+	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "mhafs: backing directory %s: not a directory\n", cfg->backing_dir);
+		return -1;
+	}
+	if (!realpath(cfg->mount_point, mnt_real)) {
+		fprintf(stderr, "mhafs: mount point %s: %s\n", cfg->mount_point, strerror(errno));
+		return -1;
+	}
+	if (stat(mnt_real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "mhafs: mount point %s: not a directory\n", cfg->mount_point);
+		return -1;
+	}
+	if (is_mounted(mnt_real)) {
+		fprintf(stderr, "mhafs: mount point %s is already in use (something is mounted there)\n",
+			mnt_real);
+		return -1;
+	}
+	fs->root_fd = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs->root_fd < 0) {
+		fprintf(stderr, "mhafs: backing directory %s: %s\n", real, strerror(errno));
+		return -1;
+	}
+	fs->root_path = strdup(strcmp(real, "/") == 0 ? "" : real);
+	fs->root_len = strlen(fs->root_path);
+	if (fstat(fs->root_fd, &st) < 0)
+		return -1;
+	fs->inodes = itable_new(fs->root_fd, st.st_dev, st.st_ino);
+	return fs->inodes ? 0 : -1;
+}
+
+/* One mhafs per state directory: hold a lock for the life of the daemon. */
+static int lock_state_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "mhafs: state directory %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "mhafs: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		fprintf(stderr, "mhafs: state directory %s is in use by another mhafs\n", dir);
+		close(fd);
+		return -1;
+	}
+	return fd; /* kept open: the lock lives as long as the process */
+}
+
+static int open_journal(struct mhafs *fs, struct config *cfg)
+{
+	char err[512];
+	int clean = 0;
+	fs->journal = journal_open(cfg->state_dir, (uint16_t)cfg->node_id, &fs->clock, &clean, err,
+				   sizeof(err));
+	if (!fs->journal) {
+		fprintf(stderr, "mhafs: journal: %s\n", err);
+		return -1;
+	}
+	struct recover_stats rs;
+	memset(&rs, 0, sizeof(rs));
+	if (!clean) {
+		int dfd = openat(fs->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int rc = dfd < 0 ? -errno
+				 : journal_recover(fs->journal, dfd, cfg->node_local, cfg->n_node_local, &rs);
+		if (dfd >= 0)
+			close(dfd);
+		if (rc < 0) {
+			fprintf(stderr, "mhafs: start-up check failed: %s\n", strerror(-rc));
+			return -1;
+		}
+		log_notice("startup check: last stop was not clean; %llu entries scanned, %llu added, "
+			   "%llu changed, %llu removed: journal and store consistent",
+			   (unsigned long long)rs.scanned, (unsigned long long)rs.added,
+			   (unsigned long long)rs.changed, (unsigned long long)rs.removed);
+	} else {
+		log_info("startup check: last stop was clean, nothing to check");
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cmdline cl;
+	struct config cfg;
+	struct mhafs fs;
+	char mnt_real[PATH_MAX];
+	int ret = 1;
+
+	umask(0); /* the kernel applies the caller's umask; modes arrive final */
+	signal(SIGPIPE, SIG_IGN);
+	if (parse_cmdline(argc, argv, &cl) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (cl.show_help) {
+		usage(stdout);
+		return 0;
+	}
+	if (cl.show_version) {
+		printf("mhafs %s (libfuse %d)\n", PACKAGE_VERSION, fuse_version());
+		return 0;
+	}
+	if (load_config(&cl, &cfg) < 0)
+		return 1;
+	memset(&fs, 0, sizeof(fs));
+	fs.cfg = &cfg;
+	fs.entry_timeout = cfg.entry_timeout;
+	fs.attr_timeout = cfg.attr_timeout;
+	log_init("mhafs", strcmp(cfg.log_target, "stderr") == 0, log_level_from_name(cfg.log_level));
+	hlc_init(&fs.clock, NULL, NULL, cfg.clock_offset_ms);
+
+	if (check_paths(&fs, &cfg, mnt_real) < 0)
+		return 1;
+	if (lock_state_dir(cfg.state_dir) < 0)
+		return 1;
+	if (open_journal(&fs, &cfg) < 0)
+		return 1;
+
+	char fsname[PATH_MAX + 16];
+	snprintf(fsname, sizeof(fsname), "-ofsname=%s", fs.root_path[0] ? fs.root_path : "/");
+	if (fuse_opt_add_arg(&cl.fuse_args, "-oallow_other,default_permissions,subtype=mhafs") < 0 ||
+	    fuse_opt_add_arg(&cl.fuse_args, fsname) < 0 ||
+	    (cl.debug && fuse_opt_add_arg(&cl.fuse_args, "-odebug") < 0))
+		goto out_journal;
+
+	fs.se = fuse_session_new(&cl.fuse_args, fs_build_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
+	if (!fs.se) {
+		fprintf(stderr, "mhafs: bad FUSE options (see the message above)\n");
+		goto out_journal;
+	}
+	if (fuse_set_signal_handlers(fs.se) != 0)
+		goto out_session;
+	if (fuse_session_mount(fs.se, mnt_real) != 0) {
+		fprintf(stderr, "mhafs: cannot mount on %s\n", mnt_real);
+		goto out_signals;
+	}
+	log_notice("mounted %s on %s (node %s id %u, state %s, sync mode %s)", fs.root_path, mnt_real,
+		   cfg.node_name ? cfg.node_name : "-", cfg.node_id, cfg.state_dir,
+		   cfg.sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
+	if (fuse_daemonize(cl.foreground) != 0)
+		goto out_unmount;
+
+	if (cl.single_thread) {
+		ret = fuse_session_loop(fs.se);
+	} else {
+		struct fuse_loop_config *lc = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(lc, 1);
+		fuse_loop_cfg_set_max_threads(lc, 16);
+		fuse_loop_cfg_set_idle_threads(lc, 8);
+		ret = fuse_session_loop_mt(fs.se, lc);
+		fuse_loop_cfg_destroy(lc);
+	}
+	ret = ret != 0;
+out_unmount:
+	fuse_session_unmount(fs.se);
+out_signals:
+	fuse_remove_signal_handlers(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+out_journal:
+	journal_close(fs.journal, !atomic_load(&fs.journal_failed));
+	log_notice("unmounted %s: %lu operations journaled, %lu node-local%s", mnt_real,
+		   atomic_load(&fs.ops_journaled), atomic_load(&fs.ops_local),
+		   atomic_load(&fs.journal_failed) ? "; a journal write failed, the next start checks the store" : "");
+	itable_free(fs.inodes);
+	fuse_opt_free_args(&cl.fuse_args);
+	config_free(&cfg);
+	return ret;
+}

@@ -1,0 +1,410 @@
+/* catalog.c: the catalog table, the current state of every replicated
+ * path, and what each journaled operation does to it (catalog_apply, a
+ * table of handlers indexed by op).  Runs inside journal_record's
+ * transaction, under its lock. */
+#include "journal_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+char kind_of_mode(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFDIR: return 'd';
+	case S_IFLNK: return 'l';
+	case S_IFCHR: return 'c';
+	case S_IFBLK: return 'b';
+	case S_IFIFO: return 'p';
+	case S_IFSOCK: return 's';
+	default: return 'f';
+	}
+}
+
+int64_t mtime_ns_of(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+void crow_from_stat(struct crow *r, const struct stat *st)
+{
+	r->kind = kind_of_mode((uint32_t)st->st_mode);
+	r->mode = (uint32_t)st->st_mode;
+	r->uid = (uint32_t)st->st_uid;
+	r->gid = (uint32_t)st->st_gid;
+	r->size = (int64_t)st->st_size;
+	r->mtime_ns = mtime_ns_of(st);
+	r->ino = (uint64_t)st->st_ino;
+}
+
+/* Columns in CAT_COLS order from col0: kind .. deleted. */
+int catalog_row_read(sqlite3_stmt *s, int c, struct crow *r)
+{
+	const unsigned char *k = sqlite3_column_text(s, c);
+	r->kind = k && k[0] ? (char)k[0] : '?';
+	r->mode = (uint32_t)sqlite3_column_int64(s, c + 1);
+	r->uid = (uint32_t)sqlite3_column_int64(s, c + 2);
+	r->gid = (uint32_t)sqlite3_column_int64(s, c + 3);
+	r->size = sqlite3_column_int64(s, c + 4);
+	r->mtime_ns = sqlite3_column_int64(s, c + 5);
+	r->ino = (uint64_t)sqlite3_column_int64(s, c + 6);
+	r->has_hash = 0;
+	if (sqlite3_column_type(s, c + 7) == SQLITE_BLOB && sqlite3_column_bytes(s, c + 7) == 16) {
+		hash_from_bytes(sqlite3_column_blob(s, c + 7), &r->hash);
+		r->has_hash = 1;
+	}
+	r->hlc = (hlc_t)sqlite3_column_int64(s, c + 8);
+	r->origin = (uint16_t)sqlite3_column_int(s, c + 9);
+	r->deleted = sqlite3_column_int(s, c + 10);
+	return 0;
+}
+
+int catalog_get(struct journal *j, const char *path, struct crow *r)
+{
+	sqlite3_stmt *s = jst(j, S_CGET);
+	sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		catalog_row_read(s, 0, r);
+		sqlite3_reset(s);
+		return 1;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -rc;
+}
+
+int catalog_put(struct journal *j, const char *path, const struct crow *r)
+{
+	sqlite3_stmt *s = jst(j, S_CPUT);
+	char kind[2] = { r->kind, '\0' };
+	uint8_t h[16];
+	sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, kind, 1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, r->mode);
+	sqlite3_bind_int64(s, 4, r->uid);
+	sqlite3_bind_int64(s, 5, r->gid);
+	sqlite3_bind_int64(s, 6, r->size);
+	sqlite3_bind_int64(s, 7, r->mtime_ns);
+	sqlite3_bind_int64(s, 8, (int64_t)r->ino);
+	if (r->has_hash) {
+		hash_to_bytes(&r->hash, h);
+		sqlite3_bind_blob(s, 9, h, 16, SQLITE_TRANSIENT);
+	}
+	sqlite3_bind_int64(s, 10, (int64_t)r->hlc);
+	sqlite3_bind_int(s, 11, r->origin);
+	sqlite3_bind_int(s, 12, r->deleted);
+	return jexec(j, S_CPUT);
+}
+
+void crows_free(struct crows *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].path);
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Append every row of a SELECT (CAT_COLS then path) to out. */
+static int collect(sqlite3_stmt *s, struct crows *out)
+{
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (out->n == out->cap) {
+			size_t cap = out->cap ? out->cap * 2 : 16;
+			struct crow *v = realloc(out->v, cap * sizeof(*v));
+			if (!v) {
+				sqlite3_reset(s);
+				return SQLITE_NOMEM;
+			}
+			out->v = v;
+			out->cap = cap;
+		}
+		struct crow *r = &out->v[out->n];
+		memset(r, 0, sizeof(*r));
+		catalog_row_read(s, 0, r);
+		const char *p = (const char *)sqlite3_column_text(s, 11);
+		r->path = strdup(p ? p : "");
+		if (!r->path) {
+			sqlite3_reset(s);
+			return SQLITE_NOMEM;
+		}
+		out->n++;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Bind ?1 path, ?2 "path/", ?3 "path0" (the subtree range). */
+static int bind_tree(sqlite3_stmt *s, const char *path, char **lo, char **hi)
+{
+	*lo = subtree_bound(path, '/');
+	*hi = subtree_bound(path, '0');
+	if (!*lo || !*hi)
+		return SQLITE_NOMEM;
+	sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, *lo, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, *hi, -1, SQLITE_STATIC);
+	return SQLITE_OK;
+}
+
+int catalog_tree(struct journal *j, const char *path, struct crows *out)
+{
+	char *lo = NULL, *hi = NULL;
+	sqlite3_stmt *s = jst(j, S_CTREE);
+	int rc = bind_tree(s, path, &lo, &hi);
+	if (rc == SQLITE_OK)
+		rc = collect(s, out);
+	sqlite3_clear_bindings(s);
+	free(lo);
+	free(hi);
+	return rc;
+}
+
+int catalog_children(sqlite3_stmt *child, sqlite3_stmt *root, const char *dir, struct crows *out)
+{
+	if (dir[0] == '\0') {
+		sqlite3_reset(root);
+		return collect(root, out);
+	}
+	char *lo = subtree_bound(dir, '/'), *hi = subtree_bound(dir, '0');
+	int rc = SQLITE_NOMEM;
+	if (lo && hi) {
+		sqlite3_reset(child);
+		sqlite3_bind_text(child, 1, lo, -1, SQLITE_STATIC);
+		sqlite3_bind_text(child, 2, hi, -1, SQLITE_STATIC);
+		rc = collect(child, out);
+		sqlite3_clear_bindings(child);
+	}
+	free(lo);
+	free(hi);
+	return rc;
+}
+
+static int tomb_tree(struct journal *j, const char *path, const struct jentry *e)
+{
+	char *lo = NULL, *hi = NULL;
+	sqlite3_stmt *s = jst(j, S_CTOMB_TREE);
+	int rc = bind_tree(s, path, &lo, &hi);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(s, 4, (int64_t)e->hlc);
+		sqlite3_bind_int(s, 5, e->origin);
+		rc = jexec(j, S_CTOMB_TREE);
+	}
+	sqlite3_clear_bindings(s);
+	free(lo);
+	free(hi);
+	return rc;
+}
+
+/* A tombstone for a path the catalog never saw still records the delete. */
+static int tombstone(struct journal *j, const struct jentry *e, char kind, int tree)
+{
+	struct crow r;
+	int rc = catalog_get(j, e->path, &r);
+	if (rc < 0)
+		return -rc;
+	if (rc == 0) {
+		memset(&r, 0, sizeof(r));
+		r.kind = kind;
+	}
+	r.deleted = 1;
+	r.hlc = e->hlc;
+	r.origin = e->origin;
+	if ((rc = catalog_put(j, e->path, &r)) != SQLITE_OK)
+		return rc;
+	return tree ? tomb_tree(j, e->path, e) : SQLITE_OK;
+}
+
+/* Row for a newly created object. */
+static int op_create(struct journal *j, const struct jentry *e)
+{
+	struct crow r;
+	memset(&r, 0, sizeof(r));
+	if (e->has_st) {
+		crow_from_stat(&r, &e->st);
+	} else {
+		r.kind = e->op == JOP_MKDIR ? 'd' : e->op == JOP_SYMLINK ? 'l' : 'f';
+		r.mode = r.kind == 'd' ? S_IFDIR : r.kind == 'l' ? S_IFLNK : S_IFREG;
+	}
+	if (e->has_hash) {
+		r.hash = e->hash;
+		r.has_hash = 1;
+	} else if (e->op == JOP_SYMLINK) {
+		hash_buf(e->path2, strlen(e->path2), &r.hash);
+		r.has_hash = 1;
+		if (!e->has_st)
+			r.size = (int64_t)strlen(e->path2);
+	} else if (e->op == JOP_CREATE && (!e->has_st || e->st.st_size == 0)) {
+		hash_buf("", 0, &r.hash);
+		r.has_hash = 1;
+	}
+	r.hlc = e->hlc;
+	r.origin = e->origin;
+	return catalog_put(j, e->path, &r);
+}
+
+static int op_unlink(struct journal *j, const struct jentry *e)
+{
+	return tombstone(j, e, 'f', 0);
+}
+
+static int op_rmdir(struct journal *j, const struct jentry *e)
+{
+	return tombstone(j, e, 'd', 1);
+}
+
+/* Re-root rows from prefix "from" to "to" and write them live. */
+static int put_moved(struct journal *j, const struct crows *rows, const char *from,
+		     const char *to, const struct jentry *e)
+{
+	size_t fl = strlen(from), tl = strlen(to);
+	for (size_t i = 0; i < rows->n; i++) {
+		struct crow r = rows->v[i];
+		size_t rest = strlen(r.path) - fl;
+		char *np = malloc(tl + rest + 1);
+		if (!np)
+			return SQLITE_NOMEM;
+		memcpy(np, to, tl);
+		memcpy(np + tl, r.path + fl, rest + 1);
+		if (rest == 0 && e->has_st && e->op == JOP_RENAME &&
+		    !(e->flags & JOP_RENAME_EXCHANGE))
+			crow_from_stat(&r, &e->st);
+		r.hlc = e->hlc;
+		r.origin = e->origin;
+		r.deleted = 0;
+		int rc = catalog_put(j, np, &r);
+		free(np);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	return SQLITE_OK;
+}
+
+static int op_rename(struct journal *j, const struct jentry *e)
+{
+	struct crows a = { 0 }, b = { 0 };
+	int xchg = (e->flags & JOP_RENAME_EXCHANGE) != 0;
+	int rc;
+
+	if (strcmp(e->path, e->path2) == 0)
+		return SQLITE_OK;
+	if ((rc = catalog_tree(j, e->path, &a)) != SQLITE_OK)
+		goto out;
+	if (xchg && (rc = catalog_tree(j, e->path2, &b)) != SQLITE_OK)
+		goto out;
+	/* Two hard links of one file: rename(2) does nothing. */
+	if (!xchg && a.n == 1 && a.v[0].kind == 'f') {
+		struct crow d;
+		int got = catalog_get(j, e->path2, &d);
+		if (got == 1 && !d.deleted && d.kind == 'f' && d.ino == a.v[0].ino && d.ino != 0)
+			goto out;
+	}
+	if (a.n == 0 && e->has_st) {
+		/* The source was never cataloged: take the object from st. */
+		struct crow r;
+		memset(&r, 0, sizeof(r));
+		crow_from_stat(&r, &e->st);
+		r.path = strdup(e->path);
+		if (!r.path) {
+			rc = SQLITE_NOMEM;
+			goto out;
+		}
+		a.v = malloc(sizeof(r));
+		if (!a.v) {
+			free(r.path);
+			rc = SQLITE_NOMEM;
+			goto out;
+		}
+		a.v[0] = r;
+		a.n = a.cap = 1;
+	}
+	if ((rc = tomb_tree(j, e->path, e)) != SQLITE_OK)
+		goto out;
+	if (xchg && (rc = tomb_tree(j, e->path2, e)) != SQLITE_OK)
+		goto out;
+	if ((rc = put_moved(j, &a, e->path, e->path2, e)) != SQLITE_OK)
+		goto out;
+	if (xchg)
+		rc = put_moved(j, &b, e->path2, e->path, e);
+out:
+	crows_free(&a);
+	crows_free(&b);
+	return rc;
+}
+
+static int op_link(struct journal *j, const struct jentry *e)
+{
+	struct crow r;
+	int rc = catalog_get(j, e->path, &r);
+	if (rc < 0)
+		return -rc;
+	if (rc == 0 || r.deleted) {
+		memset(&r, 0, sizeof(r));
+		r.kind = 'f';
+		r.mode = S_IFREG;
+	}
+	if (e->has_st)
+		crow_from_stat(&r, &e->st);
+	if (e->has_hash) {
+		r.hash = e->hash;
+		r.has_hash = 1;
+	}
+	r.hlc = e->hlc;
+	r.origin = e->origin;
+	r.deleted = 0;
+	return catalog_put(j, e->path2, &r);
+}
+
+/* SETATTR, WRITE, COMMIT, SETXATTR, REMOVEXATTR: update the row at path. */
+static int op_update(struct journal *j, const struct jentry *e)
+{
+	struct crow r;
+	int rc = catalog_get(j, e->path, &r);
+	if (rc < 0)
+		return -rc;
+	if (rc == 0 || r.deleted) {
+		/* Nothing known about an object whose xattrs changed: leave it. */
+		if (!e->has_st && (e->op == JOP_SETXATTR || e->op == JOP_REMOVEXATTR))
+			return SQLITE_OK;
+		memset(&r, 0, sizeof(r));
+		r.kind = 'f';
+		r.mode = S_IFREG;
+	}
+	if (e->has_st)
+		crow_from_stat(&r, &e->st);
+	if (e->has_hash) {
+		r.hash = e->hash;
+		r.has_hash = 1;
+	} else if (e->op == JOP_WRITE || e->op == JOP_COMMIT ||
+		   (e->op == JOP_SETATTR && (e->flags & (1u << 3) /* FUSE_SET_ATTR_SIZE */))) {
+		r.has_hash = 0;
+	}
+	r.hlc = e->hlc;
+	r.origin = e->origin;
+	r.deleted = 0;
+	return catalog_put(j, e->path, &r);
+}
+
+typedef int (*op_fn)(struct journal *j, const struct jentry *e);
+
+static const op_fn op_table[JOP_MAX + 1] = {
+	[JOP_MKDIR] = op_create,
+	[JOP_RMDIR] = op_rmdir,
+	[JOP_CREATE] = op_create,
+	[JOP_MKNOD] = op_create,
+	[JOP_SYMLINK] = op_create,
+	[JOP_UNLINK] = op_unlink,
+	[JOP_RENAME] = op_rename,
+	[JOP_LINK] = op_link,
+	[JOP_SETATTR] = op_update,
+	[JOP_WRITE] = op_update,
+	[JOP_SETXATTR] = op_update,
+	[JOP_REMOVEXATTR] = op_update,
+	[JOP_COMMIT] = op_update,
+};
+
+int catalog_apply(struct journal *j, const struct jentry *e)
+{
+	if ((int)e->op < 1 || (int)e->op > JOP_MAX || !op_table[e->op])
+		return SQLITE_MISUSE;
+	return op_table[e->op](j, e);
+}

@@ -1,0 +1,80 @@
+/* fs.h: the state of one mounted mhafs file system, shared by the FUSE
+ * operation files (fs_meta.c, fs_data.c), the journal glue (fs_journal.c)
+ * and main.c. */
+#ifndef MHAFS_FS_H
+#define MHAFS_FS_H
+
+#include <fuse_lowlevel.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "hlc.h"
+#include "inode.h"
+#include "journal.h"
+
+struct mhafs {
+	struct config *cfg;
+	int root_fd;                 /* O_PATH of the backing directory */
+	char *root_path;             /* its real path, no trailing '/' */
+	size_t root_len;
+	struct inode_table *inodes;
+	struct journal *journal;
+	struct hlc clock;
+	struct fuse_session *se;
+	double entry_timeout, attr_timeout;
+	atomic_int journal_failed;   /* a record failed: next start must check */
+	atomic_ulong ops_journaled;
+	atomic_ulong ops_local;
+};
+
+/* The operation table (fs_meta.c fills the name ops, fs_data.c the rest). */
+const struct fuse_lowlevel_ops *fs_build_ops(void);
+void fs_data_ops(struct fuse_lowlevel_ops *ops);
+int fs_do_lookup(struct mhafs *fs, struct inode *parent, const char *name, struct fuse_entry_param *e);
+
+static inline struct mhafs *fs_of(fuse_req_t req)
+{
+	return (struct mhafs *)fuse_req_userdata(req);
+}
+
+/* ---- fs_journal.c: turning FUSE operations into journal entries ---- */
+
+/* Store-relative path of an inode (NULL-free: "" for the root) into buf.
+ * Returns 0, -ENOENT if the object is gone, -ENAMETOOLONG. */
+int fs_inode_path(struct mhafs *fs, struct inode *in, char *buf, size_t len);
+/* Store-relative path of name inside directory parent. */
+int fs_child_path(struct mhafs *fs, struct inode *parent, const char *name, char *buf, size_t len);
+int fs_is_local(struct mhafs *fs, const char *relpath);
+
+/* Record one operation (helpers fill the jentry); returns 0 or -errno.
+ * Local (node-local) paths are skipped by the callers. */
+int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path2,
+	       const char *xname, uint32_t flags, const struct stat *st, int hash_fd);
+
+/* Journal the effect of an entry-creating op (mkdir, mknod, create,
+ * symlink) on parent/name. */
+int fs_journal_new(struct mhafs *fs, enum jop op, struct inode *parent, const char *name,
+		   const char *target, const struct stat *st);
+/* Journal an unlink or rmdir of parent/name. */
+int fs_journal_remove(struct mhafs *fs, enum jop op, struct inode *parent, const char *name);
+/* Journal a rename; called after it succeeded.  obj_fd is an O_PATH fd of
+ * the object now at the destination (for hashing a commit). */
+int fs_journal_rename(struct mhafs *fs, struct inode *p1, const char *n1, struct inode *p2,
+		      const char *n2, unsigned flags);
+/* Journal a hard link of in to newparent/newname. */
+int fs_journal_link(struct mhafs *fs, struct inode *in, struct inode *newparent, const char *newname);
+/* Journal an attribute change of in (mask of FUSE_SET_ATTR_*). */
+int fs_journal_setattr(struct mhafs *fs, struct inode *in, int mask);
+/* Journal the new content of in after a writer closed it. */
+int fs_journal_content(struct mhafs *fs, struct inode *in);
+/* Journal an xattr change. */
+int fs_journal_xattr(struct mhafs *fs, enum jop op, struct inode *in, const char *name);
+
+/* ---- cache invalidation, for changes made underneath the kernel ---- */
+/* Tell the kernel that relpath (store-relative) changed: drops its cached
+ * attributes and data, and the directory entry in its parent.  Safe to
+ * call for paths the kernel never saw.  Returns 0 or -errno. */
+int fs_invalidate_path(struct mhafs *fs, const char *relpath);
+
+#endif

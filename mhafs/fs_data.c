@@ -1,0 +1,390 @@
+/* fs_data.c: FUSE operations on open files and directories (open, create,
+ * read, write, flush, release, fsync, fallocate, lseek, opendir, readdir,
+ * readdirplus, fsyncdir, releasedir) and the connection set-up (init).
+ * A file's new content is journaled, with its hash, when the last writer
+ * releases it. */
+#define _GNU_SOURCE
+#include "fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int is_writer(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct mhafs *fs = userdata;
+	if (fs->cfg->writeback_cache && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+	/* Saves a getxattr(security.capability) round trip on every write.
+	 * The backing file system then decides about set-id bits on write,
+	 * as it would for root: mail stores hold no set-id files. */
+	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
+		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
+	conn->want &= ~FUSE_CAP_EXPORT_SUPPORT;
+	conn->time_gran = 1; /* nanosecond timestamps: mtime is INTERNALDATE */
+	if (conn->max_background < 64)
+		conn->max_background = 64;
+	if (conn->congestion_threshold < 48)
+		conn->congestion_threshold = 48;
+	log_info("kernel FUSE protocol %u.%u, writeback cache %s, readdirplus %s",
+		 conn->proto_major, conn->proto_minor,
+		 (conn->want & FUSE_CAP_WRITEBACK_CACHE) ? "on" : "off",
+		 (conn->want & FUSE_CAP_READDIRPLUS) ? "on" : "off");
+}
+
+/* With the writeback cache the kernel may read from a write-only file and
+ * handles O_APPEND itself. */
+static int adjust_flags(struct mhafs *fs, int flags)
+{
+	if (fs->cfg->writeback_cache) {
+		if ((flags & O_ACCMODE) == O_WRONLY)
+			flags = (flags & ~O_ACCMODE) | O_RDWR;
+		flags &= ~O_APPEND;
+	}
+	return flags & ~O_NOFOLLOW;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mhafs *fs = fs_of(req);
+	struct inode *in = itable_get(fs->inodes, ino);
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", in->fd);
+	int fd = open(proc, adjust_flags(fs, fi->flags) | O_CLOEXEC);
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	if (is_writer(fi->flags)) {
+		atomic_fetch_add(&in->writers, 1);
+		if (fi->flags & O_TRUNC)
+			atomic_store(&in->dirty, 1);
+	}
+	fi->fh = (uint64_t)fd;
+	fi->keep_cache = 1; /* the replicator invalidates what it changes */
+	fuse_reply_open(req, fi);
+}
+
+/* Open-or-create as O_EXCL first, so we know whether the file is new (a
+ * new file is journaled as a create; an existing one truncated by O_TRUNC
+ * is new content). */
+static int open_create(struct inode *p, const char *name, int flags, mode_t mode, int *created)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		int fd = openat(p->fd, name, flags | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		if (fd >= 0) {
+			*created = 1;
+			return fd;
+		}
+		if (errno != EEXIST || (flags & O_EXCL))
+			return -1;
+		fd = openat(p->fd, name, (flags & ~O_CREAT) | O_CLOEXEC);
+		if (fd >= 0) {
+			*created = 0;
+			return fd;
+		}
+		if (errno != ENOENT)
+			return -1;
+		/* removed between the two calls: try again */
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct mhafs *fs = fs_of(req);
+	struct inode *p = itable_get(fs->inodes, parent);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fuse_entry_param e;
+	int created = 0, err;
+
+	if (name[0] == '\0' || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	int fd = open_create(p, name, adjust_flags(fs, fi->flags), mode, &created);
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	if (created && !(ctx->uid == 0 && ctx->gid == 0)) {
+		struct stat pst;
+		gid_t gid = ctx->gid;
+		if (fstat(p->fd, &pst) == 0 && (pst.st_mode & S_ISGID))
+			gid = (gid_t)-1;
+		if (fchown(fd, ctx->uid, gid) < 0) {
+			err = errno;
+			close(fd);
+			unlinkat(p->fd, name, 0);
+			fuse_reply_err(req, err);
+			return;
+		}
+	}
+	err = fs_do_lookup(fs, p, name, &e);
+	if (err) {
+		close(fd);
+		fuse_reply_err(req, err);
+		return;
+	}
+	struct inode *in = itable_get(fs->inodes, e.ino);
+	if (is_writer(fi->flags)) {
+		atomic_fetch_add(&in->writers, 1);
+		if (!created && (fi->flags & O_TRUNC))
+			atomic_store(&in->dirty, 1);
+	}
+	if (created)
+		fs_journal_new(fs, JOP_CREATE, p, name, NULL, &e.attr);
+	fi->fh = (uint64_t)fd;
+	fi->keep_cache = 1;
+	fuse_reply_create(req, &e, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	(void)ino;
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = (int)fi->fh;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct mhafs *fs = fs_of(req);
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = (int)fi->fh;
+	out.buf[0].pos = off;
+	ssize_t n = fuse_buf_copy(&out, in_buf, 0);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	atomic_store(&itable_get(fs->inodes, ino)->dirty, 1);
+	fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	/* closing a duplicate reports delayed write errors, as close() would */
+	int rc = close(dup((int)fi->fh));
+	fuse_reply_err(req, rc < 0 ? errno : 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mhafs *fs = fs_of(req);
+	struct inode *in = itable_get(fs->inodes, ino);
+	close((int)fi->fh);
+	if (is_writer(fi->flags) && atomic_fetch_sub(&in->writers, 1) == 1 &&
+	    atomic_exchange(&in->dirty, 0))
+		fs_journal_content(fs, in);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	int rc = datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh);
+	fuse_reply_err(req, rc < 0 ? errno : 0);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	struct mhafs *fs = fs_of(req);
+	if (fallocate((int)fi->fh, mode, off, len) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	atomic_store(&itable_get(fs->inodes, ino)->dirty, 1);
+	fuse_reply_err(req, 0);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	(void)ino;
+	off_t r = lseek((int)fi->fh, off, whence);
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, r);
+}
+
+/* ---- directories ---- */
+
+struct dirp {
+	DIR *dp;
+	struct dirent *entry;
+	off_t offset;
+};
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mhafs *fs = fs_of(req);
+	struct inode *in = itable_get(fs->inodes, ino);
+	struct dirp *d = calloc(1, sizeof(*d));
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	int fd = openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d->dp = fdopendir(fd))) {
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		free(d);
+		fuse_reply_err(req, err);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	fi->cache_readdir = 0; /* names change underneath with replication */
+	fuse_reply_open(req, fi);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
+		       struct fuse_file_info *fi, int plus)
+{
+	struct mhafs *fs = fs_of(req);
+	struct inode *dir = itable_get(fs->inodes, ino);
+	struct dirp *d = (struct dirp *)(uintptr_t)fi->fh;
+	char *buf = calloc(1, size), *p = buf;
+	size_t rem = size;
+	int err = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (offset != d->offset) {
+		seekdir(d->dp, offset);
+		d->entry = NULL;
+		d->offset = offset;
+	}
+	for (;;) {
+		if (!d->entry) {
+			errno = 0;
+			d->entry = readdir(d->dp);
+			if (!d->entry) {
+				err = errno;
+				break;
+			}
+		}
+		const char *name = d->entry->d_name;
+		off_t next = d->entry->d_off;
+		size_t sz;
+		if (plus) {
+			struct fuse_entry_param e;
+			int dots = !strcmp(name, ".") || !strcmp(name, "..");
+			if (dots) {
+				memset(&e, 0, sizeof(e));
+				e.attr.st_ino = d->entry->d_ino;
+				e.attr.st_mode = (mode_t)d->entry->d_type << 12;
+			} else {
+				int lerr = fs_do_lookup(fs, dir, name, &e);
+				if (lerr == ENOENT) { /* vanished since readdir: skip it */
+					d->entry = NULL;
+					d->offset = next;
+					continue;
+				}
+				if (lerr) {
+					err = lerr;
+					break;
+				}
+			}
+			sz = fuse_add_direntry_plus(req, p, rem, name, &e, next);
+			if (sz > rem) {
+				if (!dots)
+					itable_forget(fs->inodes, itable_get(fs->inodes, e.ino), 1);
+				break;
+			}
+		} else {
+			struct stat st;
+			memset(&st, 0, sizeof(st));
+			st.st_ino = d->entry->d_ino;
+			st.st_mode = (mode_t)d->entry->d_type << 12;
+			sz = fuse_add_direntry(req, p, rem, name, &st, next);
+			if (sz > rem)
+				break;
+		}
+		p += sz;
+		rem -= sz;
+		d->entry = NULL;
+		d->offset = next;
+	}
+	/* an error after some entries is reported by the next call */
+	if (err && rem == size)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, 1);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirp *d = (struct dirp *)(uintptr_t)fi->fh;
+	(void)ino;
+	closedir(d->dp);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct dirp *d = (struct dirp *)(uintptr_t)fi->fh;
+	int fd = dirfd(d->dp);
+	(void)ino;
+	int rc = datasync ? fdatasync(fd) : fsync(fd);
+	fuse_reply_err(req, rc < 0 ? errno : 0);
+}
+
+void fs_data_ops(struct fuse_lowlevel_ops *ops)
+{
+	ops->init = op_init;
+	ops->open = op_open;
+	ops->create = op_create;
+	ops->read = op_read;
+	ops->write_buf = op_write_buf;
+	ops->flush = op_flush;
+	ops->release = op_release;
+	ops->fsync = op_fsync;
+	ops->fallocate = op_fallocate;
+	ops->lseek = op_lseek;
+	ops->opendir = op_opendir;
+	ops->readdir = op_readdir;
+	ops->readdirplus = op_readdirplus;
+	ops->releasedir = op_releasedir;
+	ops->fsyncdir = op_fsyncdir;
+}

@@ -1,0 +1,317 @@
+/* fs_journal.c: turns successful FUSE operations into journal entries.
+ * It owns the rules of what is replicated: node-local paths (config
+ * node_local) are skipped, and a file that arrives at a replicated path
+ * from a node-local one (rename or link out of tmp/) is a commit carrying
+ * the xxHash3-128 of its content. */
+#define _GNU_SOURCE
+#include "fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pathpat.h"
+
+#define DELETED_SUFFIX " (deleted)"
+
+int fs_inode_path(struct mhafs *fs, struct inode *in, char *buf, size_t len)
+{
+	char proc[64], full[PATH_MAX + 32];
+	struct stat st;
+
+	if (in == itable_root(fs->inodes)) {
+		if (len < 1)
+			return -ENAMETOOLONG;
+		buf[0] = '\0';
+		return 0;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", in->fd);
+	ssize_t n = readlink(proc, full, sizeof(full) - 1);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= sizeof(full) - 1)
+		return -ENAMETOOLONG;
+	full[n] = '\0';
+	/* an unlinked object has no path in the store */
+	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (st.st_nlink == 0)
+		return -ENOENT;
+	if (strncmp(full, fs->root_path, fs->root_len) != 0 || full[fs->root_len] != '/')
+		return -ENOENT; /* moved outside the backing tree */
+	const char *rel = full + fs->root_len + 1;
+	if (strlen(rel) >= len)
+		return -ENAMETOOLONG;
+	strcpy(buf, rel);
+	return 0;
+}
+
+int fs_child_path(struct mhafs *fs, struct inode *parent, const char *name, char *buf, size_t len)
+{
+	int rc = fs_inode_path(fs, parent, buf, len);
+	if (rc < 0)
+		return rc;
+	size_t used = strlen(buf);
+	int n = snprintf(buf + used, len - used, "%s%s", used ? "/" : "", name);
+	if (n < 0 || (size_t)n >= len - used)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int fs_is_local(struct mhafs *fs, const char *relpath)
+{
+	return pathpat_is_local(fs->cfg->node_local, fs->cfg->n_node_local, relpath);
+}
+
+/* Reopen an O_PATH descriptor for reading. */
+static int reopen_read(int path_fd)
+{
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
+	return open(proc, O_RDONLY | O_CLOEXEC);
+}
+
+int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path2,
+	       const char *xname, uint32_t flags, const struct stat *st, int content_fd)
+{
+	struct jentry e;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	e.op = op;
+	e.path = path;
+	e.path2 = path2;
+	e.xname = xname;
+	e.flags = flags;
+	if (st) {
+		e.has_st = 1;
+		e.st = *st;
+	}
+	if (content_fd >= 0 && st && S_ISREG(st->st_mode)) {
+		int fd = reopen_read(content_fd);
+		uint64_t size = 0;
+		if (fd < 0) {
+			rc = -errno;
+		} else {
+			rc = hash_fd(fd, &e.hash, &size);
+			close(fd);
+		}
+		if (rc < 0) {
+			log_err("journal: cannot hash %s: %s", path, strerror(-rc));
+			atomic_store(&fs->journal_failed, 1);
+			return rc;
+		}
+		e.has_hash = 1;
+		e.st.st_size = (off_t)size;
+	}
+	rc = journal_record(fs->journal, &e);
+	if (rc < 0) {
+		if (!atomic_exchange(&fs->journal_failed, 1))
+			log_err("journal: cannot record %s %s: %s (the next start runs the full check)",
+				jop_name(op), path, strerror(-rc));
+		return rc;
+	}
+	atomic_fetch_add(&fs->ops_journaled, 1);
+	return 0;
+}
+
+static int stat_child(struct inode *parent, const char *name, struct stat *st)
+{
+	return fstatat(parent->fd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+int fs_journal_new(struct mhafs *fs, enum jop op, struct inode *parent, const char *name,
+		   const char *target, const struct stat *st)
+{
+	char path[PATH_MAX];
+	int rc = fs_child_path(fs, parent, name, path, sizeof(path));
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc; /* parent already gone: nothing to replicate */
+	if (fs_is_local(fs, path)) {
+		atomic_fetch_add(&fs->ops_local, 1);
+		return 0;
+	}
+	return fs_journal(fs, op, path, target, NULL, 0, st, -1);
+}
+
+int fs_journal_remove(struct mhafs *fs, enum jop op, struct inode *parent, const char *name)
+{
+	char path[PATH_MAX];
+	int rc = fs_child_path(fs, parent, name, path, sizeof(path));
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc;
+	if (fs_is_local(fs, path)) {
+		atomic_fetch_add(&fs->ops_local, 1);
+		return 0;
+	}
+	return fs_journal(fs, op, path, NULL, NULL, 0, NULL, -1);
+}
+
+/* Journal that the object now at parent/name (with path) arrived from the
+ * node-local path from: a commit, hashed if it is a regular file. */
+static int journal_commit(struct mhafs *fs, struct inode *parent, const char *name,
+			  const char *path, const char *from)
+{
+	struct stat st;
+	int rc = stat_child(parent, name, &st);
+	if (rc < 0)
+		return rc;
+	int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = fs_journal(fs, JOP_COMMIT, path, from, NULL, 0, &st, S_ISREG(st.st_mode) ? fd : -1);
+	close(fd);
+	return rc;
+}
+
+int fs_journal_rename(struct mhafs *fs, struct inode *p1, const char *n1, struct inode *p2,
+		      const char *n2, unsigned flags)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	struct stat st;
+	int rc;
+
+	if ((rc = fs_child_path(fs, p1, n1, src, sizeof(src))) < 0 ||
+	    (rc = fs_child_path(fs, p2, n2, dst, sizeof(dst))) < 0)
+		return rc == -ENOENT ? 0 : rc;
+	int lsrc = fs_is_local(fs, src), ldst = fs_is_local(fs, dst);
+
+	if (lsrc && ldst) {
+		atomic_fetch_add(&fs->ops_local, 1);
+		return 0;
+	}
+	if (!lsrc && !ldst) {
+		if ((rc = stat_child(p2, n2, &st)) < 0)
+			return rc;
+		return fs_journal(fs, JOP_RENAME, src, dst, NULL, flags, &st, -1);
+	}
+	if (lsrc) {
+		/* out of a node-local path: the destination's content is new */
+		rc = journal_commit(fs, p2, n2, dst, src);
+		return rc;
+	}
+	/* into a node-local path: for the replicated side it is a removal */
+	if ((rc = stat_child(p2, n2, &st)) < 0)
+		return rc;
+	rc = fs_journal(fs, S_ISDIR(st.st_mode) ? JOP_RMDIR : JOP_UNLINK, src, NULL, NULL, 0, NULL, -1);
+	if (rc == 0 && (flags & RENAME_EXCHANGE))
+		rc = journal_commit(fs, p1, n1, src, dst); /* and what came back */
+	return rc;
+}
+
+int fs_journal_link(struct mhafs *fs, struct inode *in, struct inode *newparent, const char *newname)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	struct stat st;
+	int rc;
+
+	if ((rc = fs_child_path(fs, newparent, newname, dst, sizeof(dst))) < 0)
+		return rc == -ENOENT ? 0 : rc;
+	if (fs_is_local(fs, dst)) {
+		atomic_fetch_add(&fs->ops_local, 1);
+		return 0;
+	}
+	rc = fs_inode_path(fs, in, src, sizeof(src));
+	/* the source path is whichever name the kernel reports; it may even be
+	 * the new one.  A local or unknown source makes this a commit. */
+	if (rc < 0 || fs_is_local(fs, src) || strcmp(src, dst) == 0)
+		return journal_commit(fs, newparent, newname, dst, rc < 0 ? NULL : src);
+	if ((rc = stat_child(newparent, newname, &st)) < 0)
+		return rc;
+	return fs_journal(fs, JOP_LINK, src, dst, NULL, 0, &st, -1);
+}
+
+int fs_journal_setattr(struct mhafs *fs, struct inode *in, int mask)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int rc = fs_inode_path(fs, in, path, sizeof(path));
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc;
+	if (fs_is_local(fs, path)) {
+		atomic_fetch_add(&fs->ops_local, 1);
+		return 0;
+	}
+	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return fs_journal(fs, JOP_SETATTR, path, NULL, NULL, (uint32_t)mask, &st, -1);
+}
+
+int fs_journal_content(struct mhafs *fs, struct inode *in)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int rc = fs_inode_path(fs, in, path, sizeof(path));
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc;
+	if (fs_is_local(fs, path)) {
+		atomic_fetch_add(&fs->ops_local, 1);
+		return 0;
+	}
+	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return fs_journal(fs, JOP_WRITE, path, NULL, NULL, 0, &st, in->fd);
+}
+
+int fs_journal_xattr(struct mhafs *fs, enum jop op, struct inode *in, const char *name)
+{
+	char path[PATH_MAX];
+	int rc = fs_inode_path(fs, in, path, sizeof(path));
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc;
+	if (fs_is_local(fs, path)) {
+		atomic_fetch_add(&fs->ops_local, 1);
+		return 0;
+	}
+	return fs_journal(fs, op, path, NULL, name, 0, NULL, -1);
+}
+
+int fs_invalidate_path(struct mhafs *fs, const char *relpath)
+{
+	char parent[PATH_MAX];
+	const char *name;
+	struct stat st;
+	int pfd, rc = 0;
+
+	if (!pathpat_is_safe(relpath) || strlen(relpath) >= sizeof(parent))
+		return -EINVAL;
+	strcpy(parent, relpath);
+	char *slash = strrchr(parent, '/');
+	if (slash) {
+		*slash = '\0';
+		name = relpath + (slash - parent) + 1;
+		pfd = openat(fs->root_fd, parent, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (pfd < 0)
+			return errno == ENOENT ? 0 : -errno;
+	} else {
+		name = relpath;
+		pfd = dup(fs->root_fd);
+		if (pfd < 0)
+			return -errno;
+	}
+	if (fstatat(pfd, "", &st, AT_EMPTY_PATH) == 0) {
+		struct inode *p = itable_find(fs->inodes, st.st_dev, st.st_ino);
+		if (p) {
+			int r = fuse_lowlevel_notify_inval_entry(fs->se, itable_nodeid(fs->inodes, p),
+								 name, strlen(name));
+			if (r < 0 && r != -ENOENT)
+				rc = r;
+			/* the directory's own attributes (mtime, nlink) changed too */
+			fuse_lowlevel_notify_inval_inode(fs->se, itable_nodeid(fs->inodes, p), -1, 0);
+		}
+	}
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		struct inode *c = itable_find(fs->inodes, st.st_dev, st.st_ino);
+		if (c) {
+			int r = fuse_lowlevel_notify_inval_inode(fs->se, itable_nodeid(fs->inodes, c), 0, 0);
+			if (r < 0 && r != -ENOENT && rc == 0)
+				rc = r;
+		}
+	}
+	close(pfd);
+	return rc;
+}

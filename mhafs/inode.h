@@ -1,0 +1,44 @@
+/* inode.h: the table of inodes the kernel knows about.  As in libfuse's
+ * passthrough_hp, each inode holds an O_PATH descriptor of the backing
+ * object, is keyed by the backing (st_dev, st_ino), and lives while the
+ * kernel's lookup count is above zero.  The FUSE node id is the address of
+ * the struct; the root is FUSE_ROOT_ID. */
+#ifndef MHAFS_INODE_H
+#define MHAFS_INODE_H
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct inode {
+	int fd;               /* O_PATH|O_NOFOLLOW of the backing object */
+	dev_t dev;
+	ino_t ino;
+	mode_t type;          /* S_IFMT bits */
+	uint64_t nlookup;     /* guarded by the table lock */
+	atomic_int dirty;     /* written since the last journaled content */
+	atomic_int writers;   /* open handles with write access */
+	struct inode *next;   /* hash chain */
+};
+
+struct inode_table;
+
+struct inode_table *itable_new(int root_fd, dev_t dev, ino_t ino);
+void itable_free(struct inode_table *t);
+struct inode *itable_root(struct inode_table *t);
+/* Map a FUSE node id to its inode (root for FUSE_ROOT_ID). */
+struct inode *itable_get(struct inode_table *t, fuse_ino_t ino);
+fuse_ino_t itable_nodeid(struct inode_table *t, struct inode *in);
+/* Find or add the inode for an object just opened as fd (O_PATH) with stat
+ * st; bumps nlookup by one.  Takes ownership of fd (closed if the inode
+ * already existed).  Returns NULL with errno on failure. */
+struct inode *itable_learn(struct inode_table *t, int fd, const struct stat *st);
+/* Find without changing counts; NULL if unknown. */
+struct inode *itable_find(struct inode_table *t, dev_t dev, ino_t ino);
+/* Drop n lookups; frees the inode at zero. */
+void itable_forget(struct inode_table *t, struct inode *in, uint64_t n);
+size_t itable_count(struct inode_table *t);
+
+#endif

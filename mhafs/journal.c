@@ -1,0 +1,476 @@
+/* journal.c: the node's SQLite database (state_dir/journal.db): opening,
+ * schema, damage handling, the clean-stop flag, sequence and HLC restore,
+ * and journal_record, which appends a journal row and updates the catalog
+ * in one transaction.
+ *
+ * Durability: WAL mode with synchronous=NORMAL.  A committed transaction is
+ * in the WAL file (the kernel's page cache) when journal_record returns, so
+ * it survives the process being killed (kill -9, crash), which is the
+ * failure the journal must ride out; it is not fsynced per operation, so a
+ * power loss may lose the last transactions (the database stays
+ * consistent, and the start-up check re-journals what the backing tree
+ * holds).  Per-operation fsync would cost milliseconds on every FUSE op. */
+#include "journal_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS meta("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" schema_version INTEGER NOT NULL, node_id INTEGER NOT NULL,"
+	" clean INTEGER NOT NULL, last_seq INTEGER NOT NULL,"
+	" last_hlc INTEGER NOT NULL, catalog_built INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS journal("
+	" origin INTEGER NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL,"
+	" op INTEGER NOT NULL, path TEXT NOT NULL, path2 TEXT, xname TEXT,"
+	" flags INTEGER NOT NULL, mode INTEGER, uid INTEGER, gid INTEGER,"
+	" size INTEGER, mtime_ns INTEGER, hash BLOB,"
+	" PRIMARY KEY (origin, seq)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS catalog("
+	" path TEXT PRIMARY KEY, kind TEXT NOT NULL, mode INTEGER, uid INTEGER,"
+	" gid INTEGER, size INTEGER, mtime_ns INTEGER, ino INTEGER, hash BLOB,"
+	" hlc INTEGER NOT NULL, origin INTEGER NOT NULL,"
+	" deleted INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;";
+
+#define CAT_COLS "kind, mode, uid, gid, size, mtime_ns, ino, hash, hlc, origin, deleted"
+
+const char *const jstmt_sql[NSTMT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_JINS] = "INSERT INTO journal(origin, seq, hlc, op, path, path2, xname, flags,"
+		   " mode, uid, gid, size, mtime_ns, hash)"
+		   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+	[S_META_LAST] = "UPDATE meta SET last_seq = max(last_seq, ?1), last_hlc = max(last_hlc, ?2)"
+			" WHERE id = 1",
+	[S_META_BUILT] = "UPDATE meta SET catalog_built = ?1, last_hlc = max(last_hlc, ?2) WHERE id = 1",
+	[S_CGET] = "SELECT " CAT_COLS " FROM catalog WHERE path = ?1",
+	[S_CPUT] = "INSERT OR REPLACE INTO catalog(path, " CAT_COLS ")"
+		   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	/* ?1 = path, ?2 = "path/", ?3 = "path0": the range [path, path0)
+	 * holds path, its subtree and siblings like "path.x" (bytes below
+	 * '/'), which the second test drops.  No LIKE: names may hold % and _. */
+	[S_CTOMB_TREE] = "UPDATE catalog SET deleted = 1, hlc = ?4, origin = ?5"
+			 " WHERE path >= ?1 AND path < ?3 AND (path = ?1 OR path >= ?2)"
+			 " AND deleted = 0",
+	[S_CTREE] = "SELECT " CAT_COLS ", path FROM catalog"
+		    " WHERE path >= ?1 AND path < ?3 AND (path = ?1 OR path >= ?2)"
+		    " AND deleted = 0 ORDER BY path",
+	/* Direct children of ?1 ("dir/"): in [dir/, dir0) with no further '/'. */
+	[S_CCHILD] = "SELECT " CAT_COLS ", path FROM catalog"
+		     " WHERE path >= ?1 AND path < ?2 AND deleted = 0"
+		     " AND instr(substr(path, length(?1) + 1), '/') = 0 ORDER BY path",
+	[S_CCHILD_ROOT] = "SELECT " CAT_COLS ", path FROM catalog"
+			  " WHERE deleted = 0 AND instr(path, '/') = 0 ORDER BY path",
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+sqlite3_stmt *jst(struct journal *j, enum jstmt s)
+{
+	sqlite3_stmt *st = j->st[s];
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+int jexec(struct journal *j, enum jstmt s)
+{
+	int rc = sqlite3_step(j->st[s]);
+	sqlite3_reset(j->st[s]);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+char *subtree_bound(const char *path, char last)
+{
+	size_t n = strlen(path);
+	char *s = malloc(n + 2);
+	if (!s)
+		return NULL;
+	memcpy(s, path, n);
+	s[n] = last;
+	s[n + 1] = '\0';
+	return s;
+}
+
+/* mkdir -p with mode 0700 for the missing components. */
+static int mkdir_p(const char *dir)
+{
+	char *p = strdup(dir);
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+				int e = -errno;
+				free(p);
+				return e;
+			}
+			*s = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	free(p);
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int single_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_NOTFOUND;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int is_damage(int rc)
+{
+	rc &= 0xff;
+	return rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT;
+}
+
+enum open_result { OPEN_OK, OPEN_DAMAGED, OPEN_FAIL };
+
+/* Open (creating) the database and check it.  meta_* get the stored
+ * values; a new database gets a fresh meta row. */
+static enum open_result try_open(const char *path, uint16_t node, sqlite3 **dbp, int64_t *clean,
+				 int64_t *built, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v = 0, stored_node = 0;
+	char sql[256];
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				 SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	sqlite3_busy_timeout(db, 5000);
+	sqlite3_extended_result_codes(db, 1);
+	if ((rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_exec(db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL)) != SQLITE_OK)
+		goto fail;
+	rc = single_int(db, "SELECT schema_version FROM meta WHERE id = 1", &v);
+	if (rc == SQLITE_NOTFOUND) {
+		snprintf(sql, sizeof(sql), "INSERT INTO meta VALUES (1, %d, %u, 1, 0, 0, 0)",
+			 JOURNAL_SCHEMA_VERSION, (unsigned)node);
+		if ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK)
+			goto fail;
+		v = JOURNAL_SCHEMA_VERSION;
+	} else if (rc != SQLITE_OK) {
+		goto fail;
+	}
+	if (v != JOURNAL_SCHEMA_VERSION) {
+		seterr(err, errlen, "%s: schema version %" PRId64 ", this mhafs knows %d", path, v,
+		       JOURNAL_SCHEMA_VERSION);
+		sqlite3_close(db);
+		return OPEN_FAIL;
+	}
+	if ((rc = single_int(db, "SELECT node_id FROM meta", &stored_node)) != SQLITE_OK ||
+	    (rc = single_int(db, "SELECT clean FROM meta", clean)) != SQLITE_OK ||
+	    (rc = single_int(db, "SELECT catalog_built FROM meta", built)) != SQLITE_OK)
+		goto fail;
+	if (stored_node != node) {
+		seterr(err, errlen, "%s belongs to node_id %" PRId64 ", but node_id is %u", path,
+		       stored_node, (unsigned)node);
+		sqlite3_close(db);
+		return OPEN_FAIL;
+	}
+	/* Full check after a crash; the cheaper one after a clean stop. */
+	rc = sqlite3_prepare_v2(db, *clean ? "PRAGMA quick_check" : "PRAGMA integrity_check", -1,
+				&st, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		goto fail;
+	}
+	const unsigned char *res = sqlite3_column_text(st, 0);
+	if (!res || strcmp((const char *)res, "ok") != 0) {
+		seterr(err, errlen, "%s: integrity check: %s", path, res ? (const char *)res : "?");
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+		return OPEN_DAMAGED;
+	}
+	sqlite3_finalize(st);
+	*dbp = db;
+	return OPEN_OK;
+fail:
+	seterr(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	sqlite3_close(db);
+	return is_damage(rc) ? OPEN_DAMAGED : OPEN_FAIL;
+}
+
+/* Move a damaged database (and its WAL) aside so a new one can start. */
+static int move_aside(const char *path, char *moved, size_t movedlen)
+{
+	char suffix[64], from[4300], to[4400];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(suffix, sizeof(suffix), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(moved, movedlen, "%s.damaged-%s", path, suffix);
+	if (access(moved, F_OK) == 0)
+		snprintf(moved, movedlen, "%s.damaged-%s-%ld", path, suffix, (long)getpid());
+	if (rename(path, moved) < 0)
+		return -errno;
+	snprintf(from, sizeof(from), "%s-wal", path);
+	snprintf(to, sizeof(to), "%s-wal", moved);
+	if (rename(from, to) < 0 && errno != ENOENT)
+		return -errno;
+	snprintf(from, sizeof(from), "%s-shm", path);
+	if (unlink(from) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static void journal_free(struct journal *j)
+{
+	for (int i = 0; i < NSTMT; i++)
+		sqlite3_finalize(j->st[i]);
+	sqlite3_close(j->db);
+	pthread_mutex_destroy(&j->lock);
+	free(j);
+}
+
+struct journal *journal_open(const char *state_dir, uint16_t node_id, struct hlc *clock,
+			     int *clean_out, char *err, size_t errlen)
+{
+	struct journal *j;
+	char path[4200], moved[4300], why[512];
+	int64_t clean = 0, built = 0, v;
+	int rc;
+
+	if (node_id == 0) {
+		seterr(err, errlen, "node_id must be 1..65535");
+		return NULL;
+	}
+	if ((rc = mkdir_p(state_dir)) < 0) {
+		seterr(err, errlen, "state_dir %s: %s", state_dir, strerror(-rc));
+		return NULL;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", state_dir, JOURNAL_DB_NAME) >= sizeof(path)) {
+		seterr(err, errlen, "state_dir %s: path too long", state_dir);
+		return NULL;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		seterr(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&j->lock, NULL);
+	j->node = node_id;
+	j->clock = clock;
+
+	switch (try_open(path, node_id, &j->db, &clean, &built, why, sizeof(why))) {
+	case OPEN_OK:
+		break;
+	case OPEN_FAIL:
+		seterr(err, errlen, "%s", why);
+		goto fail;
+	case OPEN_DAMAGED:
+		if ((rc = move_aside(path, moved, sizeof(moved))) < 0) {
+			seterr(err, errlen, "%s (and moving it aside failed: %s)", why, strerror(-rc));
+			goto fail;
+		}
+		log_err("journal database damaged (%s); moved to %s, starting a new one "
+			"(the catalog will be rebuilt from the backing tree)", why, moved);
+		if (try_open(path, node_id, &j->db, &clean, &built, why, sizeof(why)) != OPEN_OK) {
+			seterr(err, errlen, "%s", why);
+			goto fail;
+		}
+		clean = 0;
+		break;
+	}
+	for (int i = 0; i < NSTMT; i++) {
+		if (sqlite3_prepare_v3(j->db, jstmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+				       &j->st[i], NULL) != SQLITE_OK) {
+			seterr(err, errlen, "%s: preparing statement %d: %s", path, i,
+			       sqlite3_errmsg(j->db));
+			goto fail;
+		}
+	}
+	/* Restore seq and the HLC floor: the meta row, and the tables too in
+	 * case a future pruning or an old version left meta behind. */
+	char sql[160];
+	if (single_int(j->db, "SELECT last_seq FROM meta", &v) == SQLITE_OK)
+		j->seq = (uint64_t)v;
+	snprintf(sql, sizeof(sql), "SELECT coalesce(max(seq), 0) FROM journal WHERE origin = %u",
+		 (unsigned)node_id);
+	if (single_int(j->db, sql, &v) == SQLITE_OK && (uint64_t)v > j->seq)
+		j->seq = (uint64_t)v;
+	const char *hlc_sql[] = { "SELECT last_hlc FROM meta",
+				  "SELECT coalesce(max(hlc), 0) FROM journal",
+				  "SELECT coalesce(max(hlc), 0) FROM catalog" };
+	for (size_t i = 0; i < 3; i++)
+		if (single_int(j->db, hlc_sql[i], &v) == SQLITE_OK && (hlc_t)v > j->last_hlc)
+			j->last_hlc = (hlc_t)v;
+	if (clock)
+		hlc_observe(clock, j->last_hlc);
+	j->catalog_built = built != 0;
+	/* From now until journal_close(j, 1) a stop is unclean. */
+	if (sqlite3_exec(j->db, "UPDATE meta SET clean = 0", NULL, NULL, NULL) != SQLITE_OK) {
+		seterr(err, errlen, "%s: %s", path, sqlite3_errmsg(j->db));
+		goto fail;
+	}
+	if (clean_out)
+		*clean_out = clean && built;
+	return j;
+fail:
+	journal_free(j);
+	return NULL;
+}
+
+int journal_catalog_built(struct journal *j)
+{
+	pthread_mutex_lock(&j->lock);
+	int b = j->catalog_built;
+	pthread_mutex_unlock(&j->lock);
+	return b;
+}
+
+uint64_t journal_last_seq(struct journal *j)
+{
+	pthread_mutex_lock(&j->lock);
+	uint64_t s = j->seq;
+	pthread_mutex_unlock(&j->lock);
+	return s;
+}
+
+static int bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+	return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
+}
+
+static int insert_journal_row(struct journal *j, const struct jentry *e)
+{
+	sqlite3_stmt *s = jst(j, S_JINS);
+	uint8_t h[16];
+	sqlite3_bind_int(s, 1, e->origin);
+	sqlite3_bind_int64(s, 2, (int64_t)e->seq);
+	sqlite3_bind_int64(s, 3, (int64_t)e->hlc);
+	sqlite3_bind_int(s, 4, (int)e->op);
+	sqlite3_bind_text(s, 5, e->path, -1, SQLITE_STATIC);
+	bind_text_or_null(s, 6, e->path2);
+	bind_text_or_null(s, 7, e->xname);
+	sqlite3_bind_int64(s, 8, e->flags);
+	if (e->has_st) {
+		sqlite3_bind_int64(s, 9, (int64_t)e->st.st_mode);
+		sqlite3_bind_int64(s, 10, (int64_t)e->st.st_uid);
+		sqlite3_bind_int64(s, 11, (int64_t)e->st.st_gid);
+		sqlite3_bind_int64(s, 12, (int64_t)e->st.st_size);
+		sqlite3_bind_int64(s, 13, mtime_ns_of(&e->st));
+	}
+	if (e->has_hash) {
+		hash_to_bytes(&e->hash, h);
+		sqlite3_bind_blob(s, 14, h, 16, SQLITE_TRANSIENT);
+	}
+	return jexec(j, S_JINS);
+}
+
+static int map_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_FULL: return -ENOSPC;
+	case SQLITE_NOMEM: return -ENOMEM;
+	default: return -EIO;
+	}
+}
+
+int journal_record_locked(struct journal *j, struct jentry *e)
+{
+	const char *bad = jentry_invalid(e, 0);
+	int rc;
+
+	if (bad) {
+		log_err("journal: rejected %s entry for '%s': %s", jop_name(e->op),
+			e->path ? e->path : "(null)", bad);
+		return -EINVAL;
+	}
+	e->origin = j->node;
+	e->seq = j->seq + 1;
+	e->hlc = j->clock ? hlc_now(j->clock) : j->last_hlc + 1;
+	if ((rc = jexec(j, S_BEGIN)) != SQLITE_OK)
+		goto fail;
+	if ((rc = insert_journal_row(j, e)) != SQLITE_OK ||
+	    (rc = catalog_apply(j, e)) != SQLITE_OK)
+		goto rollback;
+	sqlite3_stmt *m = jst(j, S_META_LAST);
+	sqlite3_bind_int64(m, 1, (int64_t)e->seq);
+	sqlite3_bind_int64(m, 2, (int64_t)e->hlc);
+	if ((rc = jexec(j, S_META_LAST)) != SQLITE_OK || (rc = jexec(j, S_COMMIT)) != SQLITE_OK)
+		goto rollback;
+	j->seq = e->seq;
+	if (e->hlc > j->last_hlc)
+		j->last_hlc = e->hlc;
+	if (j->failing) {
+		log_notice("journal: recording works again (seq %" PRIu64 ")", e->seq);
+		j->failing = 0;
+	}
+	return 0;
+rollback:
+	jexec(j, S_ROLLBACK);
+fail:
+	if (!j->failing) {
+		log_err("journal: cannot record %s '%s': %s (further failures not logged until one succeeds)",
+			jop_name(e->op), e->path, sqlite3_errstr(rc));
+		j->failing = 1;
+	}
+	e->seq = 0;
+	return map_rc(rc);
+}
+
+int journal_record(struct journal *j, struct jentry *e)
+{
+	pthread_mutex_lock(&j->lock);
+	int rc = journal_record_locked(j, e);
+	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
+void journal_close(struct journal *j, int clean)
+{
+	if (!j)
+		return;
+	pthread_mutex_lock(&j->lock);
+	if (clean && sqlite3_exec(j->db, "UPDATE meta SET clean = 1", NULL, NULL, NULL) != SQLITE_OK)
+		log_err("journal: cannot mark the clean stop: %s", sqlite3_errmsg(j->db));
+	pthread_mutex_unlock(&j->lock);
+	journal_free(j);
+}

@@ -1,0 +1,83 @@
+/* journal_int.h: internals shared by journal.c (database, journal rows),
+ * catalog.c (catalog rows and what each op does to them) and recover.c
+ * (the backing-tree walk).  Not for use outside those files and mhactl. */
+#ifndef MHAFS_JOURNAL_INT_H
+#define MHAFS_JOURNAL_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "journal.h"
+
+#define JOURNAL_SCHEMA_VERSION 1
+#define JOURNAL_DB_NAME "journal.db"
+
+/* One catalog row. */
+struct crow {
+	char *path;          /* owned (malloc) when from catalog_tree/children */
+	char kind;           /* d f l c b p s */
+	uint32_t mode, uid, gid;
+	int64_t size, mtime_ns;
+	uint64_t ino;
+	int has_hash;
+	struct hash128 hash;
+	hlc_t hlc;
+	uint16_t origin;
+	int deleted;
+};
+
+struct crows {
+	struct crow *v;
+	size_t n, cap;
+};
+
+enum jstmt {
+	S_BEGIN, S_COMMIT, S_ROLLBACK,
+	S_JINS, S_META_LAST, S_META_BUILT,
+	S_CGET, S_CPUT, S_CTOMB_TREE, S_CTREE, S_CCHILD, S_CCHILD_ROOT,
+	NSTMT
+};
+
+struct journal {
+	pthread_mutex_t lock;
+	sqlite3 *db;
+	sqlite3_stmt *st[NSTMT];
+	uint16_t node;
+	struct hlc *clock;
+	uint64_t seq;        /* last seq assigned to this node's origin */
+	hlc_t last_hlc;
+	int catalog_built;
+	int failing;         /* an error was logged; cleared on success */
+};
+
+/* SQL text of every prepared statement (journal.c prepares them). */
+extern const char *const jstmt_sql[NSTMT];
+
+/* Statement helpers: reset + clear bindings before use. */
+sqlite3_stmt *jst(struct journal *j, enum jstmt s);
+int jexec(struct journal *j, enum jstmt s);   /* step a no-result stmt */
+
+/* catalog.c */
+char kind_of_mode(uint32_t mode);
+int64_t mtime_ns_of(const struct stat *st);
+void crow_from_stat(struct crow *r, const struct stat *st);
+/* 1 found (r filled, r->path not set), 0 absent, <0 sqlite error (negated rc). */
+int catalog_get(struct journal *j, const char *path, struct crow *r);
+int catalog_put(struct journal *j, const char *path, const struct crow *r);
+/* Live rows at path and below (ordered by path) into out (appended). */
+int catalog_tree(struct journal *j, const char *path, struct crows *out);
+/* Live direct children of dir ("" = top) into out, ordered by name. */
+int catalog_children(sqlite3_stmt *child, sqlite3_stmt *root, const char *dir, struct crows *out);
+int catalog_row_read(sqlite3_stmt *s, int col0, struct crow *r);
+void crows_free(struct crows *c);
+/* Apply an entry (with hlc and origin set) to the catalog: SQLITE_OK or an
+ * sqlite error code.  Called inside the record transaction. */
+int catalog_apply(struct journal *j, const struct jentry *e);
+
+/* journal.c: record without taking the lock (caller holds it). */
+int journal_record_locked(struct journal *j, struct jentry *e);
+
+/* Range bounds of a subtree: lo = "path/", hi = "path0" ('0' follows '/'). */
+char *subtree_bound(const char *path, char last);
+
+#endif

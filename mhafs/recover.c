@@ -1,0 +1,541 @@
+/* recover.c: the walk of the backing tree against the catalog.  One merge
+ * walk, three uses: build the catalog (first start or a replaced database:
+ * rows written without journaling), recover after an unclean stop (every
+ * difference journaled through journal_record's code path), and the
+ * read-only check behind "mhactl check".
+ *
+ * The walk holds one directory fd per level and builds paths on the heap
+ * (openat/fstatat relative to the parent), so path length is unbounded; it
+ * never follows symlinks and skips node-local paths and everything below
+ * them.  Entries of a directory and the catalog's children of it are both
+ * sorted bytewise and merged. */
+#define _GNU_SOURCE
+#include "journal_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pathpat.h"
+
+enum wmode { W_BUILD, W_RECOVER, W_CHECK };
+
+#define BUILD_BATCH 2000
+
+struct walker {
+	enum wmode mode;
+	struct journal *j;          /* W_BUILD, W_RECOVER */
+	sqlite3_stmt *child, *root; /* children queries */
+	char *const *local;
+	size_t nlocal;
+	struct recover_stats *stats;
+	FILE *out;                  /* W_CHECK */
+	long ndiff;
+	int verify_hash;
+	unsigned batch;             /* W_BUILD: rows in the open transaction */
+};
+
+static char *join(const char *dir, const char *name)
+{
+	size_t dl = strlen(dir), nl = strlen(name);
+	char *p = malloc(dl + nl + 2);
+	if (!p)
+		return NULL;
+	if (dl) {
+		memcpy(p, dir, dl);
+		p[dl++] = '/';
+	}
+	memcpy(p + dl, name, nl + 1);
+	return p;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Sorted names of a directory (without "." and ".."). */
+static int list_dir(int dirfd, char ***out, size_t *nout)
+{
+	int fd = dup(dirfd);
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	rewinddir(d);
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (!de) {
+			if (errno) {
+				int e = -errno;
+				closedir(d);
+				free_names(v, n);
+				return e;
+			}
+			break;
+		}
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			char **nv = realloc(v, cap * sizeof(*v));
+			if (!nv)
+				goto nomem;
+			v = nv;
+		}
+		if (!(v[n] = strdup(de->d_name)))
+			goto nomem;
+		n++;
+	}
+	closedir(d);
+	qsort(v, n, sizeof(*v), cmp_names);
+	*out = v;
+	*nout = n;
+	return 0;
+nomem:
+	closedir(d);
+	free_names(v, n);
+	return -ENOMEM;
+}
+
+/* Content hash of a regular file or a symlink's target; st is refreshed
+ * from the opened file.  -ENOENT if it vanished or changed type. */
+static int hash_entry(int dirfd, const char *name, struct stat *st, struct hash128 *h,
+		      char **target)
+{
+	if (S_ISLNK(st->st_mode)) {
+		size_t cap = (size_t)st->st_size + 2;
+		char *buf = malloc(cap);
+		if (!buf)
+			return -ENOMEM;
+		ssize_t n = readlinkat(dirfd, name, buf, cap);
+		if (n < 0 || (size_t)n >= cap) {
+			int e = n < 0 ? -errno : -EAGAIN;
+			free(buf);
+			return e;
+		}
+		buf[n] = '\0';
+		hash_buf(buf, (size_t)n, h);
+		if (target)
+			*target = buf;
+		else
+			free(buf);
+		return 0;
+	}
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ELOOP ? -ENOENT : -errno;
+	struct stat fst;
+	int rc = fstat(fd, &fst) < 0 ? -errno : 0;
+	if (rc == 0 && !S_ISREG(fst.st_mode))
+		rc = -ENOENT;
+	if (rc == 0)
+		rc = hash_fd(fd, h, NULL);
+	if (rc == 0)
+		*st = fst;
+	close(fd);
+	return rc;
+}
+
+static void report(struct walker *w, const char *kind, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void report(struct walker *w, const char *kind, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	w->ndiff++;
+	if (!w->out)
+		return;
+	fprintf(w->out, "%s %s: ", kind, path);
+	va_start(ap, fmt);
+	vfprintf(w->out, fmt, ap);
+	va_end(ap);
+	fputc('\n', w->out);
+}
+
+static int build_row(struct walker *w, const char *path, const struct stat *st,
+		     const struct hash128 *h)
+{
+	struct crow r;
+	int rc;
+	memset(&r, 0, sizeof(r));
+	crow_from_stat(&r, st);
+	if (h) {
+		r.hash = *h;
+		r.has_hash = 1;
+	}
+	r.hlc = w->j->clock ? hlc_now(w->j->clock) : ++w->j->last_hlc;
+	if (r.hlc > w->j->last_hlc)
+		w->j->last_hlc = r.hlc;
+	r.origin = w->j->node;
+	if ((rc = catalog_put(w->j, path, &r)) != SQLITE_OK)
+		return -EIO;
+	if (++w->batch >= BUILD_BATCH) {
+		w->batch = 0;
+		if (jexec(w->j, S_COMMIT) != SQLITE_OK || jexec(w->j, S_BEGIN) != SQLITE_OK)
+			return -EIO;
+	}
+	return 0;
+}
+
+static int record(struct walker *w, enum jop op, const char *path, const char *path2,
+		  uint32_t flags, const struct stat *st, const struct hash128 *h)
+{
+	struct jentry e;
+	memset(&e, 0, sizeof(e));
+	e.op = op;
+	e.path = path;
+	e.path2 = path2;
+	e.flags = flags;
+	if (st) {
+		e.st = *st;
+		e.has_st = 1;
+	}
+	if (h) {
+		e.hash = *h;
+		e.has_hash = 1;
+	}
+	return journal_record_locked(w->j, &e);
+}
+
+/* An object on disk the catalog does not have (live). */
+static int on_new(struct walker *w, int dirfd, const char *name, const char *path, struct stat *st)
+{
+	struct hash128 h;
+	char *target = NULL;
+	int rc = 0, hashed = S_ISREG(st->st_mode) || S_ISLNK(st->st_mode);
+
+	if (w->mode == W_CHECK) {
+		report(w, "extra", path, "%c in the backing tree, not in the catalog",
+		       kind_of_mode((uint32_t)st->st_mode));
+		return 0;
+	}
+	if (hashed && (rc = hash_entry(dirfd, name, st, &h, &target)) < 0)
+		return rc == -ENOENT ? 0 : rc;
+	if (w->mode == W_BUILD) {
+		rc = build_row(w, path, st, hashed ? &h : NULL);
+	} else if (S_ISDIR(st->st_mode)) {
+		rc = record(w, JOP_MKDIR, path, NULL, 0, st, NULL);
+	} else if (S_ISREG(st->st_mode)) {
+		rc = record(w, JOP_WRITE, path, NULL, 0, st, &h);
+	} else if (S_ISLNK(st->st_mode)) {
+		rc = record(w, JOP_SYMLINK, path, target, 0, st, &h);
+	} else {
+		rc = record(w, JOP_MKNOD, path, NULL, 0, st, NULL);
+	}
+	free(target);
+	if (rc == 0)
+		w->stats->added++;
+	return rc;
+}
+
+/* A live catalog row (and, for a directory, its subtree) with no object. */
+static int on_gone(struct walker *w, const struct crow *row)
+{
+	struct crows t = { 0 };
+	int rc = 0;
+
+	if (w->mode == W_CHECK) {
+		report(w, "missing", row->path, "%c in the catalog, not in the backing tree",
+		       row->kind);
+		return 0;
+	}
+	if (catalog_tree(w->j, row->path, &t) != SQLITE_OK)
+		return -EIO;
+	/* Deepest first: a descendant sorts after its ancestor. */
+	for (size_t i = t.n; i-- > 0 && rc == 0;) {
+		if (w->mode == W_BUILD) {
+			struct crow r = t.v[i];
+			r.deleted = 1;
+			rc = catalog_put(w->j, r.path, &r) == SQLITE_OK ? 0 : -EIO;
+		} else {
+			rc = record(w, t.v[i].kind == 'd' ? JOP_RMDIR : JOP_UNLINK, t.v[i].path,
+				    NULL, 0, NULL, NULL);
+		}
+		if (rc == 0)
+			w->stats->removed++;
+	}
+	crows_free(&t);
+	return rc;
+}
+
+static uint32_t attr_flags(const struct crow *row, const struct stat *st)
+{
+	uint32_t f = 0;
+	if (row->mode != (uint32_t)st->st_mode)
+		f |= 1u << 0; /* FUSE_SET_ATTR_MODE */
+	if (row->uid != (uint32_t)st->st_uid)
+		f |= 1u << 1;
+	if (row->gid != (uint32_t)st->st_gid)
+		f |= 1u << 2;
+	if (row->mtime_ns != mtime_ns_of(st))
+		f |= 1u << 5; /* FUSE_SET_ATTR_MTIME */
+	return f;
+}
+
+/* Both sides have the path: compare and journal what changed. */
+static int on_both(struct walker *w, int dirfd, const char *name, const struct crow *row,
+		   struct stat *st)
+{
+	struct hash128 h;
+	char *target = NULL;
+	char k = kind_of_mode((uint32_t)st->st_mode);
+	int rc = 0;
+
+	if (k != row->kind) {
+		if (w->mode == W_CHECK) {
+			report(w, "changed", row->path, "kind %c in the catalog, %c in the backing tree",
+			       row->kind, k);
+			return 0;
+		}
+		if ((rc = on_gone(w, row)) < 0 || (rc = on_new(w, dirfd, name, row->path, st)) < 0)
+			return rc;
+		/* Counted as one change, not a removal and an addition. */
+		w->stats->removed--;
+		w->stats->added--;
+		w->stats->changed++;
+		return 0;
+	}
+	int meta = row->mode != (uint32_t)st->st_mode || row->uid != (uint32_t)st->st_uid ||
+		   row->gid != (uint32_t)st->st_gid;
+	int content = k != 'd' && (row->size != (int64_t)st->st_size ||
+				   row->mtime_ns != mtime_ns_of(st) || row->ino != (uint64_t)st->st_ino);
+	int want_hash = (k == 'f' || k == 'l') && (content || (w->verify_hash && row->has_hash));
+	if (!meta && !content && !want_hash)
+		return 0;
+	if (want_hash && (rc = hash_entry(dirfd, name, st, &h, k == 'l' ? &target : NULL)) < 0)
+		return rc == -ENOENT ? 0 : rc;
+	int same_data = !want_hash || (row->has_hash && row->hash.hi == h.hi && row->hash.lo == h.lo);
+
+	if (w->mode == W_CHECK) {
+		char a[HASH128_HEX], b[HASH128_HEX];
+		if (meta || content)
+			report(w, "changed", row->path,
+			       "catalog mode %o uid %u gid %u size %" PRId64 " mtime_ns %" PRId64
+			       " ino %" PRIu64 "; file mode %o uid %u gid %u size %lld mtime_ns %" PRId64
+			       " ino %llu", row->mode, row->uid, row->gid, row->size, row->mtime_ns,
+			       row->ino, (unsigned)st->st_mode, (unsigned)st->st_uid,
+			       (unsigned)st->st_gid, (long long)st->st_size, mtime_ns_of(st),
+			       (unsigned long long)st->st_ino);
+		else if (!same_data)
+			report(w, "hash", row->path, "catalog %s, file %s",
+			       row->has_hash ? hash_hex(&row->hash, a) : "none", hash_hex(&h, b));
+		free(target);
+		return 0;
+	}
+	if (w->mode == W_BUILD) {
+		rc = build_row(w, row->path, st, want_hash ? &h : (row->has_hash ? &row->hash : NULL));
+	} else if (!same_data && k == 'f') {
+		rc = record(w, JOP_WRITE, row->path, NULL, 0, st, &h);
+	} else if (!same_data && k == 'l') {
+		rc = record(w, JOP_SYMLINK, row->path, target, 0, st, &h);
+	} else if (k == 'f' || k == 'l' || k == 'd') {
+		rc = record(w, JOP_SETATTR, row->path, NULL, attr_flags(row, st), st,
+			    want_hash ? &h : NULL);
+	} else {
+		rc = record(w, JOP_MKNOD, row->path, NULL, 0, st, NULL);
+	}
+	free(target);
+	if (rc == 0)
+		w->stats->changed++;
+	return rc;
+}
+
+static int walk_dir(struct walker *w, int dirfd, const char *dir, unsigned depth);
+
+/* Handle one name of dir, present on disk (name_fs), in the catalog (row),
+ * or both; then descend into it if it is a directory on disk. */
+static int visit(struct walker *w, int dirfd, const char *dir, const char *name,
+		 int on_disk, const struct crow *row, unsigned depth)
+{
+	struct stat st;
+	int rc = 0;
+	char *path = row ? NULL : join(dir, name);
+	const char *p = row ? row->path : path;
+
+	if (!p)
+		return -ENOMEM;
+	if (pathpat_is_local(w->local, w->nlocal, p))
+		goto out;
+	if (on_disk && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT) {
+			rc = -errno;
+			goto out;
+		}
+		on_disk = 0;
+	}
+	if (on_disk)
+		w->stats->scanned++;
+	if (on_disk && row)
+		rc = on_both(w, dirfd, name, row, &st);
+	else if (on_disk)
+		rc = on_new(w, dirfd, name, p, &st);
+	else if (row)
+		rc = on_gone(w, row);
+	if (rc == 0 && on_disk && S_ISDIR(st.st_mode)) {
+		int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			rc = errno == ENOENT ? 0 : -errno;
+		} else {
+			rc = walk_dir(w, fd, p, depth + 1);
+			close(fd);
+		}
+	}
+out:
+	if (rc < 0 && rc != -ENOMEM)
+		log_err("startup check: %s: %s", p, strerror(-rc));
+	free(path);
+	return rc;
+}
+
+static int walk_dir(struct walker *w, int dirfd, const char *dir, unsigned depth)
+{
+	char **names = NULL;
+	size_t nn = 0, i = 0, k = 0;
+	struct crows rows = { 0 };
+	int rc;
+
+	if ((rc = list_dir(dirfd, &names, &nn)) < 0) {
+		log_err("startup check: %s: %s", dir[0] ? dir : ".", strerror(-rc));
+		return rc;
+	}
+	if (catalog_children(w->child, w->root, dir, &rows) != SQLITE_OK) {
+		free_names(names, nn);
+		return -EIO;
+	}
+	size_t skip = dir[0] ? strlen(dir) + 1 : 0;
+	while (rc == 0 && (i < nn || k < rows.n)) {
+		int c = i == nn ? 1 : k == rows.n ? -1 : strcmp(names[i], rows.v[k].path + skip);
+		if (c < 0)
+			rc = visit(w, dirfd, dir, names[i++], 1, NULL, depth);
+		else if (c > 0)
+			rc = visit(w, dirfd, dir, rows.v[k].path + skip, 0, &rows.v[k], depth), k++;
+		else
+			rc = visit(w, dirfd, dir, names[i++], 1, &rows.v[k], depth), k++;
+	}
+	crows_free(&rows);
+	free_names(names, nn);
+	return rc;
+}
+
+int journal_recover(struct journal *j, int backing_fd, char *const *local, size_t nlocal,
+		    struct recover_stats *st)
+{
+	struct recover_stats dummy;
+	struct walker w;
+	int rc;
+
+	memset(&w, 0, sizeof(w));
+	if (!st)
+		st = &dummy;
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&j->lock);
+	w.mode = j->catalog_built ? W_RECOVER : W_BUILD;
+	w.j = j;
+	w.child = j->st[S_CCHILD];
+	w.root = j->st[S_CCHILD_ROOT];
+	w.local = local;
+	w.nlocal = nlocal;
+	w.stats = st;
+	if (w.mode == W_BUILD && jexec(j, S_BEGIN) != SQLITE_OK) {
+		rc = -EIO;
+		goto out;
+	}
+	rc = walk_dir(&w, backing_fd, "", 0);
+	if (w.mode == W_BUILD) {
+		if (rc == 0) {
+			sqlite3_stmt *s = jst(j, S_META_BUILT);
+			sqlite3_bind_int(s, 1, 1);
+			sqlite3_bind_int64(s, 2, (int64_t)j->last_hlc);
+			if (jexec(j, S_META_BUILT) != SQLITE_OK || jexec(j, S_COMMIT) != SQLITE_OK)
+				rc = -EIO;
+		}
+		if (rc == 0)
+			j->catalog_built = 1;
+		else
+			jexec(j, S_ROLLBACK);
+	}
+out:
+	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
+long journal_check(const char *state_dir, int backing_fd, char *const *local, size_t nlocal,
+		   int verify_hash, FILE *out, char *err, size_t errlen)
+{
+	char path[4200];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *child = NULL, *root = NULL, *meta = NULL;
+	struct recover_stats st;
+	struct walker w;
+	long ret = -1;
+
+	snprintf(path, sizeof(path), "%s/%s", state_dir, JOURNAL_DB_NAME);
+	if (access(path, F_OK) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(db, 5000) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, jstmt_sql[S_CCHILD], -1, &child, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, jstmt_sql[S_CCHILD_ROOT], -1, &root, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT catalog_built FROM meta WHERE id = 1", -1, &meta,
+			       NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+		goto out;
+	}
+	if (sqlite3_step(meta) != SQLITE_ROW || sqlite3_column_int(meta, 0) != 1) {
+		snprintf(err, errlen, "%s: the catalog has not been built yet", path);
+		goto out;
+	}
+	sqlite3_reset(meta);
+	/* One read transaction: the catalog seen is one consistent state. */
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	memset(&w, 0, sizeof(w));
+	memset(&st, 0, sizeof(st));
+	w.mode = W_CHECK;
+	w.child = child;
+	w.root = root;
+	w.local = local;
+	w.nlocal = nlocal;
+	w.stats = &st;
+	w.out = out;
+	w.verify_hash = verify_hash;
+	int rc = walk_dir(&w, backing_fd, "", 0);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (rc < 0) {
+		snprintf(err, errlen, "walking the backing tree: %s", strerror(-rc));
+		goto out;
+	}
+	ret = w.ndiff;
+out:
+	sqlite3_finalize(meta);
+	sqlite3_finalize(child);
+	sqlite3_finalize(root);
+	sqlite3_close(db);
+	return ret;
+}
