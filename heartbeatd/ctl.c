@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/log.h"
+#include "log.h"
 
 #define CTL_IO_MS 500
 #define MHAFS_IO_MS 200

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "lib/config.h" /* not the autoconf config.h of the same name */
+#include "config.h"
 #include "fsm.h"
 #include "health.h"
 #include "proto.h"

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/log.h"
+#include "log.h"
 
 #define CLOCK_SKEW_MS 60000      /* heartbeats further off than this are refused */
 #define DROP_LOG_MS 10000        /* at most one drop summary per 10 s */
