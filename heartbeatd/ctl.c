@@ -323,7 +323,7 @@ out:
 
 void mhafs_notify(struct hbd *d, uint64_t now)
 {
-	int up = hbd_peer_alive(d, now) && d->state != HB_S_STOPPED;
+	int up = hbd_peer_alive(d, now);
 	if (up == d->peer_reported)
 		return;
 	/* a changed state is tried at once; an undelivered one every few s */

@@ -47,6 +47,7 @@ struct hbd {
 	unsigned announce_left;
 	uint64_t next_announce_ms;
 	uint64_t last_take_ms;     /* monotonic time the VIP was last taken */
+	uint64_t last_reannounce_ms;
 
 	/* the peer */
 	struct hb_seq seq;
@@ -59,6 +60,7 @@ struct hbd {
 
 	/* witness */
 	int witness_ok;
+	unsigned witness_misses;   /* probes in a row without an answer */
 	uint64_t witness_checked_ms;
 
 	struct health health;

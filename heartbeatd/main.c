@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -30,6 +29,7 @@
 #define DROP_LOG_MS 10000        /* at most one drop summary per 10 s */
 #define WITNESS_TIMEOUT_MS 300
 #define WITNESS_RECHECK_MS 500
+#define WITNESS_MISSES 3
 #define HEALTH_TIMEOUT_MS 1000
 
 static struct hbd D;
@@ -381,14 +381,20 @@ static void gather(struct hbd *d, uint64_t now, struct hb_facts *f)
 			int w = witness_probe(d->cfg.witness, WITNESS_TIMEOUT_MS);
 			if (w < 0)
 				log_warn("witness %s: %s", d->cfg.witness, strerror(-w));
-			if ((w == 1) != d->witness_ok)
-				log_notice("witness %s %s", d->cfg.witness, w == 1 ? "reachable" : "unreachable");
-			d->witness_ok = w == 1;
+			d->witness_misses = w == 1 ? 0 : d->witness_misses + 1;
+			/* one answer lets us take the VIP; holding it, we let go
+			 * only after WITNESS_MISSES probes in a row are lost */
+			int okw = hb_state_holds_vip(d->state) ? d->witness_misses < WITNESS_MISSES
+							       : d->witness_misses == 0;
+			if (okw != d->witness_ok)
+				log_notice("witness %s %s", d->cfg.witness, okw ? "reachable" : "unreachable");
+			d->witness_ok = okw;
 			d->witness_checked_ms = mono_ms();
 		}
 		f->witness_ok = d->witness_ok;
 	} else {
 		d->witness_checked_ms = 0;
+		d->witness_misses = 0;
 	}
 }
 
@@ -415,9 +421,12 @@ static void act(struct hbd *d, enum hb_action a, uint64_t now)
 		vip_release_all(d);
 		break;
 	case HB_A_ANNOUNCE:
-		/* we won a tie; both may have announced, so say it again */
-		if (now - d->next_announce_ms > 1000 || !d->announce_left)
+		/* we won a tie; both may have announced, so say it again (at
+		 * most once a second while the loser has not yet let go) */
+		if (!d->last_reannounce_ms || now - d->last_reannounce_ms >= 1000) {
+			d->last_reannounce_ms = now;
 			start_announce(d, now);
+		}
 		break;
 	case HB_A_LEAVE:
 		vip_release_all(d);
@@ -568,15 +577,11 @@ static int run(struct hbd *d)
 	d->healthy = -1;
 	d->peer_reported = -1;
 	d->witness_ok = 1;
-	uint64_t rnd = 0;
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		rnd = (uint64_t)getpid();
 	/* the epoch rises from one start to the next (wall-clock µs), so an old
 	 * run's packets can never be replayed into a new one */
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	d->epoch = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-	(void)rnd;
 
 	sigset_t mask;
 	sigemptyset(&mask);
@@ -671,7 +676,6 @@ static int run(struct hbd *d)
 				d->next_send_ms = now + d->cfg.heartbeat_interval_ms;
 		}
 	}
-	mhafs_notify(d, mono_ms());
 	health_stop(&d->health);
 	ctl_close(d);
 	close(d->udp_fd);
