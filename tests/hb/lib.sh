@@ -2,7 +2,7 @@
 # Builds three network namespaces on one bridge, all in 192.0.2.0/24:
 #   node a  192.0.2.1 (dev a0, node_id 1)    node b  192.0.2.2 (dev b0, node_id 2)
 #   client  192.0.2.3 on the bridge br0 (also the witness)
-# VIP 192.0.2.100/24.  Each node runs heartbeatd, two greeting responders
+# VIPs 192.0.2.100/24 and 2001:db8::100/64 (the client has 2001:db8::3).  Each node runs heartbeatd, two greeting responders
 # standing in for IMAP (143) and SMTP (25), and a stub of mhafs's control
 # socket.  Everything started is recorded by PID and killed by the EXIT trap,
 # and the namespaces are deleted, whether the test passes or fails.
@@ -12,6 +12,7 @@ VIPCTL=$top_builddir/vipctl/vipctl
 PY=/usr/bin/python3
 HERE=${top_srcdir:?}/tests/hb
 VIP=192.0.2.100
+VIP6=2001:db8::100   # IPv6 documentation prefix, only inside the namespaces
 NSA=mhhb-$$-a
 NSB=mhhb-$$-b
 NSC=mhhb-$$-c
@@ -90,7 +91,7 @@ node_name = $n
 node_id = $([ "$n" = a ] && echo 1 || echo 2)
 peer_name = $(peer_of "$n")
 peer_address = $(ip_of "$(peer_of "$n")")
-vip = $VIP/24
+vip = $VIP/24 $VIP6/64
 vip_interface = $(dev_of "$n")
 heartbeat_interface = $(dev_of "$n")
 cluster_key_file = $T/cluster.key
@@ -119,6 +120,7 @@ setup_net() {
 	ip -n "$NSC" link set pb master br0
 	for l in br0 pa pb lo; do ip -n "$NSC" link set "$l" up; done
 	ip -n "$NSC" addr add 192.0.2.3/24 dev br0
+	ip -n "$NSC" addr add 2001:db8::3/64 dev br0 nodad
 	for n in a b; do
 		ns=$(ns_of $n)
 		ip -n "$ns" addr add "$(ip_of $n)/24" dev "$(dev_of $n)"
@@ -163,7 +165,14 @@ wait_role() { # node role seconds
 	fail "node $1 is $(role "$1"), not $2, after $3 s"
 }
 
-has_vip() { ip netns exec "$(ns_of "$1")" "$VIPCTL" show "$VIP" dev "$(dev_of "$1")" >/dev/null 2>&1; }
+has_vip() { # node: holds both VIPs (IPv4 and IPv6); any_vip: holds either
+	ip netns exec "$(ns_of "$1")" "$VIPCTL" show "$VIP" dev "$(dev_of "$1")" >/dev/null 2>&1 &&
+		ip netns exec "$(ns_of "$1")" "$VIPCTL" show "$VIP6" dev "$(dev_of "$1")" >/dev/null 2>&1
+}
+any_vip() {
+	ip netns exec "$(ns_of "$1")" "$VIPCTL" show "$VIP" dev "$(dev_of "$1")" >/dev/null 2>&1 ||
+		ip netns exec "$(ns_of "$1")" "$VIPCTL" show "$VIP6" dev "$(dev_of "$1")" >/dev/null 2>&1
+}
 mac_of() { ip -n "$(ns_of "$1")" link show "$(dev_of "$1")" | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'; }
 
 # Exactly one node holds the VIP, it is the expected one, and the client's
@@ -173,17 +182,19 @@ one_owner() { # node
 	other=$(peer_of "$1")
 	i=0
 	while [ $i -lt 50 ]; do
-		if has_vip "$1" && ! has_vip "$other"; then break; fi
+		if has_vip "$1" && ! any_vip "$other"; then break; fi
 		sleep 0.1
 		i=$((i + 1))
 	done
 	sleep 1
 	has_vip "$1" || fail "node $1 does not hold the VIP"
-	has_vip "$other" && fail "both nodes hold the VIP"
-	ip netns exec "$NSC" "$PY" "$HERE/client.py" "$VIP" 143 5 "$1" >/dev/null ||
-		fail "client cannot reach the VIP on node $1"
-	got=$(ip -n "$NSC" neigh show "$VIP" | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p')
-	[ "$got" = "$(mac_of "$1")" ] || fail "client's neighbour entry for $VIP is '$got', not node $1 ($(mac_of "$1"))"
+	any_vip "$other" && fail "both nodes hold a VIP"
+	for v in "$VIP" "$VIP6"; do
+		ip netns exec "$NSC" "$PY" "$HERE/client.py" "$v" 143 5 "$1" >/dev/null ||
+			fail "client cannot reach the VIP $v on node $1"
+		got=$(ip -n "$NSC" neigh show "$v" | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p')
+		[ "$got" = "$(mac_of "$1")" ] || fail "client's neighbour entry for $v is '$got', not node $1 ($(mac_of "$1"))"
+	done
 	note "exactly one VIP owner: node $1 ($(role "$1")), peer $(role "$other"); client neighbour -> $got"
 }
 

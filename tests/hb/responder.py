@@ -8,9 +8,10 @@ import sys
 import threading
 
 port, greeting, node = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)   # IPv4 and IPv6
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("0.0.0.0", port))
+srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+srv.bind(("::", port))
 srv.listen(64)
 
 
