@@ -45,7 +45,8 @@ struct tls_conn {
 	long verr;
 	char seen_name[128];
 	char peer[WIRE_NAME_MAX + 1];
-	char errtext[256];
+	char errtext[2][256];    /* last read error, last write error */
+	int last_err;            /* which of them is newer */
 };
 
 /* ---- a socket BIO that never raises SIGPIPE ---- */
@@ -616,34 +617,49 @@ struct tls_conn *tls_connect(struct tls_ctx *ctx, int fd, const char *expect_pee
 
 void tls_set_timeout(struct tls_conn *c, int ms)
 {
-	c->timeout_ms = ms < 0 ? -1 : ms;
+	__atomic_store_n(&c->timeout_ms, ms < 0 ? -1 : ms, __ATOMIC_RELAXED);
 }
 
-static void set_error(struct tls_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(struct tls_conn *c, const char *fmt, ...)
+static int io_timeout(const struct tls_conn *c)
+{
+	return __atomic_load_n(&c->timeout_ms, __ATOMIC_RELAXED);
+}
+
+void tls_conn_abort(struct tls_conn *c)
+{
+	shutdown(c->fd, SHUT_RDWR);
+}
+
+/* side 0: the reader (holds rlock), 1: the writer (holds wlock); each has
+ * its own buffer so the two never write the same memory. */
+static void set_error(struct tls_conn *c, int side, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_error(struct tls_conn *c, int side, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(c->errtext, sizeof(c->errtext), fmt, ap);
+	vsnprintf(c->errtext[side], sizeof(c->errtext[side]), fmt, ap);
 	va_end(ap);
+	__atomic_store_n(&c->last_err, side, __ATOMIC_RELEASE);
 }
 
 /* Map a failed SSL_read/SSL_write to -errno and remember the reason. */
-static int io_error(struct tls_conn *c, int se, int sys, const char *what)
+static int io_error(struct tls_conn *c, int side, int se, int sys)
 {
+	const char *what = side ? "write" : "read";
 	char buf[256];
 	unsigned long e = ERR_peek_error();
 
 	if (se == SSL_ERROR_ZERO_RETURN) {
-		set_error(c, "%s: peer closed the connection", what);
+		set_error(c, side, "%s: peer closed the connection", what);
 		return -ENOTCONN;
 	}
 	if (se == SSL_ERROR_SYSCALL || (e && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
-		set_error(c, "%s: connection lost%s%s", what, sys ? ": " : "", sys ? strerror(sys) : "");
+		set_error(c, side, "%s: connection lost%s%s", what, sys ? ": " : "", sys ? strerror(sys) : "");
 		return -ECONNRESET;
 	}
-	set_error(c, "%s: %s", what, ossl_reason(buf, sizeof(buf)));
+	set_error(c, side, "%s: %s", what, ossl_reason(buf, sizeof(buf)));
 	return -EPROTO;
 }
 
@@ -669,7 +685,7 @@ int tls_read_full(struct tls_conn *c, void *buf, size_t n)
 		if (r != 1) {
 			se = SSL_get_error(c->ssl, r);
 			if (se != SSL_ERROR_WANT_READ && se != SSL_ERROR_WANT_WRITE)
-				rc = io_error(c, se, sys, "read");
+				rc = io_error(c, 0, se, sys);
 		}
 		pthread_mutex_unlock(&c->ssl_lock);
 		if (r == 1) {
@@ -681,15 +697,15 @@ int tls_read_full(struct tls_conn *c, void *buf, size_t n)
 				rc = -ECONNRESET;
 			break;
 		}
-		rc = wait_fd(c->fd, se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, c->timeout_ms);
+		rc = wait_fd(c->fd, se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, io_timeout(c));
 		if (rc == -ETIMEDOUT) {
-			set_error(c, "read: no data for %d ms", c->timeout_ms);
+			set_error(c, 0, "read: no data for %d ms", io_timeout(c));
 			if (got)
 				rc = -EPROTO;
 			break;
 		}
 		if (rc) {
-			set_error(c, "read: poll: %s", strerror(-rc));
+			set_error(c, 0, "read: poll: %s", strerror(-rc));
 			break;
 		}
 	}
@@ -714,7 +730,7 @@ static int write_locked(struct tls_conn *c, const uint8_t *p, size_t n)
 		if (r != 1) {
 			se = SSL_get_error(c->ssl, r);
 			if (se != SSL_ERROR_WANT_READ && se != SSL_ERROR_WANT_WRITE)
-				rc = io_error(c, se, sys, "write");
+				rc = io_error(c, 1, se, sys);
 		}
 		pthread_mutex_unlock(&c->ssl_lock);
 		if (r == 1) {
@@ -724,9 +740,9 @@ static int write_locked(struct tls_conn *c, const uint8_t *p, size_t n)
 		}
 		if (rc)
 			return rc == -ENOTCONN ? -EPIPE : rc;
-		rc = wait_fd(c->fd, se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, c->timeout_ms);
+		rc = wait_fd(c->fd, se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, io_timeout(c));
 		if (rc) {
-			set_error(c, "write: %s", rc == -ETIMEDOUT ? "peer not reading" : strerror(-rc));
+			set_error(c, 1, "write: %s", rc == -ETIMEDOUT ? "peer not reading" : strerror(-rc));
 			return rc;
 		}
 	}
@@ -794,7 +810,7 @@ const char *tls_peer_name(const struct tls_conn *c)
 
 const char *tls_conn_error(const struct tls_conn *c)
 {
-	return c->errtext;
+	return c->errtext[__atomic_load_n(&c->last_err, __ATOMIC_ACQUIRE)];
 }
 
 void tls_close(struct tls_conn *c)

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "tutil.h"
 #include "wire.h"
@@ -321,6 +323,45 @@ static void test_hostile(void)
 	t_pair_close(&p);
 }
 
+/* A reader blocked without a timeout is woken by tls_conn_abort. */
+struct blocked {
+	struct tls_conn *c;
+	int rc;
+};
+
+static void *recv_forever(void *arg)
+{
+	struct blocked *b = arg;
+	struct wire_msg m;
+
+	b->rc = wire_recv(b->c, &m, rbuf, sizeof(rbuf));
+	return NULL;
+}
+
+static void test_abort(void)
+{
+	struct t_pair p;
+	struct blocked b;
+	pthread_t th;
+	struct timespec t0, t1;
+
+	if (open_pair(&p))
+		return;
+	tls_set_timeout(p.server, -1);
+	b = (struct blocked){ p.server, 1 };
+	pthread_create(&th, NULL, recv_forever, &b);
+	usleep(100 * 1000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	tls_conn_abort(p.server);
+	pthread_join(th, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK(b.rc == WIRE_EIO || b.rc == WIRE_ECLOSED);
+	CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 1000);
+	struct wire_ack ack = { .origin = 1, .seq = 1 };
+	CHECK(wire_send(p.server, WIRE_ACK, &ack) != 0); /* the write side is gone too */
+	t_pair_close(&p);
+}
+
 int main(void)
 {
 	if (!t_keys_make()) {
@@ -335,6 +376,7 @@ int main(void)
 	test_concurrent_senders();
 	test_hostile();
 	test_cut_frame();
+	test_abort();
 	tls_ctx_free(srv);
 	tls_ctx_free(cli);
 	return t_done("test_wire_io");
