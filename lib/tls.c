@@ -834,3 +834,11 @@ void tls_close(struct tls_conn *c)
 	free(c->wbuf);
 	free(c);
 }
+
+int tls_pending(struct tls_conn *c)
+{
+	pthread_mutex_lock(&c->ssl_lock);
+	int n = SSL_pending(c->ssl);
+	pthread_mutex_unlock(&c->ssl_lock);
+	return n;
+}

@@ -75,5 +75,7 @@ const char *tls_peer_name(const struct tls_conn *c);
 const char *tls_conn_error(const struct tls_conn *c);
 /* Send close_notify (without waiting long), free, and close the fd. */
 void tls_close(struct tls_conn *c);
+/* Bytes of application data already decrypted and waiting to be read. */
+int tls_pending(struct tls_conn *c);
 
 #endif

@@ -15,7 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../lib/config.h" /* not the autoconf config.h in the build dir */
+#include "config.h"
+#include "mhactl.h"
 #include "hash.h"
 #include "hlc.h"
 #include "journal.h"
@@ -369,7 +370,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	int (*fn)(const struct config *, int, char **) =
 		!strcmp(cmd, "journal") ? cmd_journal : !strcmp(cmd, "catalog") ? cmd_catalog :
-		!strcmp(cmd, "check") ? cmd_check : NULL;
+		!strcmp(cmd, "check") ? cmd_check : !strcmp(cmd, "status") ? cmd_status :
+		!strcmp(cmd, "peer") ? cmd_peer : NULL;
 	if (!fn)
 		return usage_error("unknown command '%s'", cmd);
 	config_defaults(&cfg);
