@@ -316,6 +316,7 @@ struct tls_ctx *tls_ctx_new(int is_server, const char *ca_file, const char *cert
 			       SSL_MODE_NO_AUTO_CHAIN);
 	SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
 	SSL_CTX_set_verify_depth(s, 2);
+	SSL_CTX_set_read_ahead(s, 1);
 	/* Trust only the cluster CA. */
 	if (!SSL_CTX_load_verify_file(s, ca_file)) {
 		errf(err, errlen, "cannot load CA certificate %s: %s", ca_file, ossl_reason(why, sizeof(why)));
@@ -838,7 +839,7 @@ void tls_close(struct tls_conn *c)
 int tls_pending(struct tls_conn *c)
 {
 	pthread_mutex_lock(&c->ssl_lock);
-	int n = SSL_pending(c->ssl);
+	int n = SSL_has_pending(c->ssl);
 	pthread_mutex_unlock(&c->ssl_lock);
 	return n;
 }

@@ -75,7 +75,8 @@ const char *tls_peer_name(const struct tls_conn *c);
 const char *tls_conn_error(const struct tls_conn *c);
 /* Send close_notify (without waiting long), free, and close the fd. */
 void tls_close(struct tls_conn *c);
-/* Bytes of application data already decrypted and waiting to be read. */
+/* Non-zero when data is buffered inside TLS (decrypted or not, with read-
+ * ahead on), so a poll() on tls_conn_fd would not report it: read first. */
 int tls_pending(struct tls_conn *c);
 
 #endif
