@@ -123,6 +123,19 @@ static void test_every_type(void)
 	CHECK_EQ(wire_recv(p.client, &m, rbuf, sizeof(rbuf)), 0);
 	CHECK_EQ(m.type, WIRE_PONG);
 
+	/* a frame already inside TLS is invisible to poll(): tls_pending says so */
+	ack.seq = 6;
+	CHECK_EQ(wire_send(p.client, WIRE_ACK, &ack), 0);
+	ack.seq = 7;
+	CHECK_EQ(wire_send(p.client, WIRE_ACK, &ack), 0);
+	usleep(50 * 1000);
+	CHECK_EQ(wire_recv(p.server, &m, rbuf, sizeof(rbuf)), 0);
+	CHECK(m.type == WIRE_ACK && m.u.ack.seq == 6);
+	CHECK(tls_pending(p.server) > 0);
+	CHECK_EQ(wire_recv(p.server, &m, rbuf, sizeof(rbuf)), 0);
+	CHECK(m.type == WIRE_ACK && m.u.ack.seq == 7);
+	CHECK_EQ(tls_pending(p.server), 0);
+
 	/* an orderly close between frames */
 	tls_set_timeout(p.server, 5000);
 	tls_close(p.client);
