@@ -336,6 +336,33 @@ static void test_hostile(void)
 	t_pair_close(&p);
 }
 
+/* A peer that stops reading: the sender's timeout fires, and the send side
+ * is closed because a frame may have gone out in part. */
+static void test_stuck_reader(void)
+{
+	struct t_pair p;
+	static uint8_t data[WIRE_MAX_PAYLOAD];
+	struct wire_data d = { .data = data, .len = sizeof(data) };
+	struct timespec t0, t1;
+	int rc = 0, frames = 0;
+
+	if (open_pair(&p))
+		return;
+	tls_set_timeout(p.client, 200);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (rc == 0 && frames < 64) {
+		rc = wire_send(p.client, WIRE_DATA, &d);
+		frames++;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK_EQ(rc, WIRE_ETIMEDOUT);
+	CHECK(frames < 64);
+	CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 3000);
+	struct wire_ping ping = { 1, 1 };
+	CHECK_EQ(wire_send(p.client, WIRE_PING, &ping), WIRE_EBROKEN);
+	t_pair_close(&p);
+}
+
 /* A reader blocked without a timeout is woken by tls_conn_abort. */
 struct blocked {
 	struct tls_conn *c;
@@ -390,6 +417,7 @@ int main(void)
 	test_hostile();
 	test_cut_frame();
 	test_abort();
+	test_stuck_reader();
 	tls_ctx_free(srv);
 	tls_ctx_free(cli);
 	return t_done("test_wire_io");
