@@ -286,6 +286,40 @@ static void test_plain_text(void)
 	t_pair_close(&p);
 }
 
+/* A valid node b whose TLS stops at 1.2. */
+static void tls12_client(int fd, void *arg)
+{
+	int *delivered = arg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl;
+	char b;
+
+	SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_use_certificate_chain_file(ctx, t_key("c1", "b", "pem"));
+	SSL_CTX_use_PrivateKey_file(ctx, t_key("c1", "b", "key"), SSL_FILETYPE_PEM);
+	SSL_CTX_load_verify_file(ctx, t_key("c1", "ca", "pem"));
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) == 1 && SSL_write(ssl, "secret", 6) == 6 && SSL_read(ssl, &b, 1) == 1)
+		*delivered = 1;
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+}
+
+static void test_tls12(void)
+{
+	struct t_pair p;
+	int delivered = 0;
+
+	t_pair_run(&p, srv_a, "b", NULL, NULL, 5000, tls12_client, &delivered);
+	CHECK(p.server == NULL);
+	CHECK_HAS(p.serr, "peer does not speak TLS 1.3");
+	CHECK_EQ(delivered, 0);
+	fprintf(stderr, "  TLS 1.2 client: server: %s\n", p.serr);
+	t_pair_close(&p);
+}
+
 static void silent_client(int fd, void *arg)
 {
 	(void)fd;
@@ -478,6 +512,7 @@ int main(void)
 	test_wrong_name();
 	test_no_client_cert();
 	test_plain_text();
+	test_tls12();
 	test_timeout();
 	test_hangup();
 	test_write_to_gone_peer();
