@@ -27,6 +27,8 @@
 enum wmode { W_BUILD, W_RECOVER, W_CHECK };
 
 #define BUILD_BATCH 2000
+/* Directory levels walked at most (paths themselves have no length limit). */
+#define MAX_DEPTH 2048
 
 struct walker {
 	enum wmode mode;
@@ -405,7 +407,9 @@ static int visit(struct walker *w, int dirfd, const char *dir, const char *name,
 		rc = on_new(w, dirfd, name, p, &st);
 	else if (row)
 		rc = on_gone(w, row);
-	if (rc == 0 && on_disk && S_ISDIR(st.st_mode)) {
+	if (rc == 0 && on_disk && S_ISDIR(st.st_mode) && depth >= MAX_DEPTH) {
+		rc = -ELOOP; /* one fd and one stack frame per level: refuse, loudly */
+	} else if (rc == 0 && on_disk && S_ISDIR(st.st_mode)) {
 		int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
 			rc = errno == ENOENT ? 0 : -errno;
