@@ -335,12 +335,20 @@ static int on_both(struct walker *w, int dirfd, const char *name, const struct c
 		   row->gid != (uint32_t)st->st_gid;
 	int content = k != 'd' && (row->size != (int64_t)st->st_size ||
 				   row->mtime_ns != mtime_ns_of(st) || row->ino != (uint64_t)st->st_ino);
-	int want_hash = (k == 'f' || k == 'l') && (content || (w->verify_hash && row->has_hash));
+	/* A build hashes every file, even where the row looks current (rows
+	 * left by an interrupted build are not trusted); the check hashes on
+	 * request; recovery where the metadata changed. */
+	int want_hash = (k == 'f' || k == 'l') &&
+			(content || w->mode == W_BUILD || (w->verify_hash && row->has_hash));
 	if (!meta && !content && !want_hash)
 		return 0;
 	if (want_hash && (rc = hash_entry(dirfd, name, st, &h, k == 'l' ? &target : NULL)) < 0)
 		return rc == -ENOENT ? 0 : rc;
 	int same_data = !want_hash || (row->has_hash && row->hash.hi == h.hi && row->hash.lo == h.lo);
+	if (!meta && !content && same_data) {
+		free(target);
+		return 0;
+	}
 
 	if (w->mode == W_CHECK) {
 		char a[HASH128_HEX], b[HASH128_HEX];
