@@ -217,6 +217,7 @@ struct repl *repl_start(struct mhafs *fs, char *err, size_t errlen)
 	}
 	if (applier_init(&r->applier, fs->root_fd, cfg->node_local, cfg->n_node_local, err, errlen) < 0)
 		goto fail;
+	r->applier.batched = 1; /* the receiver syncs once per batch */
 	return r;
 fail:
 	repl_stop(r);
