@@ -351,7 +351,7 @@ void *repl_listener_main(void *arg)
 		getnameinfo((struct sockaddr *)&sa, sl, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		struct tls_conn *c = tls_accept(r->server_ctx, fd, r->cfg->peer_name, 5000, err, sizeof(err));
+		struct tls_conn *c = tls_accept(r->server_ctx, fd, r->cfg->peer_name, 2000, err, sizeof(err));
 		if (!c) {
 			close(fd);
 			log_err("replication: refused connection from %s: %s", host, err);
@@ -359,7 +359,13 @@ void *repl_listener_main(void *arg)
 			continue;
 		}
 		tls_set_timeout(c, 1000);
+		pthread_mutex_lock(&r->lock);
+		r->in_conn = r->stop ? NULL : c;
+		pthread_mutex_unlock(&r->lock);
 		serve(r, c, buf);
+		pthread_mutex_lock(&r->lock);
+		r->in_conn = NULL;
+		pthread_mutex_unlock(&r->lock);
 		tls_close(c);
 	}
 	if (r->listen_fd >= 0)
