@@ -25,6 +25,7 @@ note() { echo "# $*"; }
 die() { echo "FAIL: $*"; exit 1; }
 
 need_root_fuse() {
+	[ -z "${MHAFS_QUICK:-}" ] || skip "quick run (unit tests only)"
 	[ "$(id -u)" = 0 ] || skip "needs root"
 	[ -c /dev/fuse ] || skip "no /dev/fuse"
 	command -v fusermount3 >/dev/null || skip "no fusermount3 (Debian package fuse3)"
