@@ -59,6 +59,7 @@ static void answer_status(struct ctl *c, FILE *out)
 		fprintf(out, "peer=%s\npeer_connected=%s\npeer_synced=%s\npeer_stream_in=%s\n",
 			fs->cfg->peer_name, st.out_connected ? "yes" : "no", st.synced ? "yes" : "no",
 			st.in_connected ? "yes" : "no");
+		fprintf(out, "full_sync=%s\n", st.full_sync ? "running" : "no");
 		fprintf(out, "peer_heartbeat=%s\n",
 			st.peer_hint < 0 ? "unknown" : st.peer_hint ? "up" : "down");
 		fprintf(out, "last_seq=%" PRIu64 "\nacked_seq=%" PRIu64 "\nbacklog_ops=%" PRIu64

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "journal_int.h"
 #include "log.h"
@@ -273,4 +275,116 @@ int jcursor_backlog(struct jcursor *c, uint16_t origin, uint64_t after, uint64_t
 	*bytes = (uint64_t)sqlite3_column_int64(s, 1);
 	sqlite3_reset(s);
 	return 0;
+}
+
+static int one_int(struct journal *j, const char *sql, int bind_node, int64_t *out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+	pthread_mutex_lock(&j->lock);
+	rc = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		if (bind_node)
+			sqlite3_bind_int(s, 1, j->node);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			*out = sqlite3_column_int64(s, 0);
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&j->lock);
+	return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+int journal_first_seq(struct journal *j, uint64_t *first)
+{
+	int64_t v = 0;
+	int rc = one_int(j, "SELECT coalesce(min(seq), 0) FROM journal WHERE origin = ?1", 1, &v);
+	*first = (uint64_t)v;
+	return rc;
+}
+
+int journal_catalog_live(struct journal *j, uint64_t *n)
+{
+	int64_t v = 0;
+	int rc = one_int(j, "SELECT count(*) FROM catalog WHERE deleted = 0", 0, &v);
+	*n = (uint64_t)v;
+	return rc;
+}
+
+long journal_baseline(struct journal *j, const char *state_dir, int root_fd,
+		      int (*tick)(void *arg, long count), void *arg)
+{
+	char path[4200], target[4097];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	long count = 0;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", state_dir, JOURNAL_DB_NAME);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return -EIO;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	/* a parent's path sorts before its children's ("a" < "a/b") */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT path, mode, uid, gid, size, mtime_ns, hash FROM catalog"
+			       " WHERE deleted = 0 ORDER BY path", -1, &s, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return -EIO;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (count % 512 == 0 && tick && tick(arg, count) < 0) {
+			rc = -ECANCELED;
+			break;
+		}
+		struct jentry e;
+		memset(&e, 0, sizeof(e));
+		const char *p = (const char *)sqlite3_column_text(s, 0);
+		if (!p)
+			continue;
+		e.path = p;
+		e.has_st = 1;
+		e.st.st_mode = (mode_t)sqlite3_column_int64(s, 1);
+		e.st.st_uid = (uid_t)sqlite3_column_int64(s, 2);
+		e.st.st_gid = (gid_t)sqlite3_column_int64(s, 3);
+		e.st.st_size = (off_t)sqlite3_column_int64(s, 4);
+		int64_t ns = sqlite3_column_int64(s, 5);
+		e.st.st_mtim.tv_sec = ns / 1000000000;
+		e.st.st_mtim.tv_nsec = ns % 1000000000;
+		switch (e.st.st_mode & S_IFMT) {
+		case S_IFDIR:
+			e.op = JOP_MKDIR;
+			break;
+		case S_IFREG:
+			e.op = JOP_WRITE; /* the sender reads and hashes the content */
+			if (sqlite3_column_type(s, 6) == SQLITE_BLOB && sqlite3_column_bytes(s, 6) == 16) {
+				e.has_hash = 1;
+				hash_from_bytes(sqlite3_column_blob(s, 6), &e.hash);
+			}
+			break;
+		case S_IFLNK: {
+			ssize_t n = readlinkat(root_fd, p, target, sizeof(target) - 1);
+			if (n < 0)
+				continue; /* gone since: its removal is journaled */
+			target[n] = '\0';
+			e.op = JOP_SYMLINK;
+			e.path2 = target;
+			break;
+		}
+		default:
+			e.op = JOP_MKNOD;
+			break;
+		}
+		if ((rc = journal_record(j, &e)) < 0)
+			break;
+		count++;
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	if (rc < 0)
+		return rc;
+	return count;
 }

@@ -37,4 +37,18 @@ int jcursor_moved(struct jcursor *c, uint16_t origin, uint64_t after, const char
 int jcursor_backlog(struct jcursor *c, uint16_t origin, uint64_t after, uint64_t *ops,
 		    uint64_t *bytes);
 
+/* Lowest seq of this node's own entries still in the journal, or 0 when
+ * there are none; and the number of live catalog rows. */
+int journal_first_seq(struct journal *j, uint64_t *first);
+int journal_catalog_live(struct journal *j, uint64_t *n);
+/* Full sync: journal a baseline entry (MKDIR, WRITE, SYMLINK, MKNOD) for
+ * every live catalog row, parents before children, so that the normal
+ * stream carries a complete copy to a peer that lacks it.  The walk reads
+ * a snapshot on its own connection; entries recorded meanwhile follow in
+ * journal order, so the result converges.  root_fd is the backing root
+ * (for symlink targets).  tick, if given, is called every 512 rows and
+ * stops the walk by returning < 0.  Returns the count or -errno. */
+long journal_baseline(struct journal *j, const char *state_dir, int root_fd,
+		      int (*tick)(void *arg, long count), void *arg);
+
 #endif

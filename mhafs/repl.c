@@ -148,6 +148,7 @@ void repl_get_status(struct repl *r, struct repl_status *st)
 	pthread_mutex_lock(&r->lock);
 	st->out_connected = r->out_connected;
 	st->synced = r->synced;
+	st->full_sync = r->full_sync;
 	st->in_connected = r->in_connected;
 	st->peer_hint = r->peer_hint;
 	st->acked_seq = r->acked;

@@ -35,6 +35,7 @@ struct repl_status {
 	int configured;          /* a peer is configured */
 	int out_connected;       /* our sender is connected */
 	int synced;              /* ... and caught up: commits wait for it */
+	int full_sync;           /* a full copy of the store is being sent */
 	int in_connected;        /* the peer's sender is connected to us */
 	int peer_hint;           /* heartbeatd: 1 up, 0 down, -1 unknown */
 	uint64_t last_seq;       /* our last journaled seq */

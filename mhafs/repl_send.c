@@ -200,6 +200,41 @@ static void drain(int fd)
 	}
 }
 
+/* Whether the peer needs a full copy: our journal no longer holds the
+ * entries right after its resume point, or it has nothing of ours while
+ * our catalog holds a store (which may predate the journal). */
+static int need_full_sync(struct repl *r, uint64_t resume)
+{
+	uint64_t first = 0, live = 0;
+	if (journal_first_seq(r->fs->journal, &first) < 0 || journal_catalog_live(r->fs->journal, &live) < 0)
+		return 0;
+	if (first > 0 && resume + 1 < first)
+		return 1;
+	return resume == 0 && live > 0;
+}
+
+struct tick_arg {
+	struct repl *r;
+	struct tls_conn *c;
+	uint8_t *buf;
+};
+
+/* Keep the connection alive while the baseline is journaled. */
+static int full_sync_tick(void *arg, long count)
+{
+	struct tick_arg *ta = arg;
+	struct wire_ping ping = { .nonce = (uint64_t)count, .hlc = 0 };
+	pthread_mutex_lock(&ta->r->lock);
+	int stop = ta->r->stop;
+	pthread_mutex_unlock(&ta->r->lock);
+	if (stop || wire_send(ta->c, WIRE_PING, &ping) < 0)
+		return -1;
+	while (readable(ta->c, 0))
+		if (handle_reply(ta->r, ta->c, ta->buf) < 0)
+			return -1;
+	return 0;
+}
+
 /* One connected session: returns when the connection ends. */
 static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint8_t *buf)
 {
@@ -226,6 +261,26 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 	}
 	uint64_t resume = m.u.hello_ack.resume_seq, last = journal_last_seq(r->fs->journal);
 	uint64_t next = resume; /* last entry sent */
+	if (need_full_sync(r, resume)) {
+		uint64_t snap = journal_last_seq(r->fs->journal);
+		struct tick_arg ta = { r, c, buf };
+		log_notice("replication: peer %s holds none of our entries or fewer than the journal "
+			   "keeps: full sync, queueing the whole store", r->cfg->peer_name);
+		pthread_mutex_lock(&r->lock);
+		r->full_sync = 1;
+		pthread_mutex_unlock(&r->lock);
+		long n = journal_baseline(r->fs->journal, r->cfg->state_dir, r->fs->root_fd, full_sync_tick, &ta);
+		if (n < 0) {
+			repl_set_error(r, "full sync: %s", strerror((int)-n));
+			return;
+		}
+		log_notice("replication: full sync to peer %s: %ld entries queued after seq %" PRIu64,
+			   r->cfg->peer_name, n, snap);
+		/* the baseline stands for everything up to snap */
+		next = snap;
+		resume = snap > resume ? snap : resume;
+		last = journal_last_seq(r->fs->journal);
+	}
 	uint64_t bops = 0, bbytes = 0;
 	jcursor_backlog(cur, self, resume, &bops, &bbytes);
 	log_notice("replication: connected to peer %s; it holds our entries up to seq %" PRIu64
@@ -257,6 +312,11 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 		/* caught up: from now on commits wait for this peer */
 		if (acked >= journal_last_seq(r->fs->journal)) {
 			pthread_mutex_lock(&r->lock);
+			if (r->full_sync) {
+				r->full_sync = 0;
+				log_notice("replication: full sync to peer %s complete (seq %" PRIu64 ")",
+					   r->cfg->peer_name, acked);
+			}
 			if (!r->synced && r->peer_hint != 0) {
 				r->synced = 1;
 				log_notice("replication: peer %s is caught up (seq %" PRIu64 "); %s commit active",

@@ -144,16 +144,15 @@ wait_synced() {
 }
 
 # tree NODE: the replicated state of NODE's backing tree, one line per
-# object (type, mode, owner, size, content hash, path), node-local skipped
+# object (type, mode, owner, size) and one per file content hash, sorted;
+# node-local paths skipped
+TREE_PRUNE='( -name tmp -o -name .mhafs-staging -o -name dovecot.index* -o -name dovecot.list.index* -o -name *.lock )'
 tree() {
-	( cd "$T/$1/back" && find . -mindepth 1 \
-		\( -name tmp -o -name '.mhafs-staging' -o -name 'dovecot.index*' -o -name 'dovecot.list.index*' -o -name '*.lock' \) -prune -o \
-		-printf '%y %m %u:%g %s %p\n' | sort |
-	while read -r y m o s p; do
-		h=-; [ "$y" = f ] && h=$(sha1sum < "$p" | cut -c1-12)
-		[ "$y" = d ] && s=-
-		echo "$y $m $o $s $h $p"
-	done )
+	( cd "$T/$1/back" || exit 1
+	  set -f
+	  find . -mindepth 1 $TREE_PRUNE -prune -o -type d -printf 'd %m %u:%g %p\n' -o -printf '%y %m %u:%g %s %p\n'
+	  find . -mindepth 1 $TREE_PRUNE -prune -o -type f -print0 | xargs -0 -r sha1sum | cut -c1-12,41- | sed 's/^/H /'
+	) | sort
 }
 
 # converge [seconds]: wait until both trees are equal
