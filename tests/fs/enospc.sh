@@ -6,8 +6,9 @@
 #     PRAGMA integrity_check and `mhactl journal`, and mhafs still serves.
 #  C. As A with writeback_cache=yes: ENOSPC at the latest at fsync, and
 #     the size through the mount equals the backing file's afterwards.
-#  B. The state dir (journal) on a full tmpfs: every create/mkdir/write the
-#     caller is told succeeded must be in the journal; the others must fail
+#  B. The state dir (journal) on a full tmpfs: every create/mkdir/write and
+#     Maildir commit (rename tmp/ -> new/) the caller is told succeeded
+#     must be in the journal; the others must fail
 #     with ENOSPC; a failed create must leave no file behind.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -158,6 +159,7 @@ S=$T/statefs/state
 start_mhafs "$T/backB" "$T/mntB" "$S" "$T/mhafsB.log" || die "mhafs did not mount (B)"
 pidB=$MHAFS_PID
 echo warm >"$T/mntB/warm" || fail "B: cannot write before filling"
+mkdir -p "$T/mntB/Maildir/tmp" "$T/mntB/Maildir/new" || fail "B: cannot make a Maildir"
 r=$("$FILLFS" "$T/statefs/filler")
 note "B: filled the state fs: $r"
 [ "$(field errno "$r")" = ENOSPC ] || fail "B: could not fill the state fs: $r"
@@ -175,6 +177,18 @@ while [ $i -lt 40 ]; do
 		fi ;;
 	*) bad=$((bad + 1)); other="$other f$i:$stage:$e" ;;
 	esac
+	# a message's commit point: rename out of the node-local tmp/
+	r=$("$FILLFS" "$T/mntB/Maildir/tmp/m$i" 2048)
+	if [ "$(field stage "$r")" = done ]; then
+		if m=$(mv "$T/mntB/Maildir/tmp/m$i" "$T/mntB/Maildir/new/m$i" 2>&1); then
+			ok=$((ok + 1)); echo "Maildir/new/m$i" >>"$T/B-commits"
+		else
+			case "$m" in
+			*"No space left"*) nospc=$((nospc + 1)) ;;
+			*) bad=$((bad + 1)); other="$other m$i:rename:$m" ;;
+			esac
+		fi
+	fi
 	if m=$(mkdir "$T/mntB/d$i" 2>&1); then
 		ok=$((ok + 1)); echo "d$i" >>"$T/B-dirs"
 	else
@@ -201,8 +215,13 @@ if [ -f "$T/B-dirs" ]; then
 		journaled "$S" "$d" 1 || unjournaled="$unjournaled $d/"
 	done <"$T/B-dirs"
 fi
+if [ -f "$T/B-commits" ]; then
+	while read -r c; do
+		journaled "$S" "$c" 13 || unjournaled="$unjournaled $c(commit)"
+	done <"$T/B-commits"
+fi
 if [ -n "$unjournaled" ]; then
-	fail "B: the caller was told these succeeded but the journal lacks their create/write/mkdir entry:$unjournaled"
+	fail "B: the caller was told these succeeded but the journal lacks their create/write/mkdir/commit entry:$unjournaled"
 else
 	note "B: every acknowledged operation is in the journal"
 fi
