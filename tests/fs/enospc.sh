@@ -160,6 +160,13 @@ start_mhafs "$T/backB" "$T/mntB" "$S" "$T/mhafsB.log" || die "mhafs did not moun
 pidB=$MHAFS_PID
 echo warm >"$T/mntB/warm" || fail "B: cannot write before filling"
 mkdir -p "$T/mntB/Maildir/tmp" "$T/mntB/Maildir/new" || fail "B: cannot make a Maildir"
+# messages written into tmp/ before the journal fs fills; committed after
+i=0
+while [ $i -lt 40 ]; do
+	i=$((i + 1))
+	r=$("$FILLFS" "$T/mntB/Maildir/tmp/m$i" 2048)
+	[ "$(field stage "$r")" = done ] || fail "B: cannot write Maildir/tmp/m$i: $r"
+done
 r=$("$FILLFS" "$T/statefs/filler")
 note "B: filled the state fs: $r"
 [ "$(field errno "$r")" = ENOSPC ] || fail "B: could not fill the state fs: $r"
@@ -178,16 +185,15 @@ while [ $i -lt 40 ]; do
 	*) bad=$((bad + 1)); other="$other f$i:$stage:$e" ;;
 	esac
 	# a message's commit point: rename out of the node-local tmp/
-	r=$("$FILLFS" "$T/mntB/Maildir/tmp/m$i" 2048)
-	if [ "$(field stage "$r")" = done ]; then
-		if m=$(mv "$T/mntB/Maildir/tmp/m$i" "$T/mntB/Maildir/new/m$i" 2>&1); then
-			ok=$((ok + 1)); echo "Maildir/new/m$i" >>"$T/B-commits"
-		else
-			case "$m" in
-			*"No space left"*) nospc=$((nospc + 1)) ;;
-			*) bad=$((bad + 1)); other="$other m$i:rename:$m" ;;
-			esac
-		fi
+	if m=$(mv "$T/mntB/Maildir/tmp/m$i" "$T/mntB/Maildir/new/m$i" 2>&1); then
+		ok=$((ok + 1)); echo "Maildir/new/m$i" >>"$T/B-commits"
+	else
+		case "$m" in
+		*"No space left"*) nospc=$((nospc + 1))
+			[ -e "$T/mntB/Maildir/new/m$i" ] &&
+				fail "B: commit of m$i failed with ENOSPC but new/m$i exists" ;;
+		*) bad=$((bad + 1)); other="$other m$i:rename:$m" ;;
+		esac
 	fi
 	if m=$(mkdir "$T/mntB/d$i" 2>&1); then
 		ok=$((ok + 1)); echo "d$i" >>"$T/B-dirs"
