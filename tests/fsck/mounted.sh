@@ -1,0 +1,44 @@
+#!/bin/sh
+# mounted.sh: mhafsck --repair refuses a store that a running mhafs serves
+# (named by its backing directory or by its mount point) and changes
+# nothing; a dry run still reports; --force overrides.  Runs in its own
+# mount namespace with a real mhafs mount (tests/fs/lib.sh helpers).
+set -u
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/fs/lib.sh"
+own_mount_ns "$@"
+need_root_fuse
+command -v sqlite3 >/dev/null 2>&1 || skip "no sqlite3 CLI"
+FSCK=$top_builddir/tools/mhafsck
+trap cleanup EXIT INT TERM
+scratch fsck
+sh "$top_srcdir/tests/fsck/mkstores.sh" "$T" || die "mkstores"
+mkdir -p "$T/mnt"
+start_mhafs "$T/a" "$T/mnt" "$T/mstate" "$T/mhafs.log" || die "mhafs did not mount"
+
+fp() { (cd "$1" && find . -printf '%p %y %m %s %T@\n' | LC_ALL=C sort); }
+fp "$T/a" >"$T/fa.before"
+fp "$T/b" >"$T/fb.before"
+
+"$FSCK" --repair "$T/a" "$T/b" >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" = 8 ] && grep -q "in use by a mounted mhafs" "$T/err" &&
+	echo "ok: repair of a served backing dir refused" || fail "backing dir: exit $rc: $(cat "$T/err")"
+"$FSCK" --repair "$T/b" "$T/mnt" >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" = 8 ] && grep -q "in use by a mounted mhafs" "$T/err" &&
+	echo "ok: repair through the mount point refused" || fail "mount point: exit $rc: $(cat "$T/err")"
+fp "$T/a" >"$T/fa.after"
+fp "$T/b" >"$T/fb.after"
+cmp -s "$T/fa.before" "$T/fa.after" && cmp -s "$T/fb.before" "$T/fb.after" &&
+	echo "ok: refused repairs changed nothing" || fail "a refused repair changed a store"
+
+"$FSCK" --dry-run "$T/a" "$T/b" >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" = 4 ] && echo "ok: a dry run works on a served store" || fail "dry run: exit $rc: $(cat "$T/err")"
+"$FSCK" --repair --force "$T/a" "$T/b" >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] && echo "ok: --force repairs" || fail "--force: exit $rc: $(cat "$T/err")"
+
+unmount_wait "$T/mnt" "$MHAFS_PID" || fail "unmount"
+[ "$FAILED" = 0 ] && echo "mounted.sh: all passed"
+exit "$FAILED"
