@@ -294,7 +294,8 @@ static const struct uidlist_rec **by_name(const struct uidlist *u, size_t *n)
 		return NULL;
 	for (size_t i = 0; i < u->n; i++)
 		v[i] = &u->rec[i];
-	qsort(v, u->n, sizeof(*v), cmp_rec_ptr);
+	if (u->n)
+		qsort(v, u->n, sizeof(*v), cmp_rec_ptr);
 	size_t k = 0;
 	for (size_t i = 0; i < u->n; i++) {
 		if (k > 0 && strcmp(v[k - 1]->base, v[i]->base) == 0)
@@ -431,7 +432,8 @@ int uidlist_merge(const struct uidlist *a, const struct uidlist *b, int b_newer,
 	}
 	/* Kept UIDs ascending, then the ones needing a new UID in the order
 	 * of their old UIDs; hand those out above both next UIDs. */
-	qsort(c, n, sizeof(*c), cmp_cand_order);
+	if (n)
+		qsort(c, n, sizeof(*c), cmp_cand_order);
 	uint32_t next = next_a > next_b ? next_a : next_b;
 	for (size_t i = 0; i < n; i++)
 		if (c[i].uid == 0) {

@@ -156,7 +156,8 @@ static int collect_tombs(struct ctx *c, const struct side *s, int i)
 		t->hlc = r->hlc;
 		c->nt[i]++;
 	}
-	qsort(c->t[i], c->nt[i], sizeof(**c->t), cmp_tomb);
+	if (c->nt[i])
+		qsort(c->t[i], c->nt[i], sizeof(**c->t), cmp_tomb);
 	return 0;
 }
 
@@ -344,7 +345,8 @@ static int plan_messages(struct ctx *c)
 {
 	if (collect_tombs(c, c->a, 0) < 0 || collect_tombs(c, c->b, 1) < 0)
 		return oom(c);
-	qsort(c->m, c->nm, sizeof(*c->m), cmp_mref);
+	if (c->nm)
+		qsort(c->m, c->nm, sizeof(*c->m), cmp_mref);
 	for (size_t i = 0; i < c->nm;) {
 		size_t j = i, na = 0, nb = 0;
 		while (j < c->nm && !strcmp(c->m[j].key, c->m[i].key)) {
@@ -478,7 +480,8 @@ static int keep_base(const char *base, void *arg)
 	char *key;
 	if (asprintf(&key, "%.*s/%s", (int)k->mbox_len, k->mbox, base) < 0)
 		return 1; /* when in doubt, keep */
-	int found = bsearch(&key, k->c->final, k->c->nf, sizeof(char *), cmp_str) != NULL;
+	int found = k->c->nf &&
+		    bsearch(&key, k->c->final, k->c->nf, sizeof(char *), cmp_str) != NULL;
 	free(key);
 	return found;
 }
@@ -541,7 +544,8 @@ out:
 
 static int plan_uidlists(struct ctx *c)
 {
-	qsort(c->final, c->nf, sizeof(*c->final), cmp_str);
+	if (c->nf)
+		qsort(c->final, c->nf, sizeof(*c->final), cmp_str);
 	for (size_t i = 0; i < c->nu; i++) {
 		struct side *s = (c->uidlists[i] & 1) ? c->b : c->a;
 		struct fent *e = &s->e[c->uidlists[i] >> 1];

@@ -132,8 +132,9 @@ int side_scan(struct side *s, const struct fsck_opts *o, char *err, size_t errle
 	if (walk(s, o, fd, "", 0, err, errlen) < 0)
 		return -1;
 	if (o->progress)
-		fputc('\n', stderr);
-	qsort(s->e, s->n, sizeof(*s->e), cmp_fent);
+		fprintf(stderr, "\rmhafsck: scanned %c: %zu entries\033[K\n", s->label, s->n);
+	if (s->n)
+		qsort(s->e, s->n, sizeof(*s->e), cmp_fent);
 	return 0;
 }
 
@@ -201,7 +202,8 @@ static int load_catalog(struct side *s, const char *state_dir, char *err, size_t
 	sqlite3_close(db);
 	if (rc != SQLITE_OK)
 		return -1;
-	qsort(s->c, s->nc, sizeof(*s->c), cmp_crow);
+	if (s->nc)
+		qsort(s->c, s->nc, sizeof(*s->c), cmp_crow);
 	s->has_catalog = 1;
 	return 0;
 }
@@ -245,7 +247,7 @@ void side_free(struct side *s)
 struct fent *side_find(const struct side *s, const char *path)
 {
 	struct fent key = { .path = (char *)path };
-	return bsearch(&key, s->e, s->n, sizeof(*s->e), cmp_fent);
+	return s->n ? bsearch(&key, s->e, s->n, sizeof(*s->e), cmp_fent) : NULL;
 }
 
 const struct crow_lite *side_catalog(const struct side *s, const char *path)
