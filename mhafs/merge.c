@@ -102,8 +102,8 @@ void merge_message(const struct msg_side *a, const struct msg_side *b,
 	}
 	int later = mstamp_cmp(&a->stamp, &b->stamp); /* >0: A is later */
 	if (!same_hash(&a->hash, &b->hash)) {
-		/* Never merged, never dropped: the earlier arrival keeps the
-		 * name, the later one is kept under a new unique name. */
+		/* Never merged, never dropped: the copy with the earlier stamp
+		 * keeps the name, the other is kept under a new unique name. */
 		d->cls = MC_CONTENT;
 		d->act = later > 0 ? MA_KEEP_BOTH_A_RENAMED : MA_KEEP_BOTH_B_RENAMED;
 		return;

@@ -92,8 +92,8 @@ struct msg_side {
 };
 
 /* Decide one message key.  Both present, same content: (folder, flags)
- * last-writer-wins.  Both present, different content: both kept, the later
- * arrival renamed (the earlier keeps the name clients may have seen).  One
+ * last-writer-wins.  Both present, different content: both kept, the copy
+ * with the later stamp renamed (the earlier keeps the name).  One
  * present: the other side's tombstone wins only if newer; otherwise the
  * message is copied. */
 void merge_message(const struct msg_side *a, const struct msg_side *b,

@@ -300,8 +300,8 @@ static int decide_message(struct ctx *c, struct fent *ea, struct fent *eb, const
 			return oom(c);
 		rc = asprintf(&df->new_path, "%s/%s", ml->dir, nn);
 		if (rc >= 0)
-			rc = asprintf(&df->detail, "same name, different content; %s's copy (the later "
-				      "arrival) is kept as %s on both sides", a_loses ? "a" : "b", nn);
+			rc = asprintf(&df->detail, "same name, different content; %s's copy (changed "
+				      "later) is kept as %s on both sides", a_loses ? "a" : "b", nn);
 		break;
 	}
 	default:
