@@ -134,6 +134,21 @@ void merge_file(const struct file_side *a, const struct file_side *b,
 	d->act = mstamp_cmp(&a->stamp, &b->stamp) >= 0 ? MA_COPY_TO_B : MA_COPY_TO_A;
 }
 
+void merge_dir(const struct dir_side *a, const struct dir_side *b, int keeps_content,
+	       struct merge_decision *d)
+{
+	d->cls = MC_NONE;
+	d->act = MA_NONE;
+	if (a->present == b->present)
+		return;
+	d->cls = MC_MISSING;
+	const struct dir_side *live = a->present ? a : b, *gone = a->present ? b : a;
+	if (!keeps_content && gone->tombstone && mstamp_cmp(&gone->stamp, &live->stamp) > 0)
+		d->act = a->present ? MA_DELETE_ON_A : MA_DELETE_ON_B;
+	else
+		d->act = a->present ? MA_COPY_TO_B : MA_COPY_TO_A;
+}
+
 static const char *const class_names[MC_COUNT] = {
 	[MC_NONE] = "none",
 	[MC_MISSING] = "missing",

@@ -113,6 +113,22 @@ struct file_side {
 void merge_file(const struct file_side *a, const struct file_side *b,
 		struct merge_decision *d);
 
+/* One side's view of a directory. */
+struct dir_side {
+	int present;
+	struct mstamp stamp;    /* its last change, or the tombstone's */
+	int tombstone;
+};
+
+/* Directories are a union: one missing on a side is created there, unless
+ * that side removed it (a tombstone) later than the other side's last
+ * change AND nothing replicated stays under it on the other side once the
+ * other rules are applied (keeps_content 0) - then it goes there too.  So a
+ * folder deleted during a split is deleted, but one that received new mail
+ * on the other side comes back with it. */
+void merge_dir(const struct dir_side *a, const struct dir_side *b, int keeps_content,
+	       struct merge_decision *d);
+
 const char *merge_class_name(enum merge_class c);
 const char *merge_action_name(enum merge_action a);
 

@@ -82,7 +82,29 @@ const struct crow_lite *side_catalog(const struct side *s, const char *path);
 int fent_hash(const struct side *s, struct fent *e, char *err, size_t errlen);
 void progress(const struct fsck_opts *o, const char *what, size_t i, size_t n);
 
+/* The stamp of a live entry: its catalog row's HLC, else its ctime
+ * (use_ctime) or mtime in HLC form; the side's node name breaks ties. */
+struct mstamp side_stamp(const struct side *s, const struct fent *e, int use_ctime);
+
+/* mhafsck_dirs.c: directories present on one side only, decided after
+ * every file (a removed directory goes only if nothing stays in it). */
+struct dircand {
+	struct fent *e;
+	char side;
+};
+struct dirplan {
+	struct dircand *v;
+	size_t n, cap;
+};
+int dirs_add(struct dirplan *dp, struct fent *e, char side);
+int dirs_decide(struct dirplan *dp, struct side *a, struct side *b, struct plan *p,
+		char *err, size_t errlen);
+void dirs_free(struct dirplan *dp);
+
 /* mhafsck_plan.c */
+/* Append a finding (NULL when out of memory). */
+struct diff *plan_add(struct plan *p, enum merge_class cls, enum merge_action act,
+		      const char *path);
 int plan_build(struct side *a, struct side *b, const struct fsck_opts *o,
 	       struct plan *p, char *err, size_t errlen);
 void plan_free(struct plan *p);

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hlc.h"
 #include "uidlist.h"
 
 #define UIDLIST_NAME "dovecot-uidlist"
@@ -44,6 +43,7 @@ struct ctx {
 	size_t nf, capf;
 	size_t *uidlists;      /* indexes into a->e or b->e, as (i << 1 | side) */
 	size_t nu, capu;
+	struct dirplan dirs;   /* directories on one side only */
 	char *err;
 	size_t errlen;
 };
@@ -67,10 +67,9 @@ static int oom(struct ctx *c)
 	return -1;
 }
 
-static struct diff *new_diff(struct ctx *c, enum merge_class cls, enum merge_action act,
-			     const char *path)
+struct diff *plan_add(struct plan *p, enum merge_class cls, enum merge_action act,
+		      const char *path)
 {
-	struct plan *p = c->p;
 	if (grow((void **)&p->d, &p->cap, p->n, sizeof(*p->d)) < 0)
 		return NULL;
 	struct diff *d = &p->d[p->n];
@@ -87,6 +86,12 @@ static struct diff *new_diff(struct ctx *c, enum merge_class cls, enum merge_act
 	return d;
 }
 
+static struct diff *new_diff(struct ctx *c, enum merge_class cls, enum merge_action act,
+			     const char *path)
+{
+	return plan_add(c->p, cls, act, path);
+}
+
 static int set_str(char **dst, const char *s)
 {
 	if (!s)
@@ -101,21 +106,6 @@ static int mailbox_key(const char *path, size_t mbox_len, int with_root, char **
 	size_t len = with_root ? maildir_root_len(path, mbox_len) : mbox_len;
 	return asprintf(out, "%.*s/%.*s", (int)len, path, (int)maildir_base_len(name), name) < 0
 		       ? -1 : 0;
-}
-
-static uint64_t ns_to_hlc(int64_t ns)
-{
-	return HLC_MAKE(ns > 0 ? (uint64_t)ns / 1000000 : 0, 0);
-}
-
-/* The stamp of a live path: its catalog row, else ctime or mtime. */
-static struct mstamp live_stamp(const struct side *s, const struct fent *e, int use_ctime)
-{
-	struct mstamp st = { ns_to_hlc(use_ctime ? e->ctime_ns : e->mtime_ns), s->node };
-	const struct crow_lite *r = side_catalog(s, e->path);
-	if (r && !r->deleted)
-		st.hlc = r->hlc;
-	return st;
 }
 
 /* ---- messages ---- */
@@ -209,7 +199,7 @@ static void fill_msg(struct msg_side *m, char *dirbuf, size_t dirbufsz,
 	m->dir = dirbuf;
 	m->name = name;
 	m->hash = e->hash;
-	m->stamp = live_stamp(s, e, 1);
+	m->stamp = side_stamp(s, e, 1);
 	m->tombstone = 0;
 }
 
@@ -376,7 +366,7 @@ static struct file_side file_state(const struct side *s, struct fent *e, const c
 	if (e) {
 		f.present = 1;
 		f.hash = e->hash;
-		f.stamp = live_stamp(s, e, 0);
+		f.stamp = side_stamp(s, e, 0);
 		return f;
 	}
 	const struct crow_lite *r = side_catalog(s, path);
@@ -512,7 +502,7 @@ static int decide_uidlist(struct ctx *c, struct fent *ea, struct fent *eb)
 		rc = decide_file(c, ea, eb, MC_UIDLIST, why);
 		goto out;
 	}
-	struct mstamp sa = live_stamp(c->a, ea, 0), sb = live_stamp(c->b, eb, 0);
+	struct mstamp sa = side_stamp(c->a, ea, 0), sb = side_stamp(c->b, eb, 0);
 	const char *sl = strrchr(ea->path, '/');
 	struct keep_arg k = { c, ea->path, sl ? (size_t)(sl - ea->path) : 0 };
 	if (uidlist_merge(&ua, &ub, mstamp_cmp(&sb, &sa) > 0, keep_base, &k, &m, &st) < 0) {
@@ -522,10 +512,11 @@ static int decide_uidlist(struct ctx *c, struct fent *ea, struct fent *eb)
 	struct diff *df = new_diff(c, MC_UIDLIST, MA_MERGE_UIDLIST, ea->path);
 	if (!df || uidlist_format(&m, &df->text, &df->text_len) < 0 ||
 	    set_str(&df->path_a, ea->path) < 0 || set_str(&df->path_b, eb->path) < 0 ||
-	    asprintf(&df->detail, "UIDVALIDITY a=%u b=%u%s; %zu common, %zu only on a, %zu only "
+	    asprintf(&df->detail, "UIDVALIDITY a=%u b=%u%s%s; %zu common, %zu only on a, %zu only "
 		     "on b, %zu colliding UIDs, %zu reassigned, %zu dropped (gone from this mailbox), next UID %u",
 		     ua.uidvalidity, ub.uidvalidity,
 		     st.uidvalidity_conflict ? " (conflict: the newer file's kept)" : "",
+		     st.guid_conflict ? "; mailbox GUIDs differ (the newer file's kept)" : "",
 		     st.common, st.only_a, st.only_b, st.collisions, st.reassigned, st.dropped,
 		     m.nextuid) < 0) {
 		uidlist_free(&m);
@@ -599,12 +590,7 @@ static int one_path(struct ctx *c, struct fent *ea, struct fent *eb, size_t ia, 
 	if (e->kind == 'd') {
 		if (ea && eb)
 			return 0;
-		struct diff *df = new_diff(c, MC_MISSING, ea ? MA_COPY_TO_B : MA_COPY_TO_A, path);
-		if (!df || asprintf(&df->detail, "directory only on %c; create on %c",
-				    ea ? 'a' : 'b', ea ? 'b' : 'a') < 0)
-			return oom(c);
-		df->kind = 'd';
-		return set_str(ea ? &df->path_a : &df->path_b, path) < 0 ? oom(c) : 0;
+		return dirs_add(&c->dirs, e, ea ? 'a' : 'b') < 0 ? oom(c) : 0;
 	}
 	if (e->kind == 'f' && maildir_is_message(path, &mbox_len)) {
 		if ((ea && add_mref(c, 'a', ea, mbox_len) < 0) || (eb && add_mref(c, 'b', eb, mbox_len) < 0))
@@ -639,6 +625,9 @@ int plan_build(struct side *a, struct side *b, const struct fsck_opts *o, struct
 		rc = plan_messages(&c);
 	if (rc == 0)
 		rc = plan_uidlists(&c);
+	if (rc == 0)
+		rc = dirs_decide(&c.dirs, a, b, p, err, errlen);
+	dirs_free(&c.dirs);
 	for (size_t k = 0; k < c.nm; k++)
 		free(c.m[k].key);
 	for (int s = 0; s < 2; s++) {

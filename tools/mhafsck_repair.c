@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "mhafsck.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,6 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "pathpat.h"
 
 static unsigned tmp_counter;
 
@@ -110,10 +113,37 @@ static int copy_symlink(const struct side *src, const char *spath, int dfd, cons
 	return install(dfd, tmp, name, replace);
 }
 
+static int make_dir(const struct side *src, const struct side *dst, const char *dpath);
+
+/* Create the directories above path on dst that src has and dst lacks. */
+static int ensure_parents(const struct side *src, const struct side *dst, const char *path)
+{
+	char buf[PATH_MAX];
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, path);
+	for (char *sl = strchr(buf, '/'); sl; sl = strchr(sl + 1, '/')) {
+		struct stat st;
+		*sl = '\0';
+		int rc = 0;
+		if (fstatat(dst->rootfd, buf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = errno == ENOENT ? make_dir(src, dst, buf) : -errno;
+		else if (!S_ISDIR(st.st_mode))
+			rc = -ENOTDIR;
+		*sl = '/';
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int copy_obj(const struct side *src, const char *spath, const struct side *dst,
 		    const char *dpath, int replace)
 {
 	const char *name;
+	int prc = ensure_parents(src, dst, dpath);
+	if (prc < 0)
+		return prc;
 	int dfd = open_parent(dst, dpath, &name);
 	if (dfd < 0)
 		return dfd;
@@ -194,9 +224,14 @@ static int write_buf(const struct side *dst, const char *dpath, const char *buf,
 	return rc;
 }
 
-static int move_obj(const struct side *s, const char *from, const char *to)
+/* Rename within s; the target's directories are made like other's. */
+static int move_obj(const struct side *s, const struct side *other, const char *from,
+		    const char *to)
 {
 	const char *nf, *nt;
+	int prc = ensure_parents(other, s, to);
+	if (prc < 0)
+		return prc;
 	int ff = open_parent(s, from, &nf);
 	if (ff < 0)
 		return ff;
@@ -255,13 +290,71 @@ static int make_dir(const struct side *src, const struct side *dst, const char *
 	return rc;
 }
 
+/* Remove the directory at path (relative to the open dir pfd, named rel
+ * in the store) and everything in it, which must be node-local files,
+ * mhafsck's temp files and directories: a replicated file found here was
+ * not planned for deletion, so nothing is removed past it (-ENOTEMPTY). */
+static int remove_in(int pfd, const char *name, const char *rel, const struct fsck_opts *o)
+{
+	int dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	struct dirent *de;
+	int rc = 0;
+	while (rc == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		char path[PATH_MAX];
+		if (snprintf(path, sizeof(path), "%s/%s", rel, de->d_name) >= (int)sizeof(path)) {
+			rc = -ENAMETOOLONG;
+			break;
+		}
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = errno == ENOENT ? 0 : -errno;
+			continue;
+		}
+		if (S_ISDIR(st.st_mode))
+			rc = remove_in(dirfd(d), de->d_name, path, o);
+		else if (pathpat_is_local(o->local_pat, o->n_local, path) ||
+			 !strncmp(de->d_name, FSCK_TMP_PREFIX, strlen(FSCK_TMP_PREFIX)))
+			rc = unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT ? -errno : 0;
+		else
+			rc = -ENOTEMPTY;
+	}
+	if (rc == 0 && fsync(dirfd(d)) < 0)
+		rc = -errno;
+	closedir(d);
+	if (rc == 0 && unlinkat(pfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rc = -errno;
+	return rc;
+}
+
+static int remove_tree(const struct side *s, const char *path, const struct fsck_opts *o)
+{
+	const char *name;
+	int pfd = open_parent(s, path, &name);
+	if (pfd < 0)
+		return pfd == -ENOENT ? 0 : pfd;
+	int rc = remove_in(pfd, name, path, o);
+	if (rc == 0)
+		rc = sync_dir(pfd);
+	close(pfd);
+	return rc;
+}
+
 static int keep_both(struct side *a, struct side *b, const struct diff *d)
 {
 	int a_loses = d->act == MA_KEEP_BOTH_A_RENAMED;
 	struct side *l = a_loses ? a : b, *w = a_loses ? b : a;
 	const char *lpath = a_loses ? d->path_a : d->path_b;
 	const char *wpath = a_loses ? d->path_b : d->path_a;
-	int rc = move_obj(l, lpath, d->new_path);
+	int rc = move_obj(l, w, lpath, d->new_path);
 	if (rc == 0)
 		rc = copy_obj(w, wpath, l, wpath, 0);
 	if (rc == 0)
@@ -269,7 +362,8 @@ static int keep_both(struct side *a, struct side *b, const struct diff *d)
 	return rc;
 }
 
-static int apply(struct side *a, struct side *b, const struct diff *d)
+static int apply(struct side *a, struct side *b, const struct diff *d,
+		 const struct fsck_opts *o)
 {
 	int replace = d->cls != MC_MISSING;
 	switch (d->act) {
@@ -278,13 +372,13 @@ static int apply(struct side *a, struct side *b, const struct diff *d)
 	case MA_COPY_TO_B:
 		return d->kind == 'd' ? make_dir(a, b, d->path) : copy_obj(a, d->path_a, b, d->path_a, replace);
 	case MA_DELETE_ON_A:
-		return delete_obj(a, d->path_a);
+		return d->kind == 'd' ? remove_tree(a, d->path_a, o) : delete_obj(a, d->path_a);
 	case MA_DELETE_ON_B:
-		return delete_obj(b, d->path_b);
+		return d->kind == 'd' ? remove_tree(b, d->path_b, o) : delete_obj(b, d->path_b);
 	case MA_MOVE_ON_A:
-		return move_obj(a, d->path_a, d->path_b);
+		return move_obj(a, b, d->path_a, d->path_b);
 	case MA_MOVE_ON_B:
-		return move_obj(b, d->path_b, d->path_a);
+		return move_obj(b, a, d->path_b, d->path_a);
 	case MA_KEEP_BOTH_A_RENAMED:
 	case MA_KEEP_BOTH_B_RENAMED:
 		return keep_both(a, b, d);
@@ -311,7 +405,7 @@ size_t plan_repair(struct side *a, struct side *b, struct plan *p, const struct 
 			failed++;
 			continue;
 		}
-		int rc = apply(a, b, d);
+		int rc = apply(a, b, d, o);
 		if (rc < 0) {
 			fprintf(stderr, "mhafsck: %s: %s %s: %s\n", d->path, merge_class_name(d->cls),
 				merge_action_name(d->act), strerror(-rc));

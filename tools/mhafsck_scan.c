@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hlc.h"
 #include "pathpat.h"
 
 void progress(const struct fsck_opts *o, const char *what, size_t i, size_t n)
@@ -285,4 +286,14 @@ int fent_hash(const struct side *s, struct fent *e, char *err, size_t errlen)
 	}
 	e->hashed = 1;
 	return 0;
+}
+
+struct mstamp side_stamp(const struct side *s, const struct fent *e, int use_ctime)
+{
+	int64_t ns = use_ctime ? e->ctime_ns : e->mtime_ns;
+	struct mstamp st = { HLC_MAKE(ns > 0 ? (uint64_t)ns / 1000000 : 0, 0), s->node };
+	const struct crow_lite *r = side_catalog(s, e->path);
+	if (r && !r->deleted)
+		st.hlc = r->hlc;
+	return st;
 }

@@ -76,10 +76,16 @@ got=$(grep -E '^\* [0-9]+ FETCH' "$work/imap-a" | head -5)
 $got"
 grep -q '^\* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent))' "$work/imap-a" &&
 	ok "the moved message is in Sent" || fail "Sent"
-# Both Dovecots did the same to identical stores: still converged.
-"$FSCK" "$work/a" "$work/b" >"$work/after"
+# Each Dovecot may write files of its own (a new uidlist for the folder
+# whose uidlist went with its deletion gets a random mailbox GUID on each
+# side): whatever differs now, one more repair converges and stays clean.
+"$FSCK" --repair "$work/a" "$work/b" >"$work/after"
 rc=$?
-[ "$rc" = 0 ] && ok "still converged after Dovecot used both stores" || { fail "after Dovecot: exit $rc"; cat "$work/after"; }
+cat "$work/after"
+[ "$rc" = 0 ] || [ "$rc" = 1 ] || fail "repair after Dovecot: exit $rc"
+"$FSCK" "$work/a" "$work/b" >"$work/after2"
+rc=$?
+[ "$rc" = 0 ] && ok "converged after Dovecot used both stores" || { fail "after Dovecot: exit $rc"; cat "$work/after2"; }
 for s in a b; do
 	grep -qE 'Error|Panic|Fatal' "$work/dc-$s/log" && { fail "Dovecot logged errors on $s"; cat "$work/dc-$s/log"; }
 done

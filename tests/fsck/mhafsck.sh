@@ -26,6 +26,9 @@ M12=1700000000.M12P12.host
 M13=1700000000.M13P13.host
 NA=1700000001.M1P1.nodea
 NB=1700000002.M2P2.nodeb
+M14=1700000000.M14P14.host
+M15=1700000000.M15P15.host
+NA2=1700000003.M3P3.nodea
 GUID=3085f01b7f11094c501100008c4a11c1
 
 # A fingerprint of a whole tree: every path, type, mode, size, mtime, content.
@@ -65,12 +68,22 @@ expect "missing     " "$M/cur/$M13:2,S" delete-on-a
 expect "uidlist     " "$M/dovecot-uidlist" merge-uidlist
 expect "other       " "$M/subscriptions" copy-to-a
 expect "stray-local " "$M/dovecot.index" none
+expect "missing     " "$M/.Trash/cur/$M14:2,S" delete-on-a
+expect "missing     " "$M/.Trash/dovecot-uidlist" delete-on-a
+expect "missing     " "$M/.Trash" delete-on-a
+expect "missing     " "$M/.Trash/cur" delete-on-a
+expect "missing     " "$M/.Trash/new" delete-on-a
+expect "missing     " "$M/.Junk/cur/$M15:2," delete-on-a
+expect "missing     " "$M/.Junk/new/$NA2" copy-to-b
+expect "missing     " "$M/.Junk" copy-to-b
+expect "missing     " "$M/.Junk/cur" copy-to-b
+expect "missing     " "$M/.Junk/new" copy-to-b
 grep -qF "stray-local  $M/tmp/1700000009.M9P9.host: node-local, on a" "$work/report" &&
 	grep -qF "stray-local  $M/tmp/1700000009.M9P9.host: node-local, on b" "$work/report" &&
 	ok "tmp/ files are reported as node-local" || fail "tmp/ files not reported"
 n=$(grep -vc '^mhafsck: ' "$work/report")
-[ "$n" = 11 ] && ok "eleven findings, nothing else" || fail "$n findings, want 11"
-grep -q '^mhafsck: 8 differences' "$work/report" && ok "summary counts 8" || fail "summary"
+[ "$n" = 21 ] && ok "21 findings, nothing else" || fail "$n findings, want 21"
+grep -q '^mhafsck: 18 differences (missing 13, ' "$work/report" && ok "summary counts 18" || fail "summary"
 grep -q 'colliding' "$work/report" && grep -F "$M/dovecot-uidlist:" "$work/report" |
 	grep -q '1 colliding UIDs, 2 reassigned' && ok "uidlist detail" || fail "uidlist detail"
 fingerprint "$work/a" >"$work/fa.after"
@@ -95,11 +108,11 @@ fi
 "$PY" - "$work/report.json" <<'EOF' && ok "json content" || fail "json content"
 import json, sys
 r = json.load(open(sys.argv[1]))
-assert r["mode"] == "dry-run" and r["exit"] == 4 and r["differences"] == 8, r
-assert len(r["items"]) == 11
+assert r["mode"] == "dry-run" and r["exit"] == 4 and r["differences"] == 18, r
+assert len(r["items"]) == 21
 c = r["counts"]
 assert (c["missing"], c["flags-folder"], c["content"], c["uidlist"], c["other"],
-        c["stray-local"]) == (3, 2, 1, 1, 1, 3), c
+        c["stray-local"]) == (13, 2, 1, 1, 1, 3), c
 assert all(not i["repaired"] for i in r["items"])
 EOF
 
@@ -151,6 +164,9 @@ for s in a b; do
 	printf '3 V1600000000 N8 G%s\n1 :%s\n3 :%s\n6 :%s\n7 :%s\n' "$GUID" "$M10" "$M12" "$NA" "$NB" >"$work/want"
 	cmp -s "$work/want" "$d/dovecot-uidlist" || { fail "$s: merged uidlist"; cat "$d/dovecot-uidlist"; }
 	ls -a "$d/cur" "$d/new" | grep -q mhafsck-tmp && fail "$s: temp file left"
+	[ ! -e "$d/.Trash" ] || fail "$s: the deleted folder is still there"
+	[ -f "$d/.Junk/new/$NA2" ] && [ -d "$d/.Junk/cur" ] && [ -d "$d/.Junk/tmp" ] &&
+		[ ! -e "$d/.Junk/cur/$M15:2," ] || fail "$s: .Junk should hold only the new mail"
 done
 [ -f "$work/a/$M/dovecot.index" ] && [ ! -e "$work/b/$M/dovecot.index" ] &&
 	ok "node-local file left alone" || fail "node-local file touched"

@@ -14,6 +14,9 @@
 #   8 subscriptions differ (b's is newer)
 #   9 node-local files (reported with --stray only, never touched):
 #     dovecot.index on a only, a file in tmp/ on each side
+#  10 a folder b deleted (.Trash, with M14 and its uidlist): deleted on a
+#  11 a folder b deleted while a got new mail in it (.Junk: M15 from before
+#     the delete goes, nodea2 after it stays, so the folder comes back)
 # Times: catalog HLCs are (ms << 16) around 1700000000000 ms.
 set -eu
 dir=$1
@@ -72,6 +75,17 @@ printf 'index' >"$A/$M/dovecot.index"
 printf 'partial' >"$A/$M/tmp/1700000009.M9P9.host"
 printf 'other partial' >"$B/$M/tmp/1700000009.M9P9.host"
 
+# 10, 11: folders deleted on b.
+M14=1700000000.M14P14.host
+M15=1700000000.M15P15.host
+NA2=1700000003.M3P3.nodea
+mkdir -p "$A/$M/.Trash/cur" "$A/$M/.Trash/new" "$A/$M/.Trash/tmp" \
+	"$A/$M/.Junk/cur" "$A/$M/.Junk/new" "$A/$M/.Junk/tmp"
+msg "$A/$M/.Trash/cur/$M14:2,S" m14
+printf '3 V1600000002 N2 G%s\n1 :%s\n' "$GUID" "$M14" >"$A/$M/.Trash/dovecot-uidlist"
+msg "$A/$M/.Junk/cur/$M15:2," m15
+msg "$A/$M/.Junk/new/$NA2" nodea2
+
 # The catalogs (the columns mhafs's catalog table has).
 schema="CREATE TABLE meta(id INTEGER PRIMARY KEY CHECK (id = 1),
  schema_version INTEGER NOT NULL, node_id INTEGER NOT NULL, clean INTEGER NOT NULL,
@@ -97,6 +111,11 @@ row() { # row PATH HLC ORIGIN DELETED
 	row "$M/.Sent/dovecot-uidlist" 50 1 0
 	row "$M/subscriptions" 100 1 0
 	row "$M/dovecot-keywords" 50 1 0
+	for p in .Trash .Trash/cur .Trash/new .Trash/cur/$M14:2,S .Trash/dovecot-uidlist \
+		.Junk .Junk/cur .Junk/new .Junk/cur/$M15:2,; do
+		row "$M/$p" 100 1 0
+	done
+	row "$M/.Junk/new/$NA2" 700 1 0
 } | sqlite3 "$dir/state-a/journal.db"
 {
 	echo "$schema"
@@ -111,4 +130,8 @@ row() { # row PATH HLC ORIGIN DELETED
 	row "$M/.Sent/dovecot-uidlist" 50 2 0
 	row "$M/subscriptions" 200 2 0
 	row "$M/dovecot-keywords" 50 2 0
+	for p in .Trash .Trash/cur .Trash/new .Trash/tmp .Trash/cur/$M14:2,S \
+		.Trash/dovecot-uidlist .Junk .Junk/cur .Junk/new .Junk/tmp .Junk/cur/$M15:2,; do
+		row "$M/$p" 600 2 1
+	done
 } | sqlite3 "$dir/state-b/journal.db"

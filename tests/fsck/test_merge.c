@@ -182,6 +182,32 @@ static void test_files(void)
 	CHECK_INT(d.act, MA_COPY_TO_A);
 }
 
+static void test_dirs(void)
+{
+	struct merge_decision d;
+	struct dir_side a = { 1, { 10, "a" }, 0 }, b = { 1, { 20, "b" }, 0 };
+	merge_dir(&a, &b, 1, &d);
+	CHECK_INT(d.act, MA_NONE);
+	/* Only on a, nothing known on b: created on b. */
+	struct dir_side none = { 0, { 0, NULL }, 0 };
+	merge_dir(&a, &none, 0, &d);
+	CHECK_INT(d.cls, MC_MISSING);
+	CHECK_INT(d.act, MA_COPY_TO_B);
+	/* b removed it after a's last change, and nothing stays in it. */
+	struct dir_side rm = { 0, { 30, "b" }, 1 };
+	merge_dir(&a, &rm, 0, &d);
+	CHECK_INT(d.act, MA_DELETE_ON_A);
+	merge_dir(&rm, &a, 0, &d);
+	CHECK_INT(d.act, MA_DELETE_ON_B);
+	/* ... but new mail on a keeps it (and brings it back to b). */
+	merge_dir(&a, &rm, 1, &d);
+	CHECK_INT(d.act, MA_COPY_TO_B);
+	/* An older removal never deletes. */
+	rm.stamp.hlc = 5;
+	merge_dir(&a, &rm, 0, &d);
+	CHECK_INT(d.act, MA_COPY_TO_B);
+}
+
 static void test_names_table(void)
 {
 	CHECK_STR(merge_class_name(MC_LOCATION), "flags-folder");
@@ -196,6 +222,7 @@ int main(void)
 	test_names();
 	test_messages();
 	test_files();
+	test_dirs();
 	test_names_table();
 	return t_done("test_merge");
 }
