@@ -49,8 +49,21 @@ static void unescape(char *s)
 	*o = '\0';
 }
 
-/* 1 if dir is the source (backing directory) or the mount point of a
- * fuse.mhafs mount, 0 if not, -1 if mountinfo cannot be read. */
+/* Whether one of the two paths is the other or lies below it. */
+static int related(const char *x, const char *y)
+{
+	size_t lx = strlen(x), ly = strlen(y), l = lx < ly ? lx : ly;
+	if (strncmp(x, y, l) != 0)
+		return 0;
+	if (lx == ly)
+		return 1;
+	const char *longer = lx > ly ? x : y;
+	return longer[l] == '/' || (l == 1 && longer[0] == '/');
+}
+
+/* 1 if dir is, holds or lies in the source (backing directory) or the
+ * mount point of a fuse.mhafs mount, 0 if not, -1 if mountinfo cannot be
+ * read. */
 static int mhafs_mounted(const char *dir, char *err, size_t errlen)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -77,7 +90,7 @@ static int mhafs_mounted(const char *dir, char *err, size_t errlen)
 		unescape(source);
 		if (mnt)
 			unescape(mnt);
-		found = !strcmp(source, dir) || (mnt && !strcmp(mnt, dir));
+		found = related(source, dir) || (mnt && related(mnt, dir));
 	}
 	free(line);
 	fclose(f);

@@ -27,6 +27,10 @@ rc=$?
 rc=$?
 [ "$rc" = 8 ] && grep -q "in use by a mounted mhafs" "$T/err" &&
 	echo "ok: repair through the mount point refused" || fail "mount point: exit $rc: $(cat "$T/err")"
+"$FSCK" --repair "$T/a/u1" "$T/b/u1" >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" = 8 ] && grep -q "in use by a mounted mhafs" "$T/err" &&
+	echo "ok: repair of a directory inside a served store refused" || fail "subdir: exit $rc: $(cat "$T/err")"
 fp "$T/a" >"$T/fa.after"
 fp "$T/b" >"$T/fb.after"
 cmp -s "$T/fa.before" "$T/fa.after" && cmp -s "$T/fb.before" "$T/fb.after" &&
