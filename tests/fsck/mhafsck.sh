@@ -116,6 +116,18 @@ assert (c["missing"], c["flags-folder"], c["content"], c["uidlist"], c["other"],
 assert all(not i["repaired"] for i in r["items"])
 EOF
 
+# JSON strings are escaped: a file name with a quote, a backslash, a tab,
+# a newline, UTF-8 and a byte that is not UTF-8.
+mkdir -p "$work/ja" "$work/jb"
+odd=$(printf 'q"b\\t\tn\nu\303\251x\377')
+printf x >"$work/ja/$odd"
+"$FSCK" --json "$work/ja" "$work/jb" >"$work/odd.json"
+"$PY" - "$work/odd.json" <<'EOF' && ok "json escapes odd names" || fail "json escaping"
+import json, sys
+r = json.load(open(sys.argv[1], encoding="utf-8"))
+assert [i["path"] for i in r["items"]] == ['q"b\\t\tn\nu\u00e9x\u00ff'], r["items"]
+EOF
+
 # ---- without catalogs: no tombstone is known, so nothing is deleted ----
 cp -a "$work/a" "$work/a2" && cp -a "$work/b" "$work/b2"
 "$FSCK" "$work/a2" "$work/b2" >"$work/report3"
