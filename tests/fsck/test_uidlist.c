@@ -245,6 +245,44 @@ static void test_merge_disagree_and_keep(void)
 	uidlist_free(&b);
 }
 
+/* Mutated files never crash the parser; what parses writes back to text
+ * that parses to the same list (ASan/UBSan builds check the memory). */
+static void test_mutations(void)
+{
+	const char *seed = "3 V1275660208 N9 G" GUID_A " Xa\n1 :a,S=1\n3 W1 S2 :b:2,S\n8 :c\n";
+	size_t len = strlen(seed);
+	unsigned x = 12345;
+	int parsed = 0, roundtrips = 0;
+	for (int i = 0; i < 3000; i++) {
+		char buf[128];
+		memcpy(buf, seed, len);
+		for (int k = 0; k < 1 + i % 4; k++) {
+			x = x * 1103515245 + 12345;
+			size_t pos = (x >> 8) % len;
+			x = x * 1103515245 + 12345;
+			buf[pos] = (char)(x >> 16);
+		}
+		size_t n = len - (i % 7 == 0 ? (x >> 4) % len : 0);
+		struct uidlist u, v;
+		char err[128];
+		if (uidlist_parse(buf, n, &u, err, sizeof(err)) == 0) {
+			parsed++;
+			char *out;
+			size_t olen;
+			if (uidlist_format(&u, &out, &olen) == 0) {
+				if (uidlist_parse(out, olen, &v, err, sizeof(err)) == 0 && v.n == u.n &&
+				    v.uidvalidity == u.uidvalidity && uidlist_next(&v) == uidlist_next(&u))
+					roundtrips++;
+				uidlist_free(&v);
+				free(out);
+			}
+		}
+		uidlist_free(&u);
+	}
+	CHECK(parsed > 100);
+	CHECK_INT(roundtrips, parsed);
+}
+
 int main(void)
 {
 	test_parse_format();
@@ -252,5 +290,6 @@ int main(void)
 	test_merge_above_next();
 	test_merge_uidvalidity();
 	test_merge_disagree_and_keep();
+	test_mutations();
 	return t_done("test_uidlist");
 }
