@@ -1,7 +1,9 @@
 #!/bin/sh
 # mounted.sh: mhafsck --repair refuses a store that a running mhafs serves
 # (named by its backing directory or by its mount point) and changes
-# nothing; a dry run still reports; --force overrides.  Runs in its own
+# nothing; a dry run still reports; --force overrides.  Then a catalog
+# made by mhafs itself: an expunge through the mount is a tombstone that
+# deletes the message on a copy that missed it.  Runs in its own
 # mount namespace with a real mhafs mount (tests/fs/lib.sh helpers).
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/fs/lib.sh"
@@ -44,5 +46,31 @@ rc=$?
 [ "$rc" = 1 ] && echo "ok: --force repairs" || fail "--force: exit $rc: $(cat "$T/err")"
 
 unmount_wait "$T/mnt" "$MHAFS_PID" || fail "unmount"
+
+# A real catalog: deliver and expunge a message through mhafs, with a copy
+# of the store taken in between (the peer that never saw the expunge).
+mkdir -p "$T/c/u1/Maildir/cur" "$T/c/u1/Maildir/new" "$T/c/u1/Maildir/tmp" "$T/cmnt"
+start_mhafs "$T/c" "$T/cmnt" "$T/cstate" "$T/mhafs-c.log" || die "mhafs did not mount c"
+X=1700000100.M1P1.real
+printf 'Subject: x\n\nx\n' >"$T/cmnt/u1/Maildir/cur/$X:2,S"
+printf 'Subject: y\n\ny\n' >"$T/cmnt/u1/Maildir/new/1700000101.M2P2.real"
+cp -a "$T/c" "$T/d"
+sleep 0.1
+rm "$T/cmnt/u1/Maildir/cur/$X:2,S"
+unmount_wait "$T/cmnt" "$MHAFS_PID" || fail "unmount c"
+mkdir -p "$T/dstate"
+sqlite3 "$T/dstate/journal.db" "CREATE TABLE catalog(path TEXT PRIMARY KEY, kind TEXT NOT NULL,
+ mode INTEGER, uid INTEGER, gid INTEGER, size INTEGER, mtime_ns INTEGER, ino INTEGER,
+ hash BLOB, hlc INTEGER NOT NULL, origin INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)"
+"$FSCK" --state-a "$T/cstate" --state-b "$T/dstate" "$T/c" "$T/d" >"$T/out" 2>"$T/err"
+rc=$?
+cat "$T/out"
+[ "$rc" = 4 ] && grep -qF "missing      u1/Maildir/cur/$X:2,S: only on b; expunged on a later: delete on b [delete-on-b" "$T/out" &&
+	[ "$(grep -vc '^mhafsck: ' "$T/out")" = 1 ] &&
+	echo "ok: mhafs's own catalog tombstone expunges on the peer" || fail "real catalog: exit $rc: $(cat "$T/err")"
+"$FSCK" --repair --state-a "$T/cstate" --state-b "$T/dstate" "$T/c" "$T/d" >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" = 1 ] && [ ! -e "$T/d/u1/Maildir/cur/$X:2,S" ] && [ -f "$T/d/u1/Maildir/new/1700000101.M2P2.real" ] &&
+	echo "ok: repaired with mhafs's catalog" || fail "repair with a real catalog: exit $rc: $(cat "$T/err")"
 [ "$FAILED" = 0 ] && echo "mounted.sh: all passed"
 exit "$FAILED"
