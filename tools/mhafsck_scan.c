@@ -24,10 +24,15 @@ void progress(const struct fsck_opts *o, const char *what, size_t i, size_t n)
 		return;
 	if (i % 256 != 0 && !(n && i >= n))
 		return;
-	if (n)
-		fprintf(stderr, "\rmhafsck: %s %zu/%zu (%zu%%)\033[K", what, i, n,
-			i * 100 / n);
-	else
+	if (n) {
+		char bar[31];
+		size_t full = i >= n ? 30 : i * 30 / n;
+		memset(bar, '#', full);
+		memset(bar + full, '.', 30 - full);
+		bar[30] = '\0';
+		fprintf(stderr, "\rmhafsck: [%s] %3zu%% %s %zu/%zu\033[K", bar,
+			i >= n ? 100 : i * 100 / n, what, i, n);
+	} else
 		fprintf(stderr, "\rmhafsck: %s %zu\033[K", what, i);
 	if (n && i >= n)
 		fputc('\n', stderr);
