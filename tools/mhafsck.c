@@ -26,7 +26,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mhafsck [--dry-run | --repair] [--json] [--stray] [--force]\n"
-		"               [--state-a DIR --state-b DIR] [-c CONFIG] STORE_A STORE_B\n"
+		"               [--state-a DIR --state-b DIR [--quick]] [-c CONFIG] STORE_A STORE_B\n"
 		"Compare two mhafs store directories and report every difference;\n"
 		"with --repair apply the merge rules to both so they converge.\n"
 		"Exit: 0 clean, 1 repaired, 4 differences left, 8 operational error,\n"
@@ -111,6 +111,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "json", no_argument, NULL, 'j' },
 		{ "stray", no_argument, NULL, 's' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "quick", no_argument, NULL, 'q' },
 		{ "state-a", required_argument, NULL, 'A' },
 		{ "state-b", required_argument, NULL, 'B' },
 		{ "config", required_argument, NULL, 'c' },
@@ -118,13 +119,14 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "nrjsfc:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "nrjsfqc:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'n': a->dry_run = 1; break;
 		case 'r': a->o.repair = 1; break;
 		case 'j': a->o.json = 1; break;
 		case 's': a->o.stray = 1; break;
 		case 'f': a->o.force = 1; break;
+		case 'q': a->o.quick = 1; break;
 		case 'A': a->state_a = optarg; break;
 		case 'B': a->state_b = optarg; break;
 		case 'c': a->config = optarg; break;
@@ -138,6 +140,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 	}
 	if (!a->state_a != !a->state_b) {
 		fprintf(stderr, "mhafsck: give both --state-a and --state-b, or neither\n");
+		return -1;
+	}
+	if (a->o.quick && !a->state_a) {
+		fprintf(stderr, "mhafsck: --quick needs the catalogs (--state-a, --state-b)\n");
 		return -1;
 	}
 	if (argc - optind != 2) {
@@ -200,6 +206,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mhafsck: %s\n", err);
 		goto out;
 	}
+	sa.quick = sb.quick = a.o.quick;
 	if (!strcmp(sa.root, sb.root)) {
 		fprintf(stderr, "mhafsck: %s and %s are the same directory\n", a.store_a, a.store_b);
 		goto out;

@@ -27,11 +27,14 @@ struct fent {
 	struct hash128 hash;
 };
 
-/* One catalog row (path, hlc, deleted). */
+/* One catalog row: what mhafsck uses of it. */
 struct crow_lite {
 	char *path;
 	uint64_t hlc;
 	int deleted;
+	int has_hash;          /* a 16-byte hash was recorded */
+	int64_t size, mtime_ns;
+	struct hash128 hash;
 };
 
 struct side {
@@ -42,6 +45,7 @@ struct side {
 	struct fent *e;        /* sorted by path */
 	size_t n, cap;
 	int has_catalog;
+	int quick;             /* trust catalog hashes (--quick) */
 	struct crow_lite *c;   /* sorted by path */
 	size_t nc;
 };
@@ -67,7 +71,7 @@ struct plan {
 };
 
 struct fsck_opts {
-	int repair, json, force, stray, progress;
+	int repair, json, force, stray, progress, quick;
 	char *const *local_pat;
 	size_t n_local;
 };
