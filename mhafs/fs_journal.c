@@ -132,6 +132,32 @@ static int release_reserve(struct mhafs *fs)
 	return had;
 }
 
+static void hook_committed(void *arg, uint64_t seq)
+{
+	struct mhafs *fs = arg;
+	(void)seq;
+	repl_notify(fs->repl); /* the sender reads the database: wake it now */
+}
+
+static int hook_full(void *arg)
+{
+	return release_reserve(arg);
+}
+
+static void hook_failed(void *arg)
+{
+	struct mhafs *fs = arg;
+	atomic_store(&fs->journal_failed, 1);
+	atomic_store(&fs->journal_full, 1); /* refuse changes until it writes again */
+}
+
+int fs_start_journal_writer(struct mhafs *fs)
+{
+	struct journal_hooks h = { .arg = fs, .committed = hook_committed, .full = hook_full,
+				   .failed = hook_failed };
+	return journal_start_writer(fs->journal, &h);
+}
+
 int fs_gate(struct mhafs *fs)
 {
 	if (!atomic_load(&fs->journal_full))
@@ -193,7 +219,6 @@ int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path
 		return rc;
 	}
 	atomic_fetch_add(&fs->ops_journaled, 1);
-	repl_notify(fs->repl);
 	/* a message's commit point: in sync mode it returns once the peer
 	 * holds it durably (or is declared down) */
 	if (op == JOP_COMMIT)

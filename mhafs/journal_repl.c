@@ -40,6 +40,7 @@ int journal_apply_remote(struct journal *j, const struct jentry *e)
 	sqlite3_stmt *up = NULL;
 	int rc;
 
+	journal_flush(j); /* this node's queued entries come first */
 	pthread_mutex_lock(&j->lock);
 	if ((rc = ensure_progress(j)) != SQLITE_OK)
 		goto out;
@@ -393,6 +394,7 @@ int journal_catalog_hlc(void *arg, const char *path, hlc_t *hlc, uint16_t *origi
 {
 	struct journal *j = arg;
 	struct crow row;
+	journal_flush(j);
 	pthread_mutex_lock(&j->lock);
 	int rc = catalog_get(j, path, &row);
 	pthread_mutex_unlock(&j->lock);
