@@ -130,7 +130,9 @@ e2e_is_fuse_mount() {
 
 # e2e_mhafs_mount N BACKING MNT STATEDIR: write node N's mhafs.conf (in its
 # conf dir), start mhafs in the foreground (-f) in the node's namespace and
-# wait until MNT is a FUSE mount.  E2E_MHAFS_OPTS adds -o options.
+# wait until MNT is a FUSE mount.  E2E_MHAFS_OPTS adds -o options;
+# E2E_MHAFS_CONF_EXTRA adds lines to mhafs.conf (peer settings, for a
+# cluster: set it per node before each call).
 e2e_mhafs_mount() {
 	local n=$1 backing=$2 mnt=$3 state=$4 pid conf
 	conf=$(e2e_node_dir "$n")/conf/mhafs.conf
@@ -144,6 +146,7 @@ e2e_mhafs_mount() {
 	state_dir = $state
 	control_socket = $state/mhafs.sock
 	log_target = stderr
+	${E2E_MHAFS_CONF_EXTRA:-}
 	EOC
 	# Its own session: a terminal hangup must not take the mount down.
 	setsid nsenter --net="/run/netns/$(e2e_ns "$n")" -- "$E2E_MHAFS_BIN" "$backing" "$mnt" -f \
