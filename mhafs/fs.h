@@ -22,6 +22,8 @@ struct mhafs {
 	struct journal *journal;
 	struct hlc clock;
 	struct fuse_session *se;
+	struct repl *repl;           /* NULL without a peer */
+	struct ctl *ctl;
 	double entry_timeout, attr_timeout;
 	atomic_int journal_failed;   /* a record failed: next start must check */
 	atomic_ulong ops_journaled;

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "pathpat.h"
+#include "repl.h"
 
 #define DELETED_SUFFIX " (deleted)"
 
@@ -116,6 +117,11 @@ int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path
 		return rc;
 	}
 	atomic_fetch_add(&fs->ops_journaled, 1);
+	repl_notify(fs->repl);
+	/* a message's commit point: in sync mode it returns once the peer
+	 * holds it durably (or is declared down) */
+	if (op == JOP_COMMIT)
+		repl_commit_wait(fs->repl, e.seq);
 	return 0;
 }
 

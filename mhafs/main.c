@@ -22,7 +22,9 @@
 #include "build-config.h"
 #include "config.h"
 #include "fs.h"
+#include "ctl.h"
 #include "log.h"
+#include "repl.h"
 
 #define MAX_OVERRIDES 64
 
@@ -349,6 +351,23 @@ int main(int argc, char **argv)
 	}
 	if (fuse_set_signal_handlers(fs.se) != 0)
 		goto out_session;
+	{
+		char err[512];
+		if (cfg.peer_address) {
+			fs.repl = repl_start(&fs, err, sizeof(err));
+			if (!fs.repl) {
+				fprintf(stderr, "mhafs: replication: %s\n", err);
+				goto out_signals;
+			}
+		} else {
+			log_notice("no peer_address: running without replication");
+		}
+		fs.ctl = ctl_start(&fs, err, sizeof(err));
+		if (!fs.ctl) {
+			fprintf(stderr, "mhafs: %s\n", err);
+			goto out_signals;
+		}
+	}
 	if (fuse_session_mount(fs.se, mnt_real) != 0) {
 		fprintf(stderr, "mhafs: cannot mount on %s\n", mnt_real);
 		goto out_signals;
@@ -358,6 +377,18 @@ int main(int argc, char **argv)
 		   cfg.sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
 	if (fuse_daemonize(cl.foreground) != 0)
 		goto out_unmount;
+	{
+		/* threads start after the fork; errors from here go to the log */
+		char err[512];
+		if (fs.repl && repl_run(fs.repl, err, sizeof(err)) < 0) {
+			log_err("replication: %s", err);
+			goto out_unmount;
+		}
+		if (ctl_run(fs.ctl) < 0) {
+			log_err("cannot start the control socket thread");
+			goto out_unmount;
+		}
+	}
 
 	if (cl.single_thread) {
 		ret = fuse_session_loop(fs.se);
@@ -371,8 +402,15 @@ int main(int argc, char **argv)
 	}
 	ret = ret != 0;
 out_unmount:
+	/* stop replication first: its threads use the session */
+	ctl_stop(fs.ctl);
+	fs.ctl = NULL;
+	repl_stop(fs.repl);
+	fs.repl = NULL;
 	fuse_session_unmount(fs.se);
 out_signals:
+	ctl_stop(fs.ctl);
+	repl_stop(fs.repl);
 	fuse_remove_signal_handlers(fs.se);
 out_session:
 	fuse_session_destroy(fs.se);

@@ -108,7 +108,8 @@ static int list_dir(int dirfd, char ***out, size_t *nout)
 		n++;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), cmp_names);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_names);
 	*out = v;
 	*nout = n;
 	return 0;
@@ -124,13 +125,24 @@ static int hash_entry(int dirfd, const char *name, struct stat *st, struct hash1
 		      char **target)
 {
 	if (S_ISLNK(st->st_mode)) {
-		size_t cap = (size_t)st->st_size + 2;
-		char *buf = malloc(cap);
-		if (!buf)
-			return -ENOMEM;
-		ssize_t n = readlinkat(dirfd, name, buf, cap);
+		/* st_size may be 0 (some file systems) or stale: grow until it fits */
+		size_t cap = (size_t)st->st_size + 2 < 256 ? 256 : (size_t)st->st_size + 2;
+		char *buf = NULL;
+		ssize_t n;
+		for (;;) {
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+			n = readlinkat(dirfd, name, buf, cap);
+			if (n < 0 || (size_t)n < cap || cap >= (1u << 20))
+				break;
+			cap *= 2;
+		}
 		if (n < 0 || (size_t)n >= cap) {
-			int e = n < 0 ? -errno : -EAGAIN;
+			int e = n < 0 ? (errno == EINVAL ? -ENOENT : -errno) : -ENAMETOOLONG;
 			free(buf);
 			return e;
 		}

@@ -1,0 +1,91 @@
+/* hbd.h: the heartbeat daemon's state, shared by main.c (the event loop,
+ * heartbeats, VIP actions, reload) and ctl.c (control socket, status,
+ * role hook, telling mhafs about the peer). */
+#ifndef MHAFS_HBD_H
+#define MHAFS_HBD_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "fsm.h"
+#include "health.h"
+#include "proto.h"
+#include "vip.h"
+
+#define HBD_TRANS 16
+
+struct hbd_trans {
+	uint64_t wall_ms;
+	enum hb_state from, to;
+	enum hb_event ev;
+	char why[HEALTH_REASON];
+};
+
+struct hbd_counters {
+	uint64_t tx, tx_err, rx_ok, rx_bad_mac, rx_malformed, rx_replay, rx_self, rx_skew;
+};
+
+struct hbd {
+	struct config cfg;
+	const char *cfg_path;
+	char **overrides;          /* "key=value" from -o, applied again on reload */
+	int n_overrides;
+	struct hb_key key;
+	struct vip_addr vips[CONFIG_MAX_LIST];
+	size_t n_vips;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+
+	int udp_fd, ctl_fd, sig_fd, hpipe[2];
+
+	enum hb_state state;
+	uint64_t state_since_ms;   /* monotonic */
+	uint64_t start_ms;
+	uint64_t epoch, counter;
+	uint64_t next_send_ms;
+	unsigned announce_left;
+	uint64_t next_announce_ms;
+	uint64_t last_take_ms;     /* monotonic time the VIP was last taken */
+	uint64_t last_reannounce_ms;
+
+	/* the peer */
+	struct hb_seq seq;
+	struct hb_msg peer_msg;    /* last accepted */
+	int peer_seen;
+	uint64_t peer_rx_ms;       /* monotonic, last accepted */
+	uint64_t peer_unauth_ms;   /* last unverifiable packet from peer_address */
+	int peer_reported;         /* what mhafs was told: -1 nothing, 0 down, 1 up */
+	uint64_t mhafs_retry_ms;
+
+	/* witness */
+	int witness_ok;
+	unsigned witness_misses;   /* probes in a row without an answer */
+	uint64_t witness_checked_ms;
+
+	struct health health;
+	char health_reason[HEALTH_REASON];
+	int healthy;               /* -1 unknown */
+
+	struct hbd_counters c;
+	uint64_t drop_log_ms;
+	unsigned drops_unlogged;
+	char drop_last[160];
+
+	struct hbd_trans trans[HBD_TRANS];
+	unsigned n_trans;          /* total ever; ring of HBD_TRANS */
+	int stopping;
+};
+
+/* ctl.c */
+int ctl_open(struct hbd *d, char *err, size_t errlen);
+void ctl_close(struct hbd *d);
+void ctl_serve(struct hbd *d);
+int ctl_status_client(const char *path);
+void hook_run(struct hbd *d, enum hb_state from, enum hb_state to);
+void hook_reap(void);
+void mhafs_notify(struct hbd *d, uint64_t now);
+int hbd_peer_alive(const struct hbd *d, uint64_t now);
+uint64_t wall_ms(void);
+
+#endif

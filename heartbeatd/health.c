@@ -1,0 +1,336 @@
+/* health.c: the health-check thread, its hysteresis (two failing rounds
+ * demote, two passing rounds restore), and the witness ICMP probe. */
+#define _GNU_SOURCE 1 /* pthread_timedjoin_np */
+#include "health.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FALL 2
+#define RISE 2
+
+uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int check_if(const char *ifname, char *reason, size_t len)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(reason, len, "socket: %s", strerror(errno));
+		return -1;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+	int e = errno;
+	close(fd);
+	if (rc < 0) {
+		snprintf(reason, len, "interface %s: %s", ifname, strerror(e));
+		return -1;
+	}
+	if (!(ifr.ifr_flags & IFF_UP)) {
+		snprintf(reason, len, "interface %s is down", ifname);
+		return -1;
+	}
+	if (!(ifr.ifr_flags & IFF_RUNNING)) {
+		snprintf(reason, len, "interface %s has no carrier", ifname);
+		return -1;
+	}
+	return 0;
+}
+
+/* Connect to 127.0.0.1:port and read a greeting that starts with want. */
+static int check_greeting(const char *what, unsigned port, const char *want, unsigned timeout_ms,
+			  char *reason, size_t len)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(reason, len, "%s check: socket: %s", what, strerror(errno));
+		return -1;
+	}
+	uint64_t deadline = mono_ms() + timeout_ms;
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 && errno != EINPROGRESS) {
+		snprintf(reason, len, "%s on port %u: %s", what, port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	char buf[128];
+	size_t got = 0;
+	for (;;) {
+		uint64_t now = mono_ms();
+		if (now >= deadline) {
+			snprintf(reason, len, "%s on port %u: no greeting within %u ms", what, port, timeout_ms);
+			break;
+		}
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int pr = poll(&pfd, 1, (int)(deadline - now));
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			continue;
+		ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			snprintf(reason, len, "%s on port %u: %s", what, port,
+				 n == 0 ? "closed without a greeting" : strerror(errno));
+			break;
+		}
+		got += (size_t)n;
+		buf[got] = '\0';
+		if (got >= strlen(want) || strchr(buf, '\n')) {
+			if (strncmp(buf, want, strlen(want)) == 0) {
+				close(fd);
+				return 0;
+			}
+			char *nl = strpbrk(buf, "\r\n");
+			if (nl)
+				*nl = '\0';
+			snprintf(reason, len, "%s on port %u: unexpected greeting '%.40s'", what, port, buf);
+			break;
+		}
+	}
+	close(fd);
+	return -1;
+}
+
+int health_round(const struct health_cfg *cfg, char *reason, size_t len)
+{
+	struct stat st;
+	for (int i = 0; i < 2; i++)
+		if (cfg->ifname[i][0] && check_if(cfg->ifname[i], reason, len) < 0)
+			return -1;
+	if (cfg->mount_point[0] && stat(cfg->mount_point, &st) < 0) {
+		snprintf(reason, len, "mount point %s: %s", cfg->mount_point, strerror(errno));
+		return -1;
+	}
+	if (cfg->imap_port && check_greeting("IMAP", cfg->imap_port, "* OK", cfg->timeout_ms, reason, len) < 0)
+		return -1;
+	if (cfg->smtp_port && check_greeting("SMTP", cfg->smtp_port, "220", cfg->timeout_ms, reason, len) < 0)
+		return -1;
+	return 0;
+}
+
+static void *health_main(void *arg)
+{
+	struct health *h = arg;
+	pthread_mutex_lock(&h->lock);
+	while (!h->stop) {
+		struct health_cfg cfg = h->cfg;
+		char reason[HEALTH_REASON] = "";
+		pthread_mutex_unlock(&h->lock);
+		int rc = health_round(&cfg, reason, sizeof(reason));
+		pthread_mutex_lock(&h->lock);
+		if (rc == 0) {
+			h->fails = 0;
+			h->passes++;
+			if (!h->known || h->passes >= RISE)
+				h->ok = 1;
+		} else {
+			h->passes = 0;
+			h->fails++;
+			snprintf(h->reason, sizeof(h->reason), "%s", reason);
+			if (!h->known || h->fails >= FALL)
+				h->ok = 0;
+		}
+		h->known = 1;
+		h->rounds++;
+		h->last_round_ms = mono_ms();
+		if (h->notify_fd >= 0) {
+			char c = 'h';
+			ssize_t w = write(h->notify_fd, &c, 1);
+			(void)w; /* a full pipe already wakes the main loop */
+		}
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += cfg.interval_ms / 1000;
+		until.tv_nsec += (long)(cfg.interval_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!h->stop && pthread_cond_timedwait(&h->cond, &h->lock, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+int health_start(struct health *h, const struct health_cfg *cfg, int notify_fd)
+{
+	pthread_condattr_t ca;
+	memset(h, 0, sizeof(*h));
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	h->cfg = *cfg;
+	h->notify_fd = notify_fd;
+	h->last_round_ms = mono_ms();
+	int rc = pthread_create(&h->thread, NULL, health_main, h);
+	if (rc)
+		return -rc;
+	h->started = 1;
+	return 0;
+}
+
+void health_set_cfg(struct health *h, const struct health_cfg *cfg)
+{
+	pthread_mutex_lock(&h->lock);
+	h->cfg = *cfg;
+	pthread_cond_signal(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+int health_get(struct health *h, uint64_t now, char *reason, size_t len)
+{
+	int rc;
+	pthread_mutex_lock(&h->lock);
+	uint64_t limit = h->cfg.interval_ms + h->cfg.timeout_ms * 2 + 3000;
+	if (now > h->last_round_ms + limit) {
+		snprintf(reason, len, "health checks stalled for %llu ms (mount point hung?)",
+			 (unsigned long long)(now - h->last_round_ms));
+		rc = 0;
+	} else if (!h->known) {
+		rc = -1;
+	} else {
+		rc = h->ok;
+		if (!rc)
+			snprintf(reason, len, "%s", h->reason);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+void health_stop(struct health *h)
+{
+	if (!h->started)
+		return;
+	pthread_mutex_lock(&h->lock);
+	h->stop = 1;
+	pthread_cond_signal(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	/* A round stuck in stat() on a hung mount would block join: detach. */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 2;
+	if (pthread_timedjoin_np(h->thread, NULL, &ts) != 0)
+		pthread_detach(h->thread);
+	h->started = 0;
+}
+
+static uint16_t csum(const uint8_t *p, size_t n)
+{
+	uint32_t s = 0;
+	for (size_t i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (n & 1)
+		s += (uint32_t)p[n - 1] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+int witness_probe(const char *addr, unsigned timeout_ms)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int v6 = 0;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		sl = sizeof(*s6);
+		v6 = 1;
+	} else {
+		return -EINVAL;
+	}
+	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+	if (fd < 0)
+		return -errno;
+	static uint16_t seq;
+	uint16_t id = (uint16_t)getpid();
+	uint8_t pkt[16];
+	memset(pkt, 0, sizeof(pkt));
+	pkt[0] = v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO;
+	pkt[4] = (uint8_t)(id >> 8);
+	pkt[5] = (uint8_t)id;
+	seq++;
+	pkt[6] = (uint8_t)(seq >> 8);
+	pkt[7] = (uint8_t)seq;
+	memcpy(pkt + 8, "mhafs-hb", 8);
+	if (!v6) {
+		uint16_t c = csum(pkt, sizeof(pkt));
+		pkt[2] = (uint8_t)(c >> 8);
+		pkt[3] = (uint8_t)c;
+	} /* the kernel fills the ICMPv6 checksum */
+	if (sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&ss, sl) < 0) {
+		int e = errno;
+		close(fd);
+		/* an unreachable network is an answer: the witness is not there */
+		return (e == ENETUNREACH || e == EHOSTUNREACH || e == ENETDOWN) ? 0 : -e;
+	}
+	uint64_t deadline = mono_ms() + timeout_ms;
+	int rc = 0;
+	for (;;) {
+		uint64_t now = mono_ms();
+		if (now >= deadline)
+			break;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, (int)(deadline - now)) <= 0)
+			continue;
+		uint8_t in[256];
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(fd, in, sizeof(in), 0, (struct sockaddr *)&from, &fl);
+		if (n < 0)
+			continue;
+		const uint8_t *icmp = in;
+		if (!v6) {
+			/* raw IPv4 sockets deliver the IP header too */
+			size_t hl = (size_t)(in[0] & 0x0f) * 4;
+			if ((size_t)n < hl + 8)
+				continue;
+			icmp = in + hl;
+			n -= (ssize_t)hl;
+			if (((struct sockaddr_in *)&from)->sin_addr.s_addr != s4->sin_addr.s_addr)
+				continue;
+		} else if (memcmp(&((struct sockaddr_in6 *)&from)->sin6_addr, &s6->sin6_addr, 16)) {
+			continue;
+		}
+		if (n >= 8 && icmp[0] == (v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY) &&
+		    icmp[4] == pkt[4] && icmp[5] == pkt[5] && icmp[6] == pkt[6] && icmp[7] == pkt[7]) {
+			rc = 1;
+			break;
+		}
+	}
+	close(fd);
+	return rc;
+}

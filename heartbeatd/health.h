@@ -1,0 +1,52 @@
+/* health.h: local health checks run by a thread of their own (a hung FUSE
+ * mount may block stat() for ever): the interfaces are up with carrier,
+ * mount_point answers stat(), and the IMAP and SMTP servers on 127.0.0.1
+ * greet.  Also the witness probe (ICMP echo). */
+#ifndef MHAFS_HB_HEALTH_H
+#define MHAFS_HB_HEALTH_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#define HEALTH_REASON 160
+
+struct health_cfg {
+	char mount_point[256];      /* empty: no check */
+	char ifname[2][32];         /* interfaces that must be up; empty: none */
+	unsigned imap_port, smtp_port; /* 0: no check */
+	unsigned interval_ms;
+	unsigned timeout_ms;        /* per connect/greeting */
+};
+
+struct health {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct health_cfg cfg;
+	int notify_fd;              /* a byte is written after each round */
+	int stop, started;
+	int known;                  /* a verdict exists */
+	int ok;                     /* the verdict, with hysteresis */
+	int fails, passes;          /* consecutive rounds */
+	char reason[HEALTH_REASON]; /* why the last failing round failed */
+	uint64_t last_round_ms;     /* monotonic end of the last round */
+	uint64_t rounds;
+};
+
+int health_start(struct health *h, const struct health_cfg *cfg, int notify_fd);
+void health_set_cfg(struct health *h, const struct health_cfg *cfg);
+/* Current verdict: 1 healthy, 0 sick (reason filled), -1 not known yet.
+ * A thread that has not finished a round for interval + 3 s is "stalled". */
+int health_get(struct health *h, uint64_t now_ms, char *reason, size_t len);
+void health_stop(struct health *h);
+
+/* One round of checks; 0 ok, -1 with reason (exposed for tests). */
+int health_round(const struct health_cfg *cfg, char *reason, size_t len);
+
+/* ICMP echo to addr (numeric IPv4 or IPv6), waiting timeout_ms.
+ * 1 answered, 0 no answer, -errno on a local error. */
+int witness_probe(const char *addr, unsigned timeout_ms);
+
+uint64_t mono_ms(void);
+
+#endif

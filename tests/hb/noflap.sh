@@ -1,0 +1,36 @@
+#!/bin/sh
+# noflap.sh: no false failover.  With default timings and both CPUs busy
+# (stress-ng), the VIP stays where it is and neither node changes state.
+# 20 s in make check; MHHB_LONG=1 runs it for 180 s (MHHB_SECONDS to choose).
+set -u
+. "${top_srcdir:?}/tests/hb/lib.sh"
+need_root
+command -v stress-ng >/dev/null || skip "stress-ng not installed (tools/install-deps)"
+secs=${MHHB_SECONDS:-20}
+[ -n "${MHHB_LONG:-}" ] && secs=${MHHB_SECONDS:-180}
+setup_net
+write_conf a
+write_conf b
+svc_start a
+svc_start b
+sleep 0.3
+hb_start a
+hb_start b
+wait_role a PRIMARY 10
+wait_role b SECONDARY 5
+one_owner a
+tr_a=$(status a | sed -n 's/^transitions: //p')
+tr_b=$(status b | sed -n 's/^transitions: //p')
+bg stress "$NSC" stress-ng --cpu "$(nproc)" --cpu-method matrixprod --timeout "${secs}s" --quiet
+note "both CPUs busy for $secs s"
+end=$(($(date +%s) + secs))
+while [ "$(date +%s)" -lt "$end" ]; do
+	any_vip b && fail "VIP on b under load"
+	has_vip a || fail "a lost the VIP under load"
+	sleep 1
+done
+stop stress
+[ "$(status a | sed -n 's/^transitions: //p')" = "$tr_a" ] || fail "a changed state under load"
+[ "$(status b | sed -n 's/^transitions: //p')" = "$tr_b" ] || fail "b changed state under load"
+one_owner a
+echo "PASS: no false failover in $secs s of full CPU load"
