@@ -179,7 +179,7 @@ e2e_mounted_or_gone() { e2e_is_fuse_mount "$1" || e2e_gone "$2"; }
 
 # e2e_umount MNT: unmount a FUSE mount we made and reap its daemon.
 e2e_umount() {
-	local mnt=$1 e pid rest=""
+	local mnt=$1 e pid rest="" t0
 	if e2e_is_fuse_mount "$mnt"; then
 		e2e_wait 5 fusermount3 -u "$mnt" || {
 			e2e_log "fusermount3 -u $mnt failed; lazy unmount"; fuser -vm "$mnt" >&2
@@ -189,7 +189,13 @@ e2e_umount() {
 	for e in $E2E_MHAFS; do
 		pid=${e%%:*}
 		if [ "${e#*:}" = "$mnt" ]; then
-			e2e_wait 10 e2e_gone "$pid" || { kill -KILL "$pid" 2>/dev/null; e2e_log "mhafs $pid killed"; }
+			t0=$SECONDS
+			if ! e2e_wait 30 e2e_gone "$pid"; then
+				kill -KILL "$pid" 2>/dev/null
+				e2e_log "mhafs $pid still running 30 s after unmount: killed"
+			elif [ $((SECONDS - t0)) -ge 3 ]; then
+				e2e_log "note: mhafs $pid took $((SECONDS - t0)) s to exit after unmount"
+			fi
 			wait "$pid" 2>/dev/null
 		else
 			rest="$rest $e"

@@ -138,6 +138,13 @@ def find_files(store, tag):
     return sorted(hits)
 
 
+def wait_file(store, tag, timeout=30):
+    deadline = time.time() + timeout
+    while not find_files(store, tag):
+        check(time.time() < deadline, "%s not delivered to the store in %d s" % (tag, timeout))
+        time.sleep(0.1)
+
+
 def scenario(a):
     host = a.host
     users = {"alice@d1.test": ["a1", "a2", "a3", "a4"], "bob@d1.test": ["b1", "b2"],
@@ -150,6 +157,9 @@ def scenario(a):
         for i, t in enumerate(tags):
             sent[t] = make_message(t, user, lines=30 + 17 * len(sent))
             smtp_send(host, user, sent[t])
+            # First on the store, so no IMAP login creates the Maildir
+            # before virtual(8) does; then through Dovecot.
+            wait_file(a.store, t)
             wait_messages(host, user, i + 1)
 
     # 2. Read back by IMAP (alice) and POP3 (bob, carol): content as sent.
