@@ -371,7 +371,8 @@ e2e_cleanup() {
 		e2e_kill_netns "$ns"
 		ip netns del "$ns" 2>/dev/null || e2e_log "cannot delete namespace $ns"
 	done
-	if [ -n "${E2E_KEEP:-}" ] || [ "$rc" != 0 -a "$rc" != 77 -a -n "${E2E_KEEP_ON_FAIL:-}" ]; then
+	if [ -n "${E2E_KEEP:-}" ] ||
+		{ [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "${E2E_KEEP_ON_FAIL:-}" ]; }; then
 		e2e_log "kept $E2E_TMP"
 	elif [ -n "$E2E_OWN_TMP" ] && [ -n "$E2E_TMP" ]; then
 		for m in $E2E_MOUNTS; do
