@@ -330,9 +330,20 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 		seterr(err, errlen, "node_id is not set (1..65535, unique per node)");
 		return -1;
 	}
-	if (cfg->node_name && strlen(cfg->node_name) > 63) {
-		seterr(err, errlen, "node_name is longer than 63 characters");
-		return -1;
+	const char *names[2] = { cfg->node_name, cfg->peer_name };
+	for (int i = 0; i < 2; i++) {
+		const char *n = names[i];
+		size_t len = n ? strlen(n) : 0;
+		if (!n)
+			continue;
+		int ok = len >= 1 && len <= 63;
+		for (size_t k = 0; ok && k < len; k++)
+			ok = isalnum((unsigned char)n[k]) || n[k] == '.' || n[k] == '_' || n[k] == '-';
+		if (!ok) {
+			seterr(err, errlen, "%s '%s' must be 1 to 63 of A-Z a-z 0-9 . _ -",
+			       i ? "peer_name" : "node_name", n);
+			return -1;
+		}
 	}
 	if (cfg->state_dir && cfg->state_dir[0] != '/') {
 		seterr(err, errlen, "state_dir must be an absolute path");

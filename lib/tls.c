@@ -1,7 +1,6 @@
 /* tls.c: mutual TLS 1.3 between the nodes over OpenSSL 3 (see tls.h).
  * Owns the SSL contexts, the handshake with its deadline and peer checks,
- * the reasons given for a refused peer, and full-duplex blocking-style I/O
- * over a non-blocking socket. */
+ * and the reasons given for a refused peer.  The I/O is in tls_io.c. */
 #include "tls.h"
 
 #include <errno.h>
@@ -21,31 +20,15 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "tls_int.h"
 #include "wire.h"
 
 #define TLS_DEFAULT_HANDSHAKE_MS 10000
 #define TLS_CONFIRM_BYTE 0x01
-#define TLS_WBUF 16384 /* one full TLS record of plaintext */
 
 struct tls_ctx {
 	SSL_CTX *ssl_ctx;
 	int is_server;
-};
-
-struct tls_conn {
-	SSL *ssl;
-	int fd;
-	int eof;                 /* our socket BIO saw end of file */
-	int timeout_ms;          /* idle timeout of reads and writes, < 0: none */
-	int rdead, wdead;        /* read / write side unusable */
-	pthread_mutex_t ssl_lock; /* around every SSL_* call on ssl */
-	pthread_mutex_t rlock, wlock;
-	uint8_t *wbuf;           /* coalescing buffer for tls_writev_full */
-	/* set by the verify callback during the handshake */
-	long verr;
-	char seen_name[128];
-	char peer[WIRE_NAME_MAX + 1];
-	char errtext[256];
 };
 
 /* ---- a socket BIO that never raises SIGPIPE ---- */
@@ -128,7 +111,7 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* The text of the first OpenSSL error in this thread's queue. */
-static const char *ossl_reason(char *buf, size_t len)
+const char *tls_ossl_reason(char *buf, size_t len)
 {
 	unsigned long e = ERR_peek_error();
 
@@ -136,35 +119,6 @@ static const char *ossl_reason(char *buf, size_t len)
 		return "no details";
 	ERR_error_string_n(e, buf, len);
 	return buf;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait for fd to be ready for events, at most ms (< 0: forever).  Returns 0,
- * -ETIMEDOUT, or -errno. */
-static int wait_fd(int fd, short events, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	int64_t deadline = ms < 0 ? 0 : now_ms() + ms;
-
-	for (;;) {
-		int left = ms < 0 ? -1 : (int)(deadline - now_ms());
-		if (ms >= 0 && left < 0)
-			left = 0;
-		int r = poll(&p, 1, left);
-		if (r > 0)
-			return 0; /* ready, or an error/hangup the next SSL call reports */
-		if (r == 0)
-			return -ETIMEDOUT;
-		if (errno != EINTR)
-			return -errno;
-	}
 }
 
 static int file_readable(const char *what, const char *path, char *err, size_t errlen)
@@ -299,7 +253,7 @@ struct tls_ctx *tls_ctx_new(int is_server, const char *ca_file, const char *cert
 	ERR_clear_error();
 	s = SSL_CTX_new(is_server ? TLS_server_method() : TLS_client_method());
 	if (!s) {
-		errf(err, errlen, "cannot create a TLS context: %s", ossl_reason(why, sizeof(why)));
+		errf(err, errlen, "cannot create a TLS context: %s", tls_ossl_reason(why, sizeof(why)));
 		return NULL;
 	}
 	if (!SSL_CTX_set_min_proto_version(s, TLS1_3_VERSION) ||
@@ -315,9 +269,10 @@ struct tls_ctx *tls_ctx_new(int is_server, const char *ca_file, const char *cert
 			       SSL_MODE_NO_AUTO_CHAIN);
 	SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
 	SSL_CTX_set_verify_depth(s, 2);
+	SSL_CTX_set_read_ahead(s, 1);
 	/* Trust only the cluster CA. */
 	if (!SSL_CTX_load_verify_file(s, ca_file)) {
-		errf(err, errlen, "cannot load CA certificate %s: %s", ca_file, ossl_reason(why, sizeof(why)));
+		errf(err, errlen, "cannot load CA certificate %s: %s", ca_file, tls_ossl_reason(why, sizeof(why)));
 		goto fail;
 	}
 	if (is_server) {
@@ -326,7 +281,7 @@ struct tls_ctx *tls_ctx_new(int is_server, const char *ca_file, const char *cert
 			SSL_CTX_set_client_CA_list(s, names);
 	}
 	if (SSL_CTX_use_certificate_chain_file(s, cert_file) != 1) {
-		errf(err, errlen, "cannot load certificate %s: %s", cert_file, ossl_reason(why, sizeof(why)));
+		errf(err, errlen, "cannot load certificate %s: %s", cert_file, tls_ossl_reason(why, sizeof(why)));
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(s, key_file, SSL_FILETYPE_PEM) != 1) {
@@ -336,7 +291,7 @@ struct tls_ctx *tls_ctx_new(int is_server, const char *ca_file, const char *cert
 			errf(err, errlen, "private key %s does not match certificate %s", key_file, cert_file);
 		else
 			errf(err, errlen, "cannot load private key %s: %s", key_file,
-			     ossl_reason(why, sizeof(why)));
+			     tls_ossl_reason(why, sizeof(why)));
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(s) != 1) {
@@ -425,9 +380,9 @@ static void explain(struct tls_conn *c, int ssl_err, int sys_errno, const char *
 		   reason == SSL_R_HTTPS_PROXY_REQUEST || reason == SSL_R_UNKNOWN_PROTOCOL ||
 		   reason == SSL_R_PACKET_LENGTH_TOO_LONG || reason == SSL_R_RECORD_LENGTH_MISMATCH ||
 		   reason == SSL_R_WRONG_SSL_VERSION || reason == SSL_R_UNEXPECTED_RECORD) {
-		errf(err, errlen, "peer is not speaking TLS (%s)", ossl_reason(buf, sizeof(buf)));
+		errf(err, errlen, "peer is not speaking TLS (%s)", tls_ossl_reason(buf, sizeof(buf)));
 	} else if (reason == SSL_R_UNSUPPORTED_PROTOCOL || reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION) {
-		errf(err, errlen, "peer does not speak TLS 1.3 (%s)", ossl_reason(buf, sizeof(buf)));
+		errf(err, errlen, "peer does not speak TLS 1.3 (%s)", tls_ossl_reason(buf, sizeof(buf)));
 	} else if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
 		int alert = reason - SSL_AD_REASON_OFFSET;
 		if (cert_alert(alert))
@@ -443,7 +398,7 @@ static void explain(struct tls_conn *c, int ssl_err, int sys_errno, const char *
 	} else if (ssl_err == SSL_ERROR_SYSCALL) {
 		errf(err, errlen, "TLS handshake failed: %s", strerror(sys_errno));
 	} else {
-		errf(err, errlen, "TLS handshake failed: %s", ossl_reason(buf, sizeof(buf)));
+		errf(err, errlen, "TLS handshake failed: %s", tls_ossl_reason(buf, sizeof(buf)));
 	}
 }
 
@@ -475,9 +430,9 @@ static int step(struct tls_conn *c, int is_server, int op, int64_t deadline, con
 		}
 		se = SSL_get_error(c->ssl, r);
 		if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE) {
-			int left = (int)(deadline - now_ms());
+			int left = (int)(deadline - tls_now_ms());
 			int w = left <= 0 ? -ETIMEDOUT
-					  : wait_fd(c->fd, se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, left);
+					  : tls_wait_fd(c->fd, se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, left);
 			if (w == -ETIMEDOUT) {
 				errf(err, errlen, "TLS handshake timed out after %d ms", timeout_ms);
 				return -1;
@@ -515,7 +470,7 @@ static struct tls_conn *handshake(struct tls_ctx *ctx, int fd, const char *expec
 	}
 	if (timeout_ms <= 0)
 		timeout_ms = TLS_DEFAULT_HANDSHAKE_MS;
-	deadline = now_ms() + timeout_ms;
+	deadline = tls_now_ms() + timeout_ms;
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
 		errf(err, errlen, "cannot make the socket non-blocking: %s", strerror(errno));
@@ -610,219 +565,4 @@ struct tls_conn *tls_connect(struct tls_ctx *ctx, int fd, const char *expect_pee
 		return NULL;
 	}
 	return handshake(ctx, fd, expect_peer_name, timeout_ms, err, errlen);
-}
-
-/* ---- I/O ---- */
-
-void tls_set_timeout(struct tls_conn *c, int ms)
-{
-	c->timeout_ms = ms < 0 ? -1 : ms;
-}
-
-static void set_error(struct tls_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(struct tls_conn *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(c->errtext, sizeof(c->errtext), fmt, ap);
-	va_end(ap);
-}
-
-/* Map a failed SSL_read/SSL_write to -errno and remember the reason. */
-static int io_error(struct tls_conn *c, int se, int sys, const char *what)
-{
-	char buf[256];
-	unsigned long e = ERR_peek_error();
-
-	if (se == SSL_ERROR_ZERO_RETURN) {
-		set_error(c, "%s: peer closed the connection", what);
-		return -ENOTCONN;
-	}
-	if (se == SSL_ERROR_SYSCALL || (e && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
-		set_error(c, "%s: connection lost%s%s", what, sys ? ": " : "", sys ? strerror(sys) : "");
-		return -ECONNRESET;
-	}
-	set_error(c, "%s: %s", what, ossl_reason(buf, sizeof(buf)));
-	return -EPROTO;
-}
-
-int tls_read_full(struct tls_conn *c, void *buf, size_t n)
-{
-	size_t got = 0;
-	int rc = 0;
-
-	pthread_mutex_lock(&c->rlock);
-	if (c->rdead) {
-		pthread_mutex_unlock(&c->rlock);
-		return -EPIPE;
-	}
-	while (got < n) {
-		size_t k = 0;
-		int r, se = SSL_ERROR_NONE, sys;
-
-		pthread_mutex_lock(&c->ssl_lock);
-		ERR_clear_error();
-		errno = 0;
-		r = SSL_read_ex(c->ssl, (uint8_t *)buf + got, n - got, &k);
-		sys = errno;
-		if (r != 1) {
-			se = SSL_get_error(c->ssl, r);
-			if (se != SSL_ERROR_WANT_READ && se != SSL_ERROR_WANT_WRITE)
-				rc = io_error(c, se, sys, "read");
-		}
-		pthread_mutex_unlock(&c->ssl_lock);
-		if (r == 1) {
-			got += k;
-			continue;
-		}
-		if (rc) {
-			if (rc == -ENOTCONN && got)
-				rc = -ECONNRESET;
-			break;
-		}
-		rc = wait_fd(c->fd, se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, c->timeout_ms);
-		if (rc == -ETIMEDOUT) {
-			set_error(c, "read: no data for %d ms", c->timeout_ms);
-			if (got)
-				rc = -EPROTO;
-			break;
-		}
-		if (rc) {
-			set_error(c, "read: poll: %s", strerror(-rc));
-			break;
-		}
-	}
-	if (rc && rc != -ETIMEDOUT)
-		c->rdead = 1;
-	pthread_mutex_unlock(&c->rlock);
-	return rc;
-}
-
-/* Write n bytes from p; caller holds wlock. */
-static int write_locked(struct tls_conn *c, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		size_t k = 0;
-		int r, se = SSL_ERROR_NONE, sys, rc = 0;
-
-		pthread_mutex_lock(&c->ssl_lock);
-		ERR_clear_error();
-		errno = 0;
-		r = SSL_write_ex(c->ssl, p, n, &k);
-		sys = errno;
-		if (r != 1) {
-			se = SSL_get_error(c->ssl, r);
-			if (se != SSL_ERROR_WANT_READ && se != SSL_ERROR_WANT_WRITE)
-				rc = io_error(c, se, sys, "write");
-		}
-		pthread_mutex_unlock(&c->ssl_lock);
-		if (r == 1) {
-			p += k;
-			n -= k;
-			continue;
-		}
-		if (rc)
-			return rc == -ENOTCONN ? -EPIPE : rc;
-		rc = wait_fd(c->fd, se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, c->timeout_ms);
-		if (rc) {
-			set_error(c, "write: %s", rc == -ETIMEDOUT ? "peer not reading" : strerror(-rc));
-			return rc;
-		}
-	}
-	return 0;
-}
-
-int tls_writev_full(struct tls_conn *c, const struct iovec *iov, int iovcnt)
-{
-	size_t fill = 0;
-	int rc = 0;
-
-	pthread_mutex_lock(&c->wlock);
-	if (c->wdead) {
-		pthread_mutex_unlock(&c->wlock);
-		return -EPIPE;
-	}
-	/* Coalesce into full records: small pieces are copied into wbuf, a
-	 * piece larger than the space left goes out in record-sized chunks. */
-	for (int i = 0; i < iovcnt && rc == 0; i++) {
-		const uint8_t *p = iov[i].iov_base;
-		size_t n = iov[i].iov_len;
-		while (n > 0 && rc == 0) {
-			size_t k = TLS_WBUF - fill < n ? TLS_WBUF - fill : n;
-			memcpy(c->wbuf + fill, p, k);
-			fill += k;
-			p += k;
-			n -= k;
-			if (fill == TLS_WBUF) {
-				rc = write_locked(c, c->wbuf, fill);
-				fill = 0;
-			}
-		}
-	}
-	if (rc == 0 && fill)
-		rc = write_locked(c, c->wbuf, fill);
-	if (rc)
-		c->wdead = 1;
-	pthread_mutex_unlock(&c->wlock);
-	return rc;
-}
-
-int tls_write_full(struct tls_conn *c, const void *buf, size_t n)
-{
-	struct iovec v = { .iov_base = (void *)buf, .iov_len = n };
-
-	return tls_writev_full(c, &v, 1);
-}
-
-void tls_conn_fail_read(struct tls_conn *c)
-{
-	pthread_mutex_lock(&c->rlock);
-	c->rdead = 1;
-	pthread_mutex_unlock(&c->rlock);
-}
-
-int tls_conn_fd(const struct tls_conn *c)
-{
-	return c->fd;
-}
-
-const char *tls_peer_name(const struct tls_conn *c)
-{
-	return c->peer;
-}
-
-const char *tls_conn_error(const struct tls_conn *c)
-{
-	return c->errtext;
-}
-
-void tls_close(struct tls_conn *c)
-{
-	if (!c)
-		return;
-	if (!c->wdead) {
-		/* close_notify, best effort: one short wait if the socket is full. */
-		ERR_clear_error();
-		int r = SSL_shutdown(c->ssl);
-		if (r < 0 && SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_WRITE &&
-		    wait_fd(c->fd, POLLOUT, 200) == 0)
-			SSL_shutdown(c->ssl);
-	}
-	ERR_clear_error();
-	SSL_free(c->ssl);
-	close(c->fd);
-	pthread_mutex_destroy(&c->ssl_lock);
-	pthread_mutex_destroy(&c->rlock);
-	pthread_mutex_destroy(&c->wlock);
-	free(c->wbuf);
-	free(c);
-}
-
-int tls_pending(struct tls_conn *c)
-{
-	pthread_mutex_lock(&c->ssl_lock);
-	int n = SSL_pending(c->ssl);
-	pthread_mutex_unlock(&c->ssl_lock);
-	return n;
 }

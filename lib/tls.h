@@ -11,7 +11,9 @@
  *
  * A connection may be used by one reading thread and one writing thread at
  * the same time (SSL calls are serialised inside, waits happen outside the
- * lock); writes and reads are each serialised.  Writes never raise SIGPIPE. */
+ * lock); writes and reads are each serialised.  Writes never raise SIGPIPE.
+ * tls_close must not race with a call in another thread: stop such a
+ * thread with tls_conn_abort first. */
 #ifndef MHAFS_TLS_H
 #define MHAFS_TLS_H
 
@@ -60,6 +62,10 @@ int tls_read_full(struct tls_conn *c, void *buf, size_t n);
 int tls_write_full(struct tls_conn *c, const void *buf, size_t n);
 int tls_writev_full(struct tls_conn *c, const struct iovec *iov, int iovcnt);
 
+/* Wake every thread blocked on c (their calls fail at once) and make the
+ * connection unusable: shuts the socket down both ways.  Then join those
+ * threads and tls_close(c).  Safe to call from any thread. */
+void tls_conn_abort(struct tls_conn *c);
 /* Mark the read side unusable (after a framing error above TLS). */
 void tls_conn_fail_read(struct tls_conn *c);
 int tls_conn_fd(const struct tls_conn *c);
@@ -69,7 +75,8 @@ const char *tls_peer_name(const struct tls_conn *c);
 const char *tls_conn_error(const struct tls_conn *c);
 /* Send close_notify (without waiting long), free, and close the fd. */
 void tls_close(struct tls_conn *c);
-/* Bytes of application data already decrypted and waiting to be read. */
+/* Non-zero when data is buffered inside TLS (decrypted or not, with read-
+ * ahead on), so a poll() on tls_conn_fd would not report it: read first. */
 int tls_pending(struct tls_conn *c);
 
 #endif

@@ -171,7 +171,10 @@ const char *wire_strerror(int code);
 /* I/O over a TLS connection (wire_io.c). */
 struct tls_conn;
 /* Send one frame; thread safe (frames from several threads never mix).
- * Returns 0 or a WIRE_E* code (WIRE_EIO: the connection is dead). */
+ * Returns 0, or a codec error for an invalid message (nothing was sent), or
+ * WIRE_EIO / WIRE_ETIMEDOUT (the peer did not take the bytes within the
+ * connection's timeout) / WIRE_EBROKEN, after which the send side is
+ * unusable: a frame may have gone out in part. */
 int wire_send(struct tls_conn *c, enum wire_type t, const void *msg);
 /* Receive exactly one frame: the header, then its payload into buf (cap
  * bytes; WIRE_MAX_PAYLOAD is always enough), never reading past the frame

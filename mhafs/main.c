@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,16 @@ static int is_mounted(const char *path)
 	}
 	fclose(f);
 	return found;
+}
+
+/* libfuse's own messages during option parsing, kept to report one line. */
+static char fuse_log_msg[512];
+
+static void capture_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	vsnprintf(fuse_log_msg, sizeof(fuse_log_msg), fmt, ap);
+	fuse_log_msg[strcspn(fuse_log_msg, "\n")] = '\0';
 }
 
 static int load_config(struct cmdline *cl, struct config *cfg)
@@ -332,23 +343,26 @@ int main(int argc, char **argv)
 
 	if (check_paths(&fs, &cfg, mnt_real) < 0)
 		return 1;
-	if (lock_state_dir(cfg.state_dir) < 0)
-		return 1;
-	if (open_journal(&fs, &cfg) < 0)
-		return 1;
 
+	/* FUSE options are checked before anything is created */
 	char fsname[PATH_MAX + 16];
 	snprintf(fsname, sizeof(fsname), "-ofsname=%s", fs.root_path[0] ? fs.root_path : "/");
 	if (fuse_opt_add_arg(&cl.fuse_args, "-oallow_other,default_permissions,subtype=mhafs") < 0 ||
 	    fuse_opt_add_arg(&cl.fuse_args, fsname) < 0 ||
 	    (cl.debug && fuse_opt_add_arg(&cl.fuse_args, "-odebug") < 0))
-		goto out_journal;
-
+		return 1;
+	fuse_set_log_func(capture_fuse_log);
 	fs.se = fuse_session_new(&cl.fuse_args, fs_build_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
+	fuse_set_log_func(NULL);
 	if (!fs.se) {
-		fprintf(stderr, "mhafs: bad FUSE options (see the message above)\n");
-		goto out_journal;
+		fprintf(stderr, "mhafs: %s\n", fuse_log_msg[0] ? fuse_log_msg : "bad FUSE options");
+		return 1;
 	}
+	if (lock_state_dir(cfg.state_dir) < 0 || open_journal(&fs, &cfg) < 0) {
+		fuse_session_destroy(fs.se);
+		return 1;
+	}
+	fs_space_init(&fs);
 	if (fuse_set_signal_handlers(fs.se) != 0)
 		goto out_session;
 	{
@@ -414,7 +428,6 @@ out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:
 	fuse_session_destroy(fs.se);
-out_journal:
 	journal_close(fs.journal, !atomic_load(&fs.journal_failed));
 	log_notice("unmounted %s: %lu operations journaled, %lu node-local%s", mnt_real,
 		   atomic_load(&fs.ops_journaled), atomic_load(&fs.ops_local),

@@ -82,7 +82,7 @@ static int open_content(struct repl *r, const char *path)
 {
 	struct open_how how;
 	memset(&how, 0, sizeof(how));
-	how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+	how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME;
 	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
 	long fd = syscall(SYS_openat2, r->fs->root_fd, path, &how, sizeof(how));
 	return fd < 0 ? -errno : (int)fd;

@@ -7,6 +7,7 @@
  * Exit status: 0 done, 1 failure, 2 usage error. */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,27 @@ static int write_new(const char *path, mode_t mode, int (*write_fn)(FILE *, cons
 	return 0;
 }
 
+/* Make the new directory entries of path's directory durable too. */
+static int sync_dir_of(const char *path)
+{
+	char *copy = strdup(path);
+	int fd, rc = -1;
+
+	if (!copy) {
+		fail("out of memory");
+		return -1;
+	}
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && fsync(fd) == 0)
+		rc = 0;
+	else
+		fail("cannot sync the directory of %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return rc;
+}
+
 static int put_key(FILE *f, const void *k)
 {
 	return PEM_write_PrivateKey(f, (EVP_PKEY *)k, NULL, NULL, 0, NULL, NULL);
@@ -144,7 +166,7 @@ static int write_pair(const char *key_path, EVP_PKEY *key, const char *cert_path
 		unlink(key_path);
 		return -1;
 	}
-	return 0;
+	return sync_dir_of(cert_path);
 }
 
 static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
@@ -379,6 +401,8 @@ static int cmd_cluster_key(const char *file)
 		return 1;
 	}
 	OPENSSL_cleanse(hex, sizeof(hex));
+	if (sync_dir_of(file))
+		return 1;
 	printf("%s: wrote %s (256-bit key)\n", prog, file);
 	return 0;
 }

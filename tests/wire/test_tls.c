@@ -13,7 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "tutil.h"
 
@@ -284,6 +286,40 @@ static void test_plain_text(void)
 	t_pair_close(&p);
 }
 
+/* A valid node b whose TLS stops at 1.2. */
+static void tls12_client(int fd, void *arg)
+{
+	int *delivered = arg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl;
+	char b;
+
+	SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_use_certificate_chain_file(ctx, t_key("c1", "b", "pem"));
+	SSL_CTX_use_PrivateKey_file(ctx, t_key("c1", "b", "key"), SSL_FILETYPE_PEM);
+	SSL_CTX_load_verify_file(ctx, t_key("c1", "ca", "pem"));
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) == 1 && SSL_write(ssl, "secret", 6) == 6 && SSL_read(ssl, &b, 1) == 1)
+		*delivered = 1;
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+}
+
+static void test_tls12(void)
+{
+	struct t_pair p;
+	int delivered = 0;
+
+	t_pair_run(&p, srv_a, "b", NULL, NULL, 5000, tls12_client, &delivered);
+	CHECK(p.server == NULL);
+	CHECK_HAS(p.serr, "peer does not speak TLS 1.3");
+	CHECK_EQ(delivered, 0);
+	fprintf(stderr, "  TLS 1.2 client: server: %s\n", p.serr);
+	t_pair_close(&p);
+}
+
 static void silent_client(int fd, void *arg)
 {
 	(void)fd;
@@ -342,6 +378,87 @@ static void test_write_to_gone_peer(void)
 	t_pair_close(&p);
 }
 
+/* Write <dir>/c1/<name>.pem/.key: a certificate for name signed by CA 1
+ * whose validity ended a day ago (what a node sees two years on). */
+static int make_expired(const char *name)
+{
+	FILE *f;
+	X509 *ca = NULL, *x = X509_new();
+	EVP_PKEY *ca_key = NULL, *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	int ok = 0;
+
+	if ((f = fopen(t_key("c1", "ca", "pem"), "r"))) {
+		ca = PEM_read_X509(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if ((f = fopen(t_key("c1", "ca", "key"), "r"))) {
+		ca_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if (ca && ca_key && key && x && X509_set_version(x, X509_VERSION_3) &&
+	    ASN1_INTEGER_set(X509_get_serialNumber(x), 4242) &&
+	    X509_gmtime_adj(X509_getm_notBefore(x), -30L * 86400) &&
+	    X509_gmtime_adj(X509_getm_notAfter(x), -86400) &&
+	    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)name,
+				       -1, -1, 0) &&
+	    X509_set_issuer_name(x, X509_get_subject_name(ca)) && X509_set_pubkey(x, key) &&
+	    X509_sign(x, ca_key, EVP_sha256())) {
+		FILE *kf = fopen(t_key("c1", name, "key"), "w"), *cf = fopen(t_key("c1", name, "pem"), "w");
+		ok = kf && cf && PEM_write_PrivateKey(kf, key, NULL, NULL, 0, NULL, NULL) && PEM_write_X509(cf, x);
+		if (kf)
+			fclose(kf);
+		if (cf)
+			fclose(cf);
+	}
+	X509_free(x);
+	X509_free(ca);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(ca_key);
+	return ok ? 0 : -1;
+}
+
+static void old_client(int fd, void *arg)
+{
+	int *delivered = arg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl;
+	char b;
+
+	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+	SSL_CTX_use_certificate_chain_file(ctx, t_key("c1", "old", "pem"));
+	SSL_CTX_use_PrivateKey_file(ctx, t_key("c1", "old", "key"), SSL_FILETYPE_PEM);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) == 1 && SSL_write(ssl, "secret", 6) == 6 && SSL_read(ssl, &b, 1) == 1)
+		*delivered = 1;
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+}
+
+static void test_expired(void)
+{
+	struct t_pair p;
+	char err[256];
+	int delivered = 0;
+
+	if (make_expired("old")) {
+		CHECK(!"made an expired certificate");
+		return;
+	}
+	/* a peer whose certificate has expired is refused, and told so */
+	t_pair_run(&p, srv_a, "old", NULL, NULL, 5000, old_client, &delivered);
+	CHECK(p.server == NULL);
+	CHECK_HAS(p.serr, "peer certificate 'old' refused: certificate has expired");
+	CHECK_EQ(delivered, 0);
+	fprintf(stderr, "  expired client certificate: server: %s\n", p.serr);
+	t_pair_close(&p);
+	/* and our own expired certificate is refused at start-up */
+	CHECK(tls_ctx_new(1, t_key("c1", "ca", "pem"), t_key("c1", "old", "pem"), t_key("c1", "old", "key"), err,
+			  sizeof(err)) == NULL);
+	CHECK_HAS(err, "certificate has expired");
+}
+
 static void test_ctx_errors(void)
 {
 	char err[256];
@@ -395,9 +512,11 @@ int main(void)
 	test_wrong_name();
 	test_no_client_cert();
 	test_plain_text();
+	test_tls12();
 	test_timeout();
 	test_hangup();
 	test_write_to_gone_peer();
+	test_expired();
 	test_ctx_errors();
 	tls_ctx_free(srv_a);
 	tls_ctx_free(srv_c);

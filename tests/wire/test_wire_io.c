@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "tutil.h"
 #include "wire.h"
@@ -120,6 +122,19 @@ static void test_every_type(void)
 	CHECK_EQ(wire_send(p.server, WIRE_PONG, &pong), 0);
 	CHECK_EQ(wire_recv(p.client, &m, rbuf, sizeof(rbuf)), 0);
 	CHECK_EQ(m.type, WIRE_PONG);
+
+	/* a frame already inside TLS is invisible to poll(): tls_pending says so */
+	ack.seq = 6;
+	CHECK_EQ(wire_send(p.client, WIRE_ACK, &ack), 0);
+	ack.seq = 7;
+	CHECK_EQ(wire_send(p.client, WIRE_ACK, &ack), 0);
+	usleep(50 * 1000);
+	CHECK_EQ(wire_recv(p.server, &m, rbuf, sizeof(rbuf)), 0);
+	CHECK(m.type == WIRE_ACK && m.u.ack.seq == 6);
+	CHECK(tls_pending(p.server) > 0);
+	CHECK_EQ(wire_recv(p.server, &m, rbuf, sizeof(rbuf)), 0);
+	CHECK(m.type == WIRE_ACK && m.u.ack.seq == 7);
+	CHECK_EQ(tls_pending(p.server), 0);
 
 	/* an orderly close between frames */
 	tls_set_timeout(p.server, 5000);
@@ -321,6 +336,72 @@ static void test_hostile(void)
 	t_pair_close(&p);
 }
 
+/* A peer that stops reading: the sender's timeout fires, and the send side
+ * is closed because a frame may have gone out in part. */
+static void test_stuck_reader(void)
+{
+	struct t_pair p;
+	static uint8_t data[WIRE_MAX_PAYLOAD];
+	struct wire_data d = { .data = data, .len = sizeof(data) };
+	struct timespec t0, t1;
+	int rc = 0, frames = 0;
+
+	if (open_pair(&p))
+		return;
+	tls_set_timeout(p.client, 200);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (rc == 0 && frames < 64) {
+		rc = wire_send(p.client, WIRE_DATA, &d);
+		frames++;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK_EQ(rc, WIRE_ETIMEDOUT);
+	CHECK(frames < 64);
+	CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 3000);
+	struct wire_ping ping = { 1, 1 };
+	CHECK_EQ(wire_send(p.client, WIRE_PING, &ping), WIRE_EBROKEN);
+	t_pair_close(&p);
+}
+
+/* A reader blocked without a timeout is woken by tls_conn_abort. */
+struct blocked {
+	struct tls_conn *c;
+	int rc;
+};
+
+static void *recv_forever(void *arg)
+{
+	struct blocked *b = arg;
+	struct wire_msg m;
+
+	b->rc = wire_recv(b->c, &m, rbuf, sizeof(rbuf));
+	return NULL;
+}
+
+static void test_abort(void)
+{
+	struct t_pair p;
+	struct blocked b;
+	pthread_t th;
+	struct timespec t0, t1;
+
+	if (open_pair(&p))
+		return;
+	tls_set_timeout(p.server, -1);
+	b = (struct blocked){ p.server, 1 };
+	pthread_create(&th, NULL, recv_forever, &b);
+	usleep(100 * 1000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	tls_conn_abort(p.server);
+	pthread_join(th, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK(b.rc == WIRE_EIO || b.rc == WIRE_ECLOSED);
+	CHECK((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 1000);
+	struct wire_ack ack = { .origin = 1, .seq = 1 };
+	CHECK(wire_send(p.server, WIRE_ACK, &ack) != 0); /* the write side is gone too */
+	t_pair_close(&p);
+}
+
 int main(void)
 {
 	if (!t_keys_make()) {
@@ -335,6 +416,8 @@ int main(void)
 	test_concurrent_senders();
 	test_hostile();
 	test_cut_frame();
+	test_abort();
+	test_stuck_reader();
 	tls_ctx_free(srv);
 	tls_ctx_free(cli);
 	return t_done("test_wire_io");
