@@ -146,8 +146,9 @@ e2e_mhafs_mount() {
 	state_dir = $state
 	control_socket = $state/mhafs.sock
 	log_target = stderr
-	${E2E_MHAFS_CONF_EXTRA:-}
 	EOC
+	[ -z "${E2E_MHAFS_CONF_EXTRA:-}" ] ||
+		printf '%s\n' "$E2E_MHAFS_CONF_EXTRA" >>"$conf" || e2e_die "cannot write $conf"
 	# Its own session: a terminal hangup must not take the mount down.
 	setsid nsenter --net="/run/netns/$(e2e_ns "$n")" -- "$E2E_MHAFS_BIN" "$backing" "$mnt" -f \
 		-o "config=$conf${E2E_MHAFS_OPTS:+,$E2E_MHAFS_OPTS}" </dev/null >"$state/mhafs.log" 2>&1 &
@@ -165,6 +166,35 @@ e2e_mhafs_mount() {
 		e2e_die "mhafs exited with status $rc before mounting $mnt (log above)"
 	fi
 }
+
+# e2e_cluster_keys NODE...: a CA and one certificate per node (named nN)
+# in $E2E_TMP/keys, made by tools/mhafs-keygen.
+e2e_cluster_keys() {
+	local keygen=$E2E_BUILD/tools/mhafs-keygen n
+	[ -x "$keygen" ] || e2e_skip "no mhafs-keygen at $keygen"
+	mkdir -p "$E2E_TMP/keys" && "$keygen" ca "$E2E_TMP/keys" >/dev/null ||
+		e2e_die "mhafs-keygen ca failed"
+	for n in "$@"; do
+		"$keygen" node "$E2E_TMP/keys" "n$n" >/dev/null || e2e_die "mhafs-keygen node n$n failed"
+	done
+}
+
+# e2e_peer_conf N PEER: mhafs.conf lines that make node N replicate with
+# node PEER (set E2E_MHAFS_CONF_EXTRA to this before e2e_mhafs_mount N).
+e2e_peer_conf() {
+	local k=$E2E_TMP/keys
+	printf 'peer_name = n%s\npeer_address = %s\nca_file = %s\ncert_file = %s\nkey_file = %s\n' \
+		"$2" "$(e2e_ip "$2")" "$k/ca.pem" "$k/n$1.pem" "$k/n$1.key"
+	printf 'sync_timeout_ms = %s\n' "${E2E_SYNC_TIMEOUT_MS:-3000}"
+}
+
+# e2e_mhafs_status N KEY: one value of `mhactl status` for node N.
+e2e_mhafs_status() {
+	"$E2E_BUILD/tools/mhactl" -c "$(e2e_node_dir "$1")/conf/mhafs.conf" status 2>/dev/null |
+		sed -n "s/^$2=//p"
+}
+
+e2e_peer_synced() { [ "$(e2e_mhafs_status "$1" peer_synced)" = yes ]; }
 
 # e2e_mhafs_log_clean STATEDIR: fail if the daemon logged an error (e.g. an
 # operation it could not journal), quoting those lines.
