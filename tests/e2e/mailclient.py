@@ -6,7 +6,8 @@ comes back against what was sent.
   mailclient.py scenario --host IP --store DIR   the maildir.sh scenario
   mailclient.py cluster --host1 IP --host2 IP --store1 DIR --store2 DIR
                                                  the two-node scenario
-  mailclient.py roundtrip --host IP --user U --password P   SMTP in, IMAP out
+  mailclient.py roundtrip --host IP [--read-host IP] --user U --password P
+                                                 SMTP in, IMAP out
 
 Exit status 0 when every check holds; 1 with a precise message otherwise.
 """
@@ -357,12 +358,16 @@ def cluster(a):
 
 
 def roundtrip(a):
-    tag = "demo-%d" % int(time.time())
+    tag = "demo-%d-%d" % (int(time.time() * 1000), os.getpid())
     msg = make_message(tag, a.user, lines=10)
     smtp_send(a.host, a.user, msg)
+    if a.store:
+        # No IMAP login (which creates a missing INBOX) before the message
+        # is on the reading node's store.
+        wait_file(a.store, tag)
     deadline = time.time() + 30
     while True:
-        m = imaplib.IMAP4(a.host, 143, timeout=30)
+        m = imaplib.IMAP4(a.read_host or a.host, 143, timeout=30)
         m.login(a.user, a.password)
         ok(m.select("INBOX", readonly=True), "SELECT")
         hits = ok(m.search(None, "HEADER", "Message-ID", tag), "SEARCH")[0].split()
@@ -370,8 +375,8 @@ def roundtrip(a):
             raw = ok(m.fetch(hits[-1], "(BODY.PEEK[])"), "FETCH")[0][1]
             m.logout()
             check_content(raw, msg, "IMAP " + tag)
-            print("roundtrip: sent %s by SMTP, read it back by IMAP (%d bytes)"
-                  % (tag, len(raw)))
+            print("roundtrip: sent %s by SMTP to %s, read it back by IMAP from %s (%d bytes)"
+                  % (tag, a.host, a.read_host or a.host, len(raw)))
             return
         m.logout()
         check(time.time() < deadline, "roundtrip: %s not delivered in 30 s" % tag)
@@ -389,6 +394,8 @@ def main():
         c.add_argument("--" + k, required=True)
     r = sub.add_parser("roundtrip")
     r.add_argument("--host", required=True)
+    r.add_argument("--read-host", help="read back through this node (default --host)")
+    r.add_argument("--store", help="wait for the message on this store before reading")
     r.add_argument("--user", required=True)
     r.add_argument("--password", required=True)
     a = ap.parse_args()
