@@ -2,7 +2,11 @@
  * the backing tree (see apply.h).  Content arrives in a staging file that
  * is checked against the entry's xxh3-128, given its owner, mode and
  * mtime, fsynced, and renamed into place; the directory is fsynced after
- * every change, so an acknowledged entry survives a crash of this node. */
+ * every change, so an acknowledged entry survives a crash of this node.
+ * In batched mode the per-file and per-directory fsyncs are replaced by one
+ * syncfs() of the backing file system per batch (apply_sync), which the
+ * receiver calls before it acknowledges any entry of the batch: a group
+ * commit. */
 #define _GNU_SOURCE
 #include "apply.h"
 
@@ -58,6 +62,18 @@ void applier_fini(struct applier *a)
 	if (a->staging_fd >= 0)
 		close(a->staging_fd);
 	a->staging_fd = -1;
+}
+
+int apply_sync(struct applier *a)
+{
+	int fd = openat(a->staging_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = syncfs(fd) < 0 ? -errno : 0;
+	close(fd);
+	if (rc < 0)
+		log_err("apply: syncfs of the backing file system failed: %s", strerror(-rc));
+	return rc;
 }
 
 int apply_check(struct applier *a, const struct jentry *e)
@@ -119,8 +135,10 @@ static int open_parent(struct applier *a, const char *path, const char **name, i
 	return fd;
 }
 
-static int fsync_dir(int path_fd)
+static int fsync_dir(const struct applier *a, int path_fd)
 {
+	if (a->batched)
+		return 0; /* apply_sync() makes the whole batch durable */
 	int fd = openat(path_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -203,7 +221,7 @@ static int install_content(struct applier *a, const struct jentry *e, struct sta
 		    futimens(s->fd, tv) < 0)
 			log_warn("apply: attributes of %s: %s", e->path, strerror(errno));
 	}
-	if (fsync(s->fd) < 0)
+	if (!a->batched && fsync(s->fd) < 0)
 		return -errno;
 	int pfd = open_parent(a, e->path, &name, 1);
 	if (pfd < 0)
@@ -211,7 +229,7 @@ static int install_content(struct applier *a, const struct jentry *e, struct sta
 	rc = renameat(a->staging_fd, s->name, pfd, name) < 0 ? -errno : 0;
 	if (rc == 0) {
 		s->name[0] = '\0';
-		rc = fsync_dir(pfd);
+		rc = fsync_dir(a, pfd);
 	}
 	close(pfd);
 	return rc;
@@ -333,7 +351,7 @@ int apply_entry(struct applier *a, const struct jentry *e, struct staged *s, int
 			rc = 0;
 		}
 		if (rc == 0 && !*skipped)
-			rc = fsync_dir(pfd2);
+			rc = fsync_dir(a, pfd2);
 		break;
 	case JOP_SETATTR:
 		rc = apply_setattr(pfd, name, e);
@@ -362,7 +380,7 @@ int apply_entry(struct applier *a, const struct jentry *e, struct staged *s, int
 		break;
 	}
 	if (rc == 0 && !*skipped && e->op != JOP_SETATTR)
-		rc = fsync_dir(pfd);
+		rc = fsync_dir(a, pfd);
 done:
 	if (pfd >= 0)
 		close(pfd);

@@ -17,6 +17,7 @@ struct applier {
 	int staging_fd;       /* O_PATH of root/.mhafs-staging */
 	char *const *local;   /* node-local patterns: never applied */
 	size_t nlocal;
+	int batched;          /* skip fsyncs: the caller runs apply_sync() */
 };
 
 int applier_init(struct applier *a, int root_fd, char *const *local, size_t nlocal, char *err,
@@ -32,6 +33,10 @@ struct staged {
 int staged_open(struct applier *a, const struct jentry *e, struct staged *s);
 int staged_write(struct staged *s, const void *buf, size_t n);
 void staged_discard(struct applier *a, struct staged *s);
+
+/* Make everything applied so far durable (syncfs of the backing file
+ * system).  0 or -errno. */
+int apply_sync(struct applier *a);
 
 /* Check that e may be applied here (safe, not node-local): 0 or -EPERM. */
 int apply_check(struct applier *a, const struct jentry *e);

@@ -437,8 +437,12 @@ int journal_record_locked(struct journal *j, struct jentry *e)
 	int rc;
 
 	if (bad) {
-		log_err("journal: rejected %s entry for '%s': %s", jop_name(e->op),
-			e->path ? e->path : "(null)", bad);
+		/* a caller's bug: say so, but do not flood the log */
+		if (j->rejected < 10)
+			log_err("journal: rejected %s entry for '%s': %s%s", jop_name(e->op),
+				e->path ? e->path : "(null)", bad,
+				j->rejected == 9 ? " (further rejections not logged)" : "");
+		j->rejected++;
 		return -EINVAL;
 	}
 	e->origin = j->node;

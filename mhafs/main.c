@@ -291,6 +291,7 @@ static int open_journal(struct mhafs *fs, struct config *cfg)
 	struct recover_stats rs;
 	memset(&rs, 0, sizeof(rs));
 	if (!clean) {
+		int building = !journal_catalog_built(fs->journal);
 		int dfd = openat(fs->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		int rc = dfd < 0 ? -errno
 				 : journal_recover(fs->journal, dfd, cfg->node_local, cfg->n_node_local, &rs);
@@ -300,10 +301,14 @@ static int open_journal(struct mhafs *fs, struct config *cfg)
 			fprintf(stderr, "mhafs: start-up check failed: %s\n", strerror(-rc));
 			return -1;
 		}
-		log_notice("startup check: last stop was not clean; %llu entries scanned, %llu added, "
-			   "%llu changed, %llu removed: journal and store consistent",
-			   (unsigned long long)rs.scanned, (unsigned long long)rs.added,
-			   (unsigned long long)rs.changed, (unsigned long long)rs.removed);
+		if (building)
+			log_notice("startup check: new catalog built from the store: %llu entries",
+				   (unsigned long long)rs.scanned);
+		else
+			log_notice("startup check: last stop was not clean; %llu entries scanned, %llu added, "
+				   "%llu changed, %llu removed: journal and store consistent",
+				   (unsigned long long)rs.scanned, (unsigned long long)rs.added,
+				   (unsigned long long)rs.changed, (unsigned long long)rs.removed);
 	} else {
 		log_info("startup check: last stop was clean, nothing to check");
 	}

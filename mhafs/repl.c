@@ -217,6 +217,7 @@ struct repl *repl_start(struct mhafs *fs, char *err, size_t errlen)
 	}
 	if (applier_init(&r->applier, fs->root_fd, cfg->node_local, cfg->n_node_local, err, errlen) < 0)
 		goto fail;
+	r->applier.batched = 1; /* the receiver syncs once per batch */
 	return r;
 fail:
 	repl_stop(r);
@@ -251,6 +252,11 @@ void repl_stop(struct repl *r)
 		return;
 	pthread_mutex_lock(&r->lock);
 	r->stop = 1;
+	/* wake threads blocked on a peer that does not answer */
+	if (r->out_conn)
+		tls_conn_abort(r->out_conn);
+	if (r->in_conn)
+		tls_conn_abort(r->in_conn);
 	pthread_cond_broadcast(&r->cond);
 	pthread_cond_broadcast(&r->inval_cond);
 	pthread_mutex_unlock(&r->lock);

@@ -410,7 +410,7 @@ void *repl_sender_main(void *arg)
 					 strerror(-fd));
 			goto wait;
 		}
-		struct tls_conn *c = tls_connect(r->client_ctx, fd, r->cfg->peer_name, 5000, err, sizeof(err));
+		struct tls_conn *c = tls_connect(r->client_ctx, fd, r->cfg->peer_name, 2000, err, sizeof(err));
 		if (!c) {
 			close(fd);
 			repl_set_error(r, "TLS with peer: %s", err);
@@ -420,7 +420,13 @@ void *repl_sender_main(void *arg)
 		logged = 0;
 		tls_set_timeout(c, (int)r->cfg->sync_timeout_ms * 2);
 		uint64_t began = repl_now_us();
+		pthread_mutex_lock(&r->lock);
+		r->out_conn = r->stop ? NULL : c;
+		pthread_mutex_unlock(&r->lock);
 		stream(r, c, cur, buf);
+		pthread_mutex_lock(&r->lock);
+		r->out_conn = NULL;
+		pthread_mutex_unlock(&r->lock);
 		/* a stream that ends at once (the peer refuses an entry) must
 		 * not turn into a reconnect storm */
 		if (repl_now_us() - began > 5000000u)

@@ -238,6 +238,34 @@ int main(void)
 	CHECK_HAS(out, "hash u/Maildir/cur/m1:");
 	free(out);
 
+	/* An interrupted build (catalog_built still 0, rows already there):
+	 * the next start builds again, bringing the rows up to date without
+	 * journaling anything. */
+	{
+		char p2[4400];
+		sqlite3 *w;
+		snprintf(p2, sizeof(p2), "%s/journal.db", S);
+		CHECK(sqlite3_open(p2, &w) == SQLITE_OK &&
+		      sqlite3_exec(w, "UPDATE meta SET catalog_built = 0", NULL, NULL, NULL) == SQLITE_OK);
+		sqlite3_close(w);
+		put("u/Maildir/new/while-building", "wb");
+		rm("u/Maildir/cur/m3");
+		long long before = jcount(db);
+		j = reopen(0);
+		CHECK_INT(journal_recover(j, bfd, local_pats, NLOCAL, &rs), 0);
+		CHECK_INT(rs.added, 1);
+		CHECK_INT(rs.removed, 1);
+		CHECK_INT(rs.changed, 1); /* m1, whose content changed in step 4 */
+		CHECK_INT(jcount(db), before);
+		CHECK(cat(db, "u/Maildir/cur/m3").deleted);
+		CHECK_STR(cat(db, "u/Maildir/new/while-building").hash, hex_of("wb", hx));
+		CHECK_STR(cat(db, "u/Maildir/cur/m1").hash, hex_of("ONE", hx));
+		CHECK_INT(journal_catalog_built(j), 1);
+		journal_close(j, 1);
+		CHECK_INT(check(bfd, 1, &out), 0);
+		free(out);
+	}
+
 	/* A catalog that was never built is an error for check, not "clean". */
 	char err[512];
 	char s2[4300];
