@@ -197,10 +197,10 @@ e2e_mhafs_status() {
 e2e_peer_synced() { [ "$(e2e_mhafs_status "$1" peer_synced)" = yes ]; }
 
 # e2e_mhafs_log_clean STATEDIR: fail if the daemon logged an error (e.g. an
-# operation it could not journal), quoting those lines.
+# operation it could not journal) or a sanitizer report, quoting those lines.
 e2e_mhafs_log_clean() {
 	local bad
-	bad=$(grep -E 'mhafs\[(error|crit|alert|emerg)\]' "$1/mhafs.log" 2>/dev/null)
+	bad=$(grep -E 'mhafs\[(error|crit|alert|emerg)\]|Sanitizer|runtime error:' "$1/mhafs.log" 2>/dev/null)
 	[ -z "$bad" ] || e2e_die "mhafs logged errors:
 $bad"
 }
