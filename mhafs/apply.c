@@ -26,6 +26,7 @@
 #include "fuse_lowlevel.h" /* FUSE_SET_ATTR_* bits journaled by setattr */
 #include "hash.h"
 #include "log.h"
+#include "maildir_key.h"
 #include "pathpat.h"
 
 static int open_beneath(int root, const char *path, int flags)
@@ -261,7 +262,62 @@ static int apply_setattr(int pfd, const char *name, const struct jentry *e)
 	return 0;
 }
 
-int apply_entry(struct applier *a, const struct jentry *e, struct staged *s, int *skipped)
+/* The entry's source is not here: find this node's version of the same
+ * message and apply the split-brain rules (see apply.h). */
+static int resolve_moved(struct applier *a, struct jentry *e, int pfd2, const char *name2, int *skipped)
+{
+	char local[PATH_MAX];
+	const char *lname;
+	int found = maildir_find_key(a->root_fd, e->path, local, sizeof(local)), rc;
+
+	if (found < 0)
+		return found;
+	if (found == 0) {
+		log_notice("conflict: %s %s from node %u dropped: the message was expunged here "
+			   "(expunge wins)", jop_name(e->op), e->path, e->origin);
+		a->n_expunged++;
+		*skipped = 1;
+		return 0;
+	}
+	if (e->op == JOP_RENAME || e->op == JOP_SETATTR) {
+		hlc_t hl = 0;
+		uint16_t ol = 0;
+		if (a->local_hlc)
+			a->local_hlc(a->hlc_arg, local, &hl, &ol);
+		if (e->hlc < hl || (e->hlc == hl && e->origin < ol)) {
+			log_notice("conflict: %s %s from node %u is older than this node's change to the "
+				   "same message (%s): kept ours (last writer wins)", jop_name(e->op), e->path,
+				   e->origin, local);
+			a->n_local_newer++;
+			*skipped = 1;
+			return 0;
+		}
+	}
+	int lpfd = open_parent(a, local, &lname, 0);
+	if (lpfd < 0)
+		return lpfd;
+	if (e->op == JOP_RENAME)
+		rc = renameat(lpfd, lname, pfd2, name2) < 0 ? -errno : 0;
+	else if (e->op == JOP_LINK)
+		rc = linkat(lpfd, lname, pfd2, name2, 0) < 0 ? -errno : 0;
+	else
+		rc = 0;
+	close(lpfd);
+	if (rc == 0) {
+		log_notice("conflict: %s %s from node %u applied to this node's version %s%s",
+			   jop_name(e->op), e->path, e->origin, local,
+			   e->op == JOP_RENAME ? " (theirs is newer: last writer wins)" : "");
+		if (e->op == JOP_RENAME)
+			a->n_remote_newer++;
+		else
+			a->n_redirected++;
+		snprintf(a->redirect, sizeof(a->redirect), "%s", local);
+		e->path = a->redirect;
+	}
+	return rc;
+}
+
+int apply_entry(struct applier *a, struct jentry *e, struct staged *s, int *skipped)
 {
 	const char *name, *name2;
 	int pfd = -1, pfd2 = -1, rc = 0;
@@ -309,8 +365,29 @@ int apply_entry(struct applier *a, const struct jentry *e, struct staged *s, int
 			set_owner_mode(pfd, name, e);
 		break;
 	case JOP_UNLINK:
-		if (unlinkat(pfd, name, 0) < 0 && errno != ENOENT)
-			rc = -errno;
+		if (unlinkat(pfd, name, 0) < 0) {
+			if (errno != ENOENT) {
+				rc = -errno;
+				break;
+			}
+			/* renamed here meanwhile (flags): the expunge still wins */
+			char local[PATH_MAX];
+			const char *lname;
+			if (maildir_find_key(a->root_fd, e->path, local, sizeof(local)) == 1) {
+				int lpfd = open_parent(a, local, &lname, 0);
+				if (lpfd >= 0) {
+					if (unlinkat(lpfd, lname, 0) == 0) {
+						log_notice("conflict: expunge of %s from node %u removes this "
+							   "node's version %s (expunge wins)", e->path, e->origin, local);
+						a->n_expunged++;
+						snprintf(a->redirect, sizeof(a->redirect), "%s", local);
+						e->path = a->redirect;
+						rc = fsync_dir(a, lpfd);
+					}
+					close(lpfd);
+				}
+			}
+		}
 		break;
 	case JOP_RMDIR:
 		if (unlinkat(pfd, name, AT_REMOVEDIR) < 0) {
@@ -341,6 +418,8 @@ int apply_entry(struct applier *a, const struct jentry *e, struct staged *s, int
 			rc = linkat(pfd, name, pfd2, name2, 0) < 0 ? -errno : 0;
 		if (rc == -ENOENT && fstatat(pfd2, name2, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			rc = 0; /* already done */
+		else if (rc == -ENOENT && fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = resolve_moved(a, e, pfd2, name2, skipped);
 		else if (rc == -EEXIST && e->op == JOP_LINK)
 			rc = 0;
 		else if (rc == -ENOENT || rc == -EEXIST) {
@@ -356,8 +435,22 @@ int apply_entry(struct applier *a, const struct jentry *e, struct staged *s, int
 	case JOP_SETATTR:
 		rc = apply_setattr(pfd, name, e);
 		if (rc == -ENOENT) {
-			*skipped = 1;
+			char local[PATH_MAX];
+			const char *lname;
 			rc = 0;
+			*skipped = 1;
+			if (maildir_find_key(a->root_fd, e->path, local, sizeof(local)) == 1) {
+				int lpfd = open_parent(a, local, &lname, 0);
+				if (lpfd >= 0) {
+					if (apply_setattr(lpfd, lname, e) == 0) {
+						*skipped = 0;
+						a->n_redirected++;
+						snprintf(a->redirect, sizeof(a->redirect), "%s", local);
+						e->path = a->redirect;
+					}
+					close(lpfd);
+				}
+			}
 		}
 		if (rc == 0 && e->has_st && (e->flags & FUSE_SET_ATTR_SIZE)) {
 			int fd = openat(pfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);

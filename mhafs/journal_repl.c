@@ -388,3 +388,17 @@ long journal_baseline(struct journal *j, const char *state_dir, int root_fd,
 		return rc;
 	return count;
 }
+
+int journal_catalog_hlc(void *arg, const char *path, hlc_t *hlc, uint16_t *origin)
+{
+	struct journal *j = arg;
+	struct crow row;
+	pthread_mutex_lock(&j->lock);
+	int rc = catalog_get(j, path, &row);
+	pthread_mutex_unlock(&j->lock);
+	if (rc != 1)
+		return -ENOENT;
+	*hlc = row.hlc;
+	*origin = row.origin;
+	return 0;
+}

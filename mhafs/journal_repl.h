@@ -37,6 +37,10 @@ int jcursor_moved(struct jcursor *c, uint16_t origin, uint64_t after, const char
 int jcursor_backlog(struct jcursor *c, uint16_t origin, uint64_t after, uint64_t *ops,
 		    uint64_t *bytes);
 
+/* The catalog's HLC and origin of path (a live or deleted row): 0, or
+ * -ENOENT.  arg is the struct journal (the shape of applier.local_hlc). */
+int journal_catalog_hlc(void *arg, const char *path, hlc_t *hlc, uint16_t *origin);
+
 /* Lowest seq of this node's own entries still in the journal, or 0 when
  * there are none; and the number of live catalog rows. */
 int journal_first_seq(struct journal *j, uint64_t *first);

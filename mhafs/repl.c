@@ -156,6 +156,10 @@ void repl_get_status(struct repl *r, struct repl_status *st)
 	st->sent_bytes = r->sent_bytes;
 	st->applied_ops = r->applied_ops;
 	st->applied_skipped = r->applied_skipped;
+	st->conflicts_theirs_newer = r->applier.n_remote_newer;
+	st->conflicts_ours_newer = r->applier.n_local_newer;
+	st->conflicts_expunge_wins = r->applier.n_expunged;
+	st->conflicts_redirected = r->applier.n_redirected;
 	st->peer_applied_seq = r->peer_applied;
 	st->commit_waits = r->commit_waits;
 	st->commit_timeouts = r->commit_timeouts;
@@ -218,6 +222,8 @@ struct repl *repl_start(struct mhafs *fs, char *err, size_t errlen)
 	if (applier_init(&r->applier, fs->root_fd, cfg->node_local, cfg->n_node_local, err, errlen) < 0)
 		goto fail;
 	r->applier.batched = 1; /* the receiver syncs once per batch */
+	r->applier.local_hlc = journal_catalog_hlc;
+	r->applier.hlc_arg = fs->journal;
 	return r;
 fail:
 	repl_stop(r);

@@ -163,6 +163,7 @@ static int handle_op(struct repl *r, struct tls_conn *c, const struct wire_op *o
 	uint8_t *entry = b->store + (size_t)b->n * JENTRY_MAX_ENCODED;
 	memcpy(entry, op->entry, op->entry_len);
 	uint64_t content = op->content_len;
+	uint32_t op_len = op->entry_len;
 	if (jentry_decode(entry, op->entry_len, &e, strbuf, sizeof(strbuf)) < 0 ||
 	    jentry_invalid(&e, 1) != NULL) {
 		send_error(c, WIRE_ERR_PROTOCOL, "malformed journal entry");
@@ -197,8 +198,16 @@ static int handle_op(struct repl *r, struct tls_conn *c, const struct wire_op *o
 		return rc;
 	}
 	if (!dup) {
+		const char *named = e.path;
 		rc = apply_entry(&r->applier, &e, content ? &s : NULL, &skipped);
 		staged_discard(&r->applier, &s);
+		if (rc == 0 && e.path != named) {
+			/* applied to this node's version of the message: the catalog
+			 * must record that object */
+			long n = jentry_encode(&e, entry, JENTRY_MAX_ENCODED);
+			if (n > 0 && n <= JENTRY_MAX_ENCODED)
+				op_len = (uint32_t)n;
+		}
 		if (rc < 0) {
 			send_error(c, WIRE_ERR_APPLY, "%s %s: %s", jop_name(e.op), e.path, strerror(-rc));
 			repl_set_error(r, "applying %s %s: %s", jop_name(e.op), e.path, strerror(-rc));
@@ -212,7 +221,7 @@ static int handle_op(struct repl *r, struct tls_conn *c, const struct wire_op *o
 		}
 		b->any_new = 1;
 	}
-	b->len[b->n] = op->entry_len;
+	b->len[b->n] = op_len;
 	b->dup[b->n] = dup;
 	b->n++;
 	return 0;
