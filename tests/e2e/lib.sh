@@ -41,7 +41,7 @@ e2e_init() {
 	# Dovecot, Postfix and vmail processes must traverse it.
 	chmod 0755 "$E2E_TMP"
 	trap e2e_cleanup EXIT
-	trap 'exit 130' INT TERM HUP
+	trap 'exit 130' INT TERM HUP PIPE
 }
 
 # e2e_require_root_tools: skip unless root with the mail servers installed.
