@@ -199,6 +199,39 @@ void staged_discard(struct applier *a, struct staged *s)
 	s->name[0] = '\0';
 }
 
+/* The sender says the committed file is a hard link of e->path2: if this
+ * node has that file with the same content, link it (replacing whatever
+ * is at name) instead of storing a second copy.  0 when linked. */
+static int link_sibling(struct applier *a, const struct jentry *e, int pfd, const char *name)
+{
+	const char *sname;
+	struct hash128 h;
+	uint64_t size;
+	char tmpname[64];
+	int rc = -1;
+
+	if (!pathpat_is_safe(e->path2) || pathpat_is_local(a->local, a->nlocal, e->path2))
+		return -1;
+	int spfd = open_parent(a, e->path2, &sname, 0);
+	if (spfd < 0)
+		return -1;
+	int fd = openat(spfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	if (fd >= 0 && hash_fd(fd, &h, &size) == 0 && h.hi == e->hash.hi && h.lo == e->hash.lo) {
+		snprintf(tmpname, sizeof(tmpname), "link.%u.%" PRIu64, e->origin, e->seq);
+		unlinkat(a->staging_fd, tmpname, 0);
+		if (linkat(spfd, sname, a->staging_fd, tmpname, 0) == 0) {
+			if (renameat(a->staging_fd, tmpname, pfd, name) == 0)
+				rc = fsync_dir(a, pfd);
+			else
+				unlinkat(a->staging_fd, tmpname, 0);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	close(spfd);
+	return rc;
+}
+
 /* Make the staged content final at e->path. */
 static int install_content(struct applier *a, const struct jentry *e, struct staged *s)
 {
@@ -227,6 +260,10 @@ static int install_content(struct applier *a, const struct jentry *e, struct sta
 	int pfd = open_parent(a, e->path, &name, 1);
 	if (pfd < 0)
 		return pfd;
+	if (e->op == JOP_COMMIT && e->path2 && link_sibling(a, e, pfd, name) == 0) {
+		close(pfd);
+		return 0; /* the staged copy is discarded by the caller */
+	}
 	rc = renameat(a->staging_fd, s->name, pfd, name) < 0 ? -errno : 0;
 	if (rc == 0) {
 		s->name[0] = '\0';

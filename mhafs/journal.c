@@ -42,6 +42,8 @@ static const char schema_sql[] =
 	" gid INTEGER, size INTEGER, mtime_ns INTEGER, ino INTEGER, hash BLOB,"
 	" hlc INTEGER NOT NULL, origin INTEGER NOT NULL,"
 	" deleted INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+	/* the replicator finds another name of a hard-linked file by inode */
+	"CREATE INDEX IF NOT EXISTS catalog_ino ON catalog(ino) WHERE deleted = 0;"
 	/* journal_record leaves meta.last_seq to journal_close, so the last
 	 * seq lives in the journal rows; whoever deletes our own rows (the
 	 * replicator pruning acknowledged ones) must not take it with them,

@@ -115,6 +115,13 @@ static int send_entry(struct repl *r, struct tls_conn *c, struct jcursor *cur, s
 			e->has_hash = 1;
 			e->st.st_size = (off_t)size;
 			content = size;
+			/* a hard link (Dovecot's COPY): name an older sibling the
+			 * peer has, so it can link instead of storing a copy */
+			static __thread char sibling[JENTRY_MAX_PATH + 1];
+			if (e->op == JOP_COMMIT && st.st_nlink > 1 &&
+			    jcursor_same_inode(cur, (uint64_t)st.st_ino, e->path, &e->hash, e->hlc, sibling,
+					       sizeof(sibling)) == 1)
+				e->path2 = sibling;
 		}
 		/* gone for good: send the entry without content; the peer
 		 * skips it and applies the removal that follows */
