@@ -18,6 +18,10 @@
 #              node 2 comes back as its boot would (remount, start mail)
 #   clock      as partition, with node 2's clock 30 s behind
 #              (clock_offset_ms = -30000) and a causal-order check first
+#   concurrent no split at all: the base mail goes through both nodes at
+#              once (Postfix queues, then both Dovecots deliver) and both
+#              sides' changes are made while connected: the active-active
+#              baseline (each node's dovecot-uidlist.lock is node-local)
 # SPLIT_CONVERGE_S bounds the wait for convergence (default 60).
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
@@ -28,12 +32,13 @@ if [ -z "$variant" ]; then
 	partition.sh) variant=partition ;;
 	kill9.sh) variant=kill9 ;;
 	clockskew.sh) variant=clock ;;
-	*) echo "usage: splitbrain.sh partition|kill9|clock" >&2; exit 2 ;;
+	concurrent.sh) variant=concurrent ;;
+	*) echo "usage: splitbrain.sh partition|kill9|clock|concurrent" >&2; exit 2 ;;
 	esac
 fi
 case "$variant" in
-partition|kill9|clock) ;;
-*) echo "splitbrain.sh: unknown variant '$variant' (partition|kill9|clock)" >&2; exit 2 ;;
+partition|kill9|clock|concurrent) ;;
+*) echo "splitbrain.sh: unknown variant '$variant' (partition|kill9|clock|concurrent)" >&2; exit 2 ;;
 esac
 
 e2e_init "split-$variant" "mhe2e-sb$$"
@@ -53,7 +58,7 @@ for n in 1 2; do
 	e2e_users "$n" $USERS
 done
 STATE=$E2E_TMP/split-state.json
-CHECK="$E2E_PY $E2E_SRC/tests/split/splitcheck.py"
+CHECK=("$E2E_PY" "$E2E_SRC/tests/split/splitcheck.py")
 T0=$SECONDS
 
 split_log() { e2e_log "[$((SECONDS - T0)) s] $*"; }
@@ -84,8 +89,10 @@ check_args() {
 		--store1 "$E2E_TMP/n1-backing" --store2 "$E2E_TMP/n2-backing"
 }
 mapfile -t ARGS < <(check_args)
+CONC=""
+[ "$variant" != concurrent ] || CONC=--concurrent
 # shellcheck disable=SC2086
-e2e_client $CHECK prepare "${ARGS[@]}" --users $USERS || e2e_die "base phase failed"
+e2e_client "${CHECK[@]}" prepare "${ARGS[@]}" $CONC --users $USERS || e2e_die "base phase failed"
 split_log "base mail delivered and opened on both nodes"
 
 if [ "$variant" = clock ]; then
@@ -115,8 +122,9 @@ partition() {
 	if e2e_in "$(e2e_ns 1)" ping -c 1 -W 1 "$(e2e_ip 2)" >/dev/null 2>&1; then
 		e2e_die "partition not effective: node 1 still reaches node 2"
 	fi
-	e2e_port_open 1 143 && e2e_port_open 2 143 ||
+	if ! e2e_port_open 1 143 || ! e2e_port_open 2 143; then
 		e2e_die "the partition cut the clients off a node"
+	fi
 }
 heal() {
 	local n
@@ -139,7 +147,7 @@ kill_node() {
 	fusermount3 -uz "$E2E_TMP/n$n-mnt" 2>/dev/null || umount -l "$E2E_TMP/n$n-mnt" ||
 		e2e_die "cannot detach node $n's dead mount"
 	cp "$E2E_TMP/n$n-state/mhafs.log" "$E2E_TMP/n$n-state/mhafs.log.killed" 2>/dev/null
-	split_log "node $n killed (pids $(echo $pids))"
+	split_log "node $n killed (pids ${pids//$'\n'/ })"
 }
 boot_node() {
 	local n=$1 d
@@ -157,18 +165,24 @@ partition|clock)
 	partition
 	split_log "partitioned"
 	for side in 1 2; do
-		e2e_client $CHECK during --state "$STATE" --side "$side" ||
+		e2e_client "${CHECK[@]}" during --state "$STATE" --side "$side" ||
 			e2e_die "side $side's changes during the split failed"
 	done
 	split_log "both sides changed during the split"
 	heal
 	split_log "healed"
 	;;
+concurrent)
+	for side in 1 2; do
+		e2e_client "${CHECK[@]}" during --state "$STATE" --side "$side" ||
+			e2e_die "side $side's changes failed"
+	done
+	;;
 kill9)
-	e2e_client $CHECK during --state "$STATE" --side 2 ||
+	e2e_client "${CHECK[@]}" during --state "$STATE" --side 2 ||
 		e2e_die "node 2's changes failed"
 	kill_node 2
-	e2e_client $CHECK during --state "$STATE" --side 1 ||
+	e2e_client "${CHECK[@]}" during --state "$STATE" --side 1 ||
 		e2e_die "node 1's changes while node 2 was down failed"
 	boot_node 2
 	;;
@@ -181,7 +195,7 @@ converged() {
 		e2e_peer_synced "$n" || return 1
 		[ "$(e2e_mhafs_status "$n" backlog_ops)" = 0 ] || return 1
 	done
-	$CHECK tree --store1 "$E2E_TMP/n1-backing" --store2 "$E2E_TMP/n2-backing" >/dev/null
+	"${CHECK[@]}" tree --store1 "$E2E_TMP/n1-backing" --store2 "$E2E_TMP/n2-backing" >/dev/null
 }
 # Bounded by time (one round runs mhactl four times and walks both trees).
 converge_wait() {
@@ -209,7 +223,7 @@ for n in 1 2; do
 done
 
 rc=0
-e2e_client $CHECK check --state "$STATE" || rc=1
+e2e_client "${CHECK[@]}" check --state "$STATE" || rc=1
 [ "$CONVERGED" = yes ] || rc=1
 if [ "$rc" != 0 ]; then
 	e2e_die "split-brain ($variant): checks failed (classes above), converged=$CONVERGED"
