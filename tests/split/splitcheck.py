@@ -322,6 +322,10 @@ def prepare(a):
             if time.time() > deadline:
                 raise Failure("%s's %s folder not replicated to node 2" % (user, FOLDER))
             time.sleep(0.2)
+    if a.concurrent:
+        # Let replication settle first: a difference left is not in flight.
+        for user in a.users:
+            wait_uidlists_equal(st, user, 15)
     # Both nodes' Dovecot opens every mailbox: each builds its index and
     # reads the replicated uidlist.  The views must agree already.
     st["before"] = {}
