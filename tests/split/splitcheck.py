@@ -251,6 +251,25 @@ def fetch_view(m):
     return sorted(out)
 
 
+def fetch_body_tags(m):
+    """{uid: tag} read from the start of each message's body text, which
+    Dovecot reads from the file itself (headers may come from its
+    node-local cache)."""
+    out = {}
+    typ, data = m.uid("FETCH", "1:*", "(UID BODY.PEEK[TEXT]<0.80>)")
+    if typ != "OK":
+        raise Failure("UID FETCH BODY[TEXT]: %s %r" % (typ, data))
+    for item in data:
+        if not isinstance(item, tuple):
+            continue
+        meta, raw = item
+        u = re.search(rb"UID (\d+)", meta)
+        t = re.search(rb"test message (\S+) line", raw)
+        if u:
+            out[int(u.group(1))] = t.group(1).decode() if t else None
+    return out
+
+
 def imap_view(st, node, user):
     """{folder: {"uidvalidity": n, "msgs": [(uid, tag, flags)]}} on node."""
     m = imap(st, node, user)
@@ -261,7 +280,10 @@ def imap_view(st, node, user):
             if "\\Noselect" in line.decode():
                 continue
             uv = select(m, name, readonly=True)
-            out[name] = {"uidvalidity": uv, "msgs": fetch_view(m)}
+            msgs = fetch_view(m)
+            body = fetch_body_tags(m)
+            out[name] = {"uidvalidity": uv, "msgs": msgs,
+                         "wrong": [[u, t, body.get(u)] for u, t, _ in msgs if body.get(u) != t]}
         return out
     finally:
         m.logout()
@@ -456,6 +478,13 @@ def check(a):
                             % (n, user, folder, t, tags.count(t),
                                [x[0] for x in v["msgs"] if x[1] == t]))
 
+    for n in ("1", "2"):
+        for user in users:
+            for folder, v in views[n][user].items():
+                for u, head, body in v.get("wrong", []):
+                    bad("wrong-message", "node %s IMAP: %s/%s UID %d: header says %s, body is %s's"
+                        % (n, user, folder, u, head, body))
+
     for user in users:
         v1, v2 = views["1"][user], views["2"][user]
         for folder in sorted(set(v1) | set(v2)):
@@ -498,7 +527,7 @@ def check(a):
 
     for x in st.get("before_differs", []):
         bad("before", "the nodes' IMAP views differed before any split: " + x)
-    order = ["before", "missing", "resurrected", "duplicate", "tree", "fetch", "uid-map",
+    order = ["before", "missing", "resurrected", "duplicate", "wrong-message", "tree", "fetch", "uid-map",
              "uidvalidity", "uid-changed", "imap"]
     for cls in order:
         msgs = problems.get(cls, [])
