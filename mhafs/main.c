@@ -409,8 +409,14 @@ int main(int argc, char **argv)
 	log_notice("mounted %s on %s (node %s id %u, state %s, sync mode %s)", fs.root_path, mnt_real,
 		   cfg.node_name ? cfg.node_name : "-", cfg.node_id, cfg.state_dir,
 		   cfg.sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
+	/* log_target = stderr keeps logging there in the background too */
+	int saved_err = cl.foreground || strcmp(cfg.log_target, "stderr") ? -1 : dup(2);
 	if (fuse_daemonize(cl.foreground) != 0)
 		goto out_unmount;
+	if (saved_err >= 0) {
+		dup2(saved_err, 2);
+		close(saved_err);
+	}
 	{
 		/* threads start after the fork; errors from here go to the log */
 		char err[512];
