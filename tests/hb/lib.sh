@@ -198,13 +198,15 @@ one_owner() { # node
 	note "exactly one VIP owner: node $1 ($(role "$1")), peer $(role "$other"); client neighbour -> $got"
 }
 
-# Measure a fault: run "$@" (the fault), then time the client until the
-# survivor greets on the VIP (IMAP), then check SMTP too.
+# Measure a fault: run "$@" (the fault), then time the client from the
+# moment the fault began until the survivor greets on the VIP (IMAP), then
+# check SMTP too.
 measure() { # label survivor cmd...
 	label=$1 surv=$2
 	shift 2
+	t0=$(date +%s%N)
 	"$@"
-	out=$(ip netns exec "$NSC" "$PY" "$HERE/client.py" "$VIP" 143 20 "$surv") ||
+	out=$(ip netns exec "$NSC" "$PY" "$HERE/client.py" "$VIP" 143 20 "$surv" "$t0") ||
 		fail "$label: $out"
 	ip netns exec "$NSC" "$PY" "$HERE/client.py" "$VIP" 25 5 "$surv" >/dev/null ||
 		fail "$label: SMTP on the VIP not answered by $surv"
