@@ -84,7 +84,7 @@ dump_logs() {
 write_conf() { # node [extra lines...]
 	n=$1
 	shift
-	mkdir -p "$T/$n"
+	mkdir -p "$T/$n/mnt"
 	cat >"$T/$n/mhafs.conf" <<EOC
 # written by tests/hb/lib.sh
 node_name = $n
@@ -95,7 +95,7 @@ vip = $VIP/24 $VIP6/64
 vip_interface = $(dev_of "$n")
 heartbeat_interface = $(dev_of "$n")
 cluster_key_file = $T/cluster.key
-mount_point = $T/$n
+mount_point = $T/$n/mnt
 witness = 192.0.2.3
 health_interval_ms = 300
 health_imap_port = 143
