@@ -338,11 +338,15 @@ static void receive(struct hbd *d, uint64_t now)
 			note_drop(d, now, "clock more than 60 s off (stale replay, or unsynchronised clocks)", addr);
 			continue;
 		}
-		if (!hb_seq_accept(&d->seq, &m)) {
+		int acc = hb_seq_accept_silent(&d->seq, &m, !hbd_peer_alive(d, now));
+		if (acc == 0) {
 			d->c.rx_replay++;
 			note_drop(d, now, "replayed (old epoch/counter)", addr);
 			continue;
 		}
+		if (acc == 2)
+			log_warn("peer node %u restarted with an older epoch (its clock stepped back?); accepted",
+				 m.node_id);
 		d->c.rx_ok++;
 		if (!d->peer_seen || d->peer_msg.epoch != m.epoch)
 			log_info("peer node %u (epoch %llu) heard from %s, state %s", m.node_id,
