@@ -22,8 +22,8 @@
 
 #include "log.h"
 
-#define CTL_IO_MS 500
-#define MHAFS_IO_MS 200
+#define CTL_IO_MS 100   /* the loop also sends heartbeats: never block long */
+#define MHAFS_IO_MS 100
 #define MHAFS_RETRY_MS 5000
 
 static int unix_addr(const char *path, struct sockaddr_un *sun)
