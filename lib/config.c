@@ -127,6 +127,21 @@ static int set_list(char **list, size_t *n, const char *v, char *err, size_t err
 	return 0;
 }
 
+/* The replicator's staging directory is node-local whatever the
+ * configuration says. */
+static int add_builtin_local(char **list, size_t *n, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(list[i], CONFIG_STAGING_DIR) == 0)
+			return 0;
+	if (*n >= CONFIG_MAX_LIST) {
+		seterr(err, errlen, "node_local: too many values (at most %d)", CONFIG_MAX_LIST - 1);
+		return -1;
+	}
+	list[(*n)++] = strdup(CONFIG_STAGING_DIR);
+	return 0;
+}
+
 static int set_value(struct config *cfg, const struct key_def *k, const char *v,
 		     char *err, size_t errlen)
 {
@@ -195,8 +210,13 @@ static int set_value(struct config *cfg, const struct key_def *k, const char *v,
 			return -1;
 		}
 		return 0;
-	case K_LIST:
-		return set_list((char **)(base + k->off), (size_t *)(base + k->count_off), v, err, errlen);
+	case K_LIST: {
+		char **list = (char **)(base + k->off);
+		size_t *count = (size_t *)(base + k->count_off);
+		if (set_list(list, count, v, err, errlen) < 0)
+			return -1;
+		return k->off == offsetof(struct config, node_local) ? add_builtin_local(list, count, err, errlen) : 0;
+	}
 	}
 	return -1;
 }
@@ -310,9 +330,20 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 		seterr(err, errlen, "node_id is not set (1..65535, unique per node)");
 		return -1;
 	}
-	if (cfg->node_name && strlen(cfg->node_name) > 63) {
-		seterr(err, errlen, "node_name is longer than 63 characters");
-		return -1;
+	const char *names[2] = { cfg->node_name, cfg->peer_name };
+	for (int i = 0; i < 2; i++) {
+		const char *n = names[i];
+		size_t len = n ? strlen(n) : 0;
+		if (!n)
+			continue;
+		int ok = len >= 1 && len <= 63;
+		for (size_t k = 0; ok && k < len; k++)
+			ok = isalnum((unsigned char)n[k]) || n[k] == '.' || n[k] == '_' || n[k] == '-';
+		if (!ok) {
+			seterr(err, errlen, "%s '%s' must be 1 to 63 of A-Z a-z 0-9 . _ -",
+			       i ? "peer_name" : "node_name", n);
+			return -1;
+		}
 	}
 	if (cfg->state_dir && cfg->state_dir[0] != '/') {
 		seterr(err, errlen, "state_dir must be an absolute path");

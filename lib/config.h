@@ -12,6 +12,9 @@
 #define MHAFS_DEFAULT_CONFIG SYSCONFDIR "/mhafs/mhafs.conf"
 #define CONFIG_MAX_LIST 32
 #define CONFIG_ERRLEN 512
+/* Directory in the backing root where the replicator stages incoming
+ * content; always node-local. */
+#define CONFIG_STAGING_DIR ".mhafs-staging"
 
 enum sync_mode { SYNC_MODE_SYNC = 0, SYNC_MODE_ASYNC = 1 };
 

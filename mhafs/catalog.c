@@ -358,7 +358,19 @@ static int op_link(struct journal *j, const struct jentry *e)
 static int op_update(struct journal *j, const struct jentry *e)
 {
 	struct crow r;
-	int rc = catalog_get(j, e->path, &r);
+	int rc;
+	/* st and hash define the whole row (a delivery's commit, a closed
+	 * write): no need to read the old one. */
+	if (e->has_st && e->has_hash) {
+		memset(&r, 0, sizeof(r));
+		crow_from_stat(&r, &e->st);
+		r.hash = e->hash;
+		r.has_hash = 1;
+		r.hlc = e->hlc;
+		r.origin = e->origin;
+		return catalog_put(j, e->path, &r);
+	}
+	rc = catalog_get(j, e->path, &r);
 	if (rc < 0)
 		return -rc;
 	if (rc == 0 || r.deleted) {

@@ -22,8 +22,14 @@ struct mhafs {
 	struct journal *journal;
 	struct hlc clock;
 	struct fuse_session *se;
+	struct repl *repl;           /* NULL without a peer */
+	struct ctl *ctl;
 	double entry_timeout, attr_timeout;
 	atomic_int journal_failed;   /* a record failed: next start must check */
+	atomic_int journal_full;     /* the journal's file system is full */
+	atomic_ullong gate_checked_ms;
+	char ballast[4200];          /* state_dir/reserve: space kept for the journal */
+	long long ballast_size;
 	atomic_ulong ops_journaled;
 	atomic_ulong ops_local;
 };
@@ -70,6 +76,16 @@ int fs_journal_setattr(struct mhafs *fs, struct inode *in, int mask);
 int fs_journal_content(struct mhafs *fs, struct inode *in);
 /* Journal an xattr change. */
 int fs_journal_xattr(struct mhafs *fs, enum jop op, struct inode *in, const char *name);
+
+/* ---- the journal's disk space ----
+ * A reserve file in state_dir is released when the journal finds its file
+ * system full, so the operation that hit it can still be journaled; from
+ * then on every change is refused with ENOSPC (fs_gate) until space is
+ * free again and the reserve is back.  No change is ever acknowledged
+ * without its journal entry. */
+void fs_space_init(struct mhafs *fs);
+/* 0 if changes may proceed, else ENOSPC. */
+int fs_gate(struct mhafs *fs);
 
 /* ---- cache invalidation, for changes made underneath the kernel ---- */
 /* Tell the kernel that relpath (store-relative) changed: drops its cached

@@ -65,6 +65,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct mhafs *fs = fs_of(req);
 	struct inode *in = itable_get(fs->inodes, ino);
 	char proc[64];
+	if ((fi->flags & O_TRUNC) && fs_gate(fs)) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", in->fd);
 	int fd = open(proc, adjust_flags(fs, fi->flags) | O_CLOEXEC);
 	if (fd < 0) {
@@ -110,6 +114,10 @@ static int open_create(struct inode *p, const char *name, int flags, mode_t mode
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
+	if (fs_gate(fs_of(req))) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	struct mhafs *fs = fs_of(req);
 	struct inode *p = itable_get(fs->inodes, parent);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -170,6 +178,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, off_t off,
 			 struct fuse_file_info *fi)
 {
+	if (fs_gate(fs_of(req))) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	struct mhafs *fs = fs_of(req);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -213,6 +225,10 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			 struct fuse_file_info *fi)
 {
+	if (fs_gate(fs_of(req))) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	struct mhafs *fs = fs_of(req);
 	if (fallocate((int)fi->fh, mode, off, len) < 0) {
 		fuse_reply_err(req, errno);

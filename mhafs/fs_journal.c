@@ -11,10 +11,14 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "pathpat.h"
+#include "repl.h"
 
 #define DELETED_SUFFIX " (deleted)"
 
@@ -72,7 +76,78 @@ static int reopen_read(int path_fd)
 {
 	char proc[64];
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
-	return open(proc, O_RDONLY | O_CLOEXEC);
+	return open(proc, O_RDONLY | O_CLOEXEC | O_NOATIME); /* hashing is not a read by a user */
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int make_reserve(struct mhafs *fs)
+{
+	int fd = open(fs->ballast, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	int rc = posix_fallocate(fd, 0, (off_t)fs->ballast_size);
+	if (rc == 0)
+		rc = fsync(fd) < 0 ? errno : 0;
+	close(fd);
+	if (rc != 0) {
+		unlink(fs->ballast);
+		return -rc;
+	}
+	return 0;
+}
+
+void fs_space_init(struct mhafs *fs)
+{
+	struct statvfs sv;
+	snprintf(fs->ballast, sizeof(fs->ballast), "%s/reserve", fs->cfg->state_dir);
+	fs->ballast_size = 1 << 20;
+	if (statvfs(fs->cfg->state_dir, &sv) == 0) {
+		long long total = (long long)sv.f_blocks * (long long)sv.f_frsize;
+		if (total / 8 < fs->ballast_size)
+			fs->ballast_size = total / 8;
+	}
+	int rc = make_reserve(fs);
+	if (rc < 0) {
+		log_warn("journal: cannot reserve %lld bytes in %s (%s): the journal's disk is full or "
+			 "nearly; changes are refused until there is room",
+			 fs->ballast_size, fs->cfg->state_dir, strerror(-rc));
+		atomic_store(&fs->journal_full, 1);
+	}
+}
+
+/* The journal hit ENOSPC: give it the reserve.  1 if there was one. */
+static int release_reserve(struct mhafs *fs)
+{
+	int had = unlink(fs->ballast) == 0;
+	if (!atomic_exchange(&fs->journal_full, 1))
+		log_err("journal: the file system of %s is full; %s the reserve and refusing every "
+			"change with ENOSPC until space is freed", fs->cfg->state_dir,
+			had ? "released" : "no");
+	return had;
+}
+
+int fs_gate(struct mhafs *fs)
+{
+	if (!atomic_load(&fs->journal_full))
+		return 0;
+	uint64_t now = now_ms(), last = atomic_load(&fs->gate_checked_ms);
+	if (now - last < 200 || !atomic_compare_exchange_strong(&fs->gate_checked_ms, &last, now))
+		return ENOSPC;
+	struct statvfs sv;
+	if (statvfs(fs->cfg->state_dir, &sv) < 0 ||
+	    (long long)sv.f_bavail * (long long)sv.f_frsize < 2 * fs->ballast_size + (1 << 20) / 4)
+		return ENOSPC;
+	if (make_reserve(fs) < 0)
+		return ENOSPC;
+	atomic_store(&fs->journal_full, 0);
+	log_notice("journal: space is available again in %s; changes accepted", fs->cfg->state_dir);
+	return 0;
 }
 
 int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path2,
@@ -109,6 +184,8 @@ int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path
 		e.st.st_size = (off_t)size;
 	}
 	rc = journal_record(fs->journal, &e);
+	if (rc == -ENOSPC && release_reserve(fs))
+		rc = journal_record(fs->journal, &e);
 	if (rc < 0) {
 		if (!atomic_exchange(&fs->journal_failed, 1))
 			log_err("journal: cannot record %s %s: %s (the next start runs the full check)",
@@ -116,6 +193,11 @@ int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path
 		return rc;
 	}
 	atomic_fetch_add(&fs->ops_journaled, 1);
+	repl_notify(fs->repl);
+	/* a message's commit point: in sync mode it returns once the peer
+	 * holds it durably (or is declared down) */
+	if (op == JOP_COMMIT)
+		repl_commit_wait(fs->repl, e.seq);
 	return 0;
 }
 
@@ -232,6 +314,8 @@ int fs_journal_setattr(struct mhafs *fs, struct inode *in, int mask)
 	int rc = fs_inode_path(fs, in, path, sizeof(path));
 	if (rc < 0)
 		return rc == -ENOENT ? 0 : rc;
+	if (path[0] == '\0')
+		return 0; /* the store's root: its own attributes are not replicated */
 	if (fs_is_local(fs, path)) {
 		atomic_fetch_add(&fs->ops_local, 1);
 		return 0;
@@ -248,6 +332,8 @@ int fs_journal_content(struct mhafs *fs, struct inode *in)
 	int rc = fs_inode_path(fs, in, path, sizeof(path));
 	if (rc < 0)
 		return rc == -ENOENT ? 0 : rc;
+	if (path[0] == '\0')
+		return 0; /* the store's root: its own attributes are not replicated */
 	if (fs_is_local(fs, path)) {
 		atomic_fetch_add(&fs->ops_local, 1);
 		return 0;
@@ -263,6 +349,8 @@ int fs_journal_xattr(struct mhafs *fs, enum jop op, struct inode *in, const char
 	int rc = fs_inode_path(fs, in, path, sizeof(path));
 	if (rc < 0)
 		return rc == -ENOENT ? 0 : rc;
+	if (path[0] == '\0')
+		return 0; /* the store's root: its own attributes are not replicated */
 	if (fs_is_local(fs, path)) {
 		atomic_fetch_add(&fs->ops_local, 1);
 		return 0;

@@ -121,8 +121,11 @@ static int set_times(struct inode *in, struct fuse_file_info *fi, const struct s
 	if (fi)
 		return futimens((int)fi->fh, tv);
 	if (S_ISLNK(in->type)) {
-		errno = EPERM; /* times of a symlink itself: not supported */
-		return -1;
+		/* the link itself, not its target */
+		if (utimensat(in->fd, "", tv, AT_EMPTY_PATH) == 0)
+			return 0;
+		procfd(proc, in->fd);
+		return utimensat(AT_FDCWD, proc, tv, AT_SYMLINK_NOFOLLOW);
 	}
 	procfd(proc, in->fd);
 	return utimensat(AT_FDCWD, proc, tv, 0);
@@ -131,6 +134,10 @@ static int set_times(struct inode *in, struct fuse_file_info *fi, const struct s
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 		       struct fuse_file_info *fi)
 {
+	if (fs_gate(fs_of(req))) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	struct mhafs *fs = fs_of(req);
 	struct inode *in = itable_get(fs->inodes, ino);
 	char proc[PROCFD_LEN];
@@ -215,6 +222,10 @@ static void finish_new(fuse_req_t req, struct inode *parent, const char *name, e
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+	if (fs_gate(fs_of(req))) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	struct mhafs *fs = fs_of(req);
 	struct inode *p = itable_get(fs->inodes, parent);
 	if (bad_name(name)) {
@@ -230,6 +241,10 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
+	if (fs_gate(fs_of(req))) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	struct mhafs *fs = fs_of(req);
 	struct inode *p = itable_get(fs->inodes, parent);
 	if (bad_name(name)) {
@@ -245,6 +260,10 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
+	if (fs_gate(fs_of(req))) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	struct mhafs *fs = fs_of(req);
 	struct inode *p = itable_get(fs->inodes, parent);
 	if (bad_name(name)) {
@@ -260,6 +279,10 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
+	if (fs_gate(fs_of(req))) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	struct mhafs *fs = fs_of(req);
 	struct inode *in = itable_get(fs->inodes, ino);
 	struct inode *p = itable_get(fs->inodes, newparent);
@@ -287,6 +310,10 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	if (fs_gate(fs_of(req))) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	struct mhafs *fs = fs_of(req);
 	struct inode *p = itable_get(fs->inodes, parent);
 	char path[PATH_MAX];
@@ -303,6 +330,10 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	if (fs_gate(fs_of(req))) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	struct mhafs *fs = fs_of(req);
 	struct inode *p = itable_get(fs->inodes, parent);
 	char path[PATH_MAX];
@@ -319,6 +350,10 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
+	if (fs_gate(fs_of(req))) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	struct mhafs *fs = fs_of(req);
 	struct inode *p1 = itable_get(fs->inodes, parent);
 	struct inode *p2 = itable_get(fs->inodes, newparent);
@@ -364,6 +399,10 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
+	if (fs_gate(fs_of(req))) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	struct mhafs *fs = fs_of(req);
 	struct inode *in = itable_get(fs->inodes, ino);
 	char proc[PROCFD_LEN];
@@ -430,6 +469,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	if (fs_gate(fs_of(req))) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	struct mhafs *fs = fs_of(req);
 	struct inode *in = itable_get(fs->inodes, ino);
 	char proc[PROCFD_LEN];

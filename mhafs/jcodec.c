@@ -25,9 +25,9 @@
 #define P_XNAME 0x08u
 #define P_ALL (P_ST | P_HASH | P_PATH2 | P_XNAME)
 
-/* What each operation carries: whether path2 / xname are required (1) or
- * forbidden (0), whether path2 must be a safe store path (a symlink target
- * need not be), and the allowed flag bits. */
+/* What each operation carries: whether path2 / xname are required (1),
+ * optional (2) or forbidden (0), whether path2 must be a safe store path
+ * (a symlink target need not be), and the allowed flag bits. */
 struct op_rule {
 	const char *name;
 	unsigned char path2, path2_safe, xname;
@@ -47,7 +47,7 @@ static const struct op_rule op_rules[JOP_MAX + 1] = {
 	[JOP_WRITE]       = { "write",       0, 0, 0, 0 },
 	[JOP_SETXATTR]    = { "setxattr",    0, 0, 1, JOP_SETXATTR_FLAGS },
 	[JOP_REMOVEXATTR] = { "removexattr", 0, 0, 1, 0 },
-	[JOP_COMMIT]      = { "commit",      1, 1, 0, 0 },
+	[JOP_COMMIT]      = { "commit",      2, 1, 0, 0 }, /* source may be unknown */
 };
 
 const char *jop_name(enum jop op)
@@ -93,7 +93,7 @@ const char *jentry_invalid(const struct jentry *e, int need_ids)
 		return "origin, seq and hlc must be set";
 	if (!e->path || !str_ok(e->path, JENTRY_MAX_PATH) || !pathpat_is_safe(e->path))
 		return "path is not a safe store-relative path";
-	if (r->path2) {
+	if (r->path2 && (e->path2 || r->path2 == 1)) {
 		if (!e->path2 || !str_ok(e->path2, JENTRY_MAX_PATH))
 			return "second path missing or too long";
 		if (r->path2_safe && !pathpat_is_safe(e->path2))

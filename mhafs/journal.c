@@ -41,7 +41,15 @@ static const char schema_sql[] =
 	" path TEXT PRIMARY KEY, kind TEXT NOT NULL, mode INTEGER, uid INTEGER,"
 	" gid INTEGER, size INTEGER, mtime_ns INTEGER, ino INTEGER, hash BLOB,"
 	" hlc INTEGER NOT NULL, origin INTEGER NOT NULL,"
-	" deleted INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;";
+	" deleted INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+	/* journal_record leaves meta.last_seq to journal_close, so the last
+	 * seq lives in the journal rows; whoever deletes our own rows (the
+	 * replicator pruning acknowledged ones) must not take it with them,
+	 * or a restart after a crash would hand out the same seq again. */
+	"CREATE TRIGGER IF NOT EXISTS journal_keep_last AFTER DELETE ON journal"
+	" WHEN old.origin = (SELECT node_id FROM meta WHERE id = 1) BEGIN"
+	" UPDATE meta SET last_seq = max(last_seq, old.seq), last_hlc = max(last_hlc, old.hlc)"
+	" WHERE id = 1; END;";
 
 #define CAT_COLS "kind, mode, uid, gid, size, mtime_ns, ino, hash, hlc, origin, deleted"
 
@@ -223,7 +231,9 @@ static enum open_result try_open(const char *path, uint16_t node, sqlite3 **dbp,
 	}
 	const unsigned char *res = sqlite3_column_text(st, 0);
 	if (!res || strcmp((const char *)res, "ok") != 0) {
-		seterr(err, errlen, "%s: integrity check: %s", path, res ? (const char *)res : "?");
+		/* first line of the report only */
+		seterr(err, errlen, "%s: integrity check: %.*s", path,
+		       res ? (int)strcspn((const char *)res, "\n") : 1, res ? (const char *)res : "?");
 		sqlite3_finalize(st);
 		sqlite3_close(db);
 		return OPEN_DAMAGED;
@@ -335,10 +345,18 @@ struct journal *journal_open(const char *state_dir, uint16_t node_id, struct hlc
 		 (unsigned)node_id);
 	if (single_int(j->db, sql, &v) == SQLITE_OK && (uint64_t)v > j->seq)
 		j->seq = (uint64_t)v;
-	const char *hlc_sql[] = { "SELECT last_hlc FROM meta",
+	/* HLC floor: after a clean stop meta.last_hlc is exact and our last
+	 * journal row (an index lookup) is enough; after a crash also scan
+	 * both tables (the start-up check is a full walk anyway). */
+	char last_sql[160];
+	snprintf(last_sql, sizeof(last_sql),
+		 "SELECT coalesce(max(hlc), 0) FROM journal WHERE origin = %u AND seq = %" PRIu64,
+		 (unsigned)node_id, j->seq);
+	const char *hlc_sql[] = { "SELECT last_hlc FROM meta", last_sql,
 				  "SELECT coalesce(max(hlc), 0) FROM journal",
 				  "SELECT coalesce(max(hlc), 0) FROM catalog" };
-	for (size_t i = 0; i < 3; i++)
+	size_t nq = clean ? 2 : 4;
+	for (size_t i = 0; i < nq; i++)
 		if (single_int(j->db, hlc_sql[i], &v) == SQLITE_OK && (hlc_t)v > j->last_hlc)
 			j->last_hlc = (hlc_t)v;
 	if (clock)
@@ -419,8 +437,12 @@ int journal_record_locked(struct journal *j, struct jentry *e)
 	int rc;
 
 	if (bad) {
-		log_err("journal: rejected %s entry for '%s': %s", jop_name(e->op),
-			e->path ? e->path : "(null)", bad);
+		/* a caller's bug: say so, but do not flood the log */
+		if (j->rejected < 10)
+			log_err("journal: rejected %s entry for '%s': %s%s", jop_name(e->op),
+				e->path ? e->path : "(null)", bad,
+				j->rejected == 9 ? " (further rejections not logged)" : "");
+		j->rejected++;
 		return -EINVAL;
 	}
 	e->origin = j->node;
@@ -431,10 +453,10 @@ int journal_record_locked(struct journal *j, struct jentry *e)
 	if ((rc = insert_journal_row(j, e)) != SQLITE_OK ||
 	    (rc = catalog_apply(j, e)) != SQLITE_OK)
 		goto rollback;
-	sqlite3_stmt *m = jst(j, S_META_LAST);
-	sqlite3_bind_int64(m, 1, (int64_t)e->seq);
-	sqlite3_bind_int64(m, 2, (int64_t)e->hlc);
-	if ((rc = jexec(j, S_META_LAST)) != SQLITE_OK || (rc = jexec(j, S_COMMIT)) != SQLITE_OK)
+	/* meta.last_seq/last_hlc are not touched here (one page less to write
+	 * per op): journal_open takes the maximum of meta and the journal
+	 * rows, and journal_close stores them. */
+	if ((rc = jexec(j, S_COMMIT)) != SQLITE_OK)
 		goto rollback;
 	j->seq = e->seq;
 	if (e->hlc > j->last_hlc)
@@ -469,6 +491,11 @@ void journal_close(struct journal *j, int clean)
 	if (!j)
 		return;
 	pthread_mutex_lock(&j->lock);
+	sqlite3_stmt *m = jst(j, S_META_LAST);
+	sqlite3_bind_int64(m, 1, (int64_t)j->seq);
+	sqlite3_bind_int64(m, 2, (int64_t)j->last_hlc);
+	if (jexec(j, S_META_LAST) != SQLITE_OK)
+		log_err("journal: cannot store the last seq and hlc: %s", sqlite3_errmsg(j->db));
 	if (clean && sqlite3_exec(j->db, "UPDATE meta SET clean = 1", NULL, NULL, NULL) != SQLITE_OK)
 		log_err("journal: cannot mark the clean stop: %s", sqlite3_errmsg(j->db));
 	pthread_mutex_unlock(&j->lock);

@@ -85,7 +85,8 @@ int jentry_decode(const uint8_t *buf, size_t len, struct jentry *e, char *strbuf
 /* Rules every entry obeys (journal_record returns -EINVAL otherwise, and
  * the decoder rejects them): path is a safe store-relative path
  * (pathpat_is_safe) of at most JENTRY_MAX_PATH bytes; path2 is given for
- * exactly SYMLINK (any target), RENAME, LINK and COMMIT (safe paths); xname
+ * exactly SYMLINK (any target), RENAME and LINK (safe paths), and may be
+ * given for COMMIT (the node-local source, when known; safe); xname
  * for exactly SETXATTR and REMOVEXATTR (at most JENTRY_MAX_XNAME bytes);
  * flags are 0 except RENAME (renameat2 bits below, not NOREPLACE with
  * EXCHANGE), SETATTR (FUSE_SET_ATTR_* bits) and SETXATTR (XATTR_CREATE |

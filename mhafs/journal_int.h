@@ -48,6 +48,7 @@ struct journal {
 	hlc_t last_hlc;
 	int catalog_built;
 	int failing;         /* an error was logged; cleared on success */
+	unsigned long rejected; /* invalid entries refused (-EINVAL) */
 };
 
 /* SQL text of every prepared statement (journal.c prepares them). */

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,9 @@
 #include "build-config.h"
 #include "config.h"
 #include "fs.h"
+#include "ctl.h"
 #include "log.h"
+#include "repl.h"
 
 #define MAX_OVERRIDES 64
 
@@ -166,6 +169,16 @@ static int is_mounted(const char *path)
 	return found;
 }
 
+/* libfuse's own messages during option parsing, kept to report one line. */
+static char fuse_log_msg[512];
+
+static void capture_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	vsnprintf(fuse_log_msg, sizeof(fuse_log_msg), fmt, ap);
+	fuse_log_msg[strcspn(fuse_log_msg, "\n")] = '\0';
+}
+
 static int load_config(struct cmdline *cl, struct config *cfg)
 {
 	char err[CONFIG_ERRLEN];
@@ -278,6 +291,7 @@ static int open_journal(struct mhafs *fs, struct config *cfg)
 	struct recover_stats rs;
 	memset(&rs, 0, sizeof(rs));
 	if (!clean) {
+		int building = !journal_catalog_built(fs->journal);
 		int dfd = openat(fs->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		int rc = dfd < 0 ? -errno
 				 : journal_recover(fs->journal, dfd, cfg->node_local, cfg->n_node_local, &rs);
@@ -287,10 +301,14 @@ static int open_journal(struct mhafs *fs, struct config *cfg)
 			fprintf(stderr, "mhafs: start-up check failed: %s\n", strerror(-rc));
 			return -1;
 		}
-		log_notice("startup check: last stop was not clean; %llu entries scanned, %llu added, "
-			   "%llu changed, %llu removed: journal and store consistent",
-			   (unsigned long long)rs.scanned, (unsigned long long)rs.added,
-			   (unsigned long long)rs.changed, (unsigned long long)rs.removed);
+		if (building)
+			log_notice("startup check: new catalog built from the store: %llu entries",
+				   (unsigned long long)rs.scanned);
+		else
+			log_notice("startup check: last stop was not clean; %llu entries scanned, %llu added, "
+				   "%llu changed, %llu removed: journal and store consistent",
+				   (unsigned long long)rs.scanned, (unsigned long long)rs.added,
+				   (unsigned long long)rs.changed, (unsigned long long)rs.removed);
 	} else {
 		log_info("startup check: last stop was clean, nothing to check");
 	}
@@ -330,25 +348,45 @@ int main(int argc, char **argv)
 
 	if (check_paths(&fs, &cfg, mnt_real) < 0)
 		return 1;
-	if (lock_state_dir(cfg.state_dir) < 0)
-		return 1;
-	if (open_journal(&fs, &cfg) < 0)
-		return 1;
 
+	/* FUSE options are checked before anything is created */
 	char fsname[PATH_MAX + 16];
 	snprintf(fsname, sizeof(fsname), "-ofsname=%s", fs.root_path[0] ? fs.root_path : "/");
 	if (fuse_opt_add_arg(&cl.fuse_args, "-oallow_other,default_permissions,subtype=mhafs") < 0 ||
 	    fuse_opt_add_arg(&cl.fuse_args, fsname) < 0 ||
 	    (cl.debug && fuse_opt_add_arg(&cl.fuse_args, "-odebug") < 0))
-		goto out_journal;
-
+		return 1;
+	fuse_set_log_func(capture_fuse_log);
 	fs.se = fuse_session_new(&cl.fuse_args, fs_build_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
+	fuse_set_log_func(NULL);
 	if (!fs.se) {
-		fprintf(stderr, "mhafs: bad FUSE options (see the message above)\n");
-		goto out_journal;
+		fprintf(stderr, "mhafs: %s\n", fuse_log_msg[0] ? fuse_log_msg : "bad FUSE options");
+		return 1;
 	}
+	if (lock_state_dir(cfg.state_dir) < 0 || open_journal(&fs, &cfg) < 0) {
+		fuse_session_destroy(fs.se);
+		return 1;
+	}
+	fs_space_init(&fs);
 	if (fuse_set_signal_handlers(fs.se) != 0)
 		goto out_session;
+	{
+		char err[512];
+		if (cfg.peer_address) {
+			fs.repl = repl_start(&fs, err, sizeof(err));
+			if (!fs.repl) {
+				fprintf(stderr, "mhafs: replication: %s\n", err);
+				goto out_signals;
+			}
+		} else {
+			log_notice("no peer_address: running without replication");
+		}
+		fs.ctl = ctl_start(&fs, err, sizeof(err));
+		if (!fs.ctl) {
+			fprintf(stderr, "mhafs: %s\n", err);
+			goto out_signals;
+		}
+	}
 	if (fuse_session_mount(fs.se, mnt_real) != 0) {
 		fprintf(stderr, "mhafs: cannot mount on %s\n", mnt_real);
 		goto out_signals;
@@ -358,6 +396,18 @@ int main(int argc, char **argv)
 		   cfg.sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
 	if (fuse_daemonize(cl.foreground) != 0)
 		goto out_unmount;
+	{
+		/* threads start after the fork; errors from here go to the log */
+		char err[512];
+		if (fs.repl && repl_run(fs.repl, err, sizeof(err)) < 0) {
+			log_err("replication: %s", err);
+			goto out_unmount;
+		}
+		if (ctl_run(fs.ctl) < 0) {
+			log_err("cannot start the control socket thread");
+			goto out_unmount;
+		}
+	}
 
 	if (cl.single_thread) {
 		ret = fuse_session_loop(fs.se);
@@ -371,12 +421,18 @@ int main(int argc, char **argv)
 	}
 	ret = ret != 0;
 out_unmount:
+	/* stop replication first: its threads use the session */
+	ctl_stop(fs.ctl);
+	fs.ctl = NULL;
+	repl_stop(fs.repl);
+	fs.repl = NULL;
 	fuse_session_unmount(fs.se);
 out_signals:
+	ctl_stop(fs.ctl);
+	repl_stop(fs.repl);
 	fuse_remove_signal_handlers(fs.se);
 out_session:
 	fuse_session_destroy(fs.se);
-out_journal:
 	journal_close(fs.journal, !atomic_load(&fs.journal_failed));
 	log_notice("unmounted %s: %lu operations journaled, %lu node-local%s", mnt_real,
 		   atomic_load(&fs.ops_journaled), atomic_load(&fs.ops_local),

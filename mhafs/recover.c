@@ -27,6 +27,8 @@
 enum wmode { W_BUILD, W_RECOVER, W_CHECK };
 
 #define BUILD_BATCH 2000
+/* Directory levels walked at most (paths themselves have no length limit). */
+#define MAX_DEPTH 2048
 
 struct walker {
 	enum wmode mode;
@@ -108,7 +110,8 @@ static int list_dir(int dirfd, char ***out, size_t *nout)
 		n++;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), cmp_names);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_names);
 	*out = v;
 	*nout = n;
 	return 0;
@@ -124,13 +127,24 @@ static int hash_entry(int dirfd, const char *name, struct stat *st, struct hash1
 		      char **target)
 {
 	if (S_ISLNK(st->st_mode)) {
-		size_t cap = (size_t)st->st_size + 2;
-		char *buf = malloc(cap);
-		if (!buf)
-			return -ENOMEM;
-		ssize_t n = readlinkat(dirfd, name, buf, cap);
+		/* st_size may be 0 (some file systems) or stale: grow until it fits */
+		size_t cap = (size_t)st->st_size + 2 < 256 ? 256 : (size_t)st->st_size + 2;
+		char *buf = NULL;
+		ssize_t n;
+		for (;;) {
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+			n = readlinkat(dirfd, name, buf, cap);
+			if (n < 0 || (size_t)n < cap || cap >= (1u << 20))
+				break;
+			cap *= 2;
+		}
 		if (n < 0 || (size_t)n >= cap) {
-			int e = n < 0 ? -errno : -EAGAIN;
+			int e = n < 0 ? (errno == EINVAL ? -ENOENT : -errno) : -ENAMETOOLONG;
 			free(buf);
 			return e;
 		}
@@ -321,12 +335,20 @@ static int on_both(struct walker *w, int dirfd, const char *name, const struct c
 		   row->gid != (uint32_t)st->st_gid;
 	int content = k != 'd' && (row->size != (int64_t)st->st_size ||
 				   row->mtime_ns != mtime_ns_of(st) || row->ino != (uint64_t)st->st_ino);
-	int want_hash = (k == 'f' || k == 'l') && (content || (w->verify_hash && row->has_hash));
+	/* A build hashes every file, even where the row looks current (rows
+	 * left by an interrupted build are not trusted); the check hashes on
+	 * request; recovery where the metadata changed. */
+	int want_hash = (k == 'f' || k == 'l') &&
+			(content || w->mode == W_BUILD || (w->verify_hash && row->has_hash));
 	if (!meta && !content && !want_hash)
 		return 0;
 	if (want_hash && (rc = hash_entry(dirfd, name, st, &h, k == 'l' ? &target : NULL)) < 0)
 		return rc == -ENOENT ? 0 : rc;
 	int same_data = !want_hash || (row->has_hash && row->hash.hi == h.hi && row->hash.lo == h.lo);
+	if (!meta && !content && same_data) {
+		free(target);
+		return 0;
+	}
 
 	if (w->mode == W_CHECK) {
 		char a[HASH128_HEX], b[HASH128_HEX];
@@ -393,7 +415,9 @@ static int visit(struct walker *w, int dirfd, const char *dir, const char *name,
 		rc = on_new(w, dirfd, name, p, &st);
 	else if (row)
 		rc = on_gone(w, row);
-	if (rc == 0 && on_disk && S_ISDIR(st.st_mode)) {
+	if (rc == 0 && on_disk && S_ISDIR(st.st_mode) && depth >= MAX_DEPTH) {
+		rc = -ELOOP; /* one fd and one stack frame per level: refuse, loudly */
+	} else if (rc == 0 && on_disk && S_ISDIR(st.st_mode)) {
 		int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
 			rc = errno == ENOENT ? 0 : -errno;

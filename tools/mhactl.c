@@ -2,6 +2,7 @@
  *   mhactl [-c CONFIG] journal [--since SEQ] [--limit N] [--origin ID] [--json]
  *   mhactl [-c CONFIG] catalog [--json] [PATH-PREFIX]
  *   mhactl [-c CONFIG] check [--hash] [BACKING-DIR]
+ * (status and peer, which talk to the running daemon, are in mhactl_status.c.)
  * Everything here opens state_dir/journal.db read-only, so it is safe while
  * mhafs runs.  Exit: 0 ok, 1 check found differences, 2 usage, 3 error. */
 #include <errno.h>
@@ -15,7 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../lib/config.h" /* not the autoconf config.h in the build dir */
+#include "config.h"
+#include "mhactl.h"
 #include "hash.h"
 #include "hlc.h"
 #include "journal.h"
@@ -34,6 +36,8 @@ static const char usage_text[] =
 	"                     list catalog rows (PATH-PREFIX and below)\n"
 	"  check [--hash] [BACKING-DIR]\n"
 	"                     compare catalog and backing tree (exit 1 if they differ)\n"
+	"  status             state of the running mhafs (control socket)\n"
+	"  peer up|down       tell the running mhafs the peer's state\n"
 	"CONFIG defaults to " MHAFS_DEFAULT_CONFIG ".\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -203,7 +207,8 @@ static int cmd_journal(const struct config *cfg, int argc, char **argv)
 			       hlc_format(hlc, hb, sizeof(hb)), op);
 			put_text(stdout, p ? p : "");
 			if (p2) {
-				fputs(" -> ", stdout);
+				/* a commit names its (node-local) source */
+				fputs(sqlite3_column_int(s, 3) == JOP_COMMIT ? " <- " : " -> ", stdout);
 				put_text(stdout, p2);
 			}
 			if (xn) {
@@ -369,7 +374,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	int (*fn)(const struct config *, int, char **) =
 		!strcmp(cmd, "journal") ? cmd_journal : !strcmp(cmd, "catalog") ? cmd_catalog :
-		!strcmp(cmd, "check") ? cmd_check : NULL;
+		!strcmp(cmd, "check") ? cmd_check : !strcmp(cmd, "status") ? cmd_status :
+		!strcmp(cmd, "peer") ? cmd_peer : NULL;
 	if (!fn)
 		return usage_error("unknown command '%s'", cmd);
 	config_defaults(&cfg);

@@ -1,0 +1,375 @@
+/* apply.c: idempotent, durable application of a peer's journal entries to
+ * the backing tree (see apply.h).  Content arrives in a staging file that
+ * is checked against the entry's xxh3-128, given its owner, mode and
+ * mtime, fsynced, and renamed into place; the directory is fsynced after
+ * every change, so an acknowledged entry survives a crash of this node. */
+#define _GNU_SOURCE
+#include "apply.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fuse_lowlevel.h" /* FUSE_SET_ATTR_* bits journaled by setattr */
+#include "hash.h"
+#include "log.h"
+#include "pathpat.h"
+
+static int open_beneath(int root, const char *path, int flags)
+{
+	struct open_how how;
+	memset(&how, 0, sizeof(how));
+	how.flags = (uint64_t)(flags | O_CLOEXEC);
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	long fd = syscall(SYS_openat2, root, path, &how, sizeof(how));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int applier_init(struct applier *a, int root_fd, char *const *local, size_t nlocal, char *err,
+		 size_t errlen)
+{
+	a->root_fd = root_fd;
+	a->local = local;
+	a->nlocal = nlocal;
+	if (mkdirat(root_fd, STAGING_DIR, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s in the backing directory: %s", STAGING_DIR,
+			 strerror(errno));
+		return -1;
+	}
+	a->staging_fd = open_beneath(root_fd, STAGING_DIR, O_PATH | O_DIRECTORY);
+	if (a->staging_fd < 0) {
+		snprintf(err, errlen, "%s: %s", STAGING_DIR, strerror(-a->staging_fd));
+		return -1;
+	}
+	return 0;
+}
+
+void applier_fini(struct applier *a)
+{
+	if (a->staging_fd >= 0)
+		close(a->staging_fd);
+	a->staging_fd = -1;
+}
+
+int apply_check(struct applier *a, const struct jentry *e)
+{
+	const char *paths[2] = { e->path, (e->op == JOP_SYMLINK || e->op == JOP_COMMIT) ? NULL : e->path2 };
+	for (int i = 0; i < 2; i++) {
+		const char *p = paths[i];
+		if (!p)
+			continue;
+		if (!pathpat_is_safe(p) || strncmp(p, STAGING_DIR, sizeof(STAGING_DIR) - 1) == 0)
+			return -EPERM;
+		if (pathpat_is_local(a->local, a->nlocal, p))
+			return -EPERM;
+	}
+	return 0;
+}
+
+/* Split path into its parent (opened O_PATH beneath the root, created
+ * with mode 0755 if missing) and its last component. */
+static int open_parent(struct applier *a, const char *path, const char **name, int create)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	if (!slash) {
+		*name = path;
+		int fd = fcntl(a->root_fd, F_DUPFD_CLOEXEC, 0);
+		return fd < 0 ? -errno : fd;
+	}
+	size_t n = (size_t)(slash - path);
+	if (n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	*name = slash + 1;
+	int fd = open_beneath(a->root_fd, dir, O_PATH | O_DIRECTORY);
+	if (fd == -ENOENT && create) {
+		/* the peer's directory entries normally come first; make any
+		 * that are missing (tmp/ is node-local and never sent) */
+		for (char *p = dir;; p++) {
+			if (*p == '/' || *p == '\0') {
+				char c = *p;
+				*p = '\0';
+				int pfd = open_beneath(a->root_fd, dir, O_PATH | O_DIRECTORY);
+				if (pfd == -ENOENT) {
+					if (mkdirat(a->root_fd, dir, 0755) < 0 && errno != EEXIST)
+						return -errno;
+				} else if (pfd >= 0) {
+					close(pfd);
+				} else {
+					return pfd;
+				}
+				*p = c;
+				if (c == '\0')
+					break;
+			}
+		}
+		fd = open_beneath(a->root_fd, dir, O_PATH | O_DIRECTORY);
+	}
+	return fd;
+}
+
+static int fsync_dir(int path_fd)
+{
+	int fd = openat(path_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+static void set_owner_mode(int dfd, const char *name, const struct jentry *e)
+{
+	if (!e->has_st)
+		return;
+	if (fchownat(dfd, name, e->st.st_uid, e->st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+		log_warn("apply: chown %s: %s", e->path, strerror(errno));
+	if (!S_ISLNK(e->st.st_mode) && fchmodat(dfd, name, e->st.st_mode & 07777, 0) < 0)
+		log_warn("apply: chmod %s: %s", e->path, strerror(errno));
+}
+
+static atomic_uint staging_counter;
+
+int staged_open(struct applier *a, const struct jentry *e, struct staged *s)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "in.%u.%" PRIu64 ".%u", e->origin, e->seq,
+		 atomic_fetch_add(&staging_counter, 1));
+	s->fd = openat(a->staging_fd, s->name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (s->fd < 0)
+		return -errno;
+	s->expect = e->has_st ? (uint64_t)e->st.st_size : 0;
+	return 0;
+}
+
+int staged_write(struct staged *s, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n > 0) {
+		ssize_t w = write(s->fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+		s->got += (uint64_t)w;
+	}
+	return 0;
+}
+
+void staged_discard(struct applier *a, struct staged *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	if (s->name[0])
+		unlinkat(a->staging_fd, s->name, 0);
+	s->name[0] = '\0';
+}
+
+/* Make the staged content final at e->path. */
+static int install_content(struct applier *a, const struct jentry *e, struct staged *s)
+{
+	struct hash128 h;
+	uint64_t size;
+	const char *name;
+	int rc;
+
+	/* verify what arrived before it replaces anything */
+	rc = hash_fd(s->fd, &h, &size);
+	if (rc < 0)
+		return rc;
+	if (e->has_hash && (h.hi != e->hash.hi || h.lo != e->hash.lo)) {
+		log_err("apply: content of %s (%u/%" PRIu64 ") does not match its checksum; refused",
+			e->path, e->origin, e->seq);
+		return -EBADMSG;
+	}
+	if (e->has_st) {
+		struct timespec tv[2] = { e->st.st_mtim, e->st.st_mtim };
+		if (fchown(s->fd, e->st.st_uid, e->st.st_gid) < 0 || fchmod(s->fd, e->st.st_mode & 07777) < 0 ||
+		    futimens(s->fd, tv) < 0)
+			log_warn("apply: attributes of %s: %s", e->path, strerror(errno));
+	}
+	if (fsync(s->fd) < 0)
+		return -errno;
+	int pfd = open_parent(a, e->path, &name, 1);
+	if (pfd < 0)
+		return pfd;
+	rc = renameat(a->staging_fd, s->name, pfd, name) < 0 ? -errno : 0;
+	if (rc == 0) {
+		s->name[0] = '\0';
+		rc = fsync_dir(pfd);
+	}
+	close(pfd);
+	return rc;
+}
+
+static int apply_setattr(int pfd, const char *name, const struct jentry *e)
+{
+	struct stat cur;
+	if (!e->has_st)
+		return 0;
+	if (fstatat(pfd, name, &cur, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (e->flags & FUSE_SET_ATTR_MODE && !S_ISLNK(cur.st_mode) &&
+	    fchmodat(pfd, name, e->st.st_mode & 07777, 0) < 0)
+		return -errno;
+	if (e->flags & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t u = (e->flags & FUSE_SET_ATTR_UID) ? e->st.st_uid : (uid_t)-1;
+		gid_t g = (e->flags & FUSE_SET_ATTR_GID) ? e->st.st_gid : (gid_t)-1;
+		if (fchownat(pfd, name, u, g, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+	}
+	/* directory times stay this node's own, so they only move forward */
+	if ((e->flags & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_ATIME |
+			 FUSE_SET_ATTR_ATIME_NOW)) && S_ISREG(cur.st_mode)) {
+		struct timespec tv[2] = { { 0, UTIME_OMIT }, e->st.st_mtim };
+		if (utimensat(pfd, name, tv, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int apply_entry(struct applier *a, const struct jentry *e, struct staged *s, int *skipped)
+{
+	const char *name, *name2;
+	int pfd = -1, pfd2 = -1, rc = 0;
+	struct stat st;
+
+	*skipped = 0;
+	if ((rc = apply_check(a, e)) < 0) {
+		log_err("apply: refused %s %s from node %u: path outside the replicated store",
+			jop_name(e->op), e->path, e->origin);
+		return rc;
+	}
+	if ((e->op == JOP_WRITE || e->op == JOP_COMMIT) && s && s->fd >= 0) {
+		rc = install_content(a, e, s);
+		goto done;
+	}
+	pfd = open_parent(a, e->path, &name, e->op != JOP_UNLINK && e->op != JOP_RMDIR);
+	if (pfd < 0) {
+		rc = pfd;
+		goto done;
+	}
+	switch (e->op) {
+	case JOP_MKDIR:
+		if (mkdirat(pfd, name, e->has_st ? e->st.st_mode & 07777 : 0755) < 0) {
+			rc = -errno;
+			if (rc == -EEXIST && fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISDIR(st.st_mode))
+				rc = 0;
+			break;
+		}
+		set_owner_mode(pfd, name, e);
+		break;
+	case JOP_CREATE:
+	case JOP_MKNOD: {
+		mode_t mode = e->has_st ? e->st.st_mode : (S_IFREG | 0600);
+		if (mknodat(pfd, name, mode, e->has_st ? e->st.st_rdev : 0) < 0)
+			rc = errno == EEXIST ? 0 : -errno;
+		else
+			set_owner_mode(pfd, name, e);
+		break;
+	}
+	case JOP_SYMLINK:
+		if (symlinkat(e->path2, pfd, name) < 0)
+			rc = errno == EEXIST ? 0 : -errno;
+		else
+			set_owner_mode(pfd, name, e);
+		break;
+	case JOP_UNLINK:
+		if (unlinkat(pfd, name, 0) < 0 && errno != ENOENT)
+			rc = -errno;
+		break;
+	case JOP_RMDIR:
+		if (unlinkat(pfd, name, AT_REMOVEDIR) < 0) {
+			if (errno == ENOENT)
+				break;
+			rc = -errno;
+			if (rc == -ENOTEMPTY) {
+				/* node-local files (indexes, tmp/) or mail that
+				 * arrived here meanwhile: keep the directory */
+				log_notice("apply: rmdir %s from node %u kept: not empty here", e->path,
+					   e->origin);
+				*skipped = 1;
+				rc = 0;
+			}
+		}
+		break;
+	case JOP_RENAME:
+	case JOP_LINK:
+		pfd2 = open_parent(a, e->path2, &name2, 1);
+		if (pfd2 < 0) {
+			rc = pfd2;
+			break;
+		}
+		if (e->op == JOP_RENAME)
+			rc = renameat2(pfd, name, pfd2, name2, e->flags & (JOP_RENAME_NOREPLACE | JOP_RENAME_EXCHANGE)) < 0
+				     ? -errno : 0;
+		else
+			rc = linkat(pfd, name, pfd2, name2, 0) < 0 ? -errno : 0;
+		if (rc == -ENOENT && fstatat(pfd2, name2, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			rc = 0; /* already done */
+		else if (rc == -EEXIST && e->op == JOP_LINK)
+			rc = 0;
+		else if (rc == -ENOENT || rc == -EEXIST) {
+			log_notice("apply: %s %s -> %s from node %u skipped: %s here", jop_name(e->op),
+				   e->path, e->path2, e->origin,
+				   rc == -ENOENT ? "source missing" : "target exists");
+			*skipped = 1;
+			rc = 0;
+		}
+		if (rc == 0 && !*skipped)
+			rc = fsync_dir(pfd2);
+		break;
+	case JOP_SETATTR:
+		rc = apply_setattr(pfd, name, e);
+		if (rc == -ENOENT) {
+			*skipped = 1;
+			rc = 0;
+		}
+		if (rc == 0 && e->has_st && (e->flags & FUSE_SET_ATTR_SIZE)) {
+			int fd = openat(pfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (fd >= 0) {
+				if (ftruncate(fd, e->st.st_size) < 0)
+					rc = -errno;
+				close(fd);
+			}
+		}
+		break;
+	case JOP_WRITE:
+	case JOP_COMMIT:
+		/* no content: it was gone at the sender; a later entry says
+		 * where it went or that it was removed */
+		*skipped = 1;
+		break;
+	case JOP_SETXATTR:
+	case JOP_REMOVEXATTR:
+		*skipped = 1; /* values are not journaled in protocol version 1 */
+		break;
+	}
+	if (rc == 0 && !*skipped && e->op != JOP_SETATTR)
+		rc = fsync_dir(pfd);
+done:
+	if (pfd >= 0)
+		close(pfd);
+	if (pfd2 >= 0)
+		close(pfd2);
+	if (rc < 0)
+		log_err("apply: %s %s from node %u seq %" PRIu64 " failed: %s", jop_name(e->op), e->path,
+			e->origin, e->seq, strerror(-rc));
+	return rc;
+}

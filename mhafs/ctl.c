@@ -1,0 +1,197 @@
+/* ctl.c: the control socket server (see ctl.h).  One thread; each client
+ * sends one command line and gets the answer, with a short timeout so a
+ * stuck client cannot block the next. */
+#define _GNU_SOURCE
+#include "ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "log.h"
+#include "repl.h"
+
+struct ctl {
+	struct mhafs *fs;
+	int fd;
+	int stop_pipe[2];
+	pthread_t thread;
+	int running;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+static void mkdir_parent(const char *path)
+{
+	char dir[256];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0755);
+	}
+}
+
+static void answer_status(struct ctl *c, FILE *out)
+{
+	struct mhafs *fs = c->fs;
+	struct repl_status st;
+	repl_get_status(fs->repl, &st);
+	fprintf(out, "node=%s\nnode_id=%u\nmount=%s\nbacking=%s\n",
+		fs->cfg->node_name ? fs->cfg->node_name : "-", fs->cfg->node_id, fs->cfg->mount_point,
+		fs->root_path);
+	fprintf(out, "ops_journaled=%lu\nops_node_local=%lu\njournal_failed=%d\n",
+		atomic_load(&fs->ops_journaled), atomic_load(&fs->ops_local),
+		atomic_load(&fs->journal_failed));
+	fprintf(out, "sync_mode=%s\n", fs->cfg->sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
+	fprintf(out, "replication=%s\n", st.configured ? "on" : "off");
+	if (st.configured) {
+		fprintf(out, "peer=%s\npeer_connected=%s\npeer_synced=%s\npeer_stream_in=%s\n",
+			fs->cfg->peer_name, st.out_connected ? "yes" : "no", st.synced ? "yes" : "no",
+			st.in_connected ? "yes" : "no");
+		fprintf(out, "full_sync=%s\n", st.full_sync ? "running" : "no");
+		fprintf(out, "peer_heartbeat=%s\n",
+			st.peer_hint < 0 ? "unknown" : st.peer_hint ? "up" : "down");
+		fprintf(out, "last_seq=%" PRIu64 "\nacked_seq=%" PRIu64 "\nbacklog_ops=%" PRIu64
+			"\nbacklog_bytes=%" PRIu64 "\n", st.last_seq, st.acked_seq, st.backlog_ops,
+			st.backlog_bytes);
+		fprintf(out, "sent_ops=%" PRIu64 "\nsent_bytes=%" PRIu64 "\napplied_ops=%" PRIu64
+			"\napplied_skipped=%" PRIu64 "\npeer_applied_seq=%" PRIu64 "\n",
+			st.sent_ops, st.sent_bytes, st.applied_ops, st.applied_skipped, st.peer_applied_seq);
+		fprintf(out, "commit_waits=%" PRIu64 "\ncommit_timeouts=%" PRIu64
+			"\nlast_commit_ack_us=%" PRIu64 "\nlast_error=%s\n",
+			st.commit_waits, st.commit_timeouts, st.last_ack_lag_us,
+			st.last_error[0] ? st.last_error : "-");
+	}
+	fprintf(out, "END\n");
+}
+
+static void serve_client(struct ctl *c, int fd)
+{
+	char line[256];
+	struct timeval tv = { .tv_sec = 2 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	FILE *f = fdopen(fd, "r+");
+	if (!f) {
+		close(fd);
+		return;
+	}
+	if (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (strcmp(line, "STATUS") == 0) {
+			answer_status(c, f);
+		} else if (strcmp(line, "PEER up") == 0 || strcmp(line, "PEER down") == 0) {
+			repl_peer_hint(c->fs->repl, line[5] == 'u');
+			fprintf(f, "OK\n");
+		} else {
+			fprintf(f, "ERR unknown command\n");
+		}
+	}
+	fclose(f);
+}
+
+static void *ctl_main(void *arg)
+{
+	struct ctl *c = arg;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN },
+				       { .fd = c->stop_pipe[0], .events = POLLIN } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		if (p[0].revents & POLLIN) {
+			int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
+			if (fd >= 0)
+				serve_client(c, fd);
+		}
+	}
+	return NULL;
+}
+
+struct ctl *ctl_start(struct mhafs *fs, char *err, unsigned long errlen)
+{
+	struct ctl *c = calloc(1, sizeof(*c));
+	struct sockaddr_un sa;
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->fs = fs;
+	c->fd = -1;
+	if (strlen(fs->cfg->control_socket) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "control_socket path too long");
+		free(c);
+		return NULL;
+	}
+	snprintf(c->path, sizeof(c->path), "%s", fs->cfg->control_socket);
+	mkdir_parent(c->path);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, c->path, strlen(c->path));
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || pipe2(c->stop_pipe, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "control socket: %s", strerror(errno));
+		goto fail;
+	}
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		snprintf(err, errlen, "control socket %s is in use by another mhafs "
+			 "(set control_socket per mount)", c->path);
+		goto fail;
+	}
+	close(c->fd);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		snprintf(err, errlen, "control socket: %s", strerror(errno));
+		goto fail;
+	}
+	unlink(c->path); /* stale, from a run that crashed */
+	mode_t old = umask(077);
+	int rc = bind(c->fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0 || listen(c->fd, 8) < 0) {
+		snprintf(err, errlen, "control socket %s: %s", c->path, strerror(errno));
+		goto fail;
+	}
+	return c;
+fail:
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+	return NULL;
+}
+
+int ctl_run(struct ctl *c)
+{
+	if (pthread_create(&c->thread, NULL, ctl_main, c) != 0)
+		return -1;
+	c->running = 1;
+	return 0;
+}
+
+void ctl_stop(struct ctl *c)
+{
+	if (!c)
+		return;
+	if (write(c->stop_pipe[1], "x", 1) < 0) {
+		/* the thread also ends when the pipe closes */
+	}
+	if (c->running)
+		pthread_join(c->thread, NULL);
+	close(c->fd);
+	close(c->stop_pipe[0]);
+	close(c->stop_pipe[1]);
+	unlink(c->path);
+	free(c);
+}

@@ -1,0 +1,390 @@
+/* journal_repl.c: the replicator's side of the journal database (see
+ * journal_repl.h).  Uses the journal's internals (journal_int.h) for the
+ * catalog update so that a peer's entry changes the catalog exactly as a
+ * local one would. */
+#include "journal_repl.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "journal_int.h"
+#include "log.h"
+
+static const char progress_sql[] =
+	"CREATE TABLE IF NOT EXISTS peer_progress("
+	" origin INTEGER PRIMARY KEY, applied_seq INTEGER NOT NULL)";
+
+static int ensure_progress(struct journal *j)
+{
+	static __thread sqlite3 *done_for;
+	if (done_for == j->db)
+		return SQLITE_OK;
+	int rc = sqlite3_exec(j->db, progress_sql, NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		done_for = j->db;
+	return rc;
+}
+
+static int errno_of(int rc)
+{
+	return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
+}
+
+int journal_apply_remote(struct journal *j, const struct jentry *e)
+{
+	sqlite3_stmt *up = NULL;
+	int rc;
+
+	pthread_mutex_lock(&j->lock);
+	if ((rc = ensure_progress(j)) != SQLITE_OK)
+		goto out;
+	if (j->clock)
+		hlc_update(j->clock, e->hlc);
+	if ((rc = jexec(j, S_BEGIN)) != SQLITE_OK)
+		goto out;
+	rc = catalog_apply(j, e);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(j->db,
+					"INSERT INTO peer_progress(origin, applied_seq) VALUES (?1, ?2)"
+					" ON CONFLICT(origin) DO UPDATE SET applied_seq ="
+					" max(applied_seq, excluded.applied_seq)", -1, &up, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int(up, 1, e->origin);
+		sqlite3_bind_int64(up, 2, (int64_t)e->seq);
+		rc = sqlite3_step(up) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(j->db);
+	}
+	if (rc == SQLITE_OK && e->hlc > j->last_hlc) {
+		sqlite3_stmt *m = jst(j, S_META_LAST);
+		sqlite3_bind_int64(m, 1, (int64_t)j->seq);
+		sqlite3_bind_int64(m, 2, (int64_t)e->hlc);
+		rc = jexec(j, S_META_LAST);
+		if (rc == SQLITE_OK)
+			j->last_hlc = e->hlc;
+	}
+	if (rc == SQLITE_OK)
+		rc = jexec(j, S_COMMIT);
+	if (rc != SQLITE_OK)
+		jexec(j, S_ROLLBACK);
+out:
+	sqlite3_finalize(up);
+	pthread_mutex_unlock(&j->lock);
+	if (rc != SQLITE_OK) {
+		log_err("journal: cannot record peer entry %u/%" PRIu64 " (%s): %s", e->origin, e->seq,
+			e->path, sqlite3_errstr(rc));
+		return errno_of(rc);
+	}
+	return 0;
+}
+
+uint64_t journal_applied_seq(struct journal *j, uint16_t origin)
+{
+	sqlite3_stmt *s = NULL;
+	uint64_t v = 0;
+	pthread_mutex_lock(&j->lock);
+	if (ensure_progress(j) == SQLITE_OK &&
+	    sqlite3_prepare_v2(j->db, "SELECT applied_seq FROM peer_progress WHERE origin = ?1", -1, &s,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int(s, 1, origin);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			v = (uint64_t)sqlite3_column_int64(s, 0);
+	}
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&j->lock);
+	return v;
+}
+
+int journal_prune(struct journal *j, uint64_t upto)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+	pthread_mutex_lock(&j->lock);
+	rc = sqlite3_prepare_v2(j->db, "DELETE FROM journal WHERE origin = ?1 AND seq <= ?2", -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int(s, 1, j->node);
+		sqlite3_bind_int64(s, 2, (int64_t)upto);
+		rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(j->db);
+	}
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&j->lock);
+	return rc == SQLITE_OK ? 0 : errno_of(rc);
+}
+
+/* ---- the read cursor ---- */
+
+struct jcursor {
+	sqlite3 *db;
+	sqlite3_stmt *next, *moved, *backlog;
+};
+
+struct jcursor *jcursor_open(const char *state_dir, char *err, size_t errlen)
+{
+	char path[4200];
+	struct jcursor *c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	snprintf(path, sizeof(path), "%s/%s", state_dir, JOURNAL_DB_NAME);
+	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_busy_timeout(c->db, 5000);
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT origin, seq, hlc, op, path, path2, xname, flags, mode, uid, gid,"
+			       " size, mtime_ns, hash FROM journal WHERE origin = ?1 AND seq > ?2"
+			       " ORDER BY seq LIMIT 1", -1, &c->next, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db,
+			       "SELECT seq, op, path2 FROM journal WHERE origin = ?1 AND seq > ?2"
+			       " AND path = ?3 AND op IN (6, 7, 13) ORDER BY seq LIMIT 1", -1, &c->moved,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db,
+			       "SELECT count(*), coalesce(sum(CASE WHEN hash IS NOT NULL THEN size END), 0)"
+			       " FROM journal WHERE origin = ?1 AND seq > ?2", -1, &c->backlog,
+			       NULL) != SQLITE_OK)
+		goto fail;
+	return c;
+fail:
+	snprintf(err, errlen, "%s: %s", path, c->db ? sqlite3_errmsg(c->db) : "cannot open");
+	jcursor_close(c);
+	return NULL;
+}
+
+void jcursor_close(struct jcursor *c)
+{
+	if (!c)
+		return;
+	sqlite3_finalize(c->next);
+	sqlite3_finalize(c->moved);
+	sqlite3_finalize(c->backlog);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+/* Copy column col's text into strbuf; NULL for SQL NULL. */
+static const char *take_text(sqlite3_stmt *s, int col, char **pos, size_t *left)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	if (!t)
+		return NULL;
+	size_t n = (size_t)sqlite3_column_bytes(s, col);
+	if (n + 1 > *left)
+		return NULL;
+	char *out = *pos;
+	memcpy(out, t, n);
+	out[n] = '\0';
+	*pos += n + 1;
+	*left -= n + 1;
+	return out;
+}
+
+int jcursor_next(struct jcursor *c, uint16_t origin, uint64_t after, struct jentry *e,
+		 char *strbuf, size_t strcap)
+{
+	sqlite3_stmt *s = c->next;
+	sqlite3_reset(s);
+	sqlite3_bind_int(s, 1, origin);
+	sqlite3_bind_int64(s, 2, (int64_t)after);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return -EIO;
+	memset(e, 0, sizeof(*e));
+	char *pos = strbuf;
+	size_t left = strcap;
+	e->origin = (uint16_t)sqlite3_column_int(s, 0);
+	e->seq = (uint64_t)sqlite3_column_int64(s, 1);
+	e->hlc = (hlc_t)sqlite3_column_int64(s, 2);
+	e->op = (enum jop)sqlite3_column_int(s, 3);
+	e->path = take_text(s, 4, &pos, &left);
+	e->path2 = take_text(s, 5, &pos, &left);
+	e->xname = take_text(s, 6, &pos, &left);
+	e->flags = (uint32_t)sqlite3_column_int64(s, 7);
+	if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
+		e->has_st = 1;
+		e->st.st_mode = (mode_t)sqlite3_column_int64(s, 8);
+		e->st.st_uid = (uid_t)sqlite3_column_int64(s, 9);
+		e->st.st_gid = (gid_t)sqlite3_column_int64(s, 10);
+		e->st.st_size = (off_t)sqlite3_column_int64(s, 11);
+		int64_t ns = sqlite3_column_int64(s, 12);
+		e->st.st_mtim.tv_sec = ns / 1000000000;
+		e->st.st_mtim.tv_nsec = ns % 1000000000;
+	}
+	if (sqlite3_column_type(s, 13) == SQLITE_BLOB && sqlite3_column_bytes(s, 13) == 16) {
+		e->has_hash = 1;
+		hash_from_bytes(sqlite3_column_blob(s, 13), &e->hash);
+	}
+	sqlite3_reset(s);
+	return e->path ? 1 : -EIO;
+}
+
+int jcursor_moved(struct jcursor *c, uint16_t origin, uint64_t after, const char *path,
+		  char *out, size_t outlen)
+{
+	char cur[4200];
+	int moved = 0;
+	snprintf(cur, sizeof(cur), "%s", path);
+	for (int hops = 0; hops < 64; hops++) {
+		sqlite3_stmt *s = c->moved;
+		sqlite3_reset(s);
+		sqlite3_bind_int(s, 1, origin);
+		sqlite3_bind_int64(s, 2, (int64_t)after);
+		sqlite3_bind_text(s, 3, cur, -1, SQLITE_TRANSIENT);
+		int rc = sqlite3_step(s);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW)
+			return -EIO;
+		int op = sqlite3_column_int(s, 1);
+		after = (uint64_t)sqlite3_column_int64(s, 0);
+		if (op == JOP_UNLINK) {
+			sqlite3_reset(s);
+			return 0;
+		}
+		const unsigned char *p2 = sqlite3_column_text(s, 2);
+		if (op == JOP_COMMIT || !p2) {
+			sqlite3_reset(s);
+			return 0; /* another file replaced it: its content is gone */
+		}
+		snprintf(cur, sizeof(cur), "%s", (const char *)p2);
+		moved = 1;
+		sqlite3_reset(s);
+	}
+	sqlite3_reset(c->moved);
+	if (!moved || strlen(cur) >= outlen)
+		return 0;
+	strcpy(out, cur);
+	return 1;
+}
+
+int jcursor_backlog(struct jcursor *c, uint16_t origin, uint64_t after, uint64_t *ops, uint64_t *bytes)
+{
+	sqlite3_stmt *s = c->backlog;
+	sqlite3_reset(s);
+	sqlite3_bind_int(s, 1, origin);
+	sqlite3_bind_int64(s, 2, (int64_t)after);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return -EIO;
+	}
+	*ops = (uint64_t)sqlite3_column_int64(s, 0);
+	*bytes = (uint64_t)sqlite3_column_int64(s, 1);
+	sqlite3_reset(s);
+	return 0;
+}
+
+static int one_int(struct journal *j, const char *sql, int bind_node, int64_t *out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+	pthread_mutex_lock(&j->lock);
+	rc = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		if (bind_node)
+			sqlite3_bind_int(s, 1, j->node);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			*out = sqlite3_column_int64(s, 0);
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&j->lock);
+	return rc == SQLITE_OK ? 0 : -EIO;
+}
+
+int journal_first_seq(struct journal *j, uint64_t *first)
+{
+	int64_t v = 0;
+	int rc = one_int(j, "SELECT coalesce(min(seq), 0) FROM journal WHERE origin = ?1", 1, &v);
+	*first = (uint64_t)v;
+	return rc;
+}
+
+int journal_catalog_live(struct journal *j, uint64_t *n)
+{
+	int64_t v = 0;
+	int rc = one_int(j, "SELECT count(*) FROM catalog WHERE deleted = 0", 0, &v);
+	*n = (uint64_t)v;
+	return rc;
+}
+
+long journal_baseline(struct journal *j, const char *state_dir, int root_fd,
+		      int (*tick)(void *arg, long count), void *arg)
+{
+	char path[4200], target[4097];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	long count = 0;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", state_dir, JOURNAL_DB_NAME);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return -EIO;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	/* a parent's path sorts before its children's ("a" < "a/b") */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT path, mode, uid, gid, size, mtime_ns, hash FROM catalog"
+			       " WHERE deleted = 0 ORDER BY path", -1, &s, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return -EIO;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (count % 512 == 0 && tick && tick(arg, count) < 0) {
+			rc = -ECANCELED;
+			break;
+		}
+		struct jentry e;
+		memset(&e, 0, sizeof(e));
+		const char *p = (const char *)sqlite3_column_text(s, 0);
+		if (!p)
+			continue;
+		e.path = p;
+		e.has_st = 1;
+		e.st.st_mode = (mode_t)sqlite3_column_int64(s, 1);
+		e.st.st_uid = (uid_t)sqlite3_column_int64(s, 2);
+		e.st.st_gid = (gid_t)sqlite3_column_int64(s, 3);
+		e.st.st_size = (off_t)sqlite3_column_int64(s, 4);
+		int64_t ns = sqlite3_column_int64(s, 5);
+		e.st.st_mtim.tv_sec = ns / 1000000000;
+		e.st.st_mtim.tv_nsec = ns % 1000000000;
+		switch (e.st.st_mode & S_IFMT) {
+		case S_IFDIR:
+			e.op = JOP_MKDIR;
+			break;
+		case S_IFREG:
+			e.op = JOP_WRITE; /* the sender reads and hashes the content */
+			if (sqlite3_column_type(s, 6) == SQLITE_BLOB && sqlite3_column_bytes(s, 6) == 16) {
+				e.has_hash = 1;
+				hash_from_bytes(sqlite3_column_blob(s, 6), &e.hash);
+			}
+			break;
+		case S_IFLNK: {
+			ssize_t n = readlinkat(root_fd, p, target, sizeof(target) - 1);
+			if (n < 0)
+				continue; /* gone since: its removal is journaled */
+			target[n] = '\0';
+			e.op = JOP_SYMLINK;
+			e.path2 = target;
+			break;
+		}
+		default:
+			e.op = JOP_MKNOD;
+			break;
+		}
+		if ((rc = journal_record(j, &e)) < 0)
+			break;
+		count++;
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	if (rc < 0)
+		return rc;
+	return count;
+}

@@ -1,0 +1,54 @@
+/* journal_repl.h: what the replicator needs from the journal database:
+ * applying a peer's entry to the catalog with the peer's progress (one
+ * transaction), the resume point per origin, pruning of acknowledged
+ * entries, and a read cursor over the journal on its own SQLite connection
+ * (so streaming never holds the writer's lock and never loads the backlog
+ * into memory). */
+#ifndef MHAFS_JOURNAL_REPL_H
+#define MHAFS_JOURNAL_REPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "journal.h"
+
+/* Record in the catalog that the peer's entry e (origin, seq, hlc set) has
+ * been applied to the backing tree, and advance that origin's resume
+ * point; merges e->hlc into the local clock.  0 or -errno. */
+int journal_apply_remote(struct journal *j, const struct jentry *e);
+/* Highest seq of origin applied here (0 if none). */
+uint64_t journal_applied_seq(struct journal *j, uint16_t origin);
+/* Drop this node's own entries with seq <= upto (the peer has them). */
+int journal_prune(struct journal *j, uint64_t upto);
+
+struct jcursor;
+struct jcursor *jcursor_open(const char *state_dir, char *err, size_t errlen);
+void jcursor_close(struct jcursor *c);
+/* The first entry of origin with seq > after: 1 (e filled, strings in
+ * strbuf), 0 none, -errno. */
+int jcursor_next(struct jcursor *c, uint16_t origin, uint64_t after, struct jentry *e,
+		 char *strbuf, size_t strcap);
+/* Where the object at path went after seq `after`: 1 with its later path
+ * in out (renamed, possibly several times), 0 if it was removed or never
+ * moved, -errno. */
+int jcursor_moved(struct jcursor *c, uint16_t origin, uint64_t after, const char *path,
+		  char *out, size_t outlen);
+/* Entries of origin after seq, and the content bytes they carry. */
+int jcursor_backlog(struct jcursor *c, uint16_t origin, uint64_t after, uint64_t *ops,
+		    uint64_t *bytes);
+
+/* Lowest seq of this node's own entries still in the journal, or 0 when
+ * there are none; and the number of live catalog rows. */
+int journal_first_seq(struct journal *j, uint64_t *first);
+int journal_catalog_live(struct journal *j, uint64_t *n);
+/* Full sync: journal a baseline entry (MKDIR, WRITE, SYMLINK, MKNOD) for
+ * every live catalog row, parents before children, so that the normal
+ * stream carries a complete copy to a peer that lacks it.  The walk reads
+ * a snapshot on its own connection; entries recorded meanwhile follow in
+ * journal order, so the result converges.  root_fd is the backing root
+ * (for symlink targets).  tick, if given, is called every 512 rows and
+ * stops the walk by returning < 0.  Returns the count or -errno. */
+long journal_baseline(struct journal *j, const char *state_dir, int root_fd,
+		      int (*tick)(void *arg, long count), void *arg);
+
+#endif

@@ -1,0 +1,277 @@
+/* repl.c: replication state, start and stop, sync-commit waiting, status,
+ * and the worker that invalidates the kernel's caches for paths the peer
+ * changed (kept off the receive path so that acknowledgements never wait
+ * for a directory lock held by a local request). */
+#define _GNU_SOURCE
+#include "repl_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "journal_repl.h"
+#include "log.h"
+
+uint64_t repl_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void repl_set_error(struct repl *r, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&r->lock);
+	va_start(ap, fmt);
+	vsnprintf(r->last_error, sizeof(r->last_error), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void repl_queue_inval(struct repl *r, const char *path)
+{
+	char *copy = strdup(path);
+	if (!copy)
+		return;
+	pthread_mutex_lock(&r->lock);
+	if (r->inval_tail - r->inval_head < INVAL_QUEUE) {
+		r->inval[r->inval_tail++ % INVAL_QUEUE] = copy;
+		copy = NULL;
+		pthread_cond_signal(&r->inval_cond);
+	}
+	pthread_mutex_unlock(&r->lock);
+	free(copy); /* queue full: the entry and attribute timeouts still expire */
+}
+
+static void *invalidator_main(void *arg)
+{
+	struct repl *r = arg;
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		while (!r->stop && r->inval_head == r->inval_tail)
+			pthread_cond_wait(&r->inval_cond, &r->lock);
+		if (r->stop && r->inval_head == r->inval_tail)
+			break;
+		char *path = r->inval[r->inval_head++ % INVAL_QUEUE];
+		pthread_mutex_unlock(&r->lock);
+		if (r->fs->se)
+			fs_invalidate_path(r->fs, path);
+		free(path);
+		pthread_mutex_lock(&r->lock);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+static void kick(int fd)
+{
+	uint64_t one = 1;
+	if (write(fd, &one, sizeof(one)) < 0) {
+		/* the counter is saturated: the reader is awake anyway */
+	}
+}
+
+void repl_notify(struct repl *r)
+{
+	if (r)
+		kick(r->notify_fd);
+}
+
+void repl_peer_hint(struct repl *r, int up)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	int was = r->peer_hint;
+	r->peer_hint = up;
+	if (!up && r->synced) {
+		r->synced = 0; /* commits stop waiting at once */
+		log_notice("replication: heartbeat says peer %s is down; commits no longer wait for it",
+			   r->cfg->peer_name);
+	}
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	if (up && was != 1)
+		kick(r->wake_fd); /* reconnect now rather than after the back-off */
+}
+
+void repl_commit_wait(struct repl *r, uint64_t seq)
+{
+	struct timespec dl;
+	if (!r || r->cfg->sync_mode != SYNC_MODE_SYNC)
+		return;
+	uint64_t t0 = repl_now_us();
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)r->cfg->sync_timeout_ms * 1000000u;
+	dl.tv_sec += (time_t)(ns / 1000000000u);
+	dl.tv_nsec = (long)(ns % 1000000000u);
+
+	pthread_mutex_lock(&r->lock);
+	if (r->synced && r->acked < seq) {
+		r->commit_waits++;
+		while (!r->stop && r->synced && r->acked < seq) {
+			if (pthread_cond_timedwait(&r->cond, &r->lock, &dl) == ETIMEDOUT) {
+				if (r->acked >= seq || !r->synced)
+					break;
+				r->synced = 0;
+				r->drop_out = 1;
+				r->commit_timeouts++;
+				log_warn("replication: peer %s did not acknowledge seq %llu within %u ms: "
+					 "declared down, this node goes on alone and keeps its journal",
+					 r->cfg->peer_name, (unsigned long long)seq, r->cfg->sync_timeout_ms);
+				snprintf(r->last_error, sizeof(r->last_error),
+					 "peer did not acknowledge seq %llu within %u ms",
+					 (unsigned long long)seq, r->cfg->sync_timeout_ms);
+				kick(r->wake_fd);
+				break;
+			}
+		}
+		if (r->acked >= seq)
+			r->last_ack_lag_us = repl_now_us() - t0;
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+void repl_get_status(struct repl *r, struct repl_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->peer_hint = -1;
+	if (!r)
+		return;
+	st->configured = 1;
+	pthread_mutex_lock(&r->lock);
+	st->out_connected = r->out_connected;
+	st->synced = r->synced;
+	st->full_sync = r->full_sync;
+	st->in_connected = r->in_connected;
+	st->peer_hint = r->peer_hint;
+	st->acked_seq = r->acked;
+	st->sent_ops = r->sent_ops;
+	st->sent_bytes = r->sent_bytes;
+	st->applied_ops = r->applied_ops;
+	st->applied_skipped = r->applied_skipped;
+	st->peer_applied_seq = r->peer_applied;
+	st->commit_waits = r->commit_waits;
+	st->commit_timeouts = r->commit_timeouts;
+	st->last_ack_lag_us = r->last_ack_lag_us;
+	snprintf(st->last_error, sizeof(st->last_error), "%s", r->last_error);
+	pthread_mutex_unlock(&r->lock);
+	st->last_seq = journal_last_seq(r->fs->journal);
+	char err[256];
+	struct jcursor *c = jcursor_open(r->cfg->state_dir, err, sizeof(err));
+	if (c) {
+		jcursor_backlog(c, (uint16_t)r->cfg->node_id, st->acked_seq, &st->backlog_ops,
+				&st->backlog_bytes);
+		jcursor_close(c);
+	}
+}
+
+struct repl *repl_start(struct mhafs *fs, char *err, size_t errlen)
+{
+	struct config *cfg = fs->cfg;
+	struct repl *r;
+
+	if (!cfg->peer_address || !cfg->peer_name || !cfg->node_name) {
+		snprintf(err, errlen, "replication needs node_name, peer_name and peer_address");
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->fs = fs;
+	r->cfg = cfg;
+	r->peer_hint = -1;
+	r->listen_fd = -1;
+	r->applier.staging_fd = -1;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&r->inval_cond, NULL);
+	r->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->notify_fd < 0 || r->wake_fd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	char terr[512];
+	r->client_ctx = tls_ctx_new(0, cfg->ca_file, cfg->cert_file, cfg->key_file, terr, sizeof(terr));
+	if (!r->client_ctx) {
+		snprintf(err, errlen, "TLS: %s", terr);
+		goto fail;
+	}
+	r->server_ctx = tls_ctx_new(1, cfg->ca_file, cfg->cert_file, cfg->key_file, terr, sizeof(terr));
+	if (!r->server_ctx) {
+		snprintf(err, errlen, "TLS: %s", terr);
+		goto fail;
+	}
+	if (applier_init(&r->applier, fs->root_fd, cfg->node_local, cfg->n_node_local, err, errlen) < 0)
+		goto fail;
+	return r;
+fail:
+	repl_stop(r);
+	return NULL;
+}
+
+int repl_run(struct repl *r, char *err, size_t errlen)
+{
+	struct config *cfg = r->cfg;
+	if (pthread_create(&r->invalidator, NULL, invalidator_main, r) != 0)
+		goto fail_thread;
+	r->started_invalidator = 1;
+	if (pthread_create(&r->listener, NULL, repl_listener_main, r) != 0)
+		goto fail_thread;
+	r->started_listener = 1;
+	if (pthread_create(&r->sender, NULL, repl_sender_main, r) != 0)
+		goto fail_thread;
+	r->started_sender = 1;
+	log_notice("replication: peer %s at %s:%u, listening on %s:%u, %s commit (timeout %u ms)",
+		   cfg->peer_name, cfg->peer_address, cfg->peer_port, cfg->listen_address,
+		   cfg->listen_port, cfg->sync_mode == SYNC_MODE_SYNC ? "sync" : "async",
+		   cfg->sync_timeout_ms);
+	return 0;
+fail_thread:
+	snprintf(err, errlen, "cannot start replication threads");
+	return -1;
+}
+
+void repl_stop(struct repl *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = 1;
+	pthread_cond_broadcast(&r->cond);
+	pthread_cond_broadcast(&r->inval_cond);
+	pthread_mutex_unlock(&r->lock);
+	if (r->wake_fd >= 0)
+		kick(r->wake_fd);
+	if (r->started_sender)
+		pthread_join(r->sender, NULL);
+	if (r->started_listener)
+		pthread_join(r->listener, NULL);
+	if (r->started_invalidator)
+		pthread_join(r->invalidator, NULL);
+	while (r->inval_head != r->inval_tail)
+		free(r->inval[r->inval_head++ % INVAL_QUEUE]);
+	applier_fini(&r->applier);
+	if (r->client_ctx)
+		tls_ctx_free(r->client_ctx);
+	if (r->server_ctx)
+		tls_ctx_free(r->server_ctx);
+	if (r->notify_fd >= 0)
+		close(r->notify_fd);
+	if (r->wake_fd >= 0)
+		close(r->wake_fd);
+	free(r);
+}

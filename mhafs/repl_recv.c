@@ -1,0 +1,307 @@
+/* repl_recv.c: the listener and receiver.  It accepts the peer's TLS
+ * connection (its certificate must name peer_name), answers HELLO with how
+ * far it has applied the peer's journal, then applies each entry to the
+ * backing tree (apply.c), records it in the catalog with the peer's
+ * progress, and acknowledges it.  Entries it already holds are
+ * acknowledged without being applied again, so a resumed stream is
+ * idempotent.  Anything malformed or hostile ends the connection with a
+ * WIRE_ERROR and changes nothing. */
+#define _GNU_SOURCE
+#include "repl_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "journal_repl.h"
+#include "log.h"
+
+static int listen_on(const char *addr, unsigned port, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	char ps[16];
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(ps, sizeof(ps), "%u", port);
+	if (getaddrinfo(addr, ps, &hints, &res) != 0) {
+		snprintf(err, errlen, "bad listen_address %s", addr);
+		return -1;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 8) < 0) {
+			snprintf(err, errlen, "listen on %s:%u: %s", addr, port, strerror(errno));
+			close(fd);
+			fd = -1;
+		}
+	} else {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static void send_error(struct tls_conn *c, uint32_t code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void send_error(struct tls_conn *c, uint32_t code, const char *fmt, ...)
+{
+	struct wire_error e;
+	va_list ap;
+	memset(&e, 0, sizeof(e));
+	e.code = code;
+	va_start(ap, fmt);
+	vsnprintf(e.text, sizeof(e.text), fmt, ap);
+	va_end(ap);
+	for (char *p = e.text; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+			*p = '?';
+	wire_send(c, WIRE_ERROR, &e);
+}
+
+/* Receive the content of one entry into a staging file (or discard it
+ * when discard is set).  0 or a negative code. */
+static int recv_content(struct repl *r, struct tls_conn *c, uint64_t len, struct staged *s,
+			int discard, uint8_t *buf)
+{
+	struct wire_msg m;
+	uint64_t got = 0;
+	while (got < len) {
+		int rc = wire_recv(c, &m, buf, WIRE_MAX_PAYLOAD);
+		if (rc < 0)
+			return rc == WIRE_ETIMEDOUT ? WIRE_EIO : rc;
+		if (m.type != WIRE_DATA || m.u.data.len > len - got)
+			return WIRE_EFIELD;
+		if (!discard && (rc = staged_write(s, m.u.data.data, m.u.data.len)) < 0) {
+			(void)r;
+			return rc;
+		}
+		got += m.u.data.len;
+	}
+	return 0;
+}
+
+/* Apply and acknowledge one WIRE_OP; returns 0 or ends the connection. */
+static int handle_op(struct repl *r, struct tls_conn *c, const struct wire_op *op, uint16_t origin,
+		     uint64_t *applied, uint8_t *buf)
+{
+	static __thread char strbuf[JENTRY_MAX_STRBUF];
+	static __thread uint8_t entry[JENTRY_MAX_ENCODED];
+	struct jentry e;
+	struct staged s = { .fd = -1 };
+	int rc, skipped = 0;
+
+	/* the entry bytes live in buf, which the DATA frames reuse */
+	if (op->entry_len > sizeof(entry)) {
+		send_error(c, WIRE_ERR_PROTOCOL, "entry too long");
+		return WIRE_EFIELD;
+	}
+	memcpy(entry, op->entry, op->entry_len);
+	uint64_t content = op->content_len;
+	if (jentry_decode(entry, op->entry_len, &e, strbuf, sizeof(strbuf)) < 0 ||
+	    jentry_invalid(&e, 1) != NULL) {
+		send_error(c, WIRE_ERR_PROTOCOL, "malformed journal entry");
+		log_err("replication: malformed journal entry from peer %s: connection closed",
+			r->cfg->peer_name);
+		return WIRE_EFIELD;
+	}
+	if (e.origin != origin) {
+		send_error(c, WIRE_ERR_PEER, "entry of origin %u on the stream of %u", e.origin, origin);
+		return WIRE_EFIELD;
+	}
+	if (apply_check(&r->applier, &e) < 0) {
+		send_error(c, WIRE_ERR_PATH, "path refused: %s", e.path);
+		log_err("replication: peer %s sent a path outside the replicated store (%s %s): refused, "
+			"nothing written, connection closed", r->cfg->peer_name, jop_name(e.op), e.path);
+		return WIRE_EFIELD;
+	}
+	if (content && !((e.op == JOP_WRITE || e.op == JOP_COMMIT) && e.has_hash && e.has_st &&
+			 (uint64_t)e.st.st_size == content)) {
+		send_error(c, WIRE_ERR_PROTOCOL, "content does not belong to a %s entry", jop_name(e.op));
+		return WIRE_EFIELD;
+	}
+	int dup = e.seq <= *applied;
+	if (content && !dup && (rc = staged_open(&r->applier, &e, &s)) < 0) {
+		send_error(c, WIRE_ERR_APPLY, "staging: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = recv_content(r, c, content, &s, dup, buf)) < 0) {
+		staged_discard(&r->applier, &s);
+		if (rc != WIRE_EIO)
+			send_error(c, WIRE_ERR_PROTOCOL, "bad content stream");
+		return rc;
+	}
+	if (!dup) {
+		rc = apply_entry(&r->applier, &e, content ? &s : NULL, &skipped);
+		staged_discard(&r->applier, &s);
+		if (rc < 0) {
+			send_error(c, WIRE_ERR_APPLY, "%s %s: %s", jop_name(e.op), e.path, strerror(-rc));
+			repl_set_error(r, "applying %s %s: %s", jop_name(e.op), e.path, strerror(-rc));
+			return rc;
+		}
+		if ((rc = journal_apply_remote(r->fs->journal, &e)) < 0) {
+			send_error(c, WIRE_ERR_APPLY, "catalog: %s", strerror(-rc));
+			return rc;
+		}
+		*applied = e.seq;
+		pthread_mutex_lock(&r->lock);
+		r->applied_ops++;
+		r->applied_skipped += (uint64_t)skipped;
+		r->peer_applied = e.seq;
+		pthread_mutex_unlock(&r->lock);
+	}
+	struct wire_ack ack = { .origin = e.origin, .seq = e.seq };
+	if ((rc = wire_send(c, WIRE_ACK, &ack)) < 0)
+		return rc;
+	if (!dup) {
+		repl_queue_inval(r, e.path);
+		if (e.path2 && e.op != JOP_SYMLINK && e.op != JOP_COMMIT)
+			repl_queue_inval(r, e.path2);
+	}
+	return 0;
+}
+
+static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
+{
+	struct wire_msg m;
+	int rc = wire_recv(c, &m, buf, WIRE_MAX_PAYLOAD);
+	if (rc < 0 || m.type != WIRE_HELLO) {
+		log_err("replication: peer connection without HELLO (%s): closed",
+			rc < 0 ? wire_strerror(rc) : wire_type_name(m.type));
+		return;
+	}
+	if (strcmp(m.u.hello.node_name, r->cfg->peer_name) != 0 || m.u.hello.node_id == r->cfg->node_id ||
+	    wire_version_pick(&m.u.hello) < 0) {
+		send_error(c, WIRE_ERR_PEER, "expected node %s", r->cfg->peer_name);
+		log_err("replication: HELLO from %s (id %u) refused: we replicate with %s",
+			m.u.hello.node_name, m.u.hello.node_id, r->cfg->peer_name);
+		return;
+	}
+	uint16_t origin = m.u.hello.node_id;
+	uint64_t applied = journal_applied_seq(r->fs->journal, origin);
+	struct wire_hello_ack ha;
+	memset(&ha, 0, sizeof(ha));
+	ha.node_id = (uint16_t)r->cfg->node_id;
+	snprintf(ha.node_name, sizeof(ha.node_name), "%s", r->cfg->node_name);
+	ha.resume_seq = applied;
+	if (wire_send(c, WIRE_HELLO_ACK, &ha) < 0)
+		return;
+	log_notice("replication: peer %s connected to us; we hold its entries up to seq %" PRIu64,
+		   r->cfg->peer_name, applied);
+	pthread_mutex_lock(&r->lock);
+	r->in_connected = 1;
+	r->peer_applied = applied;
+	pthread_mutex_unlock(&r->lock);
+	uint64_t last_frame = repl_now_us();
+	for (;;) {
+		pthread_mutex_lock(&r->lock);
+		int stop = r->stop;
+		pthread_mutex_unlock(&r->lock);
+		if (stop) {
+			send_error(c, WIRE_ERR_SHUTDOWN, "node stopping");
+			break;
+		}
+		rc = wire_recv(c, &m, buf, WIRE_MAX_PAYLOAD);
+		if (rc == WIRE_ETIMEDOUT) {
+			/* the sender pings every second when idle: silence means
+			 * it is gone; a waiting new connection means it is back */
+			struct pollfd lp = { .fd = r->listen_fd, .events = POLLIN };
+			if (repl_now_us() - last_frame > 5000000u || poll(&lp, 1, 0) > 0) {
+				log_notice("replication: peer %s's stream went silent; dropping it",
+					   r->cfg->peer_name);
+				break;
+			}
+			continue;
+		}
+		last_frame = repl_now_us();
+		if (rc < 0) {
+			if (rc != WIRE_ECLOSED && rc != WIRE_EIO) {
+				send_error(c, WIRE_ERR_PROTOCOL, "%s", wire_strerror(rc));
+				log_err("replication: bad frame from peer %s: %s; connection closed",
+					r->cfg->peer_name, wire_strerror(rc));
+			}
+			break;
+		}
+		if (m.type == WIRE_OP) {
+			if (handle_op(r, c, &m.u.op, origin, &applied, buf) < 0)
+				break;
+		} else if (m.type == WIRE_PING) {
+			struct wire_ping pong = m.u.ping;
+			if (wire_send(c, WIRE_PONG, &pong) < 0)
+				break;
+		} else if (m.type == WIRE_BYE) {
+			break;
+		} else {
+			send_error(c, WIRE_ERR_PROTOCOL, "unexpected %s", wire_type_name(m.type));
+			break;
+		}
+	}
+	pthread_mutex_lock(&r->lock);
+	r->in_connected = 0;
+	pthread_mutex_unlock(&r->lock);
+	log_notice("replication: peer %s's stream to us ended", r->cfg->peer_name);
+}
+
+void *repl_listener_main(void *arg)
+{
+	struct repl *r = arg;
+	char err[512];
+	uint8_t *buf = malloc(WIRE_MAX_PAYLOAD);
+	int logged = 0;
+
+	while (buf) {
+		pthread_mutex_lock(&r->lock);
+		int stop = r->stop;
+		pthread_mutex_unlock(&r->lock);
+		if (stop)
+			break;
+		if (r->listen_fd < 0) {
+			r->listen_fd = listen_on(r->cfg->listen_address, r->cfg->listen_port, err, sizeof(err));
+			if (r->listen_fd < 0) {
+				if (!logged++)
+					log_err("replication: %s (retrying)", err);
+				repl_set_error(r, "%s", err);
+				struct pollfd w = { .fd = r->wake_fd, .events = POLLIN };
+				poll(&w, 1, 1000);
+				continue;
+			}
+		}
+		struct pollfd p = { .fd = r->listen_fd, .events = POLLIN };
+		if (poll(&p, 1, 500) <= 0)
+			continue;
+		struct sockaddr_storage sa;
+		socklen_t sl = sizeof(sa);
+		int fd = accept4(r->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		char host[64] = "?";
+		getnameinfo((struct sockaddr *)&sa, sl, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct tls_conn *c = tls_accept(r->server_ctx, fd, r->cfg->peer_name, 5000, err, sizeof(err));
+		if (!c) {
+			close(fd);
+			log_err("replication: refused connection from %s: %s", host, err);
+			repl_set_error(r, "refused connection from %s: %s", host, err);
+			continue;
+		}
+		tls_set_timeout(c, 1000);
+		serve(r, c, buf);
+		tls_close(c);
+	}
+	if (r->listen_fd >= 0)
+		close(r->listen_fd);
+	free(buf);
+	return NULL;
+}

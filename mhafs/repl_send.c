@@ -1,0 +1,446 @@
+/* repl_send.c: the sender.  It connects to the peer's listener, learns
+ * from HELLO_ACK the last of our entries the peer holds durably, and
+ * streams the journal from there in order (each entry followed by the
+ * content of a committed or written file), reading acknowledgements as
+ * they come, with at most REPL_WINDOW entries unacknowledged.  Entries
+ * are read through a cursor on its own database connection, one at a
+ * time, so a large backlog never sits in memory.  On any error it closes
+ * the connection and reconnects with a back-off; the stream then resumes
+ * where the peer says it is. */
+#define _GNU_SOURCE
+#include "repl_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/openat2.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "journal_repl.h"
+#include "log.h"
+
+/* TCP connect to host:port with a timeout; returns fd or -errno. */
+static int tcp_connect(const char *host, unsigned port, int timeout_ms)
+{
+	struct addrinfo hints, *res = NULL;
+	char ps[16];
+	int fd = -1, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(ps, sizeof(ps), "%u", port);
+	if ((rc = getaddrinfo(host, ps, &hints, &res)) != 0)
+		return -EHOSTUNREACH;
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (connect(fd, res->ai_addr, res->ai_addrlen) < 0 && errno != EINPROGRESS) {
+		rc = -errno;
+		goto out;
+	}
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	rc = poll(&p, 1, timeout_ms);
+	if (rc <= 0) {
+		rc = rc == 0 ? -ETIMEDOUT : -errno;
+		goto out;
+	}
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+	getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+	if (soerr) {
+		rc = -soerr;
+		goto out;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	freeaddrinfo(res);
+	return fd;
+out:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	return rc;
+}
+
+static int open_content(struct repl *r, const char *path)
+{
+	struct open_how how;
+	memset(&how, 0, sizeof(how));
+	how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	long fd = syscall(SYS_openat2, r->fs->root_fd, path, &how, sizeof(how));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* Send one entry and, for a commit or write, the file's current content
+ * (found at its later name if it was renamed since).  Returns 0 or a
+ * WIRE_E* / -errno code. */
+static int send_entry(struct repl *r, struct tls_conn *c, struct jcursor *cur, struct jentry *e,
+		      uint8_t *buf)
+{
+	static __thread uint8_t enc[JENTRY_MAX_ENCODED];
+	int fd = -1, rc;
+	uint64_t content = 0;
+
+	if ((e->op == JOP_WRITE || e->op == JOP_COMMIT) && e->has_st && S_ISREG(e->st.st_mode)) {
+		fd = open_content(r, e->path);
+		if (fd == -ENOENT) {
+			char later[JENTRY_MAX_PATH + 1];
+			if (jcursor_moved(cur, e->origin, e->seq, e->path, later, sizeof(later)) == 1)
+				fd = open_content(r, later);
+		}
+		if (fd >= 0) {
+			struct stat st;
+			uint64_t size = 0;
+			if (fstat(fd, &st) < 0 || hash_fd(fd, &e->hash, &size) < 0) {
+				close(fd);
+				return -EIO;
+			}
+			e->has_hash = 1;
+			e->st.st_size = (off_t)size;
+			content = size;
+		}
+		/* gone for good: send the entry without content; the peer
+		 * skips it and applies the removal that follows */
+	}
+	long n = jentry_encode(e, enc, sizeof(enc));
+	if (n < 0 || (size_t)n > sizeof(enc)) {
+		if (fd >= 0)
+			close(fd);
+		log_err("replication: cannot encode %s %s (seq %" PRIu64 ")", jop_name(e->op), e->path, e->seq);
+		return -EINVAL;
+	}
+	struct wire_op op = { .entry = enc, .entry_len = (uint32_t)n, .content_len = content };
+	rc = wire_send(c, WIRE_OP, &op);
+	uint64_t off = 0;
+	while (rc == 0 && off < content) {
+		size_t want = content - off > REPL_CHUNK ? REPL_CHUNK : (size_t)(content - off);
+		ssize_t got = pread(fd, buf, want, (off_t)off);
+		if (got <= 0) {
+			rc = -EIO; /* shrank under us: the peer's hash check refuses it */
+			break;
+		}
+		struct wire_data d = { .data = buf, .len = (uint32_t)got };
+		rc = wire_send(c, WIRE_DATA, &d);
+		off += (uint64_t)got;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0) {
+		pthread_mutex_lock(&r->lock);
+		r->sent_ops++;
+		r->sent_bytes += content;
+		pthread_mutex_unlock(&r->lock);
+	}
+	return rc;
+}
+
+static int readable(struct tls_conn *c, int timeout_ms)
+{
+	if (tls_pending(c) > 0)
+		return 1;
+	struct pollfd p = { .fd = tls_conn_fd(c), .events = POLLIN };
+	return poll(&p, 1, timeout_ms) > 0;
+}
+
+/* Handle one frame from the peer: 0, or an error that ends the stream. */
+static int handle_reply(struct repl *r, struct tls_conn *c, uint8_t *buf)
+{
+	struct wire_msg m;
+	int rc = wire_recv(c, &m, buf, WIRE_MAX_PAYLOAD);
+	if (rc == WIRE_ETIMEDOUT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	switch (m.type) {
+	case WIRE_ACK:
+		if (m.u.ack.origin != r->cfg->node_id)
+			return WIRE_EFIELD;
+		pthread_mutex_lock(&r->lock);
+		if (m.u.ack.seq > r->acked) {
+			r->acked = m.u.ack.seq;
+			pthread_cond_broadcast(&r->cond);
+		}
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	case WIRE_PONG:
+		return 0;
+	case WIRE_ERROR:
+		log_err("replication: peer %s refused our stream: %s (code %u)", r->cfg->peer_name,
+			m.u.error.text, m.u.error.code);
+		repl_set_error(r, "peer refused: %s", m.u.error.text);
+		return WIRE_ECLOSED;
+	case WIRE_BYE:
+		return WIRE_ECLOSED;
+	default:
+		return WIRE_ETYPE;
+	}
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+	while (read(fd, &v, sizeof(v)) > 0) {
+	}
+}
+
+/* Whether the peer needs a full copy: our journal no longer holds the
+ * entries right after its resume point, or it has nothing of ours while
+ * our catalog holds a store (which may predate the journal). */
+static int need_full_sync(struct repl *r, uint64_t resume)
+{
+	uint64_t first = 0, live = 0;
+	if (journal_first_seq(r->fs->journal, &first) < 0 || journal_catalog_live(r->fs->journal, &live) < 0)
+		return 0;
+	if (first > 0 && resume + 1 < first)
+		return 1;
+	return resume == 0 && live > 0;
+}
+
+struct tick_arg {
+	struct repl *r;
+	struct tls_conn *c;
+	uint8_t *buf;
+};
+
+/* Keep the connection alive while the baseline is journaled. */
+static int full_sync_tick(void *arg, long count)
+{
+	struct tick_arg *ta = arg;
+	struct wire_ping ping = { .nonce = (uint64_t)count, .hlc = 0 };
+	pthread_mutex_lock(&ta->r->lock);
+	int stop = ta->r->stop;
+	pthread_mutex_unlock(&ta->r->lock);
+	if (stop || wire_send(ta->c, WIRE_PING, &ping) < 0)
+		return -1;
+	while (readable(ta->c, 0))
+		if (handle_reply(ta->r, ta->c, ta->buf) < 0)
+			return -1;
+	return 0;
+}
+
+/* One connected session: returns when the connection ends. */
+static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint8_t *buf)
+{
+	struct wire_hello h;
+	struct wire_msg m;
+	uint16_t self = (uint16_t)r->cfg->node_id;
+	int rc;
+
+	memset(&h, 0, sizeof(h));
+	h.node_id = self;
+	snprintf(h.node_name, sizeof(h.node_name), "%s", r->cfg->node_name);
+	h.ver_min = h.ver_max = WIRE_VERSION;
+	h.flags = WIRE_HELLO_F_SENDER | (r->cfg->sync_mode == SYNC_MODE_ASYNC ? WIRE_HELLO_F_ASYNC : 0);
+	if ((rc = wire_send(c, WIRE_HELLO, &h)) < 0 || (rc = wire_recv(c, &m, buf, WIRE_MAX_PAYLOAD)) < 0) {
+		repl_set_error(r, "hello: %s", wire_strerror(rc));
+		return;
+	}
+	if (m.type != WIRE_HELLO_ACK || strcmp(m.u.hello_ack.node_name, r->cfg->peer_name) != 0 ||
+	    m.u.hello_ack.node_id == self) {
+		log_err("replication: peer answered HELLO wrongly (type %s, name %s): closing",
+			wire_type_name(m.type), m.type == WIRE_HELLO_ACK ? m.u.hello_ack.node_name : "-");
+		repl_set_error(r, "bad HELLO_ACK from peer");
+		return;
+	}
+	uint64_t resume = m.u.hello_ack.resume_seq, last = journal_last_seq(r->fs->journal);
+	uint64_t next = resume; /* last entry sent */
+	if (need_full_sync(r, resume)) {
+		uint64_t snap = journal_last_seq(r->fs->journal);
+		struct tick_arg ta = { r, c, buf };
+		log_notice("replication: peer %s holds none of our entries or fewer than the journal "
+			   "keeps: full sync, queueing the whole store", r->cfg->peer_name);
+		pthread_mutex_lock(&r->lock);
+		r->full_sync = 1;
+		pthread_mutex_unlock(&r->lock);
+		long n = journal_baseline(r->fs->journal, r->cfg->state_dir, r->fs->root_fd, full_sync_tick, &ta);
+		if (n < 0) {
+			repl_set_error(r, "full sync: %s", strerror((int)-n));
+			return;
+		}
+		log_notice("replication: full sync to peer %s: %ld entries queued after seq %" PRIu64,
+			   r->cfg->peer_name, n, snap);
+		/* the baseline stands for everything up to snap */
+		next = snap;
+		resume = snap > resume ? snap : resume;
+		last = journal_last_seq(r->fs->journal);
+	}
+	uint64_t bops = 0, bbytes = 0;
+	jcursor_backlog(cur, self, resume, &bops, &bbytes);
+	log_notice("replication: connected to peer %s; it holds our entries up to seq %" PRIu64
+		   ", backlog %" PRIu64 " entries, %" PRIu64 " bytes",
+		   r->cfg->peer_name, resume, bops, bbytes);
+	pthread_mutex_lock(&r->lock);
+	r->acked = resume;
+	r->out_connected = 1;
+	r->drop_out = 0;
+	r->last_error[0] = '\0';
+	pthread_mutex_unlock(&r->lock);
+	if (resume > last)
+		log_warn("replication: peer %s claims seq %" PRIu64 " but our journal ends at %" PRIu64,
+			 r->cfg->peer_name, resume, last);
+
+	uint64_t last_ack_seen = repl_now_us(), last_sent_at = repl_now_us(), pruned = resume;
+	uint64_t acked_before = resume;
+	for (;;) {
+		pthread_mutex_lock(&r->lock);
+		int stop = r->stop || r->drop_out;
+		uint64_t acked = r->acked;
+		pthread_mutex_unlock(&r->lock);
+		if (stop)
+			break;
+		if (acked != acked_before) {
+			acked_before = acked;
+			last_ack_seen = repl_now_us();
+		}
+		/* caught up: from now on commits wait for this peer */
+		if (acked >= journal_last_seq(r->fs->journal)) {
+			pthread_mutex_lock(&r->lock);
+			if (r->full_sync) {
+				r->full_sync = 0;
+				log_notice("replication: full sync to peer %s complete (seq %" PRIu64 ")",
+					   r->cfg->peer_name, acked);
+			}
+			if (!r->synced && r->peer_hint != 0) {
+				r->synced = 1;
+				log_notice("replication: peer %s is caught up (seq %" PRIu64 "); %s commit active",
+					   r->cfg->peer_name, acked,
+					   r->cfg->sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
+			}
+			pthread_mutex_unlock(&r->lock);
+		}
+		if (acked >= pruned + 1024) {
+			journal_prune(r->fs->journal, acked);
+			pruned = acked;
+		}
+		while (readable(c, 0))
+			if ((rc = handle_reply(r, c, buf)) < 0)
+				goto end;
+		if (next - acked < REPL_WINDOW) {
+			struct jentry e;
+			static __thread char strbuf[JENTRY_MAX_STRBUF];
+			rc = jcursor_next(cur, self, next, &e, strbuf, sizeof(strbuf));
+			if (rc < 0) {
+				repl_set_error(r, "reading the journal: %s", strerror(-rc));
+				goto end;
+			}
+			if (rc == 1) {
+				if ((rc = send_entry(r, c, cur, &e, buf)) < 0)
+					goto end;
+				next = e.seq;
+				last_sent_at = repl_now_us();
+				continue;
+			}
+		}
+		/* nothing to send, or the window is full: wait */
+		struct pollfd p[3] = {
+			{ .fd = tls_conn_fd(c), .events = POLLIN },
+			{ .fd = r->notify_fd, .events = POLLIN },
+			{ .fd = r->wake_fd, .events = POLLIN },
+		};
+		if (tls_pending(c) > 0)
+			continue;
+		poll(p, 3, 500);
+		if (p[1].revents)
+			drain(r->notify_fd);
+		if (p[2].revents)
+			drain(r->wake_fd);
+		uint64_t now = repl_now_us();
+		if (next > acked && now - last_ack_seen > (uint64_t)r->cfg->sync_timeout_ms * 2000u) {
+			log_warn("replication: peer %s has not acknowledged anything for %u ms; reconnecting",
+				 r->cfg->peer_name, r->cfg->sync_timeout_ms * 2);
+			repl_set_error(r, "peer stopped acknowledging");
+			goto end;
+		}
+		if (now - last_sent_at > 1000000u) {
+			struct wire_ping ping = { .nonce = now, .hlc = 0 };
+			if ((rc = wire_send(c, WIRE_PING, &ping)) < 0)
+				goto end;
+			last_sent_at = now;
+		}
+	}
+	wire_send(c, WIRE_BYE, NULL);
+	return;
+end:
+	if (rc < 0)
+		repl_set_error(r, "stream to peer ended: %s", rc > -100 ? wire_strerror(rc) : strerror(-rc));
+}
+
+void *repl_sender_main(void *arg)
+{
+	struct repl *r = arg;
+	uint8_t *buf = malloc(WIRE_MAX_PAYLOAD);
+	char err[512];
+	int backoff_ms = 200, logged = 0;
+	struct jcursor *cur = NULL;
+
+	while (buf) {
+		pthread_mutex_lock(&r->lock);
+		int stop = r->stop;
+		pthread_mutex_unlock(&r->lock);
+		if (stop)
+			break;
+		if (!cur && !(cur = jcursor_open(r->cfg->state_dir, err, sizeof(err)))) {
+			repl_set_error(r, "journal cursor: %s", err);
+			goto wait;
+		}
+		int fd = tcp_connect(r->cfg->peer_address, r->cfg->peer_port, 2000);
+		if (fd < 0) {
+			repl_set_error(r, "connect to %s:%u: %s", r->cfg->peer_address, r->cfg->peer_port,
+				       strerror(-fd));
+			if (!logged++)
+				log_warn("replication: cannot reach peer %s at %s:%u: %s (retrying)",
+					 r->cfg->peer_name, r->cfg->peer_address, r->cfg->peer_port,
+					 strerror(-fd));
+			goto wait;
+		}
+		struct tls_conn *c = tls_connect(r->client_ctx, fd, r->cfg->peer_name, 5000, err, sizeof(err));
+		if (!c) {
+			close(fd);
+			repl_set_error(r, "TLS with peer: %s", err);
+			log_err("replication: TLS with peer %s failed: %s", r->cfg->peer_name, err);
+			goto wait;
+		}
+		logged = 0;
+		tls_set_timeout(c, (int)r->cfg->sync_timeout_ms * 2);
+		uint64_t began = repl_now_us();
+		stream(r, c, cur, buf);
+		/* a stream that ends at once (the peer refuses an entry) must
+		 * not turn into a reconnect storm */
+		if (repl_now_us() - began > 5000000u)
+			backoff_ms = 200;
+		tls_close(c);
+		pthread_mutex_lock(&r->lock);
+		int was = r->out_connected;
+		r->out_connected = 0;
+		r->synced = 0;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+		if (was)
+			log_notice("replication: disconnected from peer %s", r->cfg->peer_name);
+	wait:;
+		struct pollfd p = { .fd = r->wake_fd, .events = POLLIN };
+		if (poll(&p, 1, backoff_ms) > 0)
+			drain(r->wake_fd);
+		backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+	}
+	jcursor_close(cur);
+	free(buf);
+	return NULL;
+}

@@ -1,0 +1,371 @@
+# tests/e2e/lib.sh: harness for end-to-end mail tests, the demo and the LMTP
+# benchmark (bash, sourced).  It owns the lab network (a client namespace
+# holding a bridge, one namespace per mail node joined to it by a veth pair,
+# addresses in 192.0.2.0/24 only), the mail store (a plain directory or an
+# mhafs mount), and each node's own Dovecot and Postfix instances with every
+# config file under a temp dir.  Everything it creates is recorded and torn
+# down by e2e_cleanup, which e2e_init installs as the EXIT trap.
+#
+# Node N (1, 2, ...) lives in namespace ${E2E_ID}-n$N at 192.0.2.(10+N); the
+# client namespace ${E2E_ID}-c holds br0 at 192.0.2.1.  Daemons are started
+# with `nsenter --net` only, so they share the root mount namespace and see
+# FUSE mounts made by the harness.
+
+E2E_SRC=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+E2E_BUILD=${top_builddir:-$E2E_SRC}
+E2E_PY=/usr/bin/python3
+E2E_LMTP_DOMAIN=d1.test
+E2E_VIRTUAL_DOMAIN=d2.test
+E2E_NETS=""      # namespaces we created, deleted on cleanup
+E2E_MOUNTS=""    # mount points we mounted
+E2E_MHAFS=""     # "pid:mountpoint" of mhafs daemons we started
+E2E_MAIL=""      # nodes whose Dovecot/Postfix we started
+E2E_CLEANED=""
+
+e2e_log() { printf '%s: %s\n' "${E2E_NAME:-e2e}" "$*" >&2; }
+e2e_die() { e2e_log "FAIL: $*"; exit 1; }
+e2e_skip() { e2e_log "SKIP: $*"; exit "${E2E_SKIP_RC:-77}"; }
+
+# e2e_init NAME [ID]: temp dir, traps, identifiers.  ID (the namespace
+# prefix, at most 9 characters after "mhe2e-") defaults to mhe2e-<pid>.
+e2e_init() {
+	E2E_NAME=$1
+	E2E_ID=${2:-mhe2e-$$}
+	if [ -z "${E2E_TMP:-}" ]; then
+		E2E_TMP=$(mktemp -d "/tmp/$E2E_ID.XXXXXX") || e2e_die "mktemp failed"
+		E2E_OWN_TMP=1
+	else
+		mkdir -p "$E2E_TMP" || e2e_die "cannot create $E2E_TMP"
+		E2E_OWN_TMP=""
+	fi
+	# Dovecot, Postfix and vmail processes must traverse it.
+	chmod 0755 "$E2E_TMP"
+	trap e2e_cleanup EXIT
+	trap 'exit 130' INT TERM HUP
+}
+
+# e2e_require_root_tools: skip unless root with the mail servers installed.
+e2e_require_mail() {
+	[ "$(id -u)" = 0 ] || e2e_skip "needs root"
+	local p
+	for p in dovecot postfix postconf nsenter ip; do
+		command -v "$p" >/dev/null 2>&1 || e2e_skip "$p not installed (tools/install-deps)"
+	done
+	[ -x "$E2E_PY" ] || e2e_skip "$E2E_PY not installed"
+	[ -d /usr/lib/postfix/sbin ] || e2e_skip "postfix daemons missing"
+	getent group postdrop >/dev/null || e2e_skip "postfix group postdrop missing"
+	getent passwd dovenull >/dev/null || e2e_skip "dovecot users missing"
+}
+
+# e2e_require_mhafs: skip unless the mhafs binary and /dev/fuse exist.
+e2e_require_mhafs() {
+	[ -c /dev/fuse ] || e2e_skip "no /dev/fuse"
+	command -v fusermount3 >/dev/null 2>&1 || e2e_skip "fusermount3 not installed"
+	E2E_MHAFS_BIN=${MHAFS_BIN:-$E2E_BUILD/mhafs/mhafs}
+	[ -x "$E2E_MHAFS_BIN" ] || e2e_skip "no mhafs binary at $E2E_MHAFS_BIN"
+}
+
+# e2e_vmail: create the vmail system user if missing; sets VMAIL_UID/GID.
+e2e_vmail() {
+	if ! getent passwd vmail >/dev/null; then
+		useradd --system --user-group --home-dir /nonexistent \
+			--shell /usr/sbin/nologin vmail 2>/dev/null ||
+			getent passwd vmail >/dev/null || e2e_die "cannot create user vmail"
+	fi
+	VMAIL_UID=$(id -u vmail) && VMAIL_GID=$(id -g vmail) || e2e_die "no vmail ids"
+	[ "$VMAIL_UID" -ge 100 ] || e2e_die "vmail uid $VMAIL_UID < 100 (virtual_minimum_uid)"
+}
+
+e2e_ns() { printf '%s-n%s' "$E2E_ID" "$1"; }
+e2e_ip() { printf '192.0.2.%s' $((10 + $1)); }
+E2E_CLIENT_IP=192.0.2.1
+
+# e2e_in NS CMD...: run CMD in network namespace NS (mount namespace shared).
+e2e_in() { local ns=$1; shift; nsenter --net="/run/netns/$ns" -- "$@"; }
+# e2e_client CMD...: run CMD in the client namespace.
+e2e_client() { e2e_in "$E2E_ID-c" "$@"; }
+
+# e2e_net_client: the client namespace with bridge br0 at 192.0.2.1/24.
+e2e_net_client() {
+	local c=$E2E_ID-c
+	ip netns add "$c" || e2e_die "ip netns add $c failed"
+	E2E_NETS="$E2E_NETS $c"
+	ip -n "$c" link set lo up &&
+	ip -n "$c" link add br0 type bridge &&
+	ip -n "$c" link set br0 up &&
+	ip -n "$c" addr add "$E2E_CLIENT_IP/24" dev br0 ||
+		e2e_die "client namespace $c setup failed"
+}
+
+# e2e_net_node N: namespace for node N, veth into the client bridge.
+e2e_net_node() {
+	local n=$1 ns c=$E2E_ID-c ip
+	ns=$(e2e_ns "$n"); ip=$(e2e_ip "$n")
+	ip netns add "$ns" || e2e_die "ip netns add $ns failed"
+	E2E_NETS="$E2E_NETS $ns"
+	ip -n "$ns" link set lo up &&
+	ip -n "$ns" link add eth0 type veth peer name "vn$n" netns "$c" &&
+	ip -n "$c" link set "vn$n" master br0 &&
+	ip -n "$c" link set "vn$n" up &&
+	ip -n "$ns" addr add "$ip/24" dev eth0 &&
+	ip -n "$ns" link set eth0 up ||
+		e2e_die "node $n network setup failed"
+}
+
+# e2e_wait SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+e2e_wait() {
+	local t=$(( $1 * 10 )); shift
+	while ! "$@" 2>/dev/null; do
+		t=$((t - 1))
+		[ "$t" -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+
+e2e_is_fuse_mount() {
+	# mountinfo: field 5 is the mount point; the type follows the "-" field.
+	awk -v m="$1" '$5 == m { for (i = 7; i < NF; i++) if ($i == "-") break;
+		if ($(i + 1) ~ /^fuse/) f = 1 } END { exit !f }' /proc/self/mountinfo
+}
+
+# e2e_mhafs_mount N BACKING MNT STATEDIR: write node N's mhafs.conf (in its
+# conf dir), start mhafs in the foreground (-f) in the node's namespace and
+# wait until MNT is a FUSE mount.  E2E_MHAFS_OPTS adds -o options.
+e2e_mhafs_mount() {
+	local n=$1 backing=$2 mnt=$3 state=$4 pid conf
+	conf=$(e2e_node_dir "$n")/conf/mhafs.conf
+	mkdir -p "$backing" "$mnt" "$state" "${conf%/*}" || e2e_die "cannot create mhafs dirs"
+	cat >"$conf" <<-EOC || e2e_die "cannot write $conf"
+	# mhafs.conf for node $n, written by tests/e2e/lib.sh
+	node_name = n$n
+	node_id = $n
+	backing_dir = $backing
+	mount_point = $mnt
+	state_dir = $state
+	control_socket = $state/mhafs.sock
+	log_target = stderr
+	EOC
+	# Its own session: a terminal hangup must not take the mount down.
+	setsid nsenter --net="/run/netns/$(e2e_ns "$n")" -- "$E2E_MHAFS_BIN" "$backing" "$mnt" -f \
+		-o "config=$conf${E2E_MHAFS_OPTS:+,$E2E_MHAFS_OPTS}" </dev/null >"$state/mhafs.log" 2>&1 &
+	pid=$!
+	E2E_MHAFS="$E2E_MHAFS $pid:$mnt"
+	E2E_MOUNTS="$E2E_MOUNTS $mnt"
+	if ! e2e_wait 10 e2e_mounted_or_gone "$mnt" "$pid"; then
+		tail -20 "$state/mhafs.log" >&2
+		e2e_die "mhafs did not mount $mnt within 10 s"
+	fi
+	if ! e2e_is_fuse_mount "$mnt"; then
+		wait "$pid"
+		local rc=$?
+		tail -20 "$state/mhafs.log" >&2
+		e2e_die "mhafs exited with status $rc before mounting $mnt (log above)"
+	fi
+}
+
+# e2e_mhafs_log_clean STATEDIR: fail if the daemon logged an error (e.g. an
+# operation it could not journal), quoting those lines.
+e2e_mhafs_log_clean() {
+	local bad
+	bad=$(grep -E 'mhafs\[(error|crit|alert|emerg)\]' "$1/mhafs.log" 2>/dev/null)
+	[ -z "$bad" ] || e2e_die "mhafs logged errors:
+$bad"
+}
+
+e2e_mounted_or_gone() { e2e_is_fuse_mount "$1" || e2e_gone "$2"; }
+
+# e2e_umount MNT: unmount a FUSE mount we made and reap its daemon.
+e2e_umount() {
+	local mnt=$1 e pid rest=""
+	if e2e_is_fuse_mount "$mnt"; then
+		e2e_wait 5 fusermount3 -u "$mnt" || {
+			e2e_log "fusermount3 -u $mnt failed; lazy unmount"; fuser -vm "$mnt" >&2
+			fusermount3 -uz "$mnt"
+		}
+	fi
+	for e in $E2E_MHAFS; do
+		pid=${e%%:*}
+		if [ "${e#*:}" = "$mnt" ]; then
+			e2e_wait 10 e2e_gone "$pid" || { kill -KILL "$pid" 2>/dev/null; e2e_log "mhafs $pid killed"; }
+			wait "$pid" 2>/dev/null
+		else
+			rest="$rest $e"
+		fi
+	done
+	E2E_MHAFS=$rest
+}
+
+e2e_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# e2e_stop_pidfile FILE: TERM the process named in FILE, KILL after 10 s.
+e2e_stop_pidfile() {
+	local pid
+	[ -s "$1" ] || return 0
+	pid=$(tr -d ' \n' <"$1")
+	case "$pid" in ''|*[!0-9]*) return 0 ;; esac
+	kill -TERM "$pid" 2>/dev/null || return 0
+	e2e_wait 10 e2e_gone "$pid" || kill -KILL "$pid" 2>/dev/null
+}
+
+# e2e_render TEMPLATE OUT NAME=VALUE...: replace each @NAME@ in TEMPLATE.
+e2e_render() {
+	local in=$1 out=$2 kv script=""
+	shift 2
+	for kv in "$@"; do
+		script="$script;s|@${kv%%=*}@|${kv#*=}|g"
+	done
+	sed -e "${script#;}" "$in" >"$out" || e2e_die "cannot render $out"
+	if grep -n '@[A-Z_]*@' "$out" >&2; then
+		e2e_die "unreplaced template variables in $out"
+	fi
+}
+
+# e2e_node_dir N: where node N's config, runtime and logs live.
+e2e_node_dir() { printf '%s/n%s' "$E2E_TMP" "$1"; }
+
+# e2e_users N USER@DOMAIN...: node N's mail users; password "pw-<local part>".
+e2e_users() {
+	local n=$1 d u
+	shift
+	d=$(e2e_node_dir "$n")/conf
+	mkdir -p "$d" || e2e_die "cannot create $d"
+	: >"$d/dovecot-users"; : >"$d/vmailbox"
+	for u in "$@"; do
+		printf '%s:{PLAIN}pw-%s::::::\n' "$u" "${u%@*}" >>"$d/dovecot-users"
+		printf '%s %s/%s/Maildir/\n' "$u" "${u#*@}" "${u%@*}" >>"$d/vmailbox"
+	done
+	printf '%s virtual:\n' "$E2E_VIRTUAL_DOMAIN" >"$d/transport"
+	chmod 0644 "$d/dovecot-users"
+}
+
+# e2e_store_prepare STORE: domain directories owned by vmail.
+e2e_store_prepare() {
+	local dom
+	for dom in "$E2E_LMTP_DOMAIN" "$E2E_VIRTUAL_DOMAIN"; do
+		mkdir -p "$1/$dom" && chown vmail:vmail "$1/$dom" && chmod 0750 "$1/$dom" ||
+			e2e_die "cannot prepare $1/$dom"
+	done
+	chmod 0755 "$1"
+}
+
+# e2e_mail_start N STORE [PROTOCOLS]: render the configs and start node N's
+# Dovecot and Postfix in its namespace with the store at STORE.
+e2e_mail_start() {
+	local n=$1 store=$2 protos=${3:-imap pop3 lmtp} d host
+	d=$(e2e_node_dir "$n"); host=n$n.mhafs.test
+	mkdir -p "$d/conf" "$d/run" "$d/state" "$d/log" "$d/spool" "$d/data" ||
+		e2e_die "cannot create $d"
+	chown postfix "$d/data" && chmod 0755 "$d" "$d/conf" "$d/log" ||
+		e2e_die "cannot set up $d"
+	E2E_MAIL="$E2E_MAIL $n"
+	e2e_render "$E2E_SRC/conf/dovecot.conf.in" "$d/conf/dovecot.conf" \
+		INSTANCE="$E2E_ID-n$n" RUN_DIR="$d/run" STATE_DIR="$d/state" \
+		LOG_DIR="$d/log" PROTOCOLS="$protos" CONF_DIR="$d/conf" \
+		VMAIL_UID="$VMAIL_UID" VMAIL_GID="$VMAIL_GID" STORE="$store" \
+		IMAP_PORT=143 POP3_PORT=110 LMTP_PORT="${E2E_LMTP_PORT:-0}" \
+		LMTP_MIN="${E2E_LMTP_MIN:-0}" MAIL_HOST="$host"
+	e2e_render "$E2E_SRC/conf/postfix-main.cf.in" "$d/conf/main.cf" \
+		CONF_DIR="$d/conf" SPOOL_DIR="$d/spool" DATA_DIR="$d/data" \
+		LOG_DIR="$d/log" MAIL_HOST="$host" LMTP_DOMAIN="$E2E_LMTP_DOMAIN" \
+		VIRTUAL_DOMAIN="$E2E_VIRTUAL_DOMAIN" LMTP_SOCKET="$d/run/lmtp" \
+		STORE="$store" VMAIL_UID="$VMAIL_UID" VMAIL_GID="$VMAIL_GID"
+	cp "$E2E_SRC/conf/postfix-master.cf" "$d/conf/master.cf" || e2e_die "no master.cf"
+
+	# Daemons get no terminal or pipe of ours: `tools/demo | tee` must end.
+	e2e_in "$(e2e_ns "$n")" dovecot -c "$d/conf/dovecot.conf" </dev/null >>"$d/log/dovecot.log" 2>&1 ||
+		e2e_die "dovecot failed to start on node $n (see $d/log/dovecot.log)"
+	e2e_wait 10 test -S "$d/run/lmtp" ||
+		e2e_die "dovecot LMTP socket did not appear on node $n"
+	if [ "$protos" != lmtp ]; then
+		e2e_in "$(e2e_ns "$n")" postfix -c "$d/conf" start </dev/null >"$d/log/postfix-start.log" 2>&1 || {
+			cat "$d/log/postfix-start.log" >&2
+			e2e_die "postfix failed to start on node $n"
+		}
+		e2e_wait 10 e2e_port_open "$n" 25 || e2e_die "postfix not listening on node $n"
+		e2e_wait 10 e2e_port_open "$n" 143 || e2e_die "dovecot IMAP not listening on node $n"
+	fi
+}
+
+# e2e_port_open N PORT: is TCP PORT on node N reachable from the client?
+e2e_port_open() {
+	e2e_client bash -c "exec 3<>/dev/tcp/$(e2e_ip "$1")/$2" 2>/dev/null
+}
+
+# e2e_mail_stop N: stop node N's Postfix and Dovecot (by their pid files).
+e2e_mail_stop() {
+	local n=$1 d rest="" m
+	d=$(e2e_node_dir "$n")
+	e2e_stop_pidfile "$d/spool/pid/master.pid"
+	e2e_stop_pidfile "$d/run/master.pid"
+	for m in $E2E_MAIL; do [ "$m" = "$n" ] || rest="$rest $m"; done
+	E2E_MAIL=$rest
+}
+
+# e2e_netns_pids NS [KEEP]: processes inside namespace NS, except the
+# mhafs daemons when KEEP is given (they go by unmounting).
+e2e_netns_pids() {
+	local p e skip
+	for p in $(ip netns pids "$1" 2>/dev/null); do
+		skip=""
+		if [ -n "${2:-}" ]; then
+			for e in $E2E_MHAFS; do [ "${e%%:*}" = "$p" ] && skip=1; done
+		fi
+		[ -n "$skip" ] || printf '%s\n' "$p"
+	done
+}
+
+# e2e_kill_netns NS [KEEP]: end the processes left inside a namespace we
+# created (TERM, then KILL after 0.5 s).
+e2e_kill_netns() {
+	local pids
+	pids=$(e2e_netns_pids "$@")
+	[ -n "$pids" ] || return 0
+	# shellcheck disable=SC2086
+	kill -TERM $pids 2>/dev/null
+	sleep 0.5
+	pids=$(e2e_netns_pids "$@")
+	# shellcheck disable=SC2086
+	[ -z "$pids" ] || kill -KILL $pids 2>/dev/null
+}
+
+# e2e_dump_logs: the end of every daemon log we made, for a failed run.
+e2e_dump_logs() {
+	local f
+	[ -n "${E2E_TMP:-}" ] && [ -d "$E2E_TMP" ] || return 0
+	for f in "$E2E_TMP"/n*/log/*.log "$E2E_TMP"/*/mhafs.log "$E2E_TMP"/n*/state/mhafs.log; do
+		[ -s "$f" ] || continue
+		printf '%s\n' "---- tail of $f" >&2
+		tail -n "${E2E_LOG_LINES:-25}" "$f" >&2
+	done
+}
+
+# e2e_cleanup [RC]: stop, unmount and delete everything, in that order.
+# Runs from the EXIT trap (RC = the exit status); safe to call twice.
+e2e_cleanup() {
+	local rc=${1:-$?} n m ns
+	[ -z "$E2E_CLEANED" ] || return "$rc"
+	E2E_CLEANED=1
+	trap - EXIT
+	[ "$rc" = 0 ] || [ "$rc" = 77 ] || e2e_dump_logs
+	for n in $E2E_MAIL; do e2e_mail_stop "$n"; done
+	for ns in $E2E_NETS; do
+		e2e_kill_netns "$ns" keep-mhafs
+	done
+	for m in $E2E_MOUNTS; do e2e_umount "$m"; done
+	for ns in $E2E_NETS; do
+		e2e_kill_netns "$ns"
+		ip netns del "$ns" 2>/dev/null || e2e_log "cannot delete namespace $ns"
+	done
+	if [ -n "${E2E_KEEP:-}" ] || [ "$rc" != 0 -a "$rc" != 77 -a -n "${E2E_KEEP_ON_FAIL:-}" ]; then
+		e2e_log "kept $E2E_TMP"
+	elif [ -n "$E2E_OWN_TMP" ] && [ -n "$E2E_TMP" ]; then
+		for m in $E2E_MOUNTS; do
+			if e2e_is_fuse_mount "$m"; then
+				e2e_log "$m still mounted; keeping $E2E_TMP"
+				return "$rc"
+			fi
+		done
+		rm -rf "$E2E_TMP"
+	fi
+	return "$rc"
+}

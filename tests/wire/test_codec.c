@@ -1,0 +1,444 @@
+/* test_codec.c: the frame codec (lib/wire.c).  Round trip of every message
+ * type, canonical re-encoding, the exact header layout and checksum, and
+ * refusal of every malformed case with its own error code. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "tutil.h"
+#include "wire.h"
+
+static uint8_t big[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD + 64];
+
+/* Build a frame around an arbitrary payload with a correct checksum,
+ * computed independently of the codec: xxh3-64 of header[0..8] + payload. */
+static size_t frame(uint8_t *out, uint8_t type, const uint8_t *payload, uint32_t len)
+{
+	uint8_t *tmp = malloc(8 + (size_t)len);
+	uint64_t h;
+
+	out[0] = 'M';
+	out[1] = 'H';
+	out[2] = WIRE_VERSION;
+	out[3] = type;
+	out[4] = (uint8_t)(len >> 24);
+	out[5] = (uint8_t)(len >> 16);
+	out[6] = (uint8_t)(len >> 8);
+	out[7] = (uint8_t)len;
+	memcpy(tmp, out, 8);
+	if (len)
+		memcpy(tmp + 8, payload, len);
+	h = hash64(tmp, 8 + (size_t)len);
+	free(tmp);
+	for (int i = 0; i < 8; i++)
+		out[8 + i] = (uint8_t)(h >> (56 - 8 * i));
+	if (len)
+		memmove(out + WIRE_HDR_LEN, payload, len);
+	return WIRE_HDR_LEN + (size_t)len;
+}
+
+/* Decode a whole frame held in buf; returns the codec's result. */
+static int decode(const uint8_t *buf, size_t n, struct wire_msg *m)
+{
+	struct wire_hdr h;
+	int rc;
+
+	if (n < WIRE_HDR_LEN)
+		return WIRE_ETRUNC;
+	rc = wire_decode_header(buf, &h);
+	if (rc)
+		return rc;
+	if (h.len != n - WIRE_HDR_LEN)
+		return WIRE_ETRUNC;
+	return wire_decode(&h, buf + WIRE_HDR_LEN, m);
+}
+
+/* Encode msg, check it decodes, that it re-encodes to the same bytes and
+ * that the zero-copy encoder produces the same frame. */
+static int round_trip(enum wire_type t, const void *msg, struct wire_msg *out, uint8_t *buf, size_t cap)
+{
+	static uint8_t again[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD];
+	uint8_t scratch[WIRE_SCRATCH];
+	struct iovec iov[3];
+	long n = wire_encode(t, msg, buf, cap), n2;
+	size_t off = 0;
+	int k;
+
+	CHECK(n >= WIRE_HDR_LEN);
+	if (n < WIRE_HDR_LEN)
+		return -1;
+	CHECK_EQ(n - WIRE_HDR_LEN, wire_payload_len(t, msg));
+	CHECK_EQ(decode(buf, (size_t)n, out), 0);
+	CHECK_EQ(out->type, t);
+	n2 = wire_encode(t, &out->u, again, sizeof(again));
+	CHECK_EQ(n2, n);
+	CHECK(n2 == n && memcmp(again, buf, (size_t)n) == 0);
+	k = wire_encode_iov(t, msg, scratch, iov);
+	CHECK(k >= 1 && k <= 3);
+	for (int i = 0; i < k; i++) {
+		CHECK(off + iov[i].iov_len <= (size_t)n && memcmp(buf + off, iov[i].iov_base, iov[i].iov_len) == 0);
+		off += iov[i].iov_len;
+	}
+	CHECK_EQ(off, n);
+	return 0;
+}
+
+static void test_round_trips(void)
+{
+	uint8_t buf[1024];
+	struct wire_msg m;
+
+	struct wire_hello he = { .node_id = 7, .node_name = "node-a.example_1", .ver_min = 1, .ver_max = 3,
+				 .flags = WIRE_HELLO_F_SENDER | WIRE_HELLO_F_EMPTY };
+	round_trip(WIRE_HELLO, &he, &m, buf, sizeof(buf));
+	CHECK_EQ(m.u.hello.node_id, 7);
+	CHECK(strcmp(m.u.hello.node_name, "node-a.example_1") == 0);
+	CHECK_EQ(m.u.hello.ver_min, 1);
+	CHECK_EQ(m.u.hello.ver_max, 3);
+	CHECK_EQ(m.u.hello.flags, WIRE_HELLO_F_SENDER | WIRE_HELLO_F_EMPTY);
+	CHECK_EQ(wire_version_pick(&m.u.hello), WIRE_VERSION);
+
+	/* longest name */
+	memset(he.node_name, 'x', WIRE_NAME_MAX);
+	he.node_name[WIRE_NAME_MAX] = '\0';
+	round_trip(WIRE_HELLO, &he, &m, buf, sizeof(buf));
+	CHECK_EQ(strlen(m.u.hello.node_name), WIRE_NAME_MAX);
+
+	struct wire_hello_ack ha = { .node_id = 65535, .node_name = "B", .resume_seq = UINT64_MAX };
+	round_trip(WIRE_HELLO_ACK, &ha, &m, buf, sizeof(buf));
+	CHECK_EQ(m.u.hello_ack.node_id, 65535);
+	CHECK(strcmp(m.u.hello_ack.node_name, "B") == 0);
+	CHECK(m.u.hello_ack.resume_seq == UINT64_MAX);
+	ha.resume_seq = 0; /* nothing applied yet is valid */
+	round_trip(WIRE_HELLO_ACK, &ha, &m, buf, sizeof(buf));
+	CHECK(m.u.hello_ack.resume_seq == 0);
+
+	uint8_t entry[300];
+	for (size_t i = 0; i < sizeof(entry); i++)
+		entry[i] = (uint8_t)(i * 7);
+	struct wire_op op = { .entry = entry, .entry_len = sizeof(entry), .content_len = 123456789 };
+	round_trip(WIRE_OP, &op, &m, buf, sizeof(buf));
+	CHECK_EQ(m.u.op.entry_len, sizeof(entry));
+	CHECK(memcmp(m.u.op.entry, entry, sizeof(entry)) == 0);
+	CHECK(m.u.op.entry >= buf && m.u.op.entry < buf + sizeof(buf)); /* points into the frame */
+	CHECK(m.u.op.content_len == 123456789);
+	op.content_len = WIRE_MAX_CONTENT;
+	round_trip(WIRE_OP, &op, &m, buf, sizeof(buf));
+
+	/* DATA of the largest size */
+	uint8_t *data = malloc(WIRE_MAX_PAYLOAD);
+	for (size_t i = 0; i < WIRE_MAX_PAYLOAD; i++)
+		data[i] = (uint8_t)(i ^ (i >> 8));
+	struct wire_data d = { .data = data, .len = WIRE_MAX_PAYLOAD };
+	round_trip(WIRE_DATA, &d, &m, big, sizeof(big));
+	CHECK_EQ(m.u.data.len, WIRE_MAX_PAYLOAD);
+	CHECK(memcmp(m.u.data.data, data, WIRE_MAX_PAYLOAD) == 0);
+	d.len = 1;
+	round_trip(WIRE_DATA, &d, &m, buf, sizeof(buf));
+	CHECK_EQ(m.u.data.len, 1);
+	free(data);
+
+	struct wire_ack ack = { .origin = 2, .seq = 0x0102030405060708ULL };
+	round_trip(WIRE_ACK, &ack, &m, buf, sizeof(buf));
+	CHECK_EQ(m.u.ack.origin, 2);
+	CHECK(m.u.ack.seq == 0x0102030405060708ULL);
+
+	struct wire_ping p = { .nonce = 42, .hlc = 0xfedcba9876543210ULL };
+	round_trip(WIRE_PING, &p, &m, buf, sizeof(buf));
+	CHECK(m.u.ping.nonce == 42 && m.u.ping.hlc == 0xfedcba9876543210ULL);
+	round_trip(WIRE_PONG, &p, &m, buf, sizeof(buf));
+	CHECK_EQ(m.type, WIRE_PONG);
+	CHECK(m.u.ping.nonce == 42);
+
+	struct wire_error e = { .code = WIRE_ERR_PATH, .text = "path escapes the store: ../etc" };
+	round_trip(WIRE_ERROR, &e, &m, buf, sizeof(buf));
+	CHECK_EQ(m.u.error.code, WIRE_ERR_PATH);
+	CHECK(strcmp(m.u.error.text, "path escapes the store: ../etc") == 0);
+	e.text[0] = '\0'; /* empty text is allowed */
+	round_trip(WIRE_ERROR, &e, &m, buf, sizeof(buf));
+	memset(e.text, 'y', WIRE_TEXT_MAX);
+	e.text[WIRE_TEXT_MAX] = '\0';
+	round_trip(WIRE_ERROR, &e, &m, buf, sizeof(buf));
+	CHECK_EQ(strlen(m.u.error.text), WIRE_TEXT_MAX);
+
+	long n = wire_encode(WIRE_BYE, NULL, buf, sizeof(buf));
+	CHECK_EQ(n, WIRE_HDR_LEN);
+	CHECK_EQ(decode(buf, (size_t)n, &m), 0);
+	CHECK_EQ(m.type, WIRE_BYE);
+}
+
+/* The exact bytes of a PING frame: the format is a contract with the peer. */
+static void test_layout(void)
+{
+	uint8_t buf[64], ref[64];
+	struct wire_ping p = { .nonce = 0x1122334455667788ULL, .hlc = 0x0102030405060708ULL };
+	const uint8_t payload[16] = { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+				      0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08 };
+	long n = wire_encode(WIRE_PING, &p, buf, sizeof(buf));
+
+	CHECK_EQ(n, 32);
+	CHECK(memcmp(buf, "MH\x01\x06\x00\x00\x00\x10", 8) == 0);
+	CHECK_EQ(frame(ref, WIRE_PING, payload, 16), 32);
+	CHECK(memcmp(buf, ref, 32) == 0);
+}
+
+struct bad {
+	const char *what;
+	uint8_t type;
+	const uint8_t *payload;
+	uint32_t len;
+	int expect;
+};
+
+static void test_malformed_payloads(void)
+{
+	static const uint8_t hello_ok[] = { 0, 1, 1, 'a', 1, 1, 0, 0, 0, 0 };
+	static const uint8_t name64[] = { 0, 1, 64, 'a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a',
+		'a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a',
+		'a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a','a', 1, 1, 0, 0, 0, 0 };
+	static const uint8_t name255[] = { 0, 1, 255, 'a' };
+	static const uint8_t slash[] = { 0, 1, 3, 'a', '/', 'b', 1, 1, 0, 0, 0, 0 };
+	static const uint8_t space[] = { 0, 1, 3, 'a', ' ', 'b', 1, 1, 0, 0, 0, 0 };
+	static const uint8_t nul[] = { 0, 1, 3, 'a', 0, 'b', 1, 1, 0, 0, 0, 0 };
+	static const uint8_t utf8[] = { 0, 1, 2, 0xc3, 0xa9, 1, 1, 0, 0, 0, 0 };
+	static const uint8_t empty_name[] = { 0, 1, 0, 1, 1, 0, 0, 0, 0 };
+	static const uint8_t id0[] = { 0, 0, 1, 'a', 1, 1, 0, 0, 0, 0 };
+	static const uint8_t vmin0[] = { 0, 1, 1, 'a', 0, 1, 0, 0, 0, 0 };
+	static const uint8_t vrev[] = { 0, 1, 1, 'a', 3, 2, 0, 0, 0, 0 };
+	static const uint8_t flag[] = { 0, 1, 1, 'a', 1, 1, 0, 0, 0, 0x10 };
+	static const uint8_t hello_trail[] = { 0, 1, 1, 'a', 1, 1, 0, 0, 0, 0, 0 };
+	static const uint8_t ha_ok[] = { 0, 2, 1, 'b', 0, 0, 0, 0, 0, 0, 0, 5 };
+	static const uint8_t ha_trunc[] = { 0, 2, 1, 'b', 0, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t ha_id0[] = { 0, 0, 1, 'b', 0, 0, 0, 0, 0, 0, 0, 5 };
+	static const uint8_t op_ok[] = { 0, 0, 0, 2, 0xaa, 0xbb, 0, 0, 0, 0, 0, 0, 0, 9 };
+	static const uint8_t op_e0[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9 };
+	static const uint8_t op_over[] = { 0, 0, 0, 9, 0xaa, 0xbb, 0, 0, 0, 0, 0, 0, 0, 9 };
+	static const uint8_t op_huge[] = { 0xff, 0xff, 0xff, 0xff, 0xaa, 0xbb, 0, 0, 0, 0, 0, 0, 0, 9 };
+	static const uint8_t op_clen[] = { 0, 0, 0, 2, 0xaa, 0xbb, 0, 0, 1, 0, 0, 0, 0, 1 };
+	static const uint8_t op_trail[] = { 0, 0, 0, 2, 0xaa, 0xbb, 0, 0, 0, 0, 0, 0, 0, 9, 7 };
+	static const uint8_t ack_ok[] = { 0, 1, 0, 0, 0, 0, 0, 0, 0, 1 };
+	static const uint8_t ack_o0[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	static const uint8_t ack_s0[] = { 0, 1, 0, 0, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t ack_trail[] = { 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	static const uint8_t ping17[17] = { 0 };
+	static const uint8_t ping15[15] = { 0 };
+	static const uint8_t err_ok[] = { 0, 0, 0, 1, 0, 2, 'h', 'i' };
+	static const uint8_t err_c0[] = { 0, 0, 0, 0, 0, 2, 'h', 'i' };
+	static const uint8_t err_nul[] = { 0, 0, 0, 1, 0, 2, 'h', 0 };
+	static const uint8_t err_nl[] = { 0, 0, 0, 1, 0, 2, 'h', '\n' };
+	static const uint8_t err_del[] = { 0, 0, 0, 1, 0, 1, 0x7f };
+	static const uint8_t err_long[] = { 0, 0, 0, 1, 0x01, 0x01, 'x' };
+	static const uint8_t err_trunc[] = { 0, 0, 0, 1, 0, 9, 'h', 'i' };
+	static const uint8_t err_trail[] = { 0, 0, 0, 1, 0, 1, 'h', 'i' };
+	static const uint8_t one[] = { 0 };
+
+	const struct bad cases[] = {
+		{ "hello ok", WIRE_HELLO, hello_ok, sizeof(hello_ok), 0 },
+		{ "hello truncated", WIRE_HELLO, hello_ok, sizeof(hello_ok) - 1, WIRE_ETRUNC },
+		{ "hello cut in the name", WIRE_HELLO, hello_ok, 3, WIRE_ETRUNC },
+		{ "hello empty", WIRE_HELLO, hello_ok, 0, WIRE_ETRUNC },
+		{ "hello name of 64", WIRE_HELLO, name64, sizeof(name64), WIRE_ESTRLEN },
+		{ "hello name of 255", WIRE_HELLO, name255, sizeof(name255), WIRE_ESTRLEN },
+		{ "hello name with /", WIRE_HELLO, slash, sizeof(slash), WIRE_ENAME },
+		{ "hello name with space", WIRE_HELLO, space, sizeof(space), WIRE_ENAME },
+		{ "hello name with NUL", WIRE_HELLO, nul, sizeof(nul), WIRE_ENAME },
+		{ "hello name in UTF-8", WIRE_HELLO, utf8, sizeof(utf8), WIRE_ENAME },
+		{ "hello empty name", WIRE_HELLO, empty_name, sizeof(empty_name), WIRE_ENAME },
+		{ "hello node id 0", WIRE_HELLO, id0, sizeof(id0), WIRE_EFIELD },
+		{ "hello ver_min 0", WIRE_HELLO, vmin0, sizeof(vmin0), WIRE_EFIELD },
+		{ "hello ver_min > ver_max", WIRE_HELLO, vrev, sizeof(vrev), WIRE_EFIELD },
+		{ "hello unknown flag", WIRE_HELLO, flag, sizeof(flag), WIRE_EFIELD },
+		{ "hello trailing byte", WIRE_HELLO, hello_trail, sizeof(hello_trail), WIRE_ETRAILING },
+		{ "hello_ack ok", WIRE_HELLO_ACK, ha_ok, sizeof(ha_ok), 0 },
+		{ "hello_ack truncated seq", WIRE_HELLO_ACK, ha_trunc, sizeof(ha_trunc), WIRE_ETRUNC },
+		{ "hello_ack node id 0", WIRE_HELLO_ACK, ha_id0, sizeof(ha_id0), WIRE_EFIELD },
+		{ "op ok", WIRE_OP, op_ok, sizeof(op_ok), 0 },
+		{ "op empty entry", WIRE_OP, op_e0, sizeof(op_e0), WIRE_EFIELD },
+		{ "op entry past the payload", WIRE_OP, op_over, sizeof(op_over), WIRE_ETRUNC },
+		{ "op entry length 4G", WIRE_OP, op_huge, sizeof(op_huge), WIRE_ELEN },
+		{ "op content_len over max", WIRE_OP, op_clen, sizeof(op_clen), WIRE_EFIELD },
+		{ "op trailing byte", WIRE_OP, op_trail, sizeof(op_trail), WIRE_ETRAILING },
+		{ "op truncated content_len", WIRE_OP, op_ok, sizeof(op_ok) - 3, WIRE_ETRUNC },
+		{ "data empty", WIRE_DATA, one, 0, WIRE_EFIELD },
+		{ "data one byte", WIRE_DATA, one, 1, 0 },
+		{ "ack ok", WIRE_ACK, ack_ok, sizeof(ack_ok), 0 },
+		{ "ack origin 0", WIRE_ACK, ack_o0, sizeof(ack_o0), WIRE_EFIELD },
+		{ "ack seq 0", WIRE_ACK, ack_s0, sizeof(ack_s0), WIRE_EFIELD },
+		{ "ack trailing byte", WIRE_ACK, ack_trail, sizeof(ack_trail), WIRE_ETRAILING },
+		{ "ack truncated", WIRE_ACK, ack_ok, 9, WIRE_ETRUNC },
+		{ "ping 17 bytes", WIRE_PING, ping17, sizeof(ping17), WIRE_ETRAILING },
+		{ "pong 15 bytes", WIRE_PONG, ping15, sizeof(ping15), WIRE_ETRUNC },
+		{ "ping ok", WIRE_PING, ping17, 16, 0 },
+		{ "error ok", WIRE_ERROR, err_ok, sizeof(err_ok), 0 },
+		{ "error code 0", WIRE_ERROR, err_c0, sizeof(err_c0), WIRE_EFIELD },
+		{ "error text with NUL", WIRE_ERROR, err_nul, sizeof(err_nul), WIRE_ETEXT },
+		{ "error text with newline", WIRE_ERROR, err_nl, sizeof(err_nl), WIRE_ETEXT },
+		{ "error text with DEL", WIRE_ERROR, err_del, sizeof(err_del), WIRE_ETEXT },
+		{ "error text of 257", WIRE_ERROR, err_long, sizeof(err_long), WIRE_ESTRLEN },
+		{ "error text truncated", WIRE_ERROR, err_trunc, sizeof(err_trunc), WIRE_ETRUNC },
+		{ "error trailing byte", WIRE_ERROR, err_trail, sizeof(err_trail), WIRE_ETRAILING },
+		{ "bye with a byte", WIRE_BYE, one, 1, WIRE_ETRAILING },
+		{ "bye ok", WIRE_BYE, one, 0, 0 },
+	};
+	uint8_t buf[512];
+	struct wire_msg m;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct bad *c = &cases[i];
+		size_t n = frame(buf, c->type, c->payload, c->len);
+		int rc = decode(buf, n, &m);
+		t_checks++;
+		if (rc != c->expect) {
+			t_failures++;
+			fprintf(stderr, "case '%s': got %d (%s), expected %d (%s)\n", c->what, rc,
+				wire_strerror(rc), c->expect, wire_strerror(c->expect));
+		}
+	}
+}
+
+static void test_malformed_headers(void)
+{
+	uint8_t buf[128], copy[128];
+	struct wire_ack ack = { .origin = 1, .seq = 9 };
+	struct wire_hdr h;
+	struct wire_msg m;
+	long n = wire_encode(WIRE_ACK, &ack, buf, sizeof(buf));
+
+	CHECK_EQ(decode(buf, (size_t)n, &m), 0);
+
+	memcpy(copy, buf, (size_t)n);
+	copy[0] = 'X';
+	CHECK_EQ(wire_decode_header(copy, &h), WIRE_EMAGIC);
+	memcpy(copy, buf, (size_t)n);
+	copy[1] = 'h';
+	CHECK_EQ(wire_decode_header(copy, &h), WIRE_EMAGIC);
+
+	memcpy(copy, buf, (size_t)n);
+	copy[2] = 2;
+	CHECK_EQ(wire_decode_header(copy, &h), WIRE_EVERSION);
+	copy[2] = 0;
+	CHECK_EQ(wire_decode_header(copy, &h), WIRE_EVERSION);
+
+	memcpy(copy, buf, (size_t)n);
+	for (int t = 0; t < 256; t++) {
+		copy[3] = (uint8_t)t;
+		int rc = wire_decode_header(copy, &h);
+		if (t >= 1 && t <= WIRE_TYPE_MAX)
+			CHECK_EQ(rc, 0);
+		else
+			CHECK_EQ(rc, WIRE_ETYPE);
+	}
+
+	/* lengths: max is fine, one over and 4 GiB are not */
+	memcpy(copy, buf, (size_t)n);
+	copy[4] = 0x00; copy[5] = 0x10; copy[6] = 0x00; copy[7] = 0x00;
+	CHECK_EQ(wire_decode_header(copy, &h), 0);
+	CHECK_EQ(h.len, WIRE_MAX_PAYLOAD);
+	copy[7] = 0x01;
+	CHECK_EQ(wire_decode_header(copy, &h), WIRE_ELEN);
+	memset(copy + 4, 0xff, 4);
+	CHECK_EQ(wire_decode_header(copy, &h), WIRE_ELEN);
+
+	/* checksum: any flipped bit in header, payload or checksum is caught */
+	for (long i = 0; i < n; i++) {
+		if (i >= 2 && i < 8)
+			continue; /* version/type/length are refused or re-checked above */
+		for (int bit = 0; bit < 8; bit++) {
+			memcpy(copy, buf, (size_t)n);
+			copy[i] ^= (uint8_t)(1 << bit);
+			int rc = decode(copy, (size_t)n, &m);
+			if (i < 2)
+				CHECK_EQ(rc, WIRE_EMAGIC);
+			else
+				CHECK_EQ(rc, WIRE_ECSUM);
+		}
+	}
+	/* a frame claiming another type with the same payload fails the checksum */
+	memcpy(copy, buf, (size_t)n);
+	copy[3] = WIRE_PING;
+	CHECK_EQ(decode(copy, (size_t)n, &m), WIRE_ECSUM);
+	/* a frame that says it is shorter than it is: checksum fails */
+	memcpy(copy, buf, (size_t)n);
+	copy[7] = 9;
+	CHECK_EQ(wire_decode_header(copy, &h), 0);
+	CHECK_EQ(wire_decode(&h, copy + WIRE_HDR_LEN, &m), WIRE_ECSUM);
+}
+
+static void test_encoder_refuses(void)
+{
+	uint8_t buf[512];
+	struct wire_hello he = { .node_id = 1, .node_name = "ok", .ver_min = 1, .ver_max = 1 };
+
+	CHECK(wire_encode(WIRE_HELLO, &he, buf, sizeof(buf)) > 0);
+	CHECK_EQ(wire_encode(WIRE_HELLO, &he, buf, 20), WIRE_ESPACE);
+	CHECK_EQ(wire_encode(WIRE_HELLO, &he, NULL, 0), WIRE_ESPACE);
+	CHECK_EQ(wire_encode(WIRE_HELLO, NULL, buf, sizeof(buf)), WIRE_EINVAL);
+	CHECK_EQ(wire_encode((enum wire_type)0, &he, buf, sizeof(buf)), WIRE_ETYPE);
+	CHECK_EQ(wire_encode((enum wire_type)10, &he, buf, sizeof(buf)), WIRE_ETYPE);
+	strcpy(he.node_name, "../x");
+	CHECK_EQ(wire_encode(WIRE_HELLO, &he, buf, sizeof(buf)), WIRE_ENAME);
+	he.node_name[0] = '\0';
+	CHECK_EQ(wire_encode(WIRE_HELLO, &he, buf, sizeof(buf)), WIRE_ENAME);
+	memset(he.node_name, 'a', sizeof(he.node_name)); /* unterminated */
+	CHECK_EQ(wire_encode(WIRE_HELLO, &he, buf, sizeof(buf)), WIRE_ESTRLEN);
+	strcpy(he.node_name, "ok");
+	he.flags = 0x100;
+	CHECK_EQ(wire_encode(WIRE_HELLO, &he, buf, sizeof(buf)), WIRE_EFIELD);
+	he.flags = 0;
+	he.node_id = 0;
+	CHECK_EQ(wire_encode(WIRE_HELLO, &he, buf, sizeof(buf)), WIRE_EFIELD);
+
+	struct wire_ack ack = { .origin = 1, .seq = 0 };
+	CHECK_EQ(wire_encode(WIRE_ACK, &ack, buf, sizeof(buf)), WIRE_EFIELD);
+	struct wire_error e = { .code = 1, .text = "two\nlines" };
+	CHECK_EQ(wire_encode(WIRE_ERROR, &e, buf, sizeof(buf)), WIRE_ETEXT);
+	struct wire_data d = { .data = buf, .len = WIRE_MAX_PAYLOAD + 1 };
+	CHECK_EQ(wire_encode(WIRE_DATA, &d, big, sizeof(big)), WIRE_ELEN);
+	d.len = 0;
+	CHECK_EQ(wire_encode(WIRE_DATA, &d, buf, sizeof(buf)), WIRE_EFIELD);
+	struct wire_op op = { .entry = buf, .entry_len = WIRE_MAX_PAYLOAD - 11, .content_len = 0 };
+	CHECK_EQ(wire_encode(WIRE_OP, &op, big, sizeof(big)), WIRE_ELEN);
+	op.entry_len = 4;
+	op.content_len = WIRE_MAX_CONTENT + 1;
+	CHECK_EQ(wire_encode(WIRE_OP, &op, buf, sizeof(buf)), WIRE_EFIELD);
+}
+
+static void test_names_and_strings(void)
+{
+	const int codes[] = { WIRE_EMAGIC, WIRE_EVERSION, WIRE_ETYPE, WIRE_ELEN, WIRE_ECSUM, WIRE_ETRUNC,
+			      WIRE_ETRAILING, WIRE_ESTRLEN, WIRE_ENAME, WIRE_ETEXT, WIRE_EFIELD, WIRE_ESPACE,
+			      WIRE_EINVAL, WIRE_EIO, WIRE_ECLOSED, WIRE_ETIMEDOUT, WIRE_EBROKEN };
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		CHECK(strcmp(wire_strerror(codes[i]), "unknown wire error") != 0);
+		for (size_t j = 0; j < i; j++)
+			CHECK(strcmp(wire_strerror(codes[i]), wire_strerror(codes[j])) != 0);
+	}
+	CHECK(strcmp(wire_strerror(-999), "unknown wire error") == 0);
+	CHECK(wire_name_valid("a"));
+	CHECK(wire_name_valid("mail-1.example.org"));
+	CHECK(!wire_name_valid(""));
+	CHECK(!wire_name_valid(NULL));
+	CHECK(!wire_name_valid("a b"));
+	CHECK(!wire_name_valid("a/b"));
+	CHECK(!wire_name_valid("0123456789012345678901234567890123456789012345678901234567890123"));
+	CHECK(wire_name_valid("012345678901234567890123456789012345678901234567890123456789012"));
+	CHECK(strcmp(wire_type_name(WIRE_DATA), "DATA") == 0);
+	CHECK(strcmp(wire_type_name((enum wire_type)77), "unknown") == 0);
+
+	struct wire_hello h = { .node_id = 1, .node_name = "x", .ver_min = 2, .ver_max = 5 };
+	CHECK_EQ(wire_version_pick(&h), WIRE_EVERSION); /* peer too new */
+	h.ver_min = 1;
+	CHECK_EQ(wire_version_pick(&h), 1);
+}
+
+int main(void)
+{
+	test_round_trips();
+	test_layout();
+	test_malformed_payloads();
+	test_malformed_headers();
+	test_encoder_refuses();
+	test_names_and_strings();
+	return t_done("test_codec");
+}
