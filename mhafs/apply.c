@@ -2,7 +2,11 @@
  * the backing tree (see apply.h).  Content arrives in a staging file that
  * is checked against the entry's xxh3-128, given its owner, mode and
  * mtime, fsynced, and renamed into place; the directory is fsynced after
- * every change, so an acknowledged entry survives a crash of this node. */
+ * every change, so an acknowledged entry survives a crash of this node.
+ * In batched mode the per-file and per-directory fsyncs are replaced by one
+ * syncfs() of the backing file system per batch (apply_sync), which the
+ * receiver calls before it acknowledges any entry of the batch: a group
+ * commit. */
 #define _GNU_SOURCE
 #include "apply.h"
 
@@ -22,6 +26,8 @@
 #include "fuse_lowlevel.h" /* FUSE_SET_ATTR_* bits journaled by setattr */
 #include "hash.h"
 #include "log.h"
+#include "apply_int.h"
+#include "maildir_key.h"
 #include "pathpat.h"
 
 static int open_beneath(int root, const char *path, int flags)
@@ -58,6 +64,18 @@ void applier_fini(struct applier *a)
 	if (a->staging_fd >= 0)
 		close(a->staging_fd);
 	a->staging_fd = -1;
+}
+
+int apply_sync(struct applier *a)
+{
+	int fd = openat(a->staging_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = syncfs(fd) < 0 ? -errno : 0;
+	close(fd);
+	if (rc < 0)
+		log_err("apply: syncfs of the backing file system failed: %s", strerror(-rc));
+	return rc;
 }
 
 int apply_check(struct applier *a, const struct jentry *e)
@@ -119,8 +137,10 @@ static int open_parent(struct applier *a, const char *path, const char **name, i
 	return fd;
 }
 
-static int fsync_dir(int path_fd)
+static int fsync_dir(const struct applier *a, int path_fd)
 {
+	if (a->batched)
+		return 0; /* apply_sync() makes the whole batch durable */
 	int fd = openat(path_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -180,8 +200,41 @@ void staged_discard(struct applier *a, struct staged *s)
 	s->name[0] = '\0';
 }
 
+/* The sender says the committed file is a hard link of e->path2: if this
+ * node has that file with the same content, link it (replacing whatever
+ * is at name) instead of storing a second copy.  0 when linked. */
+static int link_sibling(struct applier *a, const struct jentry *e, int pfd, const char *name)
+{
+	const char *sname;
+	struct hash128 h;
+	uint64_t size;
+	char tmpname[64];
+	int rc = -1;
+
+	if (!pathpat_is_safe(e->path2) || pathpat_is_local(a->local, a->nlocal, e->path2))
+		return -1;
+	int spfd = open_parent(a, e->path2, &sname, 0);
+	if (spfd < 0)
+		return -1;
+	int fd = openat(spfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	if (fd >= 0 && hash_fd(fd, &h, &size) == 0 && h.hi == e->hash.hi && h.lo == e->hash.lo) {
+		snprintf(tmpname, sizeof(tmpname), "link.%u.%" PRIu64, e->origin, e->seq);
+		unlinkat(a->staging_fd, tmpname, 0);
+		if (linkat(spfd, sname, a->staging_fd, tmpname, 0) == 0) {
+			if (renameat(a->staging_fd, tmpname, pfd, name) == 0)
+				rc = fsync_dir(a, pfd);
+			else
+				unlinkat(a->staging_fd, tmpname, 0);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	close(spfd);
+	return rc;
+}
+
 /* Make the staged content final at e->path. */
-static int install_content(struct applier *a, const struct jentry *e, struct staged *s)
+static int install_content(struct applier *a, struct jentry *e, struct staged *s)
 {
 	struct hash128 h;
 	uint64_t size;
@@ -203,16 +256,54 @@ static int install_content(struct applier *a, const struct jentry *e, struct sta
 		    futimens(s->fd, tv) < 0)
 			log_warn("apply: attributes of %s: %s", e->path, strerror(errno));
 	}
-	if (fsync(s->fd) < 0)
+	if (!a->batched && fsync(s->fd) < 0)
 		return -errno;
 	int pfd = open_parent(a, e->path, &name, 1);
 	if (pfd < 0)
 		return pfd;
+	if (e->op == JOP_COMMIT && e->path2 && link_sibling(a, e, pfd, name) == 0) {
+		close(pfd);
+		return 0; /* the staged copy is discarded by the caller */
+	}
+	int locked = 0;
+	if (apply_is_uidlist(e->path)) {
+		locked = apply_uidlist_lock(pfd);
+		int v = apply_uidlist_merge(a, e, s, pfd, name);
+		if (v == UIDLIST_KEEP_OURS) {
+			/* the catalog keeps recording our content */
+			int lfd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+			uint64_t lsize = 0;
+			rc = lfd < 0 ? -errno : hash_fd(lfd, &e->hash, &lsize);
+			if (lfd >= 0)
+				close(lfd);
+			e->st.st_size = (off_t)lsize;
+			a->entry_changed = 1;
+			apply_uidlist_unlock(pfd, locked);
+			close(pfd);
+			return rc;
+		}
+		if (v < 0) {
+			apply_uidlist_unlock(pfd, locked);
+			close(pfd);
+			return v;
+		}
+		if (v == UIDLIST_MERGED) {
+			a->entry_changed = 1;
+			a->journal_local = 1;
+			if (!a->batched && fsync(s->fd) < 0) {
+				rc = -errno;
+				apply_uidlist_unlock(pfd, locked);
+				close(pfd);
+				return rc;
+			}
+		}
+	}
 	rc = renameat(a->staging_fd, s->name, pfd, name) < 0 ? -errno : 0;
 	if (rc == 0) {
 		s->name[0] = '\0';
-		rc = fsync_dir(pfd);
+		rc = fsync_dir(a, pfd);
 	}
+	apply_uidlist_unlock(pfd, locked);
 	close(pfd);
 	return rc;
 }
@@ -243,13 +334,70 @@ static int apply_setattr(int pfd, const char *name, const struct jentry *e)
 	return 0;
 }
 
-int apply_entry(struct applier *a, const struct jentry *e, struct staged *s, int *skipped)
+/* The entry's source is not here: find this node's version of the same
+ * message and apply the split-brain rules (see apply.h). */
+static int resolve_moved(struct applier *a, struct jentry *e, int pfd2, const char *name2, int *skipped)
+{
+	char local[PATH_MAX];
+	const char *lname;
+	int found = maildir_find_key(a->root_fd, e->path, local, sizeof(local)), rc;
+
+	if (found < 0)
+		return found;
+	if (found == 0) {
+		log_notice("conflict: %s %s from node %u dropped: the message was expunged here "
+			   "(expunge wins)", jop_name(e->op), e->path, e->origin);
+		a->n_expunged++;
+		*skipped = 1;
+		return 0;
+	}
+	if (e->op == JOP_RENAME || e->op == JOP_SETATTR) {
+		hlc_t hl = 0;
+		uint16_t ol = 0;
+		if (a->local_hlc)
+			a->local_hlc(a->hlc_arg, local, &hl, &ol);
+		if (e->hlc < hl || (e->hlc == hl && e->origin < ol)) {
+			log_notice("conflict: %s %s from node %u is older than this node's change to the "
+				   "same message (%s): kept ours (last writer wins)", jop_name(e->op), e->path,
+				   e->origin, local);
+			a->n_local_newer++;
+			*skipped = 1;
+			return 0;
+		}
+	}
+	int lpfd = open_parent(a, local, &lname, 0);
+	if (lpfd < 0)
+		return lpfd;
+	if (e->op == JOP_RENAME)
+		rc = renameat(lpfd, lname, pfd2, name2) < 0 ? -errno : 0;
+	else if (e->op == JOP_LINK)
+		rc = linkat(lpfd, lname, pfd2, name2, 0) < 0 ? -errno : 0;
+	else
+		rc = 0;
+	close(lpfd);
+	if (rc == 0) {
+		log_notice("conflict: %s %s from node %u applied to this node's version %s%s",
+			   jop_name(e->op), e->path, e->origin, local,
+			   e->op == JOP_RENAME ? " (theirs is newer: last writer wins)" : "");
+		if (e->op == JOP_RENAME)
+			a->n_remote_newer++;
+		else
+			a->n_redirected++;
+		snprintf(a->redirect, sizeof(a->redirect), "%s", local);
+		e->path = a->redirect;
+	}
+	return rc;
+}
+
+int apply_entry(struct applier *a, struct jentry *e, struct staged *s, int *skipped)
 {
 	const char *name, *name2;
 	int pfd = -1, pfd2 = -1, rc = 0;
 	struct stat st;
 
 	*skipped = 0;
+	a->entry_changed = 0;
+	a->journal_local = 0;
 	if ((rc = apply_check(a, e)) < 0) {
 		log_err("apply: refused %s %s from node %u: path outside the replicated store",
 			jop_name(e->op), e->path, e->origin);
@@ -291,8 +439,29 @@ int apply_entry(struct applier *a, const struct jentry *e, struct staged *s, int
 			set_owner_mode(pfd, name, e);
 		break;
 	case JOP_UNLINK:
-		if (unlinkat(pfd, name, 0) < 0 && errno != ENOENT)
-			rc = -errno;
+		if (unlinkat(pfd, name, 0) < 0) {
+			if (errno != ENOENT) {
+				rc = -errno;
+				break;
+			}
+			/* renamed here meanwhile (flags): the expunge still wins */
+			char local[PATH_MAX];
+			const char *lname;
+			if (maildir_find_key(a->root_fd, e->path, local, sizeof(local)) == 1) {
+				int lpfd = open_parent(a, local, &lname, 0);
+				if (lpfd >= 0) {
+					if (unlinkat(lpfd, lname, 0) == 0) {
+						log_notice("conflict: expunge of %s from node %u removes this "
+							   "node's version %s (expunge wins)", e->path, e->origin, local);
+						a->n_expunged++;
+						snprintf(a->redirect, sizeof(a->redirect), "%s", local);
+						e->path = a->redirect;
+						rc = fsync_dir(a, lpfd);
+					}
+					close(lpfd);
+				}
+			}
+		}
 		break;
 	case JOP_RMDIR:
 		if (unlinkat(pfd, name, AT_REMOVEDIR) < 0) {
@@ -323,6 +492,8 @@ int apply_entry(struct applier *a, const struct jentry *e, struct staged *s, int
 			rc = linkat(pfd, name, pfd2, name2, 0) < 0 ? -errno : 0;
 		if (rc == -ENOENT && fstatat(pfd2, name2, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			rc = 0; /* already done */
+		else if (rc == -ENOENT && fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = resolve_moved(a, e, pfd2, name2, skipped);
 		else if (rc == -EEXIST && e->op == JOP_LINK)
 			rc = 0;
 		else if (rc == -ENOENT || rc == -EEXIST) {
@@ -333,13 +504,27 @@ int apply_entry(struct applier *a, const struct jentry *e, struct staged *s, int
 			rc = 0;
 		}
 		if (rc == 0 && !*skipped)
-			rc = fsync_dir(pfd2);
+			rc = fsync_dir(a, pfd2);
 		break;
 	case JOP_SETATTR:
 		rc = apply_setattr(pfd, name, e);
 		if (rc == -ENOENT) {
-			*skipped = 1;
+			char local[PATH_MAX];
+			const char *lname;
 			rc = 0;
+			*skipped = 1;
+			if (maildir_find_key(a->root_fd, e->path, local, sizeof(local)) == 1) {
+				int lpfd = open_parent(a, local, &lname, 0);
+				if (lpfd >= 0) {
+					if (apply_setattr(lpfd, lname, e) == 0) {
+						*skipped = 0;
+						a->n_redirected++;
+						snprintf(a->redirect, sizeof(a->redirect), "%s", local);
+						e->path = a->redirect;
+					}
+					close(lpfd);
+				}
+			}
 		}
 		if (rc == 0 && e->has_st && (e->flags & FUSE_SET_ATTR_SIZE)) {
 			int fd = openat(pfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -362,7 +547,7 @@ int apply_entry(struct applier *a, const struct jentry *e, struct staged *s, int
 		break;
 	}
 	if (rc == 0 && !*skipped && e->op != JOP_SETATTR)
-		rc = fsync_dir(pfd);
+		rc = fsync_dir(a, pfd);
 done:
 	if (pfd >= 0)
 		close(pfd);

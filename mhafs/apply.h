@@ -17,6 +17,19 @@ struct applier {
 	int staging_fd;       /* O_PATH of root/.mhafs-staging */
 	char *const *local;   /* node-local patterns: never applied */
 	size_t nlocal;
+	int batched;          /* skip fsyncs: the caller runs apply_sync() */
+	/* the catalog's HLC and origin of a local path, for last-writer-wins
+	 * between a peer's change and this node's to the same message */
+	int (*local_hlc)(void *arg, const char *path, hlc_t *hlc, uint16_t *origin);
+	void *hlc_arg;
+	/* conflicts resolved, by rule */
+	_Atomic unsigned long n_remote_newer, n_local_newer, n_expunged, n_redirected;
+	char redirect[4200];  /* this node's path of a message an entry named otherwise */
+	_Atomic unsigned long n_uidlist_merges;
+	/* set by apply_entry: it changed e (path or content hash), so the
+	 * catalog must record the changed entry; and the result is a new
+	 * version of ours that the peer must get (journal a local write) */
+	int entry_changed, journal_local;
 };
 
 int applier_init(struct applier *a, int root_fd, char *const *local, size_t nlocal, char *err,
@@ -33,12 +46,26 @@ int staged_open(struct applier *a, const struct jentry *e, struct staged *s);
 int staged_write(struct staged *s, const void *buf, size_t n);
 void staged_discard(struct applier *a, struct staged *s);
 
+/* Make everything applied so far durable (syncfs of the backing file
+ * system).  0 or -errno. */
+int apply_sync(struct applier *a);
+
 /* Check that e may be applied here (safe, not node-local): 0 or -EPERM. */
 int apply_check(struct applier *a, const struct jentry *e);
 /* Apply e; s holds its content (WRITE/COMMIT with content) or is NULL.
- * Returns 0 when applied or already in effect, -errno otherwise.  A
- * conflict that cannot be applied as such (e.g. renaming a file that is
- * gone) is logged and counted as applied (*skipped set to 1). */
-int apply_entry(struct applier *a, const struct jentry *e, struct staged *s, int *skipped);
+ * Returns 0 when applied or already in effect, -errno otherwise.
+ *
+ * When e names a Maildir message that is no longer at e->path here (this
+ * node renamed or expunged it meanwhile: a split brain), the rules are:
+ * a rename or flag change goes to this node's version of the message (same
+ * base name in the maildir's new/ or cur/) if e's HLC is newer than that
+ * version's (node id breaks ties), else this node's change stands; an
+ * expunge removes this node's version whatever its flags; a change to a
+ * message expunged here is dropped (the expunge wins, and no content has
+ * to travel back).  Both nodes apply the same rules to the same pair of
+ * changes, so they converge.  When e was applied to another path, e->path
+ * is pointed at a->redirect so the catalog records the right object.  A
+ * change not applied is logged and *skipped set. */
+int apply_entry(struct applier *a, struct jentry *e, struct staged *s, int *skipped);
 
 #endif

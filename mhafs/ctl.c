@@ -68,6 +68,11 @@ static void answer_status(struct ctl *c, FILE *out)
 		fprintf(out, "sent_ops=%" PRIu64 "\nsent_bytes=%" PRIu64 "\napplied_ops=%" PRIu64
 			"\napplied_skipped=%" PRIu64 "\npeer_applied_seq=%" PRIu64 "\n",
 			st.sent_ops, st.sent_bytes, st.applied_ops, st.applied_skipped, st.peer_applied_seq);
+		fprintf(out, "conflicts_last_writer_theirs=%" PRIu64 "\nconflicts_last_writer_ours=%" PRIu64
+			"\nconflicts_expunge_wins=%" PRIu64 "\nconflicts_applied_to_local_version=%" PRIu64 "\n",
+			st.conflicts_theirs_newer, st.conflicts_ours_newer, st.conflicts_expunge_wins,
+			st.conflicts_redirected);
+		fprintf(out, "uidlist_merges=%" PRIu64 "\n", st.uidlist_merges);
 		fprintf(out, "commit_waits=%" PRIu64 "\ncommit_timeouts=%" PRIu64
 			"\nlast_commit_ack_us=%" PRIu64 "\nlast_error=%s\n",
 			st.commit_waits, st.commit_timeouts, st.last_ack_lag_us,

@@ -86,6 +86,8 @@ int fs_journal_xattr(struct mhafs *fs, enum jop op, struct inode *in, const char
 void fs_space_init(struct mhafs *fs);
 /* 0 if changes may proceed, else ENOSPC. */
 int fs_gate(struct mhafs *fs);
+/* Switch the journal to its writer thread (group commit), after the fork. */
+int fs_start_journal_writer(struct mhafs *fs);
 
 /* ---- cache invalidation, for changes made underneath the kernel ---- */
 /* Tell the kernel that relpath (store-relative) changed: drops its cached

@@ -132,6 +132,32 @@ static int release_reserve(struct mhafs *fs)
 	return had;
 }
 
+static void hook_committed(void *arg, uint64_t seq)
+{
+	struct mhafs *fs = arg;
+	(void)seq;
+	repl_notify(fs->repl); /* the sender reads the database: wake it now */
+}
+
+static int hook_full(void *arg)
+{
+	return release_reserve(arg);
+}
+
+static void hook_failed(void *arg)
+{
+	struct mhafs *fs = arg;
+	atomic_store(&fs->journal_failed, 1);
+	atomic_store(&fs->journal_full, 1); /* refuse changes until it writes again */
+}
+
+int fs_start_journal_writer(struct mhafs *fs)
+{
+	struct journal_hooks h = { .arg = fs, .committed = hook_committed, .full = hook_full,
+				   .failed = hook_failed };
+	return journal_start_writer(fs->journal, &h);
+}
+
 int fs_gate(struct mhafs *fs)
 {
 	if (!atomic_load(&fs->journal_full))
@@ -193,7 +219,6 @@ int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path
 		return rc;
 	}
 	atomic_fetch_add(&fs->ops_journaled, 1);
-	repl_notify(fs->repl);
 	/* a message's commit point: in sync mode it returns once the peer
 	 * holds it durably (or is declared down) */
 	if (op == JOP_COMMIT)
@@ -307,19 +332,29 @@ int fs_journal_link(struct mhafs *fs, struct inode *in, struct inode *newparent,
 	return fs_journal(fs, JOP_LINK, src, dst, NULL, 0, &st, -1);
 }
 
+/* The store path of in, if a change to it is to be journaled: 1 with the
+ * path in buf, 0 when it is not (gone, the root, node-local), or -errno. */
+static int replicated_path_of(struct mhafs *fs, struct inode *in, char *buf, size_t len)
+{
+	int rc = fs_inode_path(fs, in, buf, len);
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc;
+	if (buf[0] == '\0')
+		return 0; /* the store's root: its own attributes are not replicated */
+	if (fs_is_local(fs, buf)) {
+		atomic_fetch_add(&fs->ops_local, 1);
+		return 0;
+	}
+	return 1;
+}
+
 int fs_journal_setattr(struct mhafs *fs, struct inode *in, int mask)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	int rc = fs_inode_path(fs, in, path, sizeof(path));
-	if (rc < 0)
-		return rc == -ENOENT ? 0 : rc;
-	if (path[0] == '\0')
-		return 0; /* the store's root: its own attributes are not replicated */
-	if (fs_is_local(fs, path)) {
-		atomic_fetch_add(&fs->ops_local, 1);
-		return 0;
-	}
+	int rc = replicated_path_of(fs, in, path, sizeof(path));
+	if (rc <= 0)
+		return rc;
 	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return fs_journal(fs, JOP_SETATTR, path, NULL, NULL, (uint32_t)mask, &st, -1);
@@ -329,15 +364,9 @@ int fs_journal_content(struct mhafs *fs, struct inode *in)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	int rc = fs_inode_path(fs, in, path, sizeof(path));
-	if (rc < 0)
-		return rc == -ENOENT ? 0 : rc;
-	if (path[0] == '\0')
-		return 0; /* the store's root: its own attributes are not replicated */
-	if (fs_is_local(fs, path)) {
-		atomic_fetch_add(&fs->ops_local, 1);
-		return 0;
-	}
+	int rc = replicated_path_of(fs, in, path, sizeof(path));
+	if (rc <= 0)
+		return rc;
 	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return fs_journal(fs, JOP_WRITE, path, NULL, NULL, 0, &st, in->fd);
@@ -346,15 +375,9 @@ int fs_journal_content(struct mhafs *fs, struct inode *in)
 int fs_journal_xattr(struct mhafs *fs, enum jop op, struct inode *in, const char *name)
 {
 	char path[PATH_MAX];
-	int rc = fs_inode_path(fs, in, path, sizeof(path));
-	if (rc < 0)
-		return rc == -ENOENT ? 0 : rc;
-	if (path[0] == '\0')
-		return 0; /* the store's root: its own attributes are not replicated */
-	if (fs_is_local(fs, path)) {
-		atomic_fetch_add(&fs->ops_local, 1);
-		return 0;
-	}
+	int rc = replicated_path_of(fs, in, path, sizeof(path));
+	if (rc <= 0)
+		return rc;
 	return fs_journal(fs, op, path, NULL, name, 0, NULL, -1);
 }
 

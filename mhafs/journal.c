@@ -42,6 +42,8 @@ static const char schema_sql[] =
 	" gid INTEGER, size INTEGER, mtime_ns INTEGER, ino INTEGER, hash BLOB,"
 	" hlc INTEGER NOT NULL, origin INTEGER NOT NULL,"
 	" deleted INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+	/* the replicator finds another name of a hard-linked file by inode */
+	"CREATE INDEX IF NOT EXISTS catalog_ino ON catalog(ino) WHERE deleted = 0;"
 	/* journal_record leaves meta.last_seq to journal_close, so the last
 	 * seq lives in the journal rows; whoever deletes our own rows (the
 	 * replicator pruning acknowledged ones) must not take it with them,
@@ -305,6 +307,9 @@ struct journal *journal_open(const char *state_dir, uint16_t node_id, struct hlc
 		return NULL;
 	}
 	pthread_mutex_init(&j->lock, NULL);
+	pthread_mutex_init(&j->qlock, NULL);
+	pthread_cond_init(&j->qcond, NULL);
+	pthread_cond_init(&j->qdone, NULL);
 	j->node = node_id;
 	j->clock = clock;
 
@@ -385,8 +390,15 @@ int journal_catalog_built(struct journal *j)
 
 uint64_t journal_last_seq(struct journal *j)
 {
+	uint64_t s;
+	if (j->async) {
+		pthread_mutex_lock(&j->qlock);
+		s = j->qseq;
+		pthread_mutex_unlock(&j->qlock);
+		return s;
+	}
 	pthread_mutex_lock(&j->lock);
-	uint64_t s = j->seq;
+	s = j->seq;
 	pthread_mutex_unlock(&j->lock);
 	return s;
 }
@@ -450,8 +462,7 @@ int journal_record_locked(struct journal *j, struct jentry *e)
 	e->hlc = j->clock ? hlc_now(j->clock) : j->last_hlc + 1;
 	if ((rc = jexec(j, S_BEGIN)) != SQLITE_OK)
 		goto fail;
-	if ((rc = insert_journal_row(j, e)) != SQLITE_OK ||
-	    (rc = catalog_apply(j, e)) != SQLITE_OK)
+	if ((rc = journal_write_entry(j, e)) != SQLITE_OK)
 		goto rollback;
 	/* meta.last_seq/last_hlc are not touched here (one page less to write
 	 * per op): journal_open takes the maximum of meta and the journal
@@ -478,8 +489,16 @@ fail:
 	return map_rc(rc);
 }
 
+int journal_write_entry(struct journal *j, const struct jentry *e)
+{
+	int rc = insert_journal_row(j, e);
+	return rc == SQLITE_OK ? catalog_apply(j, e) : rc;
+}
+
 int journal_record(struct journal *j, struct jentry *e)
 {
+	if (j->async)
+		return journal_enqueue(j, e);
 	pthread_mutex_lock(&j->lock);
 	int rc = journal_record_locked(j, e);
 	pthread_mutex_unlock(&j->lock);
@@ -490,6 +509,7 @@ void journal_close(struct journal *j, int clean)
 {
 	if (!j)
 		return;
+	journal_stop_writer(j);
 	pthread_mutex_lock(&j->lock);
 	sqlite3_stmt *m = jst(j, S_META_LAST);
 	sqlite3_bind_int64(m, 1, (int64_t)j->seq);

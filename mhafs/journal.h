@@ -67,6 +67,24 @@ struct recover_stats {
 };
 int journal_recover(struct journal *j, int backing_fd, char *const *local, size_t nlocal,
 		    struct recover_stats *st);
+/* Asynchronous writing (group commit).  Once started, journal_record only
+ * assigns seq and hlc and queues the entry; a writer thread commits queued
+ * entries in batches, one transaction each.  An entry still queued when the
+ * process dies is lost from the journal but not from the store: the
+ * start-up check after an unclean stop journals what the tree holds.
+ * Callers that must know an entry is in the database (a sync commit waits
+ * for the peer, which reads the database) are told through committed(). */
+struct journal_hooks {
+	void *arg;
+	void (*committed)(void *arg, uint64_t seq); /* entries up to seq are in the database */
+	int (*full)(void *arg);    /* the database's disk is full: free room, 1 if it did */
+	void (*failed)(void *arg); /* a batch could not be written */
+};
+/* Start the writer (after any fork).  0 or -errno. */
+int journal_start_writer(struct journal *j, const struct journal_hooks *hooks);
+/* Wait until every entry queued so far is committed. */
+void journal_flush(struct journal *j);
+
 /* Mark a clean stop (to be called after the last operation) and close. */
 void journal_close(struct journal *j, int clean);
 const char *jop_name(enum jop op);

@@ -38,6 +38,8 @@ enum jstmt {
 	NSTMT
 };
 
+struct jq_item;
+
 struct journal {
 	pthread_mutex_t lock;
 	sqlite3 *db;
@@ -48,6 +50,18 @@ struct journal {
 	hlc_t last_hlc;
 	int catalog_built;
 	int failing;         /* an error was logged; cleared on success */
+	/* the asynchronous writer (journal_async.c); while async is 0,
+	 * journal_record writes the entry itself */
+	int async;
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond, qdone;
+	struct jq_item *qhead, *qtail;
+	size_t qlen;
+	uint64_t qseq;       /* last seq handed out (under qlock) */
+	uint64_t committed;  /* last seq the writer has committed */
+	int qstop;
+	pthread_t writer;
+	struct journal_hooks hooks;
 	unsigned long rejected; /* invalid entries refused (-EINVAL) */
 };
 
@@ -77,6 +91,12 @@ int catalog_apply(struct journal *j, const struct jentry *e);
 
 /* journal.c: record without taking the lock (caller holds it). */
 int journal_record_locked(struct journal *j, struct jentry *e);
+/* journal.c: write one assigned entry (seq, hlc set) inside an open
+ * transaction: the journal row and its catalog change.  SQLite rc. */
+int journal_write_entry(struct journal *j, const struct jentry *e);
+/* journal_async.c */
+int journal_enqueue(struct journal *j, struct jentry *e);
+void journal_stop_writer(struct journal *j);
 
 /* Range bounds of a subtree: lo = "path/", hi = "path0" ('0' follows '/'). */
 char *subtree_bound(const char *path, char last);

@@ -40,6 +40,7 @@ int journal_apply_remote(struct journal *j, const struct jentry *e)
 	sqlite3_stmt *up = NULL;
 	int rc;
 
+	journal_flush(j); /* this node's queued entries come first */
 	pthread_mutex_lock(&j->lock);
 	if ((rc = ensure_progress(j)) != SQLITE_OK)
 		goto out;
@@ -118,7 +119,7 @@ int journal_prune(struct journal *j, uint64_t upto)
 
 struct jcursor {
 	sqlite3 *db;
-	sqlite3_stmt *next, *moved, *backlog;
+	sqlite3_stmt *next, *moved, *backlog, *same_ino;
 };
 
 struct jcursor *jcursor_open(const char *state_dir, char *err, size_t errlen)
@@ -144,7 +145,10 @@ struct jcursor *jcursor_open(const char *state_dir, char *err, size_t errlen)
 	    sqlite3_prepare_v2(c->db,
 			       "SELECT count(*), coalesce(sum(CASE WHEN hash IS NOT NULL THEN size END), 0)"
 			       " FROM journal WHERE origin = ?1 AND seq > ?2", -1, &c->backlog,
-			       NULL) != SQLITE_OK)
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db,
+			       "SELECT path FROM catalog WHERE ino = ?1 AND deleted = 0 AND path != ?2"
+			       " AND hash = ?3 AND hlc < ?4 LIMIT 1", -1, &c->same_ino, NULL) != SQLITE_OK)
 		goto fail;
 	return c;
 fail:
@@ -160,6 +164,7 @@ void jcursor_close(struct jcursor *c)
 	sqlite3_finalize(c->next);
 	sqlite3_finalize(c->moved);
 	sqlite3_finalize(c->backlog);
+	sqlite3_finalize(c->same_ino);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -387,4 +392,41 @@ long journal_baseline(struct journal *j, const char *state_dir, int root_fd,
 	if (rc < 0)
 		return rc;
 	return count;
+}
+
+int journal_catalog_hlc(void *arg, const char *path, hlc_t *hlc, uint16_t *origin)
+{
+	struct journal *j = arg;
+	struct crow row;
+	journal_flush(j);
+	pthread_mutex_lock(&j->lock);
+	int rc = catalog_get(j, path, &row);
+	pthread_mutex_unlock(&j->lock);
+	if (rc != 1)
+		return -ENOENT;
+	*hlc = row.hlc;
+	*origin = row.origin;
+	return 0;
+}
+
+int jcursor_same_inode(struct jcursor *c, uint64_t ino, const char *path, const struct hash128 *h,
+		       hlc_t before, char *out, size_t outlen)
+{
+	uint8_t hb[16];
+	sqlite3_stmt *s = c->same_ino;
+	sqlite3_reset(s);
+	hash_to_bytes(h, hb);
+	sqlite3_bind_int64(s, 1, (int64_t)ino);
+	sqlite3_bind_text(s, 2, path, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 3, hb, 16, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 4, (int64_t)before);
+	int found = 0;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		const unsigned char *p = sqlite3_column_text(s, 0);
+		found = p && (size_t)sqlite3_column_bytes(s, 0) < outlen;
+		if (found)
+			strcpy(out, (const char *)p);
+	}
+	sqlite3_reset(s);
+	return found;
 }

@@ -33,9 +33,18 @@ int jcursor_next(struct jcursor *c, uint16_t origin, uint64_t after, struct jent
  * moved, -errno. */
 int jcursor_moved(struct jcursor *c, uint16_t origin, uint64_t after, const char *path,
 		  char *out, size_t outlen);
+/* Another live name of a hard-linked file: a catalog row with inode ino,
+ * content hash h and a change older than before (so the peer already has
+ * it), other than path.  1 with it in out, 0 if none. */
+int jcursor_same_inode(struct jcursor *c, uint64_t ino, const char *path, const struct hash128 *h,
+		       hlc_t before, char *out, size_t outlen);
 /* Entries of origin after seq, and the content bytes they carry. */
 int jcursor_backlog(struct jcursor *c, uint16_t origin, uint64_t after, uint64_t *ops,
 		    uint64_t *bytes);
+
+/* The catalog's HLC and origin of path (a live or deleted row): 0, or
+ * -ENOENT.  arg is the struct journal (the shape of applier.local_hlc). */
+int journal_catalog_hlc(void *arg, const char *path, hlc_t *hlc, uint16_t *origin);
 
 /* Lowest seq of this node's own entries still in the journal, or 0 when
  * there are none; and the number of live catalog rows. */

@@ -391,6 +391,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mhafs: cannot mount on %s\n", mnt_real);
 		goto out_signals;
 	}
+	if (cfg.writeback_cache)
+		log_warn("writeback_cache is on: the kernel gathers writes and owns file sizes, so a full "
+			 "backing disk is reported only at fsync or close and the size seen through the "
+			 "mount can run ahead of what was stored; use it only where the disk cannot fill");
 	log_notice("mounted %s on %s (node %s id %u, state %s, sync mode %s)", fs.root_path, mnt_real,
 		   cfg.node_name ? cfg.node_name : "-", cfg.node_id, cfg.state_dir,
 		   cfg.sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
@@ -399,6 +403,10 @@ int main(int argc, char **argv)
 	{
 		/* threads start after the fork; errors from here go to the log */
 		char err[512];
+		if (fs_start_journal_writer(&fs) < 0) {
+			log_err("cannot start the journal writer thread");
+			goto out_unmount;
+		}
 		if (fs.repl && repl_run(fs.repl, err, sizeof(err)) < 0) {
 			log_err("replication: %s", err);
 			goto out_unmount;

@@ -156,6 +156,11 @@ void repl_get_status(struct repl *r, struct repl_status *st)
 	st->sent_bytes = r->sent_bytes;
 	st->applied_ops = r->applied_ops;
 	st->applied_skipped = r->applied_skipped;
+	st->conflicts_theirs_newer = r->applier.n_remote_newer;
+	st->conflicts_ours_newer = r->applier.n_local_newer;
+	st->conflicts_expunge_wins = r->applier.n_expunged;
+	st->conflicts_redirected = r->applier.n_redirected;
+	st->uidlist_merges = r->applier.n_uidlist_merges;
 	st->peer_applied_seq = r->peer_applied;
 	st->commit_waits = r->commit_waits;
 	st->commit_timeouts = r->commit_timeouts;
@@ -217,6 +222,9 @@ struct repl *repl_start(struct mhafs *fs, char *err, size_t errlen)
 	}
 	if (applier_init(&r->applier, fs->root_fd, cfg->node_local, cfg->n_node_local, err, errlen) < 0)
 		goto fail;
+	r->applier.batched = 1; /* the receiver syncs once per batch */
+	r->applier.local_hlc = journal_catalog_hlc;
+	r->applier.hlc_arg = fs->journal;
 	return r;
 fail:
 	repl_stop(r);
@@ -251,6 +259,11 @@ void repl_stop(struct repl *r)
 		return;
 	pthread_mutex_lock(&r->lock);
 	r->stop = 1;
+	/* wake threads blocked on a peer that does not answer */
+	if (r->out_conn)
+		tls_conn_abort(r->out_conn);
+	if (r->in_conn)
+		tls_conn_abort(r->in_conn);
 	pthread_cond_broadcast(&r->cond);
 	pthread_cond_broadcast(&r->inval_cond);
 	pthread_mutex_unlock(&r->lock);

@@ -27,6 +27,7 @@ struct repl {
 	int out_connected, synced, in_connected, peer_hint;
 	int drop_out;             /* commit wait timed out: reconnect */
 	int full_sync;            /* a full sync is being streamed */
+	struct tls_conn *out_conn, *in_conn; /* for repl_stop's abort; under lock */
 	uint64_t sent_ops, sent_bytes, applied_ops, applied_skipped, peer_applied;
 	uint64_t commit_waits, commit_timeouts, last_ack_lag_us;
 	char last_error[256];

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "journal_repl.h"
@@ -92,23 +94,100 @@ static int recv_content(struct repl *r, struct tls_conn *c, uint64_t len, struct
 	return 0;
 }
 
-/* Apply and acknowledge one WIRE_OP; returns 0 or ends the connection. */
-static int handle_op(struct repl *r, struct tls_conn *c, const struct wire_op *op, uint16_t origin,
-		     uint64_t *applied, uint8_t *buf)
+/* Entries applied but not yet durable nor acknowledged: the group commit.
+ * The encoded entry is kept so the catalog update can follow the sync. */
+#define BATCH_MAX 64
+
+struct batch {
+	uint8_t *store;                  /* BATCH_MAX * JENTRY_MAX_ENCODED */
+	uint32_t len[BATCH_MAX];
+	int dup[BATCH_MAX];
+	int local[BATCH_MAX];            /* journal the result as our own write */
+	int n, any_new;
+};
+
+/* A merge made a version that neither node had: journal it as ours, so
+ * the peer gets it (and merges it to the same result). */
+static void journal_merged(struct repl *r, const struct jentry *applied)
+{
+	struct jentry w;
+	struct stat st;
+	memset(&w, 0, sizeof(w));
+	w.op = JOP_WRITE;
+	w.path = applied->path;
+	if (fstatat(r->fs->root_fd, applied->path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	w.has_st = 1;
+	w.st = st;
+	w.has_hash = 1;
+	w.hash = applied->hash;
+	if (journal_record(r->fs->journal, &w) == 0)
+		repl_notify(r);
+}
+
+/* Make the batch durable, record it in the catalog, acknowledge it (the
+ * highest seq stands for all), and queue the cache invalidations. */
+static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 {
 	static __thread char strbuf[JENTRY_MAX_STRBUF];
-	static __thread uint8_t entry[JENTRY_MAX_ENCODED];
+	struct jentry e;
+	uint64_t top = 0;
+	uint16_t origin = 0;
+	int rc;
+
+	if (b->n == 0)
+		return 0;
+	if (b->any_new && (rc = apply_sync(&r->applier)) < 0) {
+		send_error(c, WIRE_ERR_APPLY, "syncfs: %s", strerror(-rc));
+		return rc;
+	}
+	for (int i = 0; i < b->n; i++) {
+		if (jentry_decode(b->store + (size_t)i * JENTRY_MAX_ENCODED, b->len[i], &e, strbuf,
+				  sizeof(strbuf)) < 0)
+			return WIRE_EFIELD; /* decoded once already: cannot happen */
+		if (!b->dup[i]) {
+			if ((rc = journal_apply_remote(r->fs->journal, &e)) < 0) {
+				send_error(c, WIRE_ERR_APPLY, "catalog: %s", strerror(-rc));
+				return rc;
+			}
+			pthread_mutex_lock(&r->lock);
+			r->applied_ops++;
+			r->peer_applied = e.seq;
+			pthread_mutex_unlock(&r->lock);
+			repl_queue_inval(r, e.path);
+			if (e.path2 && e.op != JOP_SYMLINK && e.op != JOP_COMMIT)
+				repl_queue_inval(r, e.path2);
+			if (b->local[i])
+				journal_merged(r, &e);
+		}
+		top = e.seq;
+		origin = e.origin;
+	}
+	b->n = 0;
+	b->any_new = 0;
+	struct wire_ack ack = { .origin = origin, .seq = top };
+	return wire_send(c, WIRE_ACK, &ack);
+}
+
+/* Apply one WIRE_OP (not yet durable) and add it to the batch; returns 0
+ * or ends the connection. */
+static int handle_op(struct repl *r, struct tls_conn *c, const struct wire_op *op, uint16_t origin,
+		     uint64_t *applied, uint8_t *buf, struct batch *b)
+{
+	static __thread char strbuf[JENTRY_MAX_STRBUF];
 	struct jentry e;
 	struct staged s = { .fd = -1 };
 	int rc, skipped = 0;
 
-	/* the entry bytes live in buf, which the DATA frames reuse */
-	if (op->entry_len > sizeof(entry)) {
+	/* the entry bytes live in buf, which the DATA frames reuse: keep a copy */
+	if (op->entry_len > JENTRY_MAX_ENCODED) {
 		send_error(c, WIRE_ERR_PROTOCOL, "entry too long");
 		return WIRE_EFIELD;
 	}
+	uint8_t *entry = b->store + (size_t)b->n * JENTRY_MAX_ENCODED;
 	memcpy(entry, op->entry, op->entry_len);
 	uint64_t content = op->content_len;
+	uint32_t op_len = op->entry_len;
 	if (jentry_decode(entry, op->entry_len, &e, strbuf, sizeof(strbuf)) < 0 ||
 	    jentry_invalid(&e, 1) != NULL) {
 		send_error(c, WIRE_ERR_PROTOCOL, "malformed journal entry");
@@ -143,32 +222,33 @@ static int handle_op(struct repl *r, struct tls_conn *c, const struct wire_op *o
 		return rc;
 	}
 	if (!dup) {
+		const char *named = e.path;
 		rc = apply_entry(&r->applier, &e, content ? &s : NULL, &skipped);
 		staged_discard(&r->applier, &s);
+		if (rc == 0 && (e.path != named || r->applier.entry_changed)) {
+			/* applied to this node's version of the message: the catalog
+			 * must record that object */
+			long n = jentry_encode(&e, entry, JENTRY_MAX_ENCODED);
+			if (n > 0 && n <= JENTRY_MAX_ENCODED)
+				op_len = (uint32_t)n;
+		}
 		if (rc < 0) {
 			send_error(c, WIRE_ERR_APPLY, "%s %s: %s", jop_name(e.op), e.path, strerror(-rc));
 			repl_set_error(r, "applying %s %s: %s", jop_name(e.op), e.path, strerror(-rc));
 			return rc;
 		}
-		if ((rc = journal_apply_remote(r->fs->journal, &e)) < 0) {
-			send_error(c, WIRE_ERR_APPLY, "catalog: %s", strerror(-rc));
-			return rc;
-		}
 		*applied = e.seq;
-		pthread_mutex_lock(&r->lock);
-		r->applied_ops++;
-		r->applied_skipped += (uint64_t)skipped;
-		r->peer_applied = e.seq;
-		pthread_mutex_unlock(&r->lock);
+		if (skipped) {
+			pthread_mutex_lock(&r->lock);
+			r->applied_skipped++;
+			pthread_mutex_unlock(&r->lock);
+		}
+		b->any_new = 1;
 	}
-	struct wire_ack ack = { .origin = e.origin, .seq = e.seq };
-	if ((rc = wire_send(c, WIRE_ACK, &ack)) < 0)
-		return rc;
-	if (!dup) {
-		repl_queue_inval(r, e.path);
-		if (e.path2 && e.op != JOP_SYMLINK && e.op != JOP_COMMIT)
-			repl_queue_inval(r, e.path2);
-	}
+	b->len[b->n] = op_len;
+	b->dup[b->n] = dup;
+	b->local[b->n] = !dup && r->applier.journal_local;
+	b->n++;
 	return 0;
 }
 
@@ -204,6 +284,12 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 	r->peer_applied = applied;
 	pthread_mutex_unlock(&r->lock);
 	uint64_t last_frame = repl_now_us();
+	struct batch b = { .n = 0 };
+	b.store = malloc((size_t)BATCH_MAX * JENTRY_MAX_ENCODED);
+	if (!b.store) {
+		send_error(c, WIRE_ERR_APPLY, "out of memory");
+		return;
+	}
 	for (;;) {
 		pthread_mutex_lock(&r->lock);
 		int stop = r->stop;
@@ -234,9 +320,18 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 			break;
 		}
 		if (m.type == WIRE_OP) {
-			if (handle_op(r, c, &m.u.op, origin, &applied, buf) < 0)
+			if (handle_op(r, c, &m.u.op, origin, &applied, buf, &b) < 0)
 				break;
-		} else if (m.type == WIRE_PING) {
+			/* group commit: sync and acknowledge when the stream pauses */
+			struct pollfd pp = { .fd = tls_conn_fd(c), .events = POLLIN };
+			if ((b.n == BATCH_MAX || (tls_pending(c) == 0 && poll(&pp, 1, 0) == 0)) &&
+			    flush_batch(r, c, &b) < 0)
+				break;
+			continue;
+		}
+		if (flush_batch(r, c, &b) < 0)
+			break;
+		if (m.type == WIRE_PING) {
 			struct wire_ping pong = m.u.ping;
 			if (wire_send(c, WIRE_PONG, &pong) < 0)
 				break;
@@ -247,6 +342,7 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 			break;
 		}
 	}
+	free(b.store);
 	pthread_mutex_lock(&r->lock);
 	r->in_connected = 0;
 	pthread_mutex_unlock(&r->lock);
@@ -289,7 +385,7 @@ void *repl_listener_main(void *arg)
 		getnameinfo((struct sockaddr *)&sa, sl, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		struct tls_conn *c = tls_accept(r->server_ctx, fd, r->cfg->peer_name, 5000, err, sizeof(err));
+		struct tls_conn *c = tls_accept(r->server_ctx, fd, r->cfg->peer_name, 2000, err, sizeof(err));
 		if (!c) {
 			close(fd);
 			log_err("replication: refused connection from %s: %s", host, err);
@@ -297,7 +393,13 @@ void *repl_listener_main(void *arg)
 			continue;
 		}
 		tls_set_timeout(c, 1000);
+		pthread_mutex_lock(&r->lock);
+		r->in_conn = r->stop ? NULL : c;
+		pthread_mutex_unlock(&r->lock);
 		serve(r, c, buf);
+		pthread_mutex_lock(&r->lock);
+		r->in_conn = NULL;
+		pthread_mutex_unlock(&r->lock);
 		tls_close(c);
 	}
 	if (r->listen_fd >= 0)

@@ -115,6 +115,13 @@ static int send_entry(struct repl *r, struct tls_conn *c, struct jcursor *cur, s
 			e->has_hash = 1;
 			e->st.st_size = (off_t)size;
 			content = size;
+			/* a hard link (Dovecot's COPY): name an older sibling the
+			 * peer has, so it can link instead of storing a copy */
+			static __thread char sibling[JENTRY_MAX_PATH + 1];
+			if (e->op == JOP_COMMIT && st.st_nlink > 1 &&
+			    jcursor_same_inode(cur, (uint64_t)st.st_ino, e->path, &e->hash, e->hlc, sibling,
+					       sizeof(sibling)) == 1)
+				e->path2 = sibling;
 		}
 		/* gone for good: send the entry without content; the peer
 		 * skips it and applies the removal that follows */
@@ -410,7 +417,7 @@ void *repl_sender_main(void *arg)
 					 strerror(-fd));
 			goto wait;
 		}
-		struct tls_conn *c = tls_connect(r->client_ctx, fd, r->cfg->peer_name, 5000, err, sizeof(err));
+		struct tls_conn *c = tls_connect(r->client_ctx, fd, r->cfg->peer_name, 2000, err, sizeof(err));
 		if (!c) {
 			close(fd);
 			repl_set_error(r, "TLS with peer: %s", err);
@@ -420,7 +427,13 @@ void *repl_sender_main(void *arg)
 		logged = 0;
 		tls_set_timeout(c, (int)r->cfg->sync_timeout_ms * 2);
 		uint64_t began = repl_now_us();
+		pthread_mutex_lock(&r->lock);
+		r->out_conn = r->stop ? NULL : c;
+		pthread_mutex_unlock(&r->lock);
 		stream(r, c, cur, buf);
+		pthread_mutex_lock(&r->lock);
+		r->out_conn = NULL;
+		pthread_mutex_unlock(&r->lock);
 		/* a stream that ends at once (the peer refuses an entry) must
 		 * not turn into a reconnect storm */
 		if (repl_now_us() - began > 5000000u)

@@ -41,7 +41,7 @@ e2e_init() {
 	# Dovecot, Postfix and vmail processes must traverse it.
 	chmod 0755 "$E2E_TMP"
 	trap e2e_cleanup EXIT
-	trap 'exit 130' INT TERM HUP
+	trap 'exit 130' INT TERM HUP PIPE
 }
 
 # e2e_require_root_tools: skip unless root with the mail servers installed.
@@ -130,7 +130,9 @@ e2e_is_fuse_mount() {
 
 # e2e_mhafs_mount N BACKING MNT STATEDIR: write node N's mhafs.conf (in its
 # conf dir), start mhafs in the foreground (-f) in the node's namespace and
-# wait until MNT is a FUSE mount.  E2E_MHAFS_OPTS adds -o options.
+# wait until MNT is a FUSE mount.  E2E_MHAFS_OPTS adds -o options;
+# E2E_MHAFS_CONF_EXTRA adds lines to mhafs.conf (peer settings, for a
+# cluster: set it per node before each call).
 e2e_mhafs_mount() {
 	local n=$1 backing=$2 mnt=$3 state=$4 pid conf
 	conf=$(e2e_node_dir "$n")/conf/mhafs.conf
@@ -145,6 +147,8 @@ e2e_mhafs_mount() {
 	control_socket = $state/mhafs.sock
 	log_target = stderr
 	EOC
+	[ -z "${E2E_MHAFS_CONF_EXTRA:-}" ] ||
+		printf '%s\n' "$E2E_MHAFS_CONF_EXTRA" >>"$conf" || e2e_die "cannot write $conf"
 	# Its own session: a terminal hangup must not take the mount down.
 	setsid nsenter --net="/run/netns/$(e2e_ns "$n")" -- "$E2E_MHAFS_BIN" "$backing" "$mnt" -f \
 		-o "config=$conf${E2E_MHAFS_OPTS:+,$E2E_MHAFS_OPTS}" </dev/null >"$state/mhafs.log" 2>&1 &
@@ -163,11 +167,40 @@ e2e_mhafs_mount() {
 	fi
 }
 
+# e2e_cluster_keys NODE...: a CA and one certificate per node (named nN)
+# in $E2E_TMP/keys, made by tools/mhafs-keygen.
+e2e_cluster_keys() {
+	local keygen=$E2E_BUILD/tools/mhafs-keygen n
+	[ -x "$keygen" ] || e2e_skip "no mhafs-keygen at $keygen"
+	mkdir -p "$E2E_TMP/keys" && "$keygen" ca "$E2E_TMP/keys" >/dev/null ||
+		e2e_die "mhafs-keygen ca failed"
+	for n in "$@"; do
+		"$keygen" node "$E2E_TMP/keys" "n$n" >/dev/null || e2e_die "mhafs-keygen node n$n failed"
+	done
+}
+
+# e2e_peer_conf N PEER: mhafs.conf lines that make node N replicate with
+# node PEER (set E2E_MHAFS_CONF_EXTRA to this before e2e_mhafs_mount N).
+e2e_peer_conf() {
+	local k=$E2E_TMP/keys
+	printf 'peer_name = n%s\npeer_address = %s\nca_file = %s\ncert_file = %s\nkey_file = %s\n' \
+		"$2" "$(e2e_ip "$2")" "$k/ca.pem" "$k/n$1.pem" "$k/n$1.key"
+	printf 'sync_timeout_ms = %s\n' "${E2E_SYNC_TIMEOUT_MS:-3000}"
+}
+
+# e2e_mhafs_status N KEY: one value of `mhactl status` for node N.
+e2e_mhafs_status() {
+	"$E2E_BUILD/tools/mhactl" -c "$(e2e_node_dir "$1")/conf/mhafs.conf" status 2>/dev/null |
+		sed -n "s/^$2=//p"
+}
+
+e2e_peer_synced() { [ "$(e2e_mhafs_status "$1" peer_synced)" = yes ]; }
+
 # e2e_mhafs_log_clean STATEDIR: fail if the daemon logged an error (e.g. an
-# operation it could not journal), quoting those lines.
+# operation it could not journal) or a sanitizer report, quoting those lines.
 e2e_mhafs_log_clean() {
 	local bad
-	bad=$(grep -E 'mhafs\[(error|crit|alert|emerg)\]' "$1/mhafs.log" 2>/dev/null)
+	bad=$(grep -E 'mhafs\[(error|crit|alert|emerg)\]|Sanitizer|runtime error:' "$1/mhafs.log" 2>/dev/null)
 	[ -z "$bad" ] || e2e_die "mhafs logged errors:
 $bad"
 }
@@ -176,7 +209,7 @@ e2e_mounted_or_gone() { e2e_is_fuse_mount "$1" || e2e_gone "$2"; }
 
 # e2e_umount MNT: unmount a FUSE mount we made and reap its daemon.
 e2e_umount() {
-	local mnt=$1 e pid rest=""
+	local mnt=$1 e pid rest="" t0
 	if e2e_is_fuse_mount "$mnt"; then
 		e2e_wait 5 fusermount3 -u "$mnt" || {
 			e2e_log "fusermount3 -u $mnt failed; lazy unmount"; fuser -vm "$mnt" >&2
@@ -186,7 +219,13 @@ e2e_umount() {
 	for e in $E2E_MHAFS; do
 		pid=${e%%:*}
 		if [ "${e#*:}" = "$mnt" ]; then
-			e2e_wait 10 e2e_gone "$pid" || { kill -KILL "$pid" 2>/dev/null; e2e_log "mhafs $pid killed"; }
+			t0=$SECONDS
+			if ! e2e_wait 30 e2e_gone "$pid"; then
+				kill -KILL "$pid" 2>/dev/null
+				e2e_log "mhafs $pid still running 30 s after unmount: killed"
+			elif [ $((SECONDS - t0)) -ge 3 ]; then
+				e2e_log "note: mhafs $pid took $((SECONDS - t0)) s to exit after unmount"
+			fi
 			wait "$pid" 2>/dev/null
 		else
 			rest="$rest $e"
@@ -195,7 +234,13 @@ e2e_umount() {
 	E2E_MHAFS=$rest
 }
 
-e2e_gone() { ! kill -0 "$1" 2>/dev/null; }
+# e2e_gone PID: has PID exited?  A zombie counts: inside a trap bash may
+# not have reaped its own children yet.
+e2e_gone() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 0
+	case "$st" in ''|Z*|X*) return 0 ;; *) return 1 ;; esac
+}
 
 # e2e_stop_pidfile FILE: TERM the process named in FILE, KILL after 10 s.
 e2e_stop_pidfile() {
@@ -356,7 +401,8 @@ e2e_cleanup() {
 		e2e_kill_netns "$ns"
 		ip netns del "$ns" 2>/dev/null || e2e_log "cannot delete namespace $ns"
 	done
-	if [ -n "${E2E_KEEP:-}" ] || [ "$rc" != 0 -a "$rc" != 77 -a -n "${E2E_KEEP_ON_FAIL:-}" ]; then
+	if [ -n "${E2E_KEEP:-}" ] ||
+		{ [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "${E2E_KEEP_ON_FAIL:-}" ]; }; then
 		e2e_log "kept $E2E_TMP"
 	elif [ -n "$E2E_OWN_TMP" ] && [ -n "$E2E_TMP" ]; then
 		for m in $E2E_MOUNTS; do

@@ -4,7 +4,10 @@ the demo.  It speaks SMTP, IMAP and POP3 to one mail node and checks what
 comes back against what was sent.
 
   mailclient.py scenario --host IP --store DIR   the maildir.sh scenario
-  mailclient.py roundtrip --host IP --user U --password P   SMTP in, IMAP out
+  mailclient.py cluster --host1 IP --host2 IP --store1 DIR --store2 DIR
+                                                 the two-node scenario
+  mailclient.py roundtrip --host IP [--read-host IP] --user U --password P
+                                                 SMTP in, IMAP out
 
 Exit status 0 when every check holds; 1 with a precise message otherwise.
 """
@@ -138,6 +141,13 @@ def find_files(store, tag):
     return sorted(hits)
 
 
+def wait_file(store, tag, timeout=30):
+    deadline = time.time() + timeout
+    while not find_files(store, tag):
+        check(time.time() < deadline, "%s not delivered to the store in %d s" % (tag, timeout))
+        time.sleep(0.1)
+
+
 def scenario(a):
     host = a.host
     users = {"alice@d1.test": ["a1", "a2", "a3", "a4"], "bob@d1.test": ["b1", "b2"],
@@ -150,6 +160,9 @@ def scenario(a):
         for i, t in enumerate(tags):
             sent[t] = make_message(t, user, lines=30 + 17 * len(sent))
             smtp_send(host, user, sent[t])
+            # First on the store, so no IMAP login creates the Maildir
+            # before virtual(8) does; then through Dovecot.
+            wait_file(a.store, t)
             wait_messages(host, user, i + 1)
 
     # 2. Read back by IMAP (alice) and POP3 (bob, carol): content as sent.
@@ -222,13 +235,139 @@ def scenario(a):
           "POP3 DELE: bob should have 1 message file left")
 
 
+def flags_of(host, user, mailbox):
+    """{tag: flags} of one mailbox, as a fresh IMAP session on host sees it."""
+    m = imap_login(host, user)
+    try:
+        ok(m.select(mailbox, readonly=True), "SELECT " + mailbox)
+        return {t: f - {"\\Recent"} for t, (u, f, r) in fetch_all(m).items()}
+    finally:
+        m.logout()
+
+
+def converge(host, user, mailbox, want, where, timeout=15):
+    """Wait until host's Dovecot shows want ({tag: flags}) in mailbox."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            got = flags_of(host, user, mailbox)
+        except Failure as e:
+            got = str(e)
+        if got == want:
+            return
+        check(time.time() < deadline, "%s: %s on %s shows %r, expected %r"
+              % (where, mailbox, host, got, want))
+        time.sleep(0.2)
+
+
+def cluster(a):
+    """Two nodes, each with its own Dovecot and Postfix on its own mhafs
+    mount, replicating each other: mail and changes made through one node
+    are seen through the other."""
+    h = {1: a.host1, 2: a.host2}
+    st = {1: a.store1, 2: a.store2}
+    alice, carol = "alice@d1.test", "carol@d2.test"
+    sent = {}
+
+    def deliver(n, user, tag):
+        sent[tag] = make_message(tag, user, lines=25 + 11 * len(sent))
+        smtp_send(h[n], user, sent[tag])
+        wait_file(st[n], tag)
+        wait_file(st[3 - n], tag, timeout=15)
+
+    # 1. Deliveries through both nodes, one at a time: LMTP (alice) and
+    # virtual(8) (carol).  UIDs must agree on both nodes.
+    for n, tag in ((1, "x1"), (2, "x2"), (1, "x3"), (2, "x4")):
+        deliver(n, alice, tag)
+        wait_messages(h[n], alice, int(tag[1]))
+    deliver(1, carol, "y1")
+    deliver(2, carol, "y2")
+    uids = {}
+    for n in (1, 2):
+        m = imap_login(h[n], alice)
+        ok(m.select("INBOX", readonly=True), "SELECT")
+        got = fetch_all(m)
+        m.logout()
+        check(sorted(got) == ["x1", "x2", "x3", "x4"], "node %d: alice INBOX has %r" % (n, sorted(got)))
+        for t, (uid, flags, raw) in got.items():
+            check_content(raw, sent[t], "node %d IMAP %s" % (n, t))
+        uids[n] = {t: v[0] for t, v in got.items()}
+    check(uids[1] == uids[2], "UIDs differ between nodes: %r vs %r" % (uids[1], uids[2]))
+    uid = uids[1]
+
+    # 2. Flags changed through node 2 are seen through node 1, and back.
+    m = imap_login(h[2], alice)
+    ok(m.select("INBOX"), "SELECT")
+    ok(m.uid("STORE", str(uid["x1"]), "+FLAGS", r"(\Seen \Flagged)"), "STORE x1")
+    ok(m.uid("STORE", str(uid["x2"]), "+FLAGS", r"(\Answered)"), "STORE x2")
+    m.logout()
+    inbox = {"x1": {"\\Seen", "\\Flagged"}, "x2": {"\\Answered"}, "x3": set(), "x4": set()}
+    converge(h[1], alice, "INBOX", inbox, "flags set on node 2")
+    m = imap_login(h[1], alice)
+    ok(m.select("INBOX"), "SELECT")
+    ok(m.uid("STORE", str(uid["x1"]), "-FLAGS", r"(\Flagged)"), "STORE -x1")
+    m.logout()
+    inbox["x1"] = {"\\Seen"}
+    converge(h[2], alice, "INBOX", inbox, "flag cleared on node 1")
+
+    # 3. Folders and COPY (a hard link, on the peer too) through node 1,
+    # MOVE, EXPUNGE and RENAME through node 2.
+    m = imap_login(h[1], alice)
+    for f in ("Archive", "Work"):
+        ok(m.create(f), "CREATE " + f)
+    ok(m.select("INBOX"), "SELECT")
+    ok(m.uid("COPY", str(uid["x1"]), "Archive"), "COPY x1")
+    m.logout()
+    converge(h[2], alice, "Archive", {"x1": {"\\Seen"}}, "COPY on node 1")
+    # A link on the peer is checked last (deferred), so that the rest of the
+    # scenario still runs if links arrive there as copies.
+    deferred = []
+    for n in (1, 2):
+        files = find_files(st[n], "x1")
+        nl = [os.stat(f).st_nlink for f in files]
+        if not (len(files) == 2 and nl == [2, 2]):
+            msg = "node %d: COPY of x1 should be 2 hard links, found %d files with nlink %r" % (
+                n, len(files), nl)
+            check(n == 2, msg)
+            deferred.append(msg)
+    m = imap_login(h[2], alice)
+    ok(m.select("INBOX"), "SELECT")
+    ok(m.uid("MOVE", str(uid["x2"]), "Work"), "MOVE x2")
+    ok(m.uid("STORE", str(uid["x3"]), "+FLAGS", r"(\Deleted)"), "STORE \\Deleted")
+    ok(m.expunge(), "EXPUNGE")
+    ok(m.rename("Work", "Projects"), "RENAME")
+    m.logout()
+    inbox = {"x1": {"\\Seen"}, "x4": set()}
+    converge(h[1], alice, "INBOX", inbox, "MOVE/EXPUNGE on node 2")
+    converge(h[1], alice, "Projects", {"x2": {"\\Answered"}}, "RENAME on node 2")
+    for n in (1, 2):
+        check(find_files(st[n], "x3") == [], "node %d: expunged x3 still on the store" % n)
+
+    # 4. POP3 through node 2 reads what virtual(8) delivered on both nodes.
+    p = poplib.POP3(h[2], 110, timeout=30)
+    p.user(carol)
+    p.pass_("pw-carol")
+    n = len(p.list()[1])
+    check(n == 2, "POP3 carol on node 2: %d messages, expected 2" % n)
+    for i in (1, 2):
+        raw = b"\r\n".join(p.retr(i)[1]) + b"\r\n"
+        tag = re.search(rb"Message-ID: <([^@]+)@", raw).group(1).decode()
+        check_content(raw, sent[tag], "POP3 node 2 carol " + tag)
+    p.quit()
+    check(not deferred, "; ".join(deferred))
+
+
 def roundtrip(a):
-    tag = "demo-%d" % int(time.time())
+    tag = "demo-%d-%d" % (int(time.time() * 1000), os.getpid())
     msg = make_message(tag, a.user, lines=10)
     smtp_send(a.host, a.user, msg)
+    if a.store:
+        # No IMAP login (which creates a missing INBOX) before the message
+        # is on the reading node's store.
+        wait_file(a.store, tag)
     deadline = time.time() + 30
     while True:
-        m = imaplib.IMAP4(a.host, 143, timeout=30)
+        m = imaplib.IMAP4(a.read_host or a.host, 143, timeout=30)
         m.login(a.user, a.password)
         ok(m.select("INBOX", readonly=True), "SELECT")
         hits = ok(m.search(None, "HEADER", "Message-ID", tag), "SEARCH")[0].split()
@@ -236,8 +375,8 @@ def roundtrip(a):
             raw = ok(m.fetch(hits[-1], "(BODY.PEEK[])"), "FETCH")[0][1]
             m.logout()
             check_content(raw, msg, "IMAP " + tag)
-            print("roundtrip: sent %s by SMTP, read it back by IMAP (%d bytes)"
-                  % (tag, len(raw)))
+            print("roundtrip: sent %s by SMTP to %s, read it back by IMAP from %s (%d bytes)"
+                  % (tag, a.host, a.read_host or a.host, len(raw)))
             return
         m.logout()
         check(time.time() < deadline, "roundtrip: %s not delivered in 30 s" % tag)
@@ -250,13 +389,18 @@ def main():
     s = sub.add_parser("scenario")
     s.add_argument("--host", required=True)
     s.add_argument("--store", required=True)
+    c = sub.add_parser("cluster")
+    for k in ("host1", "host2", "store1", "store2"):
+        c.add_argument("--" + k, required=True)
     r = sub.add_parser("roundtrip")
     r.add_argument("--host", required=True)
+    r.add_argument("--read-host", help="read back through this node (default --host)")
+    r.add_argument("--store", help="wait for the message on this store before reading")
     r.add_argument("--user", required=True)
     r.add_argument("--password", required=True)
     a = ap.parse_args()
     try:
-        {"scenario": scenario, "roundtrip": roundtrip}[a.cmd](a)
+        {"scenario": scenario, "cluster": cluster, "roundtrip": roundtrip}[a.cmd](a)
     except (Failure, OSError, imaplib.IMAP4.error, poplib.error_proto,
             smtplib.SMTPException) as e:
         print("mailclient %s: FAIL: %s" % (a.cmd, e), file=sys.stderr)

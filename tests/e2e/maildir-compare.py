@@ -3,7 +3,11 @@
 scenario on different filesystems, after normalizing what legitimately
 differs between runs.
 
-  maildir-compare.py TREE_A TREE_B
+  maildir-compare.py [--replicated] TREE_A TREE_B
+
+--replicated compares the two backing trees of a replicating pair: what
+mhafs keeps node-local by default (dovecot.index*, dovecot.list.index*,
+*.lock, tmp/ and its contents) is skipped altogether.
 
 A message file (in cur/ or new/) is keyed by its folder, its subdirectory,
 its flags (after ":2,") and its content with the leading trace headers
@@ -66,8 +70,11 @@ def check_sizes(path, fname, data, errors):
             errors.append("%s: W=%s but the virtual size is %d" % (path, fields["W"], vsize))
 
 
+NODE_LOCAL = re.compile(r"^(dovecot\.index.*|dovecot\.list\.index.*|.*\.lock)$")
+
+
 class Tree:
-    def __init__(self, root):
+    def __init__(self, root, replicated=False):
         self.root = root
         self.entries = Counter()   # normalized entry -> count
         self.links = Counter()     # frozenset of message keys sharing an inode
@@ -75,6 +82,9 @@ class Tree:
         inodes = {}
         uidlists = []
         for d, dirs, files in os.walk(root):
+            if replicated:
+                dirs[:] = [x for x in dirs if x != "tmp"]
+                files = [f for f in files if not NODE_LOCAL.match(f)]
             dirs.sort()
             rel = os.path.relpath(d, root)
             self.add_meta("dir", rel, os.lstat(d))
@@ -103,7 +113,8 @@ class Tree:
                     self.add_meta("file %s" % digest, "%s/%s" % (rel, f), st)
         for keys in inodes.values():
             if len(keys) > 1:
-                self.links[frozenset(Counter(keys).items())] += 1
+                self.links["{%s}" % " + ".join(sorted(k.split(" ", 2)[1] + " " + k.split(" ", 2)[2]
+                                                       for k in keys))] += 1
         for d, rel, st in uidlists:
             self.add_meta(self.uidlist(d, rel), "", st)
 
@@ -139,10 +150,15 @@ def diff(a, b, what, errors):
 
 
 def main():
-    if len(sys.argv) != 3 or not all(os.path.isdir(p) for p in sys.argv[1:]):
-        print("usage: maildir-compare.py TREE_A TREE_B (two directories)", file=sys.stderr)
+    args = sys.argv[1:]
+    replicated = bool(args) and args[0] == "--replicated"
+    if replicated:
+        args = args[1:]
+    if len(args) != 2 or not all(os.path.isdir(p) for p in args):
+        print("usage: maildir-compare.py [--replicated] TREE_A TREE_B (two directories)",
+              file=sys.stderr)
         return 2
-    ta, tb = Tree(sys.argv[1]), Tree(sys.argv[2])
+    ta, tb = Tree(args[0], replicated), Tree(args[1], replicated)
     errors = ["A: " + e for e in ta.errors] + ["B: " + e for e in tb.errors]
     diff(ta.entries, tb.entries, "entry", errors)
     diff(ta.links, tb.links, "hard-link group", errors)

@@ -277,6 +277,12 @@ static void child_user(void *arg)
 	st("sgid/userfile");
 	chk("mkdir sgid/userdir 0750", mkdir("sgid/userdir", 0750), OK);
 	st("sgid/userdir");
+	chk("access md/cur (root 0700 dir)", access("md/cur", F_OK), EACCES);
+	chk("opendir md (root 0700 dir)", open("md", O_RDONLY | O_DIRECTORY), EACCES);
+	chk("open sticky/rootfile O_RDONLY|O_CREAT (exists)", open("sticky/rootfile", O_RDONLY | O_CREAT, 0644), OK);
+	chk("open rl/file O_RDONLY|O_CREAT (exists, dir not writable)", open("rl/file", O_RDONLY | O_CREAT, 0644), OK);
+	chk("open rl/file O_CREAT|O_EXCL (exists, dir not writable)", open("rl/file", O_RDONLY | O_CREAT | O_EXCL, 0644), EEXIST);
+	chk("open rl/nofile O_CREAT (dir not writable)", open("rl/nofile", O_RDONLY | O_CREAT, 0644), EACCES);
 	chk("unlink pub/rootfile (writable dir, not sticky)", unlink("pub/rootfile"), OK);
 	chk("rmdir pub (not empty, not owner)", rmdir("pub"), EACCES);
 }

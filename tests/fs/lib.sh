@@ -25,6 +25,7 @@ note() { echo "# $*"; }
 die() { echo "FAIL: $*"; exit 1; }
 
 need_root_fuse() {
+	[ -z "${MHAFS_QUICK:-}" ] || skip "quick run (unit tests only)"
 	[ "$(id -u)" = 0 ] || skip "needs root"
 	[ -c /dev/fuse ] || skip "no /dev/fuse"
 	command -v fusermount3 >/dev/null || skip "no fusermount3 (Debian package fuse3)"
@@ -52,8 +53,10 @@ own_mount_ns() {
 	fi
 }
 
+# scratch NAME: the test's directory; /var/tmp (on disk on Debian, where
+# user xattrs work: tmpfs lacks them before Linux 6.6) unless TMPDIR is set.
 scratch() {
-	T=$(mktemp -d "${TMPDIR:-/tmp}/mhafs-$1.XXXXXX") || die "mktemp failed"
+	T=$(mktemp -d "${TMPDIR:-/var/tmp}/mhafs-$1.XXXXXX") || die "mktemp failed"
 	chmod 755 "$T"
 }
 

@@ -115,7 +115,7 @@ stop_node() {
 	pid=$(cat "$T/$n.pid")
 	if kill -0 "$pid" 2>/dev/null; then
 		fusermount3 -u "$T/$n/mnt" 2>/dev/null || kill "$pid"
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$pid" 2>/dev/null
 	fi
 	grep -q " $T/$n/mnt " /proc/mounts && fusermount3 -uz "$T/$n/mnt"

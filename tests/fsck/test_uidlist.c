@@ -1,0 +1,335 @@
+/* test_uidlist.c: dovecot-uidlist parsing and writing, and the semantic
+ * merge: common entries keep their UIDs, colliding UIDs are reassigned
+ * above both next UIDs, UIDVALIDITY is preserved, next UID is right. */
+#include "uidlist.h"
+#include "tcheck.h"
+
+#include <stdlib.h>
+
+#define GUID_A "3085f01b7f11094c501100008c4a11c1"
+#define GUID_B "aaaaf01b7f11094c501100008c4a11c1"
+
+static int parse(const char *s, struct uidlist *u)
+{
+	char err[256] = "";
+	int rc = uidlist_parse(s, strlen(s), u, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "parse: %s\n", err);
+	return rc;
+}
+
+static int bad(const char *s)
+{
+	struct uidlist u;
+	char err[256] = "";
+	int rc = uidlist_parse(s, strlen(s), &u, err, sizeof(err));
+	uidlist_free(&u);
+	return rc < 0 && err[0];
+}
+
+/* The UID of base in u, or 0. */
+static uint32_t uid_of(const struct uidlist *u, const char *base)
+{
+	for (size_t i = 0; i < u->n; i++)
+		if (!strcmp(u->rec[i].base, base))
+			return u->rec[i].uid;
+	return 0;
+}
+
+static int ascending(const struct uidlist *u)
+{
+	for (size_t i = 1; i < u->n; i++)
+		if (u->rec[i].uid <= u->rec[i - 1].uid)
+			return 0;
+	return 1;
+}
+
+static void test_parse_format(void)
+{
+	struct uidlist u;
+	const char *text = "3 V1275660208 N5 G" GUID_A " Xfoo\n"
+			   "1 :1.M1P1.h,S=10\n"
+			   "3 W1300 S1200 :3.M3P3.h\n"
+			   "4 :4.M4P4.h:2,S\n";
+	CHECK_INT(parse(text, &u), 0);
+	CHECK_INT(u.uidvalidity, 1275660208);
+	CHECK_INT(u.nextuid, 5);
+	CHECK_STR(u.guid, GUID_A);
+	CHECK_STR(u.hdr_ext, "Xfoo");
+	CHECK_INT(u.n, 3);
+	CHECK_STR(u.rec[0].base, "1.M1P1.h,S=10");
+	CHECK(u.rec[0].ext == NULL);
+	CHECK_STR(u.rec[1].ext, "W1300 S1200");
+	CHECK_STR(u.rec[2].base, "4.M4P4.h");   /* flags are not part of it */
+	char *out;
+	size_t len;
+	CHECK_INT(uidlist_format(&u, &out, &len), 0);
+	CHECK_STR(out, "3 V1275660208 N5 G" GUID_A " Xfoo\n"
+		       "1 :1.M1P1.h,S=10\n"
+		       "3 W1300 S1200 :3.M3P3.h\n"
+		       "4 :4.M4P4.h\n");
+	CHECK_INT(len, strlen(out));
+	free(out);
+	uidlist_free(&u);
+
+	/* Records appended after the header was written raise the next UID. */
+	CHECK_INT(parse("3 V7 N2\n1 :a\n2 :b\n5 :c\n", &u), 0);
+	CHECK_INT(uidlist_next(&u), 6);
+	uidlist_free(&u);
+
+	/* Version 1, as Courier and old Dovecot wrote it. */
+	CHECK_INT(parse("1 99 3\n1 one:2,S\n2 two\n", &u), 0);
+	CHECK_INT(u.uidvalidity, 99);
+	CHECK_INT(u.n, 2);
+	CHECK_STR(u.rec[0].base, "one");
+	CHECK_STR(u.rec[1].base, "two");
+	uidlist_free(&u);
+
+	CHECK(bad(""));
+	CHECK(bad("2 V1 N1\n"));
+	CHECK(bad("3 N5\n"));                     /* no UIDVALIDITY */
+	CHECK(bad("3 V0 N5\n"));
+	CHECK(bad("3 V1 N5 Gxyz\n"));
+	CHECK(bad("3 V1 N5\n2 :a\n1 :b\n"));      /* not ascending */
+	CHECK(bad("3 V1 N5\n2 :a\n2 :b\n"));
+	CHECK(bad("3 V1 N5\nx :a\n"));
+	CHECK(bad("3 V1 N5\n0 :a\n"));
+	CHECK(bad("3 V1 N5\n1 a\n"));             /* v3 needs the ':' */
+	CHECK(bad("3 V1 N5\n1 :a/b\n"));
+	CHECK(bad("3 V1 N5\n1 :\n"));
+	CHECK(bad("3 V1 N5\n1 w1 :a\n"));         /* keys are A-Z */
+	CHECK(bad("3 V1 N5\n99999999999 :a\n"));
+}
+
+static void test_merge_common_and_new(void)
+{
+	struct uidlist a, b, m;
+	struct uidlist_stats st;
+	/* Before the split both had 1..3; then A got x (UID 4), B got y (4). */
+	CHECK_INT(parse("3 V100 N5 G" GUID_A "\n1 :m1\n2 :m2\n3 :m3\n4 :x\n", &a), 0);
+	CHECK_INT(parse("3 V100 N5 G" GUID_A "\n1 :m1\n2 :m2\n3 :m3\n4 :y\n", &b), 0);
+	CHECK_INT(uidlist_merge(&a, &b, 1, NULL, NULL, &m, &st), 0);
+	CHECK_INT(m.uidvalidity, 100);
+	CHECK_STR(m.guid, GUID_A);
+	CHECK_INT(uid_of(&m, "m1"), 1);           /* common entries keep UIDs */
+	CHECK_INT(uid_of(&m, "m2"), 2);
+	CHECK_INT(uid_of(&m, "m3"), 3);
+	/* UID 4 collides: both messages move above both next UIDs (5). */
+	CHECK_INT(uid_of(&m, "x"), 5);
+	CHECK_INT(uid_of(&m, "y"), 6);
+	CHECK_INT(m.nextuid, 7);
+	CHECK(ascending(&m));
+	CHECK_INT(st.common, 3);
+	CHECK_INT(st.collisions, 1);
+	CHECK_INT(st.reassigned, 2);
+	CHECK_INT(st.uidvalidity_conflict, 0);
+	CHECK_INT(m.n, 5);
+	/* The merge is symmetric in its outcome for UIDs. */
+	struct uidlist m2;
+	CHECK_INT(uidlist_merge(&b, &a, 0, NULL, NULL, &m2, &st), 0);
+	CHECK_INT(uid_of(&m2, "x"), 5);
+	CHECK_INT(uid_of(&m2, "y"), 6);
+	uidlist_free(&m2);
+	/* Merging the result with itself changes nothing. */
+	CHECK_INT(uidlist_merge(&m, &m, 0, NULL, NULL, &m2, &st), 0);
+	CHECK_INT(m2.n, m.n);
+	CHECK_INT(m2.nextuid, m.nextuid);
+	CHECK_INT(st.reassigned, 0);
+	uidlist_free(&m2);
+	uidlist_free(&m);
+	uidlist_free(&a);
+	uidlist_free(&b);
+}
+
+static void test_merge_above_next(void)
+{
+	struct uidlist a, b, m;
+	struct uidlist_stats st;
+	/* A's new entry (UID 9) is above B's next UID: it keeps its UID.
+	 * B's entry at 3 is below A's next UID and unknown to A: A's
+	 * clients already passed UID 3, so it gets a new one. */
+	CHECK_INT(parse("3 V5 N10\n1 :m1\n9 :a9\n", &a), 0);
+	CHECK_INT(parse("3 V5 N4\n1 :m1\n3 :b3\n", &b), 0);
+	CHECK_INT(uidlist_merge(&a, &b, 0, NULL, NULL, &m, &st), 0);
+	CHECK_INT(uid_of(&m, "m1"), 1);
+	CHECK_INT(uid_of(&m, "a9"), 9);
+	CHECK_INT(uid_of(&m, "b3"), 10);
+	CHECK_INT(m.nextuid, 11);
+	CHECK_INT(st.collisions, 0);
+	CHECK_INT(st.reassigned, 1);
+	CHECK(ascending(&m));
+	uidlist_free(&m);
+
+	/* B's clients have seen up to UID 49: A's new message goes above. */
+	uidlist_free(&b);
+	CHECK_INT(parse("3 V5 N50\n1 :m1\n", &b), 0);
+	CHECK_INT(uidlist_merge(&a, &b, 0, NULL, NULL, &m, &st), 0);
+	CHECK_INT(uid_of(&m, "a9"), 50);
+	CHECK_INT(m.nextuid, 51);
+	uidlist_free(&m);
+	/* With nothing new, the next UID never drops below either side's. */
+	uidlist_free(&a);
+	CHECK_INT(parse("3 V5 N10\n1 :m1\n", &a), 0);
+	CHECK_INT(uidlist_merge(&a, &b, 0, NULL, NULL, &m, &st), 0);
+	CHECK_INT(m.nextuid, 50);
+	CHECK_INT(uid_of(&m, "m1"), 1);
+	uidlist_free(&m);
+	uidlist_free(&a);
+	uidlist_free(&b);
+}
+
+static void test_merge_uidvalidity(void)
+{
+	struct uidlist a, b, m;
+	struct uidlist_stats st;
+	/* The two differ: the newer file's UIDVALIDITY and UIDs win; the
+	 * other side's own entries are given new UIDs. */
+	CHECK_INT(parse("3 V111 N3 G" GUID_A "\n1 :m1\n2 :onlya\n", &a), 0);
+	CHECK_INT(parse("3 V222 N4 G" GUID_B "\n1 :onlyb\n3 :m1\n", &b), 0);
+	CHECK_INT(uidlist_merge(&a, &b, 1, NULL, NULL, &m, &st), 0);
+	CHECK_INT(st.uidvalidity_conflict, 1);
+	CHECK_INT(st.guid_conflict, 1);
+	CHECK_INT(m.uidvalidity, 222);
+	CHECK_STR(m.guid, GUID_B);
+	CHECK_INT(uid_of(&m, "m1"), 3);
+	CHECK_INT(uid_of(&m, "onlyb"), 1);
+	CHECK_INT(uid_of(&m, "onlya"), 4);
+	CHECK_INT(m.nextuid, 5);
+	CHECK(ascending(&m));
+	uidlist_free(&m);
+	CHECK_INT(uidlist_merge(&a, &b, 0, NULL, NULL, &m, &st), 0);
+	CHECK_INT(m.uidvalidity, 111);
+	CHECK_STR(m.guid, GUID_A);
+	CHECK_INT(uid_of(&m, "m1"), 1);
+	CHECK_INT(uid_of(&m, "onlya"), 2);
+	CHECK_INT(uid_of(&m, "onlyb"), 4);
+	uidlist_free(&m);
+	uidlist_free(&a);
+	uidlist_free(&b);
+
+	/* Same UIDVALIDITY, one GUID missing: the present one is kept. */
+	CHECK_INT(parse("3 V7 N2\n1 :m1\n", &a), 0);
+	CHECK_INT(parse("3 V7 N2 G" GUID_B "\n1 :m1\n", &b), 0);
+	CHECK_INT(uidlist_merge(&a, &b, 0, NULL, NULL, &m, &st), 0);
+	CHECK_INT(st.uidvalidity_conflict, 0);
+	CHECK_INT(st.guid_conflict, 0);
+	CHECK_STR(m.guid, GUID_B);
+	uidlist_free(&m);
+	uidlist_free(&a);
+	uidlist_free(&b);
+}
+
+static int keep_not_gone(const char *base, void *arg)
+{
+	return strcmp(base, (const char *)arg) != 0;
+}
+
+static void test_merge_disagree_and_keep(void)
+{
+	struct uidlist a, b, m;
+	struct uidlist_stats st;
+	/* One message, two different UIDs, one of them at or above the other
+	 * side's next UID (a later decision): that one stands; an expunged
+	 * message's entry is dropped; the newer side's extension fields. */
+	CHECK_INT(parse("3 V9 N4\n1 :m1\n2 W10 :m2\n3 :dead\n", &a), 0);
+	CHECK_INT(parse("3 V9 N5\n1 :m1\n4 W11 :m2\n", &b), 0);
+	CHECK_INT(uidlist_merge(&a, &b, 1, keep_not_gone, "dead", &m, &st), 0);
+	CHECK_INT(uid_of(&m, "m1"), 1);
+	CHECK_INT(uid_of(&m, "m2"), 4);
+	CHECK_INT(uid_of(&m, "dead"), 0);
+	CHECK_INT(st.dropped, 1);
+	CHECK_INT(m.n, 2);
+	CHECK_STR(m.rec[1].ext, "W11");
+	CHECK_INT(m.nextuid, 5);
+	uidlist_free(&m);
+	uidlist_free(&a);
+	uidlist_free(&b);
+}
+
+/* Mutated files never crash the parser; what parses writes back to text
+ * that parses to the same list (ASan/UBSan builds check the memory). */
+static void test_mutations(void)
+{
+	const char *seed = "3 V1275660208 N9 G" GUID_A " Xa\n1 :a,S=1\n3 W1 S2 :b:2,S\n8 :c\n";
+	size_t len = strlen(seed);
+	unsigned x = 12345;
+	int parsed = 0, roundtrips = 0;
+	for (int i = 0; i < 3000; i++) {
+		char buf[128];
+		memcpy(buf, seed, len);
+		for (int k = 0; k < 1 + i % 4; k++) {
+			x = x * 1103515245 + 12345;
+			size_t pos = (x >> 8) % len;
+			x = x * 1103515245 + 12345;
+			buf[pos] = (char)(x >> 16);
+		}
+		size_t n = len - (i % 7 == 0 ? (x >> 4) % len : 0);
+		struct uidlist u, v;
+		char err[128];
+		if (uidlist_parse(buf, n, &u, err, sizeof(err)) == 0) {
+			parsed++;
+			char *out;
+			size_t olen;
+			if (uidlist_format(&u, &out, &olen) == 0) {
+				if (uidlist_parse(out, olen, &v, err, sizeof(err)) == 0 && v.n == u.n &&
+				    v.uidvalidity == u.uidvalidity && uidlist_next(&v) == uidlist_next(&u))
+					roundtrips++;
+				uidlist_free(&v);
+				free(out);
+			}
+		}
+		uidlist_free(&u);
+	}
+	CHECK(parsed > 100);
+	CHECK_INT(roundtrips, parsed);
+}
+
+/* Formatted result of merging x and y (y newer when y_newer). */
+static char *merged_text(const struct uidlist *x, const struct uidlist *y, int y_newer)
+{
+	struct uidlist m;
+	struct uidlist_stats st;
+	char *out = NULL;
+	size_t len;
+	if (uidlist_merge(x, y, y_newer, NULL, NULL, &m, &st) < 0 || uidlist_format(&m, &out, &len) < 0)
+		out = NULL;
+	uidlist_free(&m);
+	return out;
+}
+
+/* Live replication merges on both nodes and then merges the results
+ * again: the merge must be symmetric and absorbing, or the nodes would
+ * trade ever-new versions. */
+static void test_merge_symmetric_absorbing(void)
+{
+	struct uidlist a, b, m;
+	CHECK_INT(parse("3 V7 N4\n1 :m1\n2 :m2\n3 :only-a\n", &a), 0);
+	CHECK_INT(parse("3 V7 N5\n1 :m1\n2 :m2\n3 :only-b\n4 :b4\n", &b), 0);
+	char *ab = merged_text(&a, &b, 1), *ba = merged_text(&b, &a, 0);
+	CHECK(ab && ba && strcmp(ab, ba) == 0);
+	CHECK_INT(parse(ab, &m), 0);
+	char *am = merged_text(&a, &m, 1), *mb = merged_text(&m, &b, 0), *mm = merged_text(&m, &m, 1);
+	CHECK(am && strcmp(am, ab) == 0);
+	CHECK(mb && strcmp(mb, ab) == 0);
+	CHECK(mm && strcmp(mm, ab) == 0);
+	free(ab);
+	free(ba);
+	free(am);
+	free(mb);
+	free(mm);
+	uidlist_free(&m);
+	uidlist_free(&a);
+	uidlist_free(&b);
+}
+
+int main(void)
+{
+	test_parse_format();
+	test_merge_common_and_new();
+	test_merge_above_next();
+	test_merge_uidvalidity();
+	test_merge_disagree_and_keep();
+	test_merge_symmetric_absorbing();
+	test_mutations();
+	return t_done("test_uidlist");
+}
