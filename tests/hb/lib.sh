@@ -60,11 +60,18 @@ stop() {
 cleanup() {
 	rc=$?
 	if [ -n "$T" ] && [ -d "$T" ]; then
+		# SIGTERM first, so a sanitizer build reports leaks at exit
 		for f in "$T"/*.pid; do
 			[ -f "$f" ] || continue
-			pid=$(cat "$f")
-			kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+			stop -TERM "$(basename "$f" .pid)"
 		done
+		# a sanitizer report in any daemon's log fails the test
+		if [ "$rc" = 0 ] && grep -l -E 'ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' \
+			"$T"/*.log >/dev/null 2>&1; then
+			echo "FAIL: sanitizer report:"
+			grep -h -A12 -E 'ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' "$T"/*.log | head -40
+			rc=1
+		fi
 	fi
 	for ns in "$NSA" "$NSB" "$NSC"; do ip netns del "$ns" 2>/dev/null || true; done
 	[ -n "$T" ] && rm -rf "$T"
