@@ -299,6 +299,11 @@ static int open_journal(struct mhafs *fs, struct config *cfg)
 	}
 	struct recover_stats rs;
 	memset(&rs, 0, sizeof(rs));
+	/* a new (or recreated) journal numbers from the current HLC: a peer
+	 * that saw the old one's numbers will not mistake new entries for
+	 * ones it already has */
+	if (journal_last_seq(fs->journal) == 0)
+		journal_seq_floor(fs->journal, hlc_now(&fs->clock));
 	if (!clean) {
 		int building = !journal_catalog_built(fs->journal);
 		int dfd = openat(fs->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
