@@ -415,3 +415,35 @@ e2e_cleanup() {
 	fi
 	return "$rc"
 }
+
+# e2e_mhafs_pid MNT: pid of the mhafs daemon we started for MNT.
+e2e_mhafs_pid() {
+	local e
+	for e in $E2E_MHAFS; do
+		[ "${e#*:}" = "$1" ] && { printf '%s\n' "${e%%:*}"; return 0; }
+	done
+	return 1
+}
+
+# e2e_node_crash N MNT: a crash of node N: kill -9 its mhafs (for MNT) and
+# every other process in its namespace (Dovecot, Postfix), then detach the
+# dead FUSE mount as a reboot would.  The namespace itself stays.
+e2e_node_crash() {
+	local n=$1 mnt=$2 pid e rest="" pids
+	pid=$(e2e_mhafs_pid "$mnt") || e2e_die "no mhafs of ours on $mnt"
+	disown "$pid" 2>/dev/null   # no "Killed" job notice from bash
+	kill -KILL "$pid" 2>/dev/null
+	pids=$(e2e_netns_pids "$(e2e_ns "$n")")
+	# shellcheck disable=SC2086
+	[ -z "$pids" ] || kill -KILL $pids 2>/dev/null
+	e2e_wait 5 e2e_gone "$pid" || e2e_die "mhafs $pid survived kill -9"
+	fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null
+	for e in $E2E_MHAFS; do [ "${e%%:*}" = "$pid" ] || rest="$rest $e"; done
+	E2E_MHAFS=$rest
+	rest=""
+	for e in $E2E_MAIL; do [ "$e" = "$n" ] || rest="$rest $e"; done
+	E2E_MAIL=$rest
+}
+
+# e2e_ms: milliseconds since the epoch (for figures).
+e2e_ms() { date +%s%3N; }
