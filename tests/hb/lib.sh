@@ -84,7 +84,7 @@ dump_logs() {
 write_conf() { # node [extra lines...]
 	n=$1
 	shift
-	mkdir -p "$T/$n"
+	mkdir -p "$T/$n/mnt"
 	cat >"$T/$n/mhafs.conf" <<EOC
 # written by tests/hb/lib.sh
 node_name = $n
@@ -95,7 +95,7 @@ vip = $VIP/24 $VIP6/64
 vip_interface = $(dev_of "$n")
 heartbeat_interface = $(dev_of "$n")
 cluster_key_file = $T/cluster.key
-mount_point = $T/$n
+mount_point = $T/$n/mnt
 witness = 192.0.2.3
 health_interval_ms = 300
 health_imap_port = 143
@@ -198,13 +198,15 @@ one_owner() { # node
 	note "exactly one VIP owner: node $1 ($(role "$1")), peer $(role "$other"); client neighbour -> $got"
 }
 
-# Measure a fault: run "$@" (the fault), then time the client until the
-# survivor greets on the VIP (IMAP), then check SMTP too.
+# Measure a fault: run "$@" (the fault), then time the client from the
+# moment the fault began until the survivor greets on the VIP (IMAP), then
+# check SMTP too.
 measure() { # label survivor cmd...
 	label=$1 surv=$2
 	shift 2
+	t0=$(date +%s%N)
 	"$@"
-	out=$(ip netns exec "$NSC" "$PY" "$HERE/client.py" "$VIP" 143 20 "$surv") ||
+	out=$(ip netns exec "$NSC" "$PY" "$HERE/client.py" "$VIP" 143 20 "$surv" "$t0") ||
 		fail "$label: $out"
 	ip netns exec "$NSC" "$PY" "$HERE/client.py" "$VIP" 25 5 "$surv" >/dev/null ||
 		fail "$label: SMTP on the VIP not answered by $surv"
