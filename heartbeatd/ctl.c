@@ -22,8 +22,8 @@
 
 #include "log.h"
 
-#define CTL_IO_MS 500
-#define MHAFS_IO_MS 200
+#define CTL_IO_MS 100   /* the loop also sends heartbeats: never block long */
+#define MHAFS_IO_MS 100
 #define MHAFS_RETRY_MS 5000
 
 static int unix_addr(const char *path, struct sockaddr_un *sun)
@@ -136,11 +136,12 @@ static void status_text(struct hbd *d, FILE *f)
 	fprintf(f, "mhafs_told: %s\n", d->peer_reported < 0 ? "nothing-yet" :
 		d->peer_reported ? "peer-up" : "peer-down");
 	fprintf(f, "counters: tx=%llu tx_err=%llu rx_ok=%llu bad_mac=%llu replay=%llu malformed=%llu "
-		"own_id=%llu clock_skew=%llu\n",
+		"own_id=%llu clock_skew=%llu stalls=%llu\n",
 		(unsigned long long)d->c.tx, (unsigned long long)d->c.tx_err,
 		(unsigned long long)d->c.rx_ok, (unsigned long long)d->c.rx_bad_mac,
 		(unsigned long long)d->c.rx_replay, (unsigned long long)d->c.rx_malformed,
-		(unsigned long long)d->c.rx_self, (unsigned long long)d->c.rx_skew);
+		(unsigned long long)d->c.rx_self, (unsigned long long)d->c.rx_skew,
+		(unsigned long long)d->c.stalls);
 	fprintf(f, "transitions: %u\n", d->n_trans);
 	unsigned first = d->n_trans > HBD_TRANS ? d->n_trans - HBD_TRANS : 0;
 	for (unsigned i = first; i < d->n_trans; i++) {

@@ -1,7 +1,9 @@
 /* fsm.c: the heartbeatd transition table and the event classifier.
  * Rule on rejoin: when both nodes hold the VIP the one with the lower
  * node_id keeps it (and announces it again), the other releases it; a node
- * that does not hold the VIP never takes it from a peer that does. */
+ * that does not hold the VIP never takes it from a peer that does.  A SOLO
+ * node that hears its peer again announces the VIP again: during the
+ * split the peer may have held it and turned the neighbours' caches. */
 #include "fsm.h"
 
 #include <stddef.h>
@@ -50,9 +52,9 @@ const struct hb_row hb_table[] = {
 
 	ROW(SOLO, PEER_PRIMARY_WIN,  PRIMARY,   ANNOUNCE),
 	ROW(SOLO, PEER_PRIMARY_LOSE, SECONDARY, RELEASE),
-	ROW(SOLO, PEER_STANDBY_WIN,  PRIMARY,   NONE),
-	ROW(SOLO, PEER_STANDBY_LOSE, PRIMARY,   NONE),
-	ROW(SOLO, PEER_FAULT,        PRIMARY,   NONE),
+	ROW(SOLO, PEER_STANDBY_WIN,  PRIMARY,   ANNOUNCE),
+	ROW(SOLO, PEER_STANDBY_LOSE, PRIMARY,   ANNOUNCE),
+	ROW(SOLO, PEER_FAULT,        PRIMARY,   ANNOUNCE),
 	ROW(SOLO, PEER_LEAVING,      SOLO,      NONE),
 	ROW(SOLO, PEER_DEAD,         SOLO,      NONE),
 	ROW(SOLO, PEER_DEAD_ISOLATED, ISOLATED, RELEASE),

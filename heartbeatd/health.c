@@ -208,7 +208,7 @@ int health_get(struct health *h, uint64_t now, char *reason, size_t len)
 {
 	int rc;
 	pthread_mutex_lock(&h->lock);
-	uint64_t limit = h->cfg.interval_ms + h->cfg.timeout_ms * 2 + 3000;
+	uint64_t limit = h->cfg.interval_ms + h->cfg.timeout_ms * 2 + 1000;
 	if (now > h->last_round_ms + limit) {
 		snprintf(reason, len, "health checks stalled for %llu ms (mount point hung?)",
 			 (unsigned long long)(now - h->last_round_ms));

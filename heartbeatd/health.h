@@ -36,7 +36,8 @@ struct health {
 int health_start(struct health *h, const struct health_cfg *cfg, int notify_fd);
 void health_set_cfg(struct health *h, const struct health_cfg *cfg);
 /* Current verdict: 1 healthy, 0 sick (reason filled), -1 not known yet.
- * A thread that has not finished a round for interval + 3 s is "stalled". */
+ * A thread that has not finished a round within interval + 2 timeouts
+ * + 1 s is "stalled" (a stat() hung on a dead mount): sick. */
 int health_get(struct health *h, uint64_t now_ms, char *reason, size_t len);
 void health_stop(struct health *h);
 

@@ -30,6 +30,7 @@
 #define WITNESS_TIMEOUT_MS 300
 #define WITNESS_RECHECK_MS 500
 #define WITNESS_MISSES 3
+#define STALL_SLACK_MS 250
 #define HEALTH_TIMEOUT_MS 1000
 
 static struct hbd D;
@@ -338,11 +339,15 @@ static void receive(struct hbd *d, uint64_t now)
 			note_drop(d, now, "clock more than 60 s off (stale replay, or unsynchronised clocks)", addr);
 			continue;
 		}
-		if (!hb_seq_accept(&d->seq, &m)) {
+		int acc = hb_seq_accept_silent(&d->seq, &m, !hbd_peer_alive(d, now));
+		if (acc == 0) {
 			d->c.rx_replay++;
 			note_drop(d, now, "replayed (old epoch/counter)", addr);
 			continue;
 		}
+		if (acc == 2)
+			log_warn("peer node %u restarted with an older epoch (its clock stepped back?); accepted",
+				 m.node_id);
 		d->c.rx_ok++;
 		if (!d->peer_seen || d->peer_msg.epoch != m.epoch)
 			log_info("peer node %u (epoch %llu) heard from %s, state %s", m.node_id,
@@ -556,6 +561,23 @@ static void usage(FILE *f)
 		"CONFIG defaults to %s.  See heartbeatd(8).\n", MHAFS_DEFAULT_CONFIG);
 }
 
+/* The loop wakes at least every heartbeat interval.  If it was not run for
+ * much longer (the machine stalled: both nodes' daemons are then usually
+ * late together), the peer's silence proves nothing: it gets two more
+ * intervals to be heard before it is declared dead. */
+static void stall_guard(struct hbd *d, uint64_t now, uint64_t last)
+{
+	uint64_t gap = now - last, limit = d->cfg.heartbeat_interval_ms + STALL_SLACK_MS;
+	if (gap <= limit || !d->peer_seen || last - d->peer_rx_ms >= d->cfg.peer_dead_ms)
+		return;
+	uint64_t floor = now - d->cfg.peer_dead_ms + 2 * d->cfg.heartbeat_interval_ms;
+	if (d->peer_rx_ms < floor)
+		d->peer_rx_ms = floor;
+	d->c.stalls++;
+	log_info("event loop stalled for %llu ms: giving the peer %u ms more", (unsigned long long)gap,
+		 2 * d->cfg.heartbeat_interval_ms);
+}
+
 static int timeout_ms(struct hbd *d, uint64_t now)
 {
 	uint64_t next = d->next_send_ms;
@@ -621,6 +643,7 @@ static int run(struct hbd *d)
 	hook_run(d, HB_S_STARTING, HB_S_STARTING);
 	d->next_send_ms = now;
 
+	uint64_t last_loop = now;
 	while (d->state != HB_S_STOPPED) {
 		now = mono_ms();
 		struct pollfd p[4] = {
@@ -635,6 +658,8 @@ static int run(struct hbd *d)
 			break;
 		}
 		now = mono_ms();
+		stall_guard(d, now, last_loop);
+		last_loop = now;
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(d->sig_fd, &si, sizeof(si)) == sizeof(si)) {

@@ -169,3 +169,14 @@ int hb_seq_accept(struct hb_seq *seq, const struct hb_msg *m)
 	seq->counter = m->counter;
 	return 1;
 }
+
+int hb_seq_accept_silent(struct hb_seq *seq, const struct hb_msg *m, int peer_silent)
+{
+	if (hb_seq_accept(seq, m))
+		return 1;
+	if (!peer_silent || m->epoch >= seq->epoch)
+		return 0;
+	seq->epoch = m->epoch;
+	seq->counter = m->counter;
+	return 2;
+}

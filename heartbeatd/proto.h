@@ -73,4 +73,12 @@ struct hb_seq {
  * Returns 1 accepted, 0 replayed or stale. */
 int hb_seq_accept(struct hb_seq *seq, const struct hb_msg *m);
 
+/* As hb_seq_accept, but while the peer is considered dead (peer_silent) a
+ * packet from an older epoch starts the sequence over: a peer restarted
+ * after its clock stepped back must not be locked out for ever.  (The
+ * caller has already refused packets whose clock is far from ours, so an
+ * old capture cannot use this.)  Returns 1 accepted, 2 accepted as a
+ * restart with an older epoch, 0 replayed. */
+int hb_seq_accept_silent(struct hb_seq *seq, const struct hb_msg *m, int peer_silent);
+
 #endif

@@ -26,6 +26,7 @@
 #include "fuse_lowlevel.h" /* FUSE_SET_ATTR_* bits journaled by setattr */
 #include "hash.h"
 #include "log.h"
+#include "apply_int.h"
 #include "maildir_key.h"
 #include "pathpat.h"
 
@@ -233,7 +234,7 @@ static int link_sibling(struct applier *a, const struct jentry *e, int pfd, cons
 }
 
 /* Make the staged content final at e->path. */
-static int install_content(struct applier *a, const struct jentry *e, struct staged *s)
+static int install_content(struct applier *a, struct jentry *e, struct staged *s)
 {
 	struct hash128 h;
 	uint64_t size;
@@ -264,11 +265,45 @@ static int install_content(struct applier *a, const struct jentry *e, struct sta
 		close(pfd);
 		return 0; /* the staged copy is discarded by the caller */
 	}
+	int locked = 0;
+	if (apply_is_uidlist(e->path)) {
+		locked = apply_uidlist_lock(pfd);
+		int v = apply_uidlist_merge(a, e, s, pfd, name);
+		if (v == UIDLIST_KEEP_OURS) {
+			/* the catalog keeps recording our content */
+			int lfd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+			uint64_t lsize = 0;
+			rc = lfd < 0 ? -errno : hash_fd(lfd, &e->hash, &lsize);
+			if (lfd >= 0)
+				close(lfd);
+			e->st.st_size = (off_t)lsize;
+			a->entry_changed = 1;
+			apply_uidlist_unlock(pfd, locked);
+			close(pfd);
+			return rc;
+		}
+		if (v < 0) {
+			apply_uidlist_unlock(pfd, locked);
+			close(pfd);
+			return v;
+		}
+		if (v == UIDLIST_MERGED) {
+			a->entry_changed = 1;
+			a->journal_local = 1;
+			if (!a->batched && fsync(s->fd) < 0) {
+				rc = -errno;
+				apply_uidlist_unlock(pfd, locked);
+				close(pfd);
+				return rc;
+			}
+		}
+	}
 	rc = renameat(a->staging_fd, s->name, pfd, name) < 0 ? -errno : 0;
 	if (rc == 0) {
 		s->name[0] = '\0';
 		rc = fsync_dir(a, pfd);
 	}
+	apply_uidlist_unlock(pfd, locked);
 	close(pfd);
 	return rc;
 }
@@ -361,6 +396,8 @@ int apply_entry(struct applier *a, struct jentry *e, struct staged *s, int *skip
 	struct stat st;
 
 	*skipped = 0;
+	a->entry_changed = 0;
+	a->journal_local = 0;
 	if ((rc = apply_check(a, e)) < 0) {
 		log_err("apply: refused %s %s from node %u: path outside the replicated store",
 			jop_name(e->op), e->path, e->origin);

@@ -25,6 +25,11 @@ struct applier {
 	/* conflicts resolved, by rule */
 	_Atomic unsigned long n_remote_newer, n_local_newer, n_expunged, n_redirected;
 	char redirect[4200];  /* this node's path of a message an entry named otherwise */
+	_Atomic unsigned long n_uidlist_merges;
+	/* set by apply_entry: it changed e (path or content hash), so the
+	 * catalog must record the changed entry; and the result is a new
+	 * version of ours that the peer must get (journal a local write) */
+	int entry_changed, journal_local;
 };
 
 int applier_init(struct applier *a, int root_fd, char *const *local, size_t nlocal, char *err,

@@ -72,6 +72,7 @@ static void answer_status(struct ctl *c, FILE *out)
 			"\nconflicts_expunge_wins=%" PRIu64 "\nconflicts_applied_to_local_version=%" PRIu64 "\n",
 			st.conflicts_theirs_newer, st.conflicts_ours_newer, st.conflicts_expunge_wins,
 			st.conflicts_redirected);
+		fprintf(out, "uidlist_merges=%" PRIu64 "\n", st.uidlist_merges);
 		fprintf(out, "commit_waits=%" PRIu64 "\ncommit_timeouts=%" PRIu64
 			"\nlast_commit_ack_us=%" PRIu64 "\nlast_error=%s\n",
 			st.commit_waits, st.commit_timeouts, st.last_ack_lag_us,

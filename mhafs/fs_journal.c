@@ -332,19 +332,29 @@ int fs_journal_link(struct mhafs *fs, struct inode *in, struct inode *newparent,
 	return fs_journal(fs, JOP_LINK, src, dst, NULL, 0, &st, -1);
 }
 
+/* The store path of in, if a change to it is to be journaled: 1 with the
+ * path in buf, 0 when it is not (gone, the root, node-local), or -errno. */
+static int replicated_path_of(struct mhafs *fs, struct inode *in, char *buf, size_t len)
+{
+	int rc = fs_inode_path(fs, in, buf, len);
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc;
+	if (buf[0] == '\0')
+		return 0; /* the store's root: its own attributes are not replicated */
+	if (fs_is_local(fs, buf)) {
+		atomic_fetch_add(&fs->ops_local, 1);
+		return 0;
+	}
+	return 1;
+}
+
 int fs_journal_setattr(struct mhafs *fs, struct inode *in, int mask)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	int rc = fs_inode_path(fs, in, path, sizeof(path));
-	if (rc < 0)
-		return rc == -ENOENT ? 0 : rc;
-	if (path[0] == '\0')
-		return 0; /* the store's root: its own attributes are not replicated */
-	if (fs_is_local(fs, path)) {
-		atomic_fetch_add(&fs->ops_local, 1);
-		return 0;
-	}
+	int rc = replicated_path_of(fs, in, path, sizeof(path));
+	if (rc <= 0)
+		return rc;
 	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return fs_journal(fs, JOP_SETATTR, path, NULL, NULL, (uint32_t)mask, &st, -1);
@@ -354,15 +364,9 @@ int fs_journal_content(struct mhafs *fs, struct inode *in)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	int rc = fs_inode_path(fs, in, path, sizeof(path));
-	if (rc < 0)
-		return rc == -ENOENT ? 0 : rc;
-	if (path[0] == '\0')
-		return 0; /* the store's root: its own attributes are not replicated */
-	if (fs_is_local(fs, path)) {
-		atomic_fetch_add(&fs->ops_local, 1);
-		return 0;
-	}
+	int rc = replicated_path_of(fs, in, path, sizeof(path));
+	if (rc <= 0)
+		return rc;
 	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return fs_journal(fs, JOP_WRITE, path, NULL, NULL, 0, &st, in->fd);
@@ -371,15 +375,9 @@ int fs_journal_content(struct mhafs *fs, struct inode *in)
 int fs_journal_xattr(struct mhafs *fs, enum jop op, struct inode *in, const char *name)
 {
 	char path[PATH_MAX];
-	int rc = fs_inode_path(fs, in, path, sizeof(path));
-	if (rc < 0)
-		return rc == -ENOENT ? 0 : rc;
-	if (path[0] == '\0')
-		return 0; /* the store's root: its own attributes are not replicated */
-	if (fs_is_local(fs, path)) {
-		atomic_fetch_add(&fs->ops_local, 1);
-		return 0;
-	}
+	int rc = replicated_path_of(fs, in, path, sizeof(path));
+	if (rc <= 0)
+		return rc;
 	return fs_journal(fs, op, path, NULL, name, 0, NULL, -1);
 }
 

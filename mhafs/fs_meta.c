@@ -308,43 +308,34 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	fuse_reply_entry(req, &e);
 }
 
-static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* unlink or rmdir: the path is taken before the name is gone */
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, int flags, enum jop op)
 {
-	if (fs_gate(fs_of(req))) {
-		fuse_reply_err(req, ENOSPC);
-		return;
-	}
 	struct mhafs *fs = fs_of(req);
 	struct inode *p = itable_get(fs->inodes, parent);
 	char path[PATH_MAX];
-	/* the path must be taken before the name is gone */
+	if (fs_gate(fs)) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
 	int have = fs_child_path(fs, p, name, path, sizeof(path)) == 0;
-	if (unlinkat(p->fd, name, 0) < 0) {
+	if (unlinkat(p->fd, name, flags) < 0) {
 		fuse_reply_err(req, errno);
 		return;
 	}
 	if (have && !fs_is_local(fs, path))
-		fs_journal(fs, JOP_UNLINK, path, NULL, NULL, 0, NULL, -1);
+		fs_journal(fs, op, path, NULL, NULL, 0, NULL, -1);
 	fuse_reply_err(req, 0);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, 0, JOP_UNLINK);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	if (fs_gate(fs_of(req))) {
-		fuse_reply_err(req, ENOSPC);
-		return;
-	}
-	struct mhafs *fs = fs_of(req);
-	struct inode *p = itable_get(fs->inodes, parent);
-	char path[PATH_MAX];
-	int have = fs_child_path(fs, p, name, path, sizeof(path)) == 0;
-	if (unlinkat(p->fd, name, AT_REMOVEDIR) < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
-	if (have && !fs_is_local(fs, path))
-		fs_journal(fs, JOP_RMDIR, path, NULL, NULL, 0, NULL, -1);
-	fuse_reply_err(req, 0);
+	remove_entry(req, parent, name, AT_REMOVEDIR, JOP_RMDIR);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -415,56 +406,36 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	fuse_reply_err(req, 0);
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* getxattr (name) or listxattr (name NULL): the size when size is 0, else
+ * the value or the list. */
+static void xattr_query(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct mhafs *fs = fs_of(req);
 	char proc[PROCFD_LEN];
+	char *buf = NULL;
 	procfd(proc, itable_get(fs->inodes, ino)->fd);
-	if (size == 0) {
-		ssize_t n = getxattr(proc, name, NULL, 0);
-		if (n < 0)
-			fuse_reply_err(req, errno);
-		else
-			fuse_reply_xattr(req, (size_t)n);
-		return;
-	}
-	char *buf = malloc(size);
-	if (!buf) {
+	if (size > 0 && !(buf = malloc(size))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ssize_t n = getxattr(proc, name, buf, size);
+	ssize_t n = name ? getxattr(proc, name, buf, size) : listxattr(proc, buf, size);
 	if (n < 0)
 		fuse_reply_err(req, errno);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
 }
 
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	xattr_query(req, ino, name, size);
+}
+
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct mhafs *fs = fs_of(req);
-	char proc[PROCFD_LEN];
-	procfd(proc, itable_get(fs->inodes, ino)->fd);
-	if (size == 0) {
-		ssize_t n = listxattr(proc, NULL, 0);
-		if (n < 0)
-			fuse_reply_err(req, errno);
-		else
-			fuse_reply_xattr(req, (size_t)n);
-		return;
-	}
-	char *buf = malloc(size);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	ssize_t n = listxattr(proc, buf, size);
-	if (n < 0)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	xattr_query(req, ino, NULL, size);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)

@@ -388,6 +388,14 @@ int journal_catalog_built(struct journal *j)
 	return b;
 }
 
+void journal_seq_floor(struct journal *j, uint64_t floor)
+{
+	pthread_mutex_lock(&j->lock);
+	if (j->seq < floor)
+		j->seq = floor;
+	pthread_mutex_unlock(&j->lock);
+}
+
 uint64_t journal_last_seq(struct journal *j)
 {
 	uint64_t s;

@@ -85,6 +85,11 @@ int journal_start_writer(struct journal *j, const struct journal_hooks *hooks);
 /* Wait until every entry queued so far is committed. */
 void journal_flush(struct journal *j);
 
+/* Make the next seq greater than floor (no-op if it already is).  mhafs
+ * starts a new journal's numbering at the current HLC, so a journal lost
+ * and recreated never reuses numbers a peer has already seen from it. */
+void journal_seq_floor(struct journal *j, uint64_t floor);
+
 /* Mark a clean stop (to be called after the last operation) and close. */
 void journal_close(struct journal *j, int clean);
 const char *jop_name(enum jop op);

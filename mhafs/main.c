@@ -67,6 +67,7 @@ static int add_mount_opts(struct cmdline *cl, char *list)
 	for (char *opt = strtok_r(list, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(opt, '=');
 		if (strncmp(opt, "config=", 7) == 0) {
+			free((char *)cl->config_path);
 			cl->config_path = strdup(opt + 7);
 		} else if (eq) {
 			*eq = '\0';
@@ -90,6 +91,14 @@ static int add_mount_opts(struct cmdline *cl, char *list)
 		}
 	}
 	return 0;
+}
+
+static void free_cmdline(struct cmdline *cl)
+{
+	for (size_t i = 0; i < cl->n_overrides; i++)
+		free(cl->overrides[i]);
+	free((char *)cl->config_path);
+	fuse_opt_free_args(&cl->fuse_args);
 }
 
 static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
@@ -184,7 +193,7 @@ static int load_config(struct cmdline *cl, struct config *cfg)
 	char err[CONFIG_ERRLEN];
 	const char *path = cl->config_path ? cl->config_path : MHAFS_DEFAULT_CONFIG;
 
-	config_defaults(cfg);
+	/* cfg holds the defaults already */
 	if (config_load(cfg, path, cl->config_path == NULL, err, sizeof(err)) < 0) {
 		fprintf(stderr, "mhafs: %s\n", err);
 		return -1;
@@ -290,6 +299,11 @@ static int open_journal(struct mhafs *fs, struct config *cfg)
 	}
 	struct recover_stats rs;
 	memset(&rs, 0, sizeof(rs));
+	/* a new (or recreated) journal numbers from the current HLC: a peer
+	 * that saw the old one's numbers will not mistake new entries for
+	 * ones it already has */
+	if (journal_last_seq(fs->journal) == 0)
+		journal_seq_floor(fs->journal, hlc_now(&fs->clock));
 	if (!clean) {
 		int building = !journal_catalog_built(fs->journal);
 		int dfd = openat(fs->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -325,21 +339,23 @@ int main(int argc, char **argv)
 
 	umask(0); /* the kernel applies the caller's umask; modes arrive final */
 	signal(SIGPIPE, SIG_IGN);
+	memset(&fs, 0, sizeof(fs));
+	config_defaults(&cfg);
 	if (parse_cmdline(argc, argv, &cl) < 0) {
 		usage(stderr);
-		return 2;
+		ret = 2;
+		goto out_early;
 	}
-	if (cl.show_help) {
-		usage(stdout);
-		return 0;
-	}
-	if (cl.show_version) {
-		printf("mhafs %s (libfuse %d)\n", PACKAGE_VERSION, fuse_version());
-		return 0;
+	if (cl.show_help || cl.show_version) {
+		if (cl.show_help)
+			usage(stdout);
+		else
+			printf("mhafs %s (libfuse %d)\n", PACKAGE_VERSION, fuse_version());
+		ret = 0;
+		goto out_early;
 	}
 	if (load_config(&cl, &cfg) < 0)
-		return 1;
-	memset(&fs, 0, sizeof(fs));
+		goto out_early;
 	fs.cfg = &cfg;
 	fs.entry_timeout = cfg.entry_timeout;
 	fs.attr_timeout = cfg.attr_timeout;
@@ -347,7 +363,7 @@ int main(int argc, char **argv)
 	hlc_init(&fs.clock, NULL, NULL, cfg.clock_offset_ms);
 
 	if (check_paths(&fs, &cfg, mnt_real) < 0)
-		return 1;
+		goto out_early;
 
 	/* FUSE options are checked before anything is created */
 	char fsname[PATH_MAX + 16];
@@ -355,17 +371,17 @@ int main(int argc, char **argv)
 	if (fuse_opt_add_arg(&cl.fuse_args, "-oallow_other,default_permissions,subtype=mhafs") < 0 ||
 	    fuse_opt_add_arg(&cl.fuse_args, fsname) < 0 ||
 	    (cl.debug && fuse_opt_add_arg(&cl.fuse_args, "-odebug") < 0))
-		return 1;
+		goto out_early;
 	fuse_set_log_func(capture_fuse_log);
 	fs.se = fuse_session_new(&cl.fuse_args, fs_build_ops(), sizeof(struct fuse_lowlevel_ops), &fs);
 	fuse_set_log_func(NULL);
 	if (!fs.se) {
 		fprintf(stderr, "mhafs: %s\n", fuse_log_msg[0] ? fuse_log_msg : "bad FUSE options");
-		return 1;
+		goto out_early;
 	}
 	if (lock_state_dir(cfg.state_dir) < 0 || open_journal(&fs, &cfg) < 0) {
 		fuse_session_destroy(fs.se);
-		return 1;
+		goto out_early;
 	}
 	fs_space_init(&fs);
 	if (fuse_set_signal_handlers(fs.se) != 0)
@@ -398,8 +414,14 @@ int main(int argc, char **argv)
 	log_notice("mounted %s on %s (node %s id %u, state %s, sync mode %s)", fs.root_path, mnt_real,
 		   cfg.node_name ? cfg.node_name : "-", cfg.node_id, cfg.state_dir,
 		   cfg.sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
+	/* log_target = stderr keeps logging there in the background too */
+	int saved_err = cl.foreground || strcmp(cfg.log_target, "stderr") ? -1 : dup(2);
 	if (fuse_daemonize(cl.foreground) != 0)
 		goto out_unmount;
+	if (saved_err >= 0) {
+		dup2(saved_err, 2);
+		close(saved_err);
+	}
 	{
 		/* threads start after the fork; errors from here go to the log */
 		char err[512];
@@ -445,8 +467,12 @@ out_session:
 	log_notice("unmounted %s: %lu operations journaled, %lu node-local%s", mnt_real,
 		   atomic_load(&fs.ops_journaled), atomic_load(&fs.ops_local),
 		   atomic_load(&fs.journal_failed) ? "; a journal write failed, the next start checks the store" : "");
+out_early:
 	itable_free(fs.inodes);
-	fuse_opt_free_args(&cl.fuse_args);
+	if (fs.root_fd > 0)
+		close(fs.root_fd);
+	free(fs.root_path);
+	free_cmdline(&cl);
 	config_free(&cfg);
 	return ret;
 }

@@ -160,6 +160,7 @@ void repl_get_status(struct repl *r, struct repl_status *st)
 	st->conflicts_ours_newer = r->applier.n_local_newer;
 	st->conflicts_expunge_wins = r->applier.n_expunged;
 	st->conflicts_redirected = r->applier.n_redirected;
+	st->uidlist_merges = r->applier.n_uidlist_merges;
 	st->peer_applied_seq = r->peer_applied;
 	st->commit_waits = r->commit_waits;
 	st->commit_timeouts = r->commit_timeouts;

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "journal_repl.h"
@@ -100,8 +102,28 @@ struct batch {
 	uint8_t *store;                  /* BATCH_MAX * JENTRY_MAX_ENCODED */
 	uint32_t len[BATCH_MAX];
 	int dup[BATCH_MAX];
+	int local[BATCH_MAX];            /* journal the result as our own write */
 	int n, any_new;
 };
+
+/* A merge made a version that neither node had: journal it as ours, so
+ * the peer gets it (and merges it to the same result). */
+static void journal_merged(struct repl *r, const struct jentry *applied)
+{
+	struct jentry w;
+	struct stat st;
+	memset(&w, 0, sizeof(w));
+	w.op = JOP_WRITE;
+	w.path = applied->path;
+	if (fstatat(r->fs->root_fd, applied->path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	w.has_st = 1;
+	w.st = st;
+	w.has_hash = 1;
+	w.hash = applied->hash;
+	if (journal_record(r->fs->journal, &w) == 0)
+		repl_notify(r);
+}
 
 /* Make the batch durable, record it in the catalog, acknowledge it (the
  * highest seq stands for all), and queue the cache invalidations. */
@@ -135,6 +157,8 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 			repl_queue_inval(r, e.path);
 			if (e.path2 && e.op != JOP_SYMLINK && e.op != JOP_COMMIT)
 				repl_queue_inval(r, e.path2);
+			if (b->local[i])
+				journal_merged(r, &e);
 		}
 		top = e.seq;
 		origin = e.origin;
@@ -201,7 +225,7 @@ static int handle_op(struct repl *r, struct tls_conn *c, const struct wire_op *o
 		const char *named = e.path;
 		rc = apply_entry(&r->applier, &e, content ? &s : NULL, &skipped);
 		staged_discard(&r->applier, &s);
-		if (rc == 0 && e.path != named) {
+		if (rc == 0 && (e.path != named || r->applier.entry_changed)) {
 			/* applied to this node's version of the message: the catalog
 			 * must record that object */
 			long n = jentry_encode(&e, entry, JENTRY_MAX_ENCODED);
@@ -223,6 +247,7 @@ static int handle_op(struct repl *r, struct tls_conn *c, const struct wire_op *o
 	}
 	b->len[b->n] = op_len;
 	b->dup[b->n] = dup;
+	b->local[b->n] = !dup && r->applier.journal_local;
 	b->n++;
 	return 0;
 }

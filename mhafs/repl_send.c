@@ -348,6 +348,9 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 				goto end;
 			}
 			if (rc == 1) {
+				/* nothing was outstanding: the peer's silence counts from now */
+				if (next <= acked)
+					last_ack_seen = repl_now_us();
 				if ((rc = send_entry(r, c, cur, &e, buf)) < 0)
 					goto end;
 				next = e.seq;

@@ -340,6 +340,14 @@ static uint32_t decide_uid(const struct cand *c, const struct uidlist *a, const 
 			st->common++;
 			return c->ra->uid;
 		}
+		/* A UID at or above the other side's next UID was given after
+		 * that side's version: it is a later decision (a merge made
+		 * from it), and keeping it makes merging absorbing, so a merged
+		 * version merged again with either input stays the same. */
+		if (c->ra->uid >= next_b)
+			return c->ra->uid;
+		if (c->rb->uid >= next_a)
+			return c->rb->uid;
 		return 0;
 	}
 	const struct uidlist_rec *r = c->ra ? c->ra : c->rb;
@@ -428,7 +436,10 @@ int uidlist_merge(const struct uidlist *a, const struct uidlist *b, int b_newer,
 	int vconflict = st->uidvalidity_conflict;
 	for (size_t i = 0; i < n; i++) {
 		c[i].uid = decide_uid(&c[i], a, b, next_a, next_b, vconflict, b_newer, st);
-		c[i].order = c[i].ra ? c[i].ra->uid : c[i].rb->uid;
+		/* symmetric in a and b, so both nodes merging the same two
+		 * versions hand out the same new UIDs */
+		c[i].order = c[i].ra && c[i].rb ? (c[i].ra->uid < c[i].rb->uid ? c[i].ra->uid : c[i].rb->uid)
+				  : c[i].ra ? c[i].ra->uid : c[i].rb->uid;
 	}
 	/* Kept UIDs ascending, then the ones needing a new UID in the order
 	 * of their old UIDs; hand those out above both next UIDs. */

@@ -2,7 +2,8 @@
  * socket (config control_socket) for its state and prints it as
  * "key=value" lines: node, journal counters, replication (peer connected,
  * caught up, acknowledged seq, backlog in operations and bytes, last
- * commit-to-acknowledgement time, last error). */
+ * commit-to-acknowledgement time, last error), then heartbeatd's view
+ * (role, peer, VIP owner) from its control socket (heartbeat_socket). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -63,6 +64,46 @@ int mhactl_ask(const char *sock, const char *cmd, FILE *out)
 	return ok;
 }
 
+/* heartbeatd's answer ("key: value" lines until it closes) as
+ * "heartbeat_key=value" lines; "heartbeat=not running" if it is not. */
+static void heartbeat_status(const char *sock, FILE *out)
+{
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	int fd = strlen(sock) < sizeof(sa.sun_path) ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
+	if (fd >= 0)
+		strcpy(sa.sun_path, sock);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(out, "heartbeat=not running (%s)\n", sock);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct timeval tv = { .tv_sec = 5 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	FILE *f = fdopen(fd, "r+");
+	if (!f) {
+		close(fd);
+		return;
+	}
+	fputs("status\n", f);
+	fflush(f);
+	char line[1024];
+	fprintf(out, "heartbeat=running\n");
+	while (fgets(line, sizeof(line), f)) {
+		char *colon = strstr(line, ": ");
+		if (!colon)
+			continue;
+		*colon = '\0';
+		for (char *p = line; *p; p++)
+			if (*p == ' ')
+				*p = '_';
+		fprintf(out, "heartbeat_%s=%s", line, colon + 2);
+	}
+	fclose(f);
+}
+
 int cmd_status(const struct config *cfg, int argc, char **argv)
 {
 	(void)argv;
@@ -70,7 +111,9 @@ int cmd_status(const struct config *cfg, int argc, char **argv)
 		fprintf(stderr, "mhactl: status takes no arguments\n");
 		return 2;
 	}
-	return mhactl_ask(cfg->control_socket, "STATUS", stdout) == 0 ? 0 : 1;
+	int rc = mhactl_ask(cfg->control_socket, "STATUS", stdout) == 0 ? 0 : 1;
+	heartbeat_status(cfg->heartbeat_socket, stdout);
+	return rc;
 }
 
 int cmd_peer(const struct config *cfg, int argc, char **argv)

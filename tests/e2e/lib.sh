@@ -415,3 +415,83 @@ e2e_cleanup() {
 	fi
 	return "$rc"
 }
+
+# e2e_mhafs_pid MNT: pid of the mhafs daemon we started for MNT.
+e2e_mhafs_pid() {
+	local e
+	for e in $E2E_MHAFS; do
+		[ "${e#*:}" = "$1" ] && { printf '%s\n' "${e%%:*}"; return 0; }
+	done
+	return 1
+}
+
+# e2e_node_crash N MNT: a crash of node N: kill -9 its mhafs (for MNT) and
+# every other process in its namespace (Dovecot, Postfix), then detach the
+# dead FUSE mount as a reboot would.  The namespace itself stays.
+e2e_node_crash() {
+	local n=$1 mnt=$2 pid e rest="" pids
+	pid=$(e2e_mhafs_pid "$mnt") || e2e_die "no mhafs of ours on $mnt"
+	disown "$pid" 2>/dev/null   # no "Killed" job notice from bash
+	kill -KILL "$pid" 2>/dev/null
+	pids=$(e2e_netns_pids "$(e2e_ns "$n")")
+	# shellcheck disable=SC2086
+	[ -z "$pids" ] || kill -KILL $pids 2>/dev/null
+	e2e_wait 5 e2e_gone "$pid" || e2e_die "mhafs $pid survived kill -9"
+	fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null
+	for e in $E2E_MHAFS; do [ "${e%%:*}" = "$pid" ] || rest="$rest $e"; done
+	E2E_MHAFS=$rest
+	rest=""
+	for e in $E2E_MAIL; do [ "$e" = "$n" ] || rest="$rest $e"; done
+	E2E_MAIL=$rest
+}
+
+# e2e_ms: milliseconds since the epoch (for figures).
+e2e_ms() { date +%s%3N; }
+
+# heartbeatd (issue 5) on the lab's nodes: the VIP lives on each node's
+# eth0, the client bridge (192.0.2.1) is the witness, the cluster key is
+# $E2E_TMP/keys/cluster.key.  The daemons run in the node namespaces, so
+# e2e_cleanup ends them with the namespaces' other processes.
+E2E_HB_BIN=${HEARTBEATD_BIN:-$E2E_BUILD/heartbeatd/heartbeatd}
+e2e_hb_sock() { printf '%s/run/hb.sock' "$(e2e_node_dir "$1")"; }
+
+# e2e_hb_conf N PEER VIP/LEN: mhafs.conf lines for node N's heartbeatd (add
+# them with e2e_peer_conf's to E2E_MHAFS_CONF_EXTRA).
+e2e_hb_conf() {
+	local key=$E2E_TMP/keys/cluster.key
+	if [ ! -s "$key" ]; then
+		mkdir -p "${key%/*}" && (umask 077 &&
+			head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key") ||
+			e2e_die "cannot write $key"
+	fi
+	printf 'vip = %s\nvip_interface = eth0\nheartbeat_interface = eth0\n' "$3"
+	printf 'cluster_key_file = %s\nwitness = %s\nheartbeat_socket = %s\n' \
+		"$key" "$E2E_CLIENT_IP" "$(e2e_hb_sock "$1")"
+}
+
+# e2e_hb_start N: start node N's heartbeatd (after its mail servers: its
+# health checks need IMAP and SMTP answering).
+e2e_hb_start() {
+	local n=$1 d
+	d=$(e2e_node_dir "$n")
+	[ -x "$E2E_HB_BIN" ] || e2e_die "no heartbeatd at $E2E_HB_BIN"
+	mkdir -p "$d/run" "$d/log" || e2e_die "cannot create $d/run"
+	e2e_in "$(e2e_ns "$n")" "$E2E_HB_BIN" -c "$d/conf/mhafs.conf" --check >"$d/log/heartbeatd.log" 2>&1 ||
+		{ cat "$d/log/heartbeatd.log" >&2; e2e_die "heartbeatd --check failed on node $n"; }
+	setsid nsenter --net="/run/netns/$(e2e_ns "$n")" -- "$E2E_HB_BIN" -c "$d/conf/mhafs.conf" \
+		</dev/null >>"$d/log/heartbeatd.log" 2>&1 &
+	e2e_wait 10 test -S "$(e2e_hb_sock "$n")" || e2e_die "heartbeatd did not start on node $n"
+}
+
+# e2e_hb_role N: node N's heartbeatd state (PRIMARY, SECONDARY, SOLO, ...).
+e2e_hb_role() { "$E2E_HB_BIN" -s "$(e2e_hb_sock "$1")" --status 2>/dev/null | sed -n 's/^role: //p'; }
+
+# e2e_vip_holder VIP NODE...: print the nodes whose eth0 carries VIP.
+e2e_vip_holder() {
+	local vip=$1 n
+	shift
+	for n in "$@"; do
+		ip -n "$(e2e_ns "$n")" -o addr show dev eth0 2>/dev/null |
+			grep -q " inet $vip/" && printf '%s\n' "$n"
+	done
+}

@@ -228,18 +228,19 @@ static void test_merge_disagree_and_keep(void)
 {
 	struct uidlist a, b, m;
 	struct uidlist_stats st;
-	/* One message, two different UIDs: a new UID for it; an expunged
+	/* One message, two different UIDs, one of them at or above the other
+	 * side's next UID (a later decision): that one stands; an expunged
 	 * message's entry is dropped; the newer side's extension fields. */
 	CHECK_INT(parse("3 V9 N4\n1 :m1\n2 W10 :m2\n3 :dead\n", &a), 0);
 	CHECK_INT(parse("3 V9 N5\n1 :m1\n4 W11 :m2\n", &b), 0);
 	CHECK_INT(uidlist_merge(&a, &b, 1, keep_not_gone, "dead", &m, &st), 0);
 	CHECK_INT(uid_of(&m, "m1"), 1);
-	CHECK_INT(uid_of(&m, "m2"), 5);
+	CHECK_INT(uid_of(&m, "m2"), 4);
 	CHECK_INT(uid_of(&m, "dead"), 0);
 	CHECK_INT(st.dropped, 1);
 	CHECK_INT(m.n, 2);
 	CHECK_STR(m.rec[1].ext, "W11");
-	CHECK_INT(m.nextuid, 6);
+	CHECK_INT(m.nextuid, 5);
 	uidlist_free(&m);
 	uidlist_free(&a);
 	uidlist_free(&b);
@@ -283,6 +284,44 @@ static void test_mutations(void)
 	CHECK_INT(roundtrips, parsed);
 }
 
+/* Formatted result of merging x and y (y newer when y_newer). */
+static char *merged_text(const struct uidlist *x, const struct uidlist *y, int y_newer)
+{
+	struct uidlist m;
+	struct uidlist_stats st;
+	char *out = NULL;
+	size_t len;
+	if (uidlist_merge(x, y, y_newer, NULL, NULL, &m, &st) < 0 || uidlist_format(&m, &out, &len) < 0)
+		out = NULL;
+	uidlist_free(&m);
+	return out;
+}
+
+/* Live replication merges on both nodes and then merges the results
+ * again: the merge must be symmetric and absorbing, or the nodes would
+ * trade ever-new versions. */
+static void test_merge_symmetric_absorbing(void)
+{
+	struct uidlist a, b, m;
+	CHECK_INT(parse("3 V7 N4\n1 :m1\n2 :m2\n3 :only-a\n", &a), 0);
+	CHECK_INT(parse("3 V7 N5\n1 :m1\n2 :m2\n3 :only-b\n4 :b4\n", &b), 0);
+	char *ab = merged_text(&a, &b, 1), *ba = merged_text(&b, &a, 0);
+	CHECK(ab && ba && strcmp(ab, ba) == 0);
+	CHECK_INT(parse(ab, &m), 0);
+	char *am = merged_text(&a, &m, 1), *mb = merged_text(&m, &b, 0), *mm = merged_text(&m, &m, 1);
+	CHECK(am && strcmp(am, ab) == 0);
+	CHECK(mb && strcmp(mb, ab) == 0);
+	CHECK(mm && strcmp(mm, ab) == 0);
+	free(ab);
+	free(ba);
+	free(am);
+	free(mb);
+	free(mm);
+	uidlist_free(&m);
+	uidlist_free(&a);
+	uidlist_free(&b);
+}
+
 int main(void)
 {
 	test_parse_format();
@@ -290,6 +329,7 @@ int main(void)
 	test_merge_above_next();
 	test_merge_uidvalidity();
 	test_merge_disagree_and_keep();
+	test_merge_symmetric_absorbing();
 	test_mutations();
 	return t_done("test_uidlist");
 }

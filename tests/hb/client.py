@@ -1,16 +1,19 @@
 #!/usr/bin/python3
 # client.py: the mail client of the heartbeat tests.  Connects to
 # ADDR:PORT over and over until a greeting arrives (from NODE, if given)
-# or TIMEOUT seconds pass; prints "NODE MS" (milliseconds from start to
-# the first good connection) and exits 0, or prints why and exits 1.
-#   client.py ADDR PORT TIMEOUT [NODE]
+# or TIMEOUT seconds pass; prints "NODE MS" (milliseconds from start, or
+# from the wall-clock time SINCE_NS given in nanoseconds, to the first good
+# connection) and exits 0, or prints why and exits 1.
+#   client.py ADDR PORT TIMEOUT [NODE [SINCE_NS]]
 import socket
 import sys
 import time
 
 addr, port, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-want = sys.argv[4] if len(sys.argv) > 4 else None
+want = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None
+since = int(sys.argv[5]) / 1e9 if len(sys.argv) > 5 else None
 start = time.monotonic()
+offset = (time.time() - since) if since else 0.0   # fault happened this long ago
 last = "no attempt"
 while time.monotonic() - start < timeout:
     try:
@@ -19,7 +22,7 @@ while time.monotonic() - start < timeout:
             data = s.recv(256).decode(errors="replace")
         node = data.split("node=")[-1].strip() if "node=" in data else "?"
         if want is None or node == want:
-            print("%s %d" % (node, (time.monotonic() - start) * 1000))
+            print("%s %d" % (node, (time.monotonic() - start + offset) * 1000))
             sys.exit(0)
         last = "answered by %s" % node
     except OSError as e:

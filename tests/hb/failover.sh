@@ -56,15 +56,23 @@ imap_start b
 wait_role b SECONDARY 10
 one_owner a
 
-# 6. clean shutdown (SIGTERM) of the primary: it releases the VIP and tells
-#    the peer, which takes over without waiting for peer_dead_ms
-measure clean-shutdown b stop -TERM hb-a
-wait_role b SOLO 3
-any_vip a && fail "a kept a VIP after SIGTERM"
-grep -q 'peer-leaving' "$T/hb-b.log" || fail "b did not see a leave"
-hb_start a
+# 5b. the mount point stops answering (here: it disappears)
+measure mount-gone b mv "$T/a/mnt" "$T/a/mnt.gone"
+wait_role a FAULT 5
+grep -q "mount point $T/a/mnt" "$T/hb-a.log" || fail "a did not log the mount failure"
+mv "$T/a/mnt.gone" "$T/a/mnt"
 wait_role a SECONDARY 10
 one_owner b
+
+# 6. clean shutdown (SIGTERM) of the primary: it releases the VIP and tells
+#    the peer, which takes over without waiting for peer_dead_ms
+measure clean-shutdown a stop -TERM hb-b
+wait_role a SOLO 3
+any_vip b && fail "b kept a VIP after SIGTERM"
+grep -q 'peer-leaving' "$T/hb-a.log" || fail "a did not see b leave"
+hb_start b
+wait_role b SECONDARY 10
+one_owner a
 
 # 7. partition: the two nodes cannot hear each other but both still reach
 #    the client and the witness (isolated bridge ports), so both hold the

@@ -60,11 +60,18 @@ stop() {
 cleanup() {
 	rc=$?
 	if [ -n "$T" ] && [ -d "$T" ]; then
+		# SIGTERM first, so a sanitizer build reports leaks at exit
 		for f in "$T"/*.pid; do
 			[ -f "$f" ] || continue
-			pid=$(cat "$f")
-			kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+			stop -TERM "$(basename "$f" .pid)"
 		done
+		# a sanitizer report in any daemon's log fails the test
+		if [ "$rc" = 0 ] && grep -l -E 'ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' \
+			"$T"/*.log >/dev/null 2>&1; then
+			echo "FAIL: sanitizer report:"
+			grep -h -A12 -E 'ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' "$T"/*.log | head -40
+			rc=1
+		fi
 	fi
 	for ns in "$NSA" "$NSB" "$NSC"; do ip netns del "$ns" 2>/dev/null || true; done
 	[ -n "$T" ] && rm -rf "$T"
@@ -84,7 +91,7 @@ dump_logs() {
 write_conf() { # node [extra lines...]
 	n=$1
 	shift
-	mkdir -p "$T/$n"
+	mkdir -p "$T/$n/mnt"
 	cat >"$T/$n/mhafs.conf" <<EOC
 # written by tests/hb/lib.sh
 node_name = $n
@@ -95,7 +102,7 @@ vip = $VIP/24 $VIP6/64
 vip_interface = $(dev_of "$n")
 heartbeat_interface = $(dev_of "$n")
 cluster_key_file = $T/cluster.key
-mount_point = $T/$n
+mount_point = $T/$n/mnt
 witness = 192.0.2.3
 health_interval_ms = 300
 health_imap_port = 143
@@ -198,13 +205,15 @@ one_owner() { # node
 	note "exactly one VIP owner: node $1 ($(role "$1")), peer $(role "$other"); client neighbour -> $got"
 }
 
-# Measure a fault: run "$@" (the fault), then time the client until the
-# survivor greets on the VIP (IMAP), then check SMTP too.
+# Measure a fault: run "$@" (the fault), then time the client from the
+# moment the fault began until the survivor greets on the VIP (IMAP), then
+# check SMTP too.
 measure() { # label survivor cmd...
 	label=$1 surv=$2
 	shift 2
+	t0=$(date +%s%N)
 	"$@"
-	out=$(ip netns exec "$NSC" "$PY" "$HERE/client.py" "$VIP" 143 20 "$surv") ||
+	out=$(ip netns exec "$NSC" "$PY" "$HERE/client.py" "$VIP" 143 20 "$surv" "$t0") ||
 		fail "$label: $out"
 	ip netns exec "$NSC" "$PY" "$HERE/client.py" "$VIP" 25 5 "$surv" >/dev/null ||
 		fail "$label: SMTP on the VIP not answered by $surv"

@@ -1,6 +1,8 @@
 #!/bin/sh
 # noflap.sh: no false failover.  With default timings and both CPUs busy
-# (stress-ng), the VIP stays where it is and neither node changes state.
+# (stress-ng), the VIP stays where it is and neither node changes state;
+# nor when both daemons are frozen together for 1.5 s (SIGSTOP, as in a
+# machine-wide stall) and resume.
 # 20 s in make check; MHHB_LONG=1 runs it for 180 s (MHHB_SECONDS to choose).
 set -u
 . "${top_srcdir:?}/tests/hb/lib.sh"
@@ -32,5 +34,16 @@ done
 stop stress
 [ "$(status a | sed -n 's/^transitions: //p')" = "$tr_a" ] || fail "a changed state under load"
 [ "$(status b | sed -n 's/^transitions: //p')" = "$tr_b" ] || fail "b changed state under load"
+one_owner a
+
+pa=$(cat "$T/hb-a.pid") pb=$(cat "$T/hb-b.pid")
+kill -STOP "$pa" "$pb"
+sleep 1.5
+kill -CONT "$pa" "$pb"
+sleep 2
+[ "$(status a | sed -n 's/^transitions: //p')" = "$tr_a" ] || fail "a changed state after a stall"
+[ "$(status b | sed -n 's/^transitions: //p')" = "$tr_b" ] || fail "b changed state after a stall"
+[ "$(counter a stalls)" -ge 1 ] || fail "a did not notice its stall"
+note "both daemons frozen for 1.5 s: no failover (stalls noticed: a $(counter a stalls), b $(counter b stalls))"
 one_owner a
 echo "PASS: no false failover in $secs s of full CPU load"

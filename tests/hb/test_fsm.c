@@ -120,6 +120,14 @@ int main(void)
 			defer_ok &= !hb_state_holds_vip(hb_step((enum hb_state)s, HB_E_PEER_PRIMARY_WIN)->next);
 	ok(defer_ok, "a node without the VIP never takes it from a peer that holds it");
 
+	int reann = 1;
+	for (int e = 0; e < HB_NEVENTS; e++) {
+		const struct hb_row *r = hb_step(HB_S_SOLO, (enum hb_event)e);
+		if (r->next == HB_S_PRIMARY)
+			reann &= r->action == HB_A_ANNOUNCE;
+	}
+	ok(reann, "SOLO -> PRIMARY (peer back after a split) always announces the VIP again");
+
 	/* classifier priorities */
 	struct hb_facts f;
 	memset(&f, 0, sizeof(f));

@@ -89,6 +89,18 @@ int main(void)
 	ok(hb_seq_accept(&seq, &a) == 1, "a newer epoch (peer restarted) starts over");
 	ok(seq.epoch == m.epoch + 1 && seq.counter == 1, "guard remembers the newest");
 
+	/* a restart with an older epoch is accepted only while the peer is silent */
+	struct hb_seq s2 = { 1, 1000, 50 };
+	struct hb_msg older = m;
+	older.epoch = 900;
+	older.counter = 1;
+	ok(hb_seq_accept_silent(&s2, &older, 0) == 0, "older epoch while the peer is alive: replay");
+	ok(s2.epoch == 1000 && s2.counter == 50, "and the guard is unchanged");
+	ok(hb_seq_accept_silent(&s2, &older, 1) == 2, "older epoch while the peer is silent: restart");
+	ok(hb_seq_accept_silent(&s2, &older, 1) == 0, "the same packet again is still a replay");
+	older.counter = 2;
+	ok(hb_seq_accept_silent(&s2, &older, 0) == 1, "the restarted sequence continues");
+
 	/* key file */
 	char path[] = "/tmp/hbkeyXXXXXX", err[256];
 	int fd = mkstemp(path);

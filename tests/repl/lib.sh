@@ -46,11 +46,23 @@ repl_cleanup() {
 	fi
 }
 
+# On exit: a sanitizer report in a node's log fails the test, then clean up.
+repl_exit() {
+	rc=$?
+	if [ -n "$T" ] && grep -l -E "AddressSanitizer|LeakSanitizer|runtime error:" "$T"/*.log >/dev/null 2>&1; then
+		echo "FAIL: sanitizer report in a node's log:"
+		grep -h -A5 -E "AddressSanitizer|LeakSanitizer|runtime error:" "$T"/*.log | head -40
+		[ "$rc" = 0 ] && rc=1
+	fi
+	repl_cleanup
+	exit "$rc"
+}
+
 # repl_setup [sync_timeout_ms]: namespaces, keys, configs (nodes not started)
 repl_setup() {
 	timeout_ms=${1:-1500}
 	T=$(mktemp -d /tmp/mhrepl.XXXXXX)
-	trap repl_cleanup EXIT
+	trap repl_exit EXIT
 	trap 'exit 1' INT TERM
 	id=$$
 	NS_A=mhr$id-a; NS_B=mhr$id-b

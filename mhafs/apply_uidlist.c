@@ -1,0 +1,159 @@
+/* apply_uidlist.c: a peer's new dovecot-uidlist meets this node's.  When
+ * both nodes changed a mailbox's uidlist since they last agreed (a split
+ * brain, or deliveries on both sides at once), the two versions are merged
+ * semantically (uidlist.c): common messages keep their UIDs, UIDVALIDITY
+ * is kept, colliding UIDs are reassigned above both next-UIDs.  The merge
+ * is symmetric, so both nodes reach the same file; a result that differs
+ * from what the peer sent is journaled here as a local write and goes
+ * back to it.  The file is replaced under Dovecot's own dotlock
+ * (dovecot-uidlist.lock), so a Dovecot on this node never loses a write
+ * of its own to ours. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "apply_int.h"
+#include "hash.h"
+#include "log.h"
+#include "uidlist.h"
+
+#define UIDLIST_NAME "dovecot-uidlist"
+#define UIDLIST_MAX (64u << 20)
+
+int apply_is_uidlist(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return strcmp(slash ? slash + 1 : path, UIDLIST_NAME) == 0;
+}
+
+/* Dovecot's dotlock: create dovecot-uidlist.lock exclusively, waiting up
+ * to two seconds for a holder; a lock older than two minutes is stale (as
+ * Dovecot treats it).  Returns 1 when we hold it, 0 when we go on without. */
+int apply_uidlist_lock(int pfd)
+{
+	for (int i = 0; i < 200; i++) {
+		int fd = openat(pfd, UIDLIST_NAME ".lock", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			close(fd);
+			return 1;
+		}
+		struct stat st;
+		if (errno != EEXIST)
+			return 0;
+		if (fstatat(pfd, UIDLIST_NAME ".lock", &st, 0) == 0 && time(NULL) - st.st_mtime > 120) {
+			unlinkat(pfd, UIDLIST_NAME ".lock", 0);
+			continue;
+		}
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	log_warn("apply: dovecot-uidlist.lock held for 2 s; replacing the uidlist without it");
+	return 0;
+}
+
+void apply_uidlist_unlock(int pfd, int held)
+{
+	if (held)
+		unlinkat(pfd, UIDLIST_NAME ".lock", 0);
+}
+
+static char *read_all(int fd, size_t *len)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size > UIDLIST_MAX)
+		return NULL;
+	char *buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return NULL;
+	size_t got = 0;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*len = got;
+	return buf;
+}
+
+int apply_uidlist_merge(struct applier *a, struct jentry *e, struct staged *s, int pfd,
+			const char *name)
+{
+	hlc_t lh = 0;
+	uint16_t lo = 0;
+	size_t llen = 0, ilen = 0;
+	char err[256];
+	int rc = UIDLIST_INSTALL;
+
+	int lfd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	if (lfd < 0)
+		return UIDLIST_INSTALL; /* nothing here yet */
+	/* unchanged here since the peer's last version: theirs simply follows */
+	if (a->local_hlc && a->local_hlc(a->hlc_arg, e->path, &lh, &lo) == 0 && lo == e->origin) {
+		close(lfd);
+		return UIDLIST_INSTALL;
+	}
+	char *local = read_all(lfd, &llen), *theirs = read_all(s->fd, &ilen);
+	close(lfd);
+	struct uidlist ul, ut, um;
+	memset(&ul, 0, sizeof(ul));
+	memset(&ut, 0, sizeof(ut));
+	memset(&um, 0, sizeof(um));
+	int theirs_newer = e->hlc > lh || (e->hlc == lh && e->origin > lo);
+	if (!local || !theirs || uidlist_parse(local, llen, &ul, err, sizeof(err)) < 0 ||
+	    uidlist_parse(theirs, ilen, &ut, err, sizeof(err)) < 0) {
+		/* not a uidlist we understand: whole-file last writer wins */
+		log_warn("apply: %s: cannot merge (%s); the newer version wins", e->path,
+			 local && theirs ? err : "unreadable");
+		rc = theirs_newer ? UIDLIST_INSTALL : UIDLIST_KEEP_OURS;
+		goto out;
+	}
+	if (llen == ilen && memcmp(local, theirs, llen) == 0)
+		goto out; /* the same file: install is a no-op */
+	struct uidlist_stats st;
+	char *merged = NULL;
+	size_t mlen = 0;
+	if (uidlist_merge(&ul, &ut, theirs_newer, NULL, NULL, &um, &st) < 0 ||
+	    uidlist_format(&um, &merged, &mlen) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (mlen == llen && memcmp(merged, local, mlen) == 0) {
+		rc = UIDLIST_KEEP_OURS; /* ours already holds theirs */
+	} else if (mlen == ilen && memcmp(merged, theirs, mlen) == 0) {
+		rc = UIDLIST_INSTALL; /* theirs already holds ours */
+	} else {
+		/* a new version: it replaces the staged content */
+		if (ftruncate(s->fd, 0) < 0 || pwrite(s->fd, merged, mlen, 0) != (ssize_t)mlen) {
+			rc = -errno;
+		} else {
+			uint64_t size;
+			hash_fd(s->fd, &e->hash, &size);
+			e->st.st_size = (off_t)size;
+			rc = UIDLIST_MERGED;
+		}
+	}
+	if (rc != UIDLIST_INSTALL || st.collisions || st.uidvalidity_conflict)
+		log_notice("apply: %s: merged this node's uidlist with node %u's: %zu common, %zu only "
+			   "here, %zu only there, %zu UID collisions (%zu reassigned)%s",
+			   e->path, e->origin, st.common, st.only_a, st.only_b, st.collisions,
+			   st.reassigned, st.uidvalidity_conflict ? ", UIDVALIDITY differed (newer kept)" : "");
+	a->n_uidlist_merges++;
+	free(merged);
+out:
+	uidlist_free(&ul);
+	uidlist_free(&ut);
+	uidlist_free(&um);
+	free(local);
+	free(theirs);
+	return rc;
+}
