@@ -135,19 +135,14 @@ heal() {
 }
 
 # kill_node N: SIGKILL every process in node N's namespace (its mhafs,
-# Dovecot and Postfix), then detach the dead mount as a reboot would.
+# Dovecot and Postfix) and detach the dead mount, as a power cut would
+# (lib.sh's e2e_node_crash); keep its log aside, the remount rewrites it.
 kill_node() {
-	local n=$1 pids
-	pids=$(ip netns pids "$(e2e_ns "$n")")
-	[ -n "$pids" ] || e2e_die "no processes in node $n's namespace"
-	# shellcheck disable=SC2086
-	kill -KILL $pids
-	e2e_wait 10 bash -c "[ -z \"\$(ip netns pids $(e2e_ns "$n"))\" ]" ||
-		e2e_die "node $n's processes survived SIGKILL"
-	fusermount3 -uz "$E2E_TMP/n$n-mnt" 2>/dev/null || umount -l "$E2E_TMP/n$n-mnt" ||
-		e2e_die "cannot detach node $n's dead mount"
+	local n=$1
+	e2e_node_crash "$n" "$E2E_TMP/n$n-mnt"
+	[ -z "$(ip netns pids "$(e2e_ns "$n")")" ] || e2e_die "node $n's processes survived SIGKILL"
 	cp "$E2E_TMP/n$n-state/mhafs.log" "$E2E_TMP/n$n-state/mhafs.log.killed" 2>/dev/null
-	split_log "node $n killed (pids ${pids//$'\n'/ })"
+	split_log "node $n killed"
 }
 boot_node() {
 	local n=$1 d
