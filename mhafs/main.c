@@ -315,9 +315,14 @@ static int open_journal(struct mhafs *fs, struct config *cfg)
 			fprintf(stderr, "mhafs: start-up check failed: %s\n", strerror(-rc));
 			return -1;
 		}
-		if (building)
+		if (building) {
 			log_notice("startup check: new catalog built from the store: %llu entries",
 				   (unsigned long long)rs.scanned);
+			/* no journal entry describes these: the peer gets them by a
+			 * full sync */
+			if (rs.scanned > 0)
+				repl_mark_full_sync(cfg->state_dir);
+		}
 		else
 			log_notice("startup check: last stop was not clean; %llu entries scanned, %llu added, "
 				   "%llu changed, %llu removed: journal and store consistent",

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +76,26 @@ static void kick(int fd)
 	if (write(fd, &one, sizeof(one)) < 0) {
 		/* the counter is saturated: the reader is awake anyway */
 	}
+}
+
+#define FULL_SYNC_MARK "full-sync-needed"
+
+void repl_mark_full_sync(const char *state_dir)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/" FULL_SYNC_MARK, state_dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+}
+
+int repl_full_sync_marked(const char *state_dir, int clear)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/" FULL_SYNC_MARK, state_dir);
+	if (clear)
+		return unlink(path) == 0;
+	return access(path, F_OK) == 0;
 }
 
 void repl_notify(struct repl *r)

@@ -31,6 +31,10 @@ void repl_commit_wait(struct repl *r, uint64_t seq);
 /* What heartbeatd says of the peer: 1 up, 0 down. */
 void repl_peer_hint(struct repl *r, int up);
 
+/* Remember (in state_dir) that the store holds what no journal entry
+ * describes, so the next connection to the peer starts with a full sync. */
+void repl_mark_full_sync(const char *state_dir);
+
 struct repl_status {
 	int configured;          /* a peer is configured */
 	int out_connected;       /* our sender is connected */

@@ -46,6 +46,9 @@ void repl_set_error(struct repl *r, const char *fmt, ...) __attribute__((format(
 void repl_queue_inval(struct repl *r, const char *path);
 uint64_t repl_now_us(void);
 
+/* The full-sync mark: 1 if set (clear: remove it, 1 if it was there). */
+int repl_full_sync_marked(const char *state_dir, int clear);
+
 void *repl_sender_main(void *arg);
 void *repl_listener_main(void *arg);
 

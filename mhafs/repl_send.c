@@ -217,6 +217,8 @@ static int need_full_sync(struct repl *r, uint64_t resume)
 		return 0;
 	if (first > 0 && resume + 1 < first)
 		return 1;
+	if (live > 0 && repl_full_sync_marked(r->cfg->state_dir, 0))
+		return 1; /* a catalog rebuilt from the store: no entry describes it */
 	return resume == 0 && live > 0;
 }
 
@@ -240,6 +242,21 @@ static int full_sync_tick(void *arg, long count)
 		if (handle_reply(ta->r, ta->c, ta->buf) < 0)
 			return -1;
 	return 0;
+}
+
+static int synced_now(struct repl *r)
+{
+	pthread_mutex_lock(&r->lock);
+	int s = r->synced && !r->full_sync;
+	pthread_mutex_unlock(&r->lock);
+	return s;
+}
+
+static int nothing_after(struct jcursor *cur, uint16_t self, uint64_t seq)
+{
+	static __thread char strbuf[JENTRY_MAX_STRBUF];
+	struct jentry e;
+	return jcursor_next(cur, self, seq, &e, strbuf, sizeof(strbuf)) == 0;
 }
 
 /* One connected session: returns when the connection ends. */
@@ -316,11 +333,13 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 			acked_before = acked;
 			last_ack_seen = repl_now_us();
 		}
-		/* caught up: from now on commits wait for this peer */
-		if (acked >= journal_last_seq(r->fs->journal)) {
+		/* caught up (everything sent is acknowledged and the journal holds
+		 * nothing newer): from now on commits wait for this peer */
+		if (next <= acked && !synced_now(r) && nothing_after(cur, self, acked)) {
 			pthread_mutex_lock(&r->lock);
 			if (r->full_sync) {
 				r->full_sync = 0;
+				repl_full_sync_marked(r->cfg->state_dir, 1);
 				log_notice("replication: full sync to peer %s complete (seq %" PRIu64 ")",
 					   r->cfg->peer_name, acked);
 			}
