@@ -209,12 +209,12 @@ else
 	split_log "NOT converged within $limit s:"
 	for n in 1 2; do
 		e2e_log "node $n: $("$E2E_BUILD/tools/mhactl" -c "$(e2e_node_dir "$n")/conf/mhafs.conf" status 2>&1 |
-			grep -E '^(peer_connected|peer_synced|full_sync|backlog_ops|applied_skipped|conflicts_|last_error)' | tr '\n' ' ')"
+			grep -E '^(peer_connected|peer_synced|full_sync|backlog_ops|applied_skipped|conflicts_|uidlist_merges|last_error)' | tr '\n' ' ')"
 	done
 fi
 for n in 1 2; do
 	e2e_log "node $n conflicts: $("$E2E_BUILD/tools/mhactl" -c "$(e2e_node_dir "$n")/conf/mhafs.conf" status 2>&1 |
-		grep -E '^(conflicts_|applied_skipped)' | tr '\n' ' ')"
+		grep -E '^(conflicts_|applied_skipped|uidlist_merges)' | tr '\n' ' ')"
 done
 
 rc=0
