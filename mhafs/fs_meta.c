@@ -220,18 +220,27 @@ static void finish_new(fuse_req_t req, struct inode *parent, const char *name, e
 	fuse_reply_entry(req, &e);
 }
 
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+/* Checks before creating name in parent: the journal has room and the name
+ * is a plain one.  The parent's inode, or NULL after replying the error. */
+static struct inode *start_new(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	if (fs_gate(fs_of(req))) {
-		fuse_reply_err(req, ENOSPC);
-		return;
-	}
 	struct mhafs *fs = fs_of(req);
-	struct inode *p = itable_get(fs->inodes, parent);
+	if (fs_gate(fs)) {
+		fuse_reply_err(req, ENOSPC);
+		return NULL;
+	}
 	if (bad_name(name)) {
 		fuse_reply_err(req, EINVAL);
-		return;
+		return NULL;
 	}
+	return itable_get(fs->inodes, parent);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct inode *p = start_new(req, parent, name);
+	if (!p)
+		return;
 	if (mkdirat(p->fd, name, mode) < 0) {
 		fuse_reply_err(req, errno);
 		return;
@@ -241,16 +250,9 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	if (fs_gate(fs_of(req))) {
-		fuse_reply_err(req, ENOSPC);
+	struct inode *p = start_new(req, parent, name);
+	if (!p)
 		return;
-	}
-	struct mhafs *fs = fs_of(req);
-	struct inode *p = itable_get(fs->inodes, parent);
-	if (bad_name(name)) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
 	if (mknodat(p->fd, name, mode, rdev) < 0) {
 		fuse_reply_err(req, errno);
 		return;
@@ -260,16 +262,9 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	if (fs_gate(fs_of(req))) {
-		fuse_reply_err(req, ENOSPC);
+	struct inode *p = start_new(req, parent, name);
+	if (!p)
 		return;
-	}
-	struct mhafs *fs = fs_of(req);
-	struct inode *p = itable_get(fs->inodes, parent);
-	if (bad_name(name)) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
 	if (symlinkat(link, p->fd, name) < 0) {
 		fuse_reply_err(req, errno);
 		return;
