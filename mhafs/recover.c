@@ -11,6 +11,7 @@
  * sorted bytewise and merged. */
 #define _GNU_SOURCE
 #include "journal_int.h"
+#include "maildir_key.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -41,6 +42,7 @@ struct walker {
 	long ndiff;
 	int verify_hash;
 	unsigned batch;             /* W_BUILD: rows in the open transaction */
+	int root_fd;                /* the backing tree (W_RECOVER: Maildir keys) */
 };
 
 static char *join(const char *dir, const char *name)
@@ -284,8 +286,17 @@ static int on_gone(struct walker *w, const struct crow *row)
 			r.deleted = 1;
 			rc = catalog_put(w->j, r.path, &r) == SQLITE_OK ? 0 : -EIO;
 		} else {
-			rc = record(w, t.v[i].kind == 'd' ? JOP_RMDIR : JOP_UNLINK, t.v[i].path,
-				    NULL, 0, NULL, NULL);
+			/* A Maildir message renamed (flags) after its last journaled
+			 * name: a rename, not an expunge, or the peer would apply it
+			 * as one to its own copy of the message. */
+			char later[4200];
+			if (t.v[i].kind == 'f' &&
+			    maildir_find_key(w->root_fd, t.v[i].path, later, sizeof(later)) == 1 &&
+			    strcmp(later, t.v[i].path) != 0)
+				rc = record(w, JOP_RENAME, t.v[i].path, later, 0, NULL, NULL);
+			else
+				rc = record(w, t.v[i].kind == 'd' ? JOP_RMDIR : JOP_UNLINK, t.v[i].path,
+					    NULL, 0, NULL, NULL);
 		}
 		if (rc == 0)
 			w->stats->removed++;
@@ -482,6 +493,7 @@ int journal_recover(struct journal *j, int backing_fd, char *const *local, size_
 	w.local = local;
 	w.nlocal = nlocal;
 	w.stats = st;
+	w.root_fd = backing_fd;
 	if (w.mode == W_BUILD && jexec(j, S_BEGIN) != SQLITE_OK) {
 		rc = -EIO;
 		goto out;
