@@ -246,7 +246,7 @@ def main():
     ap.add_argument("--max-messages", type=int, default=100000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--run-id", type=int, default=0, help="part of every Message-ID")
-    ap.add_argument("--interval", type=float, default=0.05, help="pause between messages")
+    ap.add_argument("--interval", type=float, default=0.1, help="pause between messages")
     ap.add_argument("--imap-interval", type=float, default=0.2)
     ap.add_argument("--timeout", type=float, default=15)
     ap.add_argument("--stop-file")
