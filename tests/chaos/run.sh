@@ -7,6 +7,7 @@
 # on both backing stores and both IMAP views and prints the verdict.
 #
 #   run.sh [--seconds N] [--seed S] [--keep]
+#   run.sh --plan [--seconds N] [--seed S]   print the schedule, touch nothing
 #
 # Node 2's backing dir is on its own small tmpfs, so that the nemesis can
 # fill it.  Every fault kind is applied once (in a seeded order) before any
@@ -15,13 +16,14 @@
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
 
-SECONDS_WANTED=150 SEED=$(( $(date +%s) % 100000 ))
+SECONDS_WANTED=150 SEED=$(( $(date +%s) % 100000 )) PLAN=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--seconds) SECONDS_WANTED=${2:-}; shift 2 ;;
 	--seed) SEED=${2:-}; shift 2 ;;
 	--keep) E2E_KEEP=1; shift ;;
-	*) echo "usage: run.sh [--seconds N] [--seed S] [--keep]" >&2; exit 2 ;;
+	--plan) PLAN=1; shift ;;
+	*) echo "usage: run.sh [--seconds N] [--seed S] [--keep] [--plan]" >&2; exit 2 ;;
 	esac
 done
 case "$SECONDS_WANTED$SEED" in ''|*[!0-9]*)
@@ -32,6 +34,35 @@ USERS="alice@d1.test carol@d2.test"
 KINDS="kill-mhafs kill-heartbeatd kill-dovecot kill-postfix crash-node partition disk-full clock-offset restart-mhafs restart-heartbeatd restart-dovecot restart-postfix"
 E2E_SYNC_TIMEOUT_MS=2000
 FULLFS=""
+if [ -n "$PLAN" ]; then
+	# The same draws as the nemesis below, in the same order, with the
+	# time a fault takes estimated (hold + 5 s to recover; clock-offset
+	# twice that), since after the first round the wall clock decides how
+	# many more faults come.
+	RANDOM=$SEED
+	rnd() { R=$(( RANDOM % ($2 - $1 + 1) + $1 )); }
+	read -r -a order <<<"$KINDS"
+	for ((i = ${#order[@]} - 1; i > 0; i--)); do
+		rnd 0 "$i"; k=${order[i]}; order[i]=${order[R]}; order[R]=$k
+	done
+	t=0 first=${#order[@]}
+	read -r -a kinds <<<"$KINDS"
+	while [ "$first" -gt 0 ] || [ "$t" -lt "$SECONDS_WANTED" ]; do
+		if [ "$first" -gt 0 ]; then k=${order[${#order[@]} - first]}; first=$((first - 1))
+		else rnd 0 $((${#kinds[@]} - 1)); k=${kinds[R]}; fi
+		rnd 1 2; n=$R; rnd 2 6; pause=$R; rnd 3 8; hold=$R
+		[ "$k" != disk-full ] || n=2
+		extra=""
+		if [ "$k" = clock-offset ]; then
+			rnd 0 1; off=$(( R * 2 - 1 )); rnd 5 60; extra=" clock_offset_ms=$(( off * R * 1000 ))"
+		fi
+		t=$((t + pause))
+		printf '~%4ss %s node=%s hold=%ss%s\n' "$t" "$k" "$n" "$hold" "$extra"
+		t=$((t + hold + 5))
+		[ "$k" != clock-offset ] || t=$((t + 5))
+	done
+	exit 0
+fi
 chaos_cleanup() {
 	local rc=$?
 	[ -z "${LOADPID:-}" ] || { kill "$LOADPID" 2>/dev/null; wait "$LOADPID" 2>/dev/null; }
