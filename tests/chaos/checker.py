@@ -173,12 +173,16 @@ def check(rec, trees, views, users):
             present = set()
             for folder, msgs in stores[node][u].items():
                 c = Counter(m[2] for m in msgs)
+                files = defaultdict(list)
+                for sub, fn, mid, _ in msgs:
+                    files[mid].append("%s/%s" % (sub, fn))
                 for mid, k in sorted(c.items(), key=lambda x: str(x[0])):
                     present.add(mid)
                     if mid is None or mid not in rec["attempted"]:
                         found["unexpected"].append("%s %s/%s: %s (x%d)" % (node, u, folder, mid, k))
                     if k > 1:
-                        found["duplicated"].append("%s %s/%s: %s x%d" % (node, u, folder, mid, k))
+                        found["duplicated"].append("%s %s/%s: %s x%d (%s)" % (
+                            node, u, folder, mid, k, " ".join(files[mid])))
                     if mid in rec["expunged"].get((u, folder), ()):
                         found["resurrected"].append("%s %s/%s: %s" % (node, u, folder, mid))
             for mid in sorted(rec["acked"]):

@@ -348,6 +348,12 @@ for k in $KINDS; do printf ' %s=%s' "$k" "${NFAULT[$k]:-0}"; done; echo
 echo "chaos: converged (queues empty, peers in sync) ${conv:-NOT: not within 120 s} ms after the load stopped"
 [ -n "$conv" ] || crc=1
 for n in 1 2; do
+	# Evidence for the findings: what the daemons themselves noticed.
+	printf 'chaos: node %s logs: mhafs errors %s, Dovecot "Fixed a duplicate" %s, Dovecot ENOSPC %s, Dovecot errors %s\n' "$n" \
+		"$(cat "$(state "$n")"/mhafs.log* 2>/dev/null | grep -cE 'mhafs\[(error|crit|alert|emerg)\]')" \
+		"$(grep -c 'Fixed a duplicate' "$(e2e_node_dir "$n")/log/dovecot.log")" \
+		"$(grep -c 'No space left' "$(e2e_node_dir "$n")/log/dovecot.log")" \
+		"$(grep -c ': Error: ' "$(e2e_node_dir "$n")/log/dovecot.log")"
 	bad=$(cat "$(state "$n")"/mhafs.log* 2>/dev/null | grep -cE 'Sanitizer|runtime error:')
 	[ "$bad" = 0 ] || { say "node $n mhafs logged $bad sanitizer reports"; crc=1; }
 done
