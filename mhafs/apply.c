@@ -334,6 +334,27 @@ static int apply_setattr(int pfd, const char *name, const struct jentry *e)
 	return 0;
 }
 
+/* A Maildir message (a file in new/ or cur/) that this node changed after
+ * the peer's entry was made: the peer's older change loses (last writer
+ * wins, node id breaking ties), whether or not the names still match. */
+static int local_change_newer(struct applier *a, const struct jentry *e)
+{
+	char scratch[8];
+	hlc_t lh;
+	uint16_t lo;
+	if (!a->local_hlc || !e->path2)
+		return 0;
+	/* only message files: maildir_find_key says whether path is one */
+	const char *slash = strrchr(e->path, '/');
+	if (!slash || slash - e->path < 3 ||
+	    (strncmp(slash - 3, "new", 3) != 0 && strncmp(slash - 3, "cur", 3) != 0))
+		return 0;
+	(void)scratch;
+	if (a->local_hlc(a->hlc_arg, e->path, &lh, &lo) < 0 || lo == e->origin)
+		return 0; /* unknown here, or last changed by the peer itself */
+	return lh > e->hlc || (lh == e->hlc && lo > e->origin);
+}
+
 /* The entry's source is not here: find this node's version of the same
  * message and apply the split-brain rules (see apply.h). */
 static int resolve_moved(struct applier *a, struct jentry *e, int pfd2, const char *name2, int *skipped)
@@ -485,13 +506,23 @@ int apply_entry(struct applier *a, struct jentry *e, struct staged *s, int *skip
 			rc = pfd2;
 			break;
 		}
+		if (e->op == JOP_RENAME && local_change_newer(a, e)) {
+			log_notice("conflict: rename %s -> %s from node %u is older than this node's last "
+				   "change to the message: kept ours (last writer wins)", e->path, e->path2,
+				   e->origin);
+			a->n_local_newer++;
+			*skipped = 1;
+			break;
+		}
 		if (e->op == JOP_RENAME)
 			rc = renameat2(pfd, name, pfd2, name2, e->flags & (JOP_RENAME_NOREPLACE | JOP_RENAME_EXCHANGE)) < 0
 				     ? -errno : 0;
 		else
 			rc = linkat(pfd, name, pfd2, name2, 0) < 0 ? -errno : 0;
-		if (rc == -ENOENT && fstatat(pfd2, name2, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			rc = 0; /* already done */
+		if (rc == -ENOENT && fstatat(pfd2, name2, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			rc = 0; /* already done here: our record of it stands */
+			*skipped = 1;
+		}
 		else if (rc == -ENOENT && fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			rc = resolve_moved(a, e, pfd2, name2, skipped);
 		else if (rc == -EEXIST && e->op == JOP_LINK)

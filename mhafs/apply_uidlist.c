@@ -85,6 +85,48 @@ static char *read_all(int fd, size_t *len)
 	return buf;
 }
 
+static int cmp_rec_base(const void *x, const void *y)
+{
+	const struct uidlist_rec *a = x, *b = y;
+	return strcmp(a->base, b->base);
+}
+
+/* Whether some message of ours has another UID in the merged version (or
+ * none): this node's Dovecot indexed it under the old UID. */
+static int uids_moved(const struct uidlist *ours, const struct uidlist *merged)
+{
+	if (ours->n == 0)
+		return 0;
+	struct uidlist_rec *sorted = malloc(merged->n * sizeof(*sorted) + 1);
+	if (!sorted)
+		return 1;
+	memcpy(sorted, merged->rec, merged->n * sizeof(*sorted));
+	qsort(sorted, merged->n, sizeof(*sorted), cmp_rec_base);
+	int moved = 0;
+	for (size_t i = 0; i < ours->n && !moved; i++) {
+		struct uidlist_rec *hit = bsearch(&ours->rec[i], sorted, merged->n, sizeof(*sorted), cmp_rec_base);
+		moved = !hit || hit->uid != ours->rec[i].uid;
+	}
+	free(sorted);
+	return moved;
+}
+
+/* Dovecot's index of this mailbox knows messages by UIDs the merge has
+ * changed: remove it (it is node-local) so Dovecot rebuilds it from the
+ * uidlist and the files, and never serves one message's cached header
+ * with another's body.  Clients see the old UIDs expunged and new ones. */
+static void drop_dovecot_index(int pfd, const char *path)
+{
+	static const char *const files[] = { "dovecot.index", "dovecot.index.log",
+					     "dovecot.index.log.2", "dovecot.index.cache" };
+	int n = 0;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		n += unlinkat(pfd, files[i], 0) == 0;
+	if (n)
+		log_notice("apply: %s: UIDs of this node's messages changed in the merge; "
+			   "removed Dovecot's index so it is rebuilt", path);
+}
+
 int apply_uidlist_merge(struct applier *a, struct jentry *e, struct staged *s, int pfd,
 			const char *name)
 {
@@ -127,6 +169,8 @@ int apply_uidlist_merge(struct applier *a, struct jentry *e, struct staged *s, i
 		rc = -ENOMEM;
 		goto out;
 	}
+	if (uids_moved(&ul, &um))
+		drop_dovecot_index(pfd, e->path);
 	if (mlen == llen && memcmp(merged, local, mlen) == 0) {
 		rc = UIDLIST_KEEP_OURS; /* ours already holds theirs */
 	} else if (mlen == ilen && memcmp(merged, theirs, mlen) == 0) {

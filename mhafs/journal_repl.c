@@ -35,7 +35,7 @@ static int errno_of(int rc)
 	return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
 }
 
-int journal_apply_remote(struct journal *j, const struct jentry *e)
+int journal_apply_remote(struct journal *j, const struct jentry *e, int update_catalog)
 {
 	sqlite3_stmt *up = NULL;
 	int rc;
@@ -48,7 +48,7 @@ int journal_apply_remote(struct journal *j, const struct jentry *e)
 		hlc_update(j->clock, e->hlc);
 	if ((rc = jexec(j, S_BEGIN)) != SQLITE_OK)
 		goto out;
-	rc = catalog_apply(j, e);
+	rc = update_catalog ? catalog_apply(j, e) : SQLITE_OK;
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(j->db,
 					"INSERT INTO peer_progress(origin, applied_seq) VALUES (?1, ?2)"

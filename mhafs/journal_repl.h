@@ -13,9 +13,10 @@
 #include "journal.h"
 
 /* Record in the catalog that the peer's entry e (origin, seq, hlc set) has
- * been applied to the backing tree, and advance that origin's resume
- * point; merges e->hlc into the local clock.  0 or -errno. */
-int journal_apply_remote(struct journal *j, const struct jentry *e);
+ * been applied to the backing tree (unless update_catalog is 0: the entry
+ * was not applied, this node's state stands), and advance that origin's
+ * resume point; merges e->hlc into the local clock.  0 or -errno. */
+int journal_apply_remote(struct journal *j, const struct jentry *e, int update_catalog);
 /* Highest seq of origin applied here (0 if none). */
 uint64_t journal_applied_seq(struct journal *j, uint16_t origin);
 /* Drop this node's own entries with seq <= upto (the peer has them). */

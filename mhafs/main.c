@@ -449,8 +449,8 @@ int main(int argc, char **argv)
 	} else {
 		struct fuse_loop_config *lc = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(lc, 1);
-		fuse_loop_cfg_set_max_threads(lc, 16);
-		fuse_loop_cfg_set_idle_threads(lc, 8);
+		fuse_loop_cfg_set_max_threads(lc, 32);
+		fuse_loop_cfg_set_idle_threads(lc, 32); /* no thread churn between bursts */
 		ret = fuse_session_loop_mt(fs.se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}

@@ -103,6 +103,7 @@ struct batch {
 	uint32_t len[BATCH_MAX];
 	int dup[BATCH_MAX];
 	int local[BATCH_MAX];            /* journal the result as our own write */
+	int skipped[BATCH_MAX];          /* not applied: the catalog keeps ours */
 	int n, any_new;
 };
 
@@ -146,7 +147,7 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 				  sizeof(strbuf)) < 0)
 			return WIRE_EFIELD; /* decoded once already: cannot happen */
 		if (!b->dup[i]) {
-			if ((rc = journal_apply_remote(r->fs->journal, &e)) < 0) {
+			if ((rc = journal_apply_remote(r->fs->journal, &e, !b->skipped[i])) < 0) {
 				send_error(c, WIRE_ERR_APPLY, "catalog: %s", strerror(-rc));
 				return rc;
 			}
@@ -248,6 +249,7 @@ static int handle_op(struct repl *r, struct tls_conn *c, const struct wire_op *o
 	b->len[b->n] = op_len;
 	b->dup[b->n] = dup;
 	b->local[b->n] = !dup && r->applier.journal_local;
+	b->skipped[b->n] = !dup && skipped;
 	b->n++;
 	return 0;
 }

@@ -1,0 +1,3 @@
+#!/bin/sh
+# tests/split/clockskew.sh: the clockskew variant of the split-brain test (splitbrain.sh).
+exec "$(dirname "$0")/splitbrain.sh" clock
