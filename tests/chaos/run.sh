@@ -66,6 +66,11 @@ fi
 chaos_cleanup() {
 	local rc=$?
 	[ -z "${LOADPID:-}" ] || { kill "$LOADPID" 2>/dev/null; wait "$LOADPID" 2>/dev/null; }
+	# Node 2's store goes with its tmpfs: keep a copy beside the logs.
+	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "$FULLFS" ] && [ -d "$FULLFS/backing" ]; then
+		cp -a "$FULLFS/backing" "$E2E_TMP/n2-backing" 2>/dev/null ||
+			say "could not copy node 2's store out of $FULLFS"
+	fi
 	e2e_cleanup "$rc"
 	if [ -n "$FULLFS" ] && mountpoint -q "$FULLFS"; then
 		umount "$FULLFS" || umount -l "$FULLFS"
