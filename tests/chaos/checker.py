@@ -1,0 +1,310 @@
+#!/usr/bin/python3
+"""tests/chaos/checker.py: the Jepsen-style set checker of the fault-injection
+suite.  It shares no code with mhafs: it reads both nodes' backing Maildirs
+with plain file I/O and (optionally) speaks IMAP to each node itself.
+
+  checker.py --record FILE --tree NODE=DIR --tree NODE=DIR
+             [--imap NODE=HOST ...] [--user USER=PASSWORD ...] [--json OUT]
+
+DIR is a node's store root (it holds <domain>/<local>/Maildir).  The record
+is the load generator's JSON-lines history:
+  {"op":"smtp","mid":M,"user":U,"ack":true|false|null}   null: indeterminate
+  {"op":"imap","cmd":"expunge","user":U,"folder":F,"mids":[M],"ok":true|null}
+  {"op":"imap","cmd":"move",...,"ok":true|null}  and other completed commands
+Findings (each listed, then counted):
+  lost        acknowledged, on no folder of a node, and no expunge of it
+              was even attempted
+  duplicated  one Message-ID more than once in one folder of a node
+  unexpected  a message whose Message-ID was never attempted
+  divergent   the nodes' message files (folder, subdir, name, content) or
+              their IMAP views (UID -> Message-ID, flags) differ
+  resurrected expunged (completed) yet present in that folder on a node
+Exit 0 when all are zero, 1 when any is not, 2 on a usage or I/O error.
+"""
+import argparse
+import hashlib
+import imaplib
+import json
+import os
+import re
+import sys
+from collections import Counter, defaultdict
+
+MID_RE = re.compile(rb"^message-id:[ \t]*(.*?)\s*$", re.I | re.M)
+
+
+def message_id(path):
+    """The Message-ID of a message file (header part only), or None."""
+    with open(path, "rb") as f:
+        data = f.read()
+    head = re.split(rb"\r?\n\r?\n", data, maxsplit=1)[0]
+    head = re.sub(rb"\r?\n[ \t]+", b" ", head)   # unfold
+    m = MID_RE.search(head)
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    return (m.group(1).decode("ascii", "replace") if m else None), digest
+
+
+def scan_maildir(maildir):
+    """{folder: [(subdir, name, mid, digest)]} of one Maildir++ tree."""
+    out = {}
+    if not os.path.isdir(maildir):
+        return out
+    folders = [("INBOX", maildir)]
+    for e in sorted(os.listdir(maildir)):
+        p = os.path.join(maildir, e)
+        if e.startswith(".") and e not in (".", "..") and os.path.isdir(p):
+            folders.append((e[1:], p))
+    for name, d in folders:
+        msgs = []
+        for sub in ("new", "cur"):
+            sd = os.path.join(d, sub)
+            if not os.path.isdir(sd):
+                continue
+            for fn in sorted(os.listdir(sd)):
+                fp = os.path.join(sd, fn)
+                if not os.path.isfile(fp):
+                    continue
+                try:
+                    mid, dig = message_id(fp)
+                except FileNotFoundError:
+                    continue
+                msgs.append((sub, fn, mid, dig))
+        out[name] = msgs
+    return out
+
+
+def user_maildir(root, user):
+    local, _, dom = user.partition("@")
+    return os.path.join(root, dom, local, "Maildir")
+
+
+def imap_view(host, user, password, timeout=20):
+    """{folder: {uid: (mid, flags)}} as node HOST's IMAP server shows it."""
+    m = imaplib.IMAP4(host, timeout=timeout)
+    try:
+        m.login(user, password)
+        typ, data = m.list()
+        if typ != "OK":
+            raise RuntimeError("LIST failed on %s: %r" % (host, data))
+        folders = []
+        for line in data:
+            if not line:
+                continue
+            mm = re.match(rb'\(.*?\) (?:"[^"]*"|NIL) "?([^"]*)"?$', line)
+            if mm:
+                folders.append(mm.group(1).decode())
+        view = {}
+        for f in sorted(folders):
+            typ, data = m.select('"%s"' % f, readonly=True)
+            if typ != "OK":
+                raise RuntimeError("SELECT %s failed on %s: %r" % (f, host, data))
+            if int(data[0] or 0) == 0:
+                view[f] = {}
+                continue
+            typ, data = m.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+            if typ != "OK":
+                raise RuntimeError("UID FETCH failed on %s: %r" % (host, data))
+            msgs = {}
+            for item in data:
+                if not isinstance(item, tuple):
+                    continue
+                meta, body = item
+                u = re.search(rb"UID (\d+)", meta)
+                fl = re.search(rb"FLAGS \(([^)]*)\)", meta)
+                mid = MID_RE.search(re.sub(rb"\r?\n[ \t]+", b" ", body or b""))
+                flags = sorted(x for x in (fl.group(1).decode().split() if fl else [])
+                               if x != "\\Recent")
+                msgs[int(u.group(1))] = (mid.group(1).decode() if mid else None,
+                                         " ".join(flags))
+            view[f] = msgs
+        return view
+    finally:
+        try:
+            m.logout()
+        except Exception:
+            pass
+
+
+def load_record(path):
+    attempted, acked, indeterminate = set(), set(), set()
+    expunged = defaultdict(set)        # (user, folder) -> mids (completed)
+    maybe_gone = set()                 # mids an expunge or move touched
+    imap_ops = Counter()
+    users = set()
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                r = json.loads(line)
+            except ValueError:
+                raise SystemExit("checker: %s:%d: not JSON" % (path, n))
+            if r.get("op") == "smtp":
+                attempted.add(r["mid"])
+                users.add(r["user"])
+                if r.get("ack") is True:
+                    acked.add(r["mid"])
+                elif r.get("ack") is None:
+                    indeterminate.add(r["mid"])
+            elif r.get("op") == "imap":
+                if r.get("ok") is True:
+                    imap_ops[r["cmd"]] += 1
+                # A move (copy + expunge) leaves the message somewhere,
+                # even if it was cut short: only an expunge may remove one.
+                if r.get("cmd") == "expunge":
+                    for mid in r.get("mids", []):
+                        maybe_gone.add(mid)
+                        if r.get("ok") is True:
+                            expunged[(r["user"], r["folder"])].add(mid)
+    return dict(attempted=attempted, acked=acked, indeterminate=indeterminate,
+                expunged=expunged, maybe_gone=maybe_gone, imap_ops=imap_ops,
+                users=users)
+
+
+def check(rec, trees, views, users):
+    found = defaultdict(list)
+    stores = {}                        # node -> user -> folder -> msgs
+    for node, root in trees:
+        stores[node] = {u: scan_maildir(user_maildir(root, u)) for u in users}
+    nodes = [n for n, _ in trees]
+    for node in nodes:
+        for u in users:
+            present = set()
+            for folder, msgs in stores[node][u].items():
+                c = Counter(m[2] for m in msgs)
+                files = defaultdict(list)
+                for sub, fn, mid, _ in msgs:
+                    files[mid].append("%s/%s" % (sub, fn))
+                for mid, k in sorted(c.items(), key=lambda x: str(x[0])):
+                    present.add(mid)
+                    if mid is None or mid not in rec["attempted"]:
+                        found["unexpected"].append("%s %s/%s: %s (x%d)" % (node, u, folder, mid, k))
+                    if k > 1:
+                        found["duplicated"].append("%s %s/%s: %s x%d (%s)" % (
+                            node, u, folder, mid, k, " ".join(files[mid])))
+                    if mid in rec["expunged"].get((u, folder), ()):
+                        found["resurrected"].append("%s %s/%s: %s" % (node, u, folder, mid))
+            for mid in sorted(rec["acked"]):
+                if rec["user_of"].get(mid) != u:
+                    continue
+                if mid not in present and mid not in rec["maybe_gone"]:
+                    found["lost"].append("%s %s: %s" % (node, u, mid))
+    # Trees: the same message files, names and content, on every node.
+    for a, b in zip(nodes, nodes[1:]):
+        for u in users:
+            fa, fb = stores[a][u], stores[b][u]
+            for folder in sorted(set(fa) | set(fb)):
+                if folder not in fa or folder not in fb:
+                    found["divergent"].append("folder %s/%s only on %s" % (
+                        u, folder, a if folder in fa else b))
+                    continue
+                ca = Counter((s, n, d) for s, n, _, d in fa[folder])
+                cb = Counter((s, n, d) for s, n, _, d in fb[folder])
+                for k in sorted((ca - cb) + (cb - ca)):
+                    where = a if ca[k] > cb[k] else b
+                    found["divergent"].append("tree %s/%s: %s/%s only on %s" % (
+                        u, folder, k[0], k[1], where))
+    # IMAP views: same folders, same UID -> (Message-ID, flags).
+    for a, b in zip(sorted(views), sorted(views)[1:]):
+        for u in users:
+            va, vb = views[a].get(u, {}), views[b].get(u, {})
+            for folder in sorted(set(va) | set(vb)):
+                ma, mb = va.get(folder), vb.get(folder)
+                if ma is None or mb is None:
+                    found["divergent"].append("imap %s/%s only on %s" % (
+                        u, folder, a if mb is None else b))
+                    continue
+                for uid in sorted(set(ma) | set(mb)):
+                    if ma.get(uid) != mb.get(uid):
+                        found["divergent"].append("imap %s/%s uid %d: %s=%r %s=%r" % (
+                            u, folder, uid, a, ma.get(uid), b, mb.get(uid)))
+    return found
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--record", required=True)
+    ap.add_argument("--tree", action="append", default=[], metavar="NODE=DIR")
+    ap.add_argument("--imap", action="append", default=[], metavar="NODE=HOST")
+    ap.add_argument("--user", action="append", default=[], metavar="USER=PASSWORD")
+    ap.add_argument("--view-json", action="append", default=[], metavar="NODE=FILE",
+                    help="an IMAP view saved before (self-test: no server needed)")
+    ap.add_argument("--save-view", metavar="DIR", help="write each node's IMAP view there")
+    ap.add_argument("--json")
+    ap.add_argument("--max-lines", type=int, default=20)
+    a = ap.parse_args()
+    trees = []
+    for t in a.tree:
+        node, sep, d = t.partition("=")
+        if not sep or not os.path.isdir(d):
+            print("checker: --tree %r: want NODE=DIR, an existing directory" % t, file=sys.stderr)
+            return 2
+        trees.append((node, d))
+    if len(trees) < 2:
+        print("checker: need two --tree NODE=DIR", file=sys.stderr)
+        return 2
+    try:
+        rec = load_record(a.record)
+    except OSError as e:
+        print("checker: %s" % e, file=sys.stderr)
+        return 2
+    rec["user_of"] = {}
+    with open(a.record) as f:
+        for line in f:
+            if '"smtp"' in line:
+                r = json.loads(line)
+                rec["user_of"][r["mid"]] = r["user"]
+    passwords = dict(u.partition("=")[::2] for u in a.user)
+    users = sorted(rec["users"] | set(passwords))
+    views = {}
+    for spec in a.imap:
+        node, _, host = spec.partition("=")
+        views[node] = {}
+        for u in users:
+            if u not in passwords:
+                print("checker: no password for %s (--user)" % u, file=sys.stderr)
+                return 2
+            try:
+                views[node][u] = imap_view(host, u, passwords[u])
+            except Exception as e:
+                print("checker: IMAP on %s (%s) for %s: %s" % (node, host, u, e), file=sys.stderr)
+                return 2
+    for spec in a.view_json:
+        node, _, path = spec.partition("=")
+        with open(path) as f:
+            v = json.load(f)
+        views[node] = {u: {fo: {int(k): tuple(x) for k, x in ms.items()}
+                           for fo, ms in fs.items()} for u, fs in v.items()}
+    if a.save_view:
+        for node, v in views.items():
+            with open(os.path.join(a.save_view, "imap-%s.json" % node), "w") as f:
+                json.dump(v, f, indent=1, sort_keys=True)
+    found = check(rec, trees, views, users)
+    kinds = ("lost", "duplicated", "unexpected", "divergent", "resurrected")
+    summary = {
+        "attempted": len(rec["attempted"]), "acknowledged": len(rec["acked"]),
+        "indeterminate": len(rec["indeterminate"]),
+        "imap_ops": dict(rec["imap_ops"]),
+    }
+    for k in kinds:
+        summary[k] = len(found[k])
+    for k in kinds:
+        for line in found[k][:a.max_lines]:
+            print("%s: %s" % (k, line))
+        if len(found[k]) > a.max_lines:
+            print("%s: ... %d more" % (k, len(found[k]) - a.max_lines))
+    print("checker: attempted=%d acknowledged=%d indeterminate=%d imap_ops=%d %s" % (
+        summary["attempted"], summary["acknowledged"], summary["indeterminate"],
+        sum(rec["imap_ops"].values()),
+        " ".join("%s=%d" % (k, summary[k]) for k in kinds)))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(dict(summary, findings={k: found[k] for k in kinds}), f, indent=1)
+    bad = any(summary[k] for k in kinds)
+    print("checker: %s" % ("FAIL" if bad else "PASS"))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+#!/bin/bash
+# tests/chaos/checker_selftest.sh: the chaos checker must see what it is for.
+# On crafted pairs of Maildir trees (no daemons) and saved IMAP views, a
+# clean pair passes, and each planted fault -- a lost acknowledged message,
+# a duplicate, an unexpected message, a tree divergence (flags, a missing
+# folder), an IMAP flag divergence, a resurrected expunge -- is reported
+# under its own name with the right count, and the verdict is FAIL.
+set -u
+src=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+CHECKER=$src/tests/chaos/checker.py
+PY=/usr/bin/python3
+[ -x "$PY" ] || { echo "SKIP: no $PY"; exit 77; }
+T=$(mktemp -d /tmp/chaos-selftest.XXXXXX) || exit 1
+trap 'rm -rf "$T"' EXIT
+fail() { echo "checker_selftest: FAIL: $*" >&2; exit 1; }
+
+# msg DIR NAME MID: one message file with Message-ID MID.
+msg() {
+	mkdir -p "$1" && printf 'Return-Path: <s@x.test>\nMessage-ID: <%s>\nSubject: t\n\nbody %s\n' \
+		"$3" "$3" >"$1/$2"
+}
+# fresh: node trees a and b holding m1..m4 for alice (m4 in .Archive,
+# m3 seen), m5 for carol; the record acknowledges m1..m5, m6 attempted
+# without an answer (absent: fine), m7 expunged from INBOX (absent: fine).
+fresh() {
+	rm -rf "$T/a" "$T/b" && mkdir -p "$T/a" "$T/b" || fail "mkdir"
+	local n
+	for n in a b; do
+		local md=$T/$n/d1.test/alice/Maildir
+		mkdir -p "$md/new" "$md/cur" "$md/tmp" "$md/.Archive/cur" "$md/.Archive/new"
+		msg "$md/new" 100.M1.h "m1@chaos"
+		msg "$md/cur" 101.M2.h:2, "m2@chaos"
+		msg "$md/cur" 102.M3.h:2,S "m3@chaos"
+		msg "$md/.Archive/cur" 103.M4.h:2,S "m4@chaos"
+		msg "$T/$n/d2.test/carol/Maildir/new" 104.M5.h "m5@chaos"
+		mkdir -p "$T/$n/d2.test/carol/Maildir/cur"
+	done
+	cat >"$T/rec" <<-'EOF'
+	{"op":"smtp","mid":"<m1@chaos>","user":"alice@d1.test","ack":true}
+	{"op":"smtp","mid":"<m2@chaos>","user":"alice@d1.test","ack":true}
+	{"op":"smtp","mid":"<m3@chaos>","user":"alice@d1.test","ack":true}
+	{"op":"smtp","mid":"<m4@chaos>","user":"alice@d1.test","ack":true}
+	{"op":"smtp","mid":"<m5@chaos>","user":"carol@d2.test","ack":true}
+	{"op":"smtp","mid":"<m6@chaos>","user":"carol@d2.test","ack":null}
+	{"op":"smtp","mid":"<m7@chaos>","user":"alice@d1.test","ack":true}
+	{"op":"imap","cmd":"move","user":"alice@d1.test","folder":"INBOX","mids":["<m4@chaos>"],"ok":true}
+	{"op":"imap","cmd":"expunge","user":"alice@d1.test","folder":"INBOX","mids":["<m7@chaos>"],"ok":true}
+	{"op":"imap","cmd":"store","user":"alice@d1.test","folder":"INBOX","mids":["<m3@chaos>"],"ok":true}
+	EOF
+	view '\Seen' >"$T/va.json"; cp "$T/va.json" "$T/vb.json"
+}
+# view FLAGS_OF_M3: a saved IMAP view of alice's and carol's folders.
+view() {
+	printf '{"alice@d1.test": {"INBOX": {"1": ["<m1@chaos>", ""], "2": ["<m2@chaos>", ""], "3": ["<m3@chaos>", "%s"]}, "Archive": {"1": ["<m4@chaos>", "\\\\Seen"]}}, "carol@d2.test": {"INBOX": {"1": ["<m5@chaos>", ""]}}}\n' \
+		"$(printf '%s' "$1" | sed 's/\\/\\\\/g')"
+}
+run() { # run -> $out, $rc
+	out=$("$PY" "$CHECKER" --record "$T/rec" --tree "n1=$T/a" --tree "n2=$T/b" \
+		--view-json "n1=$T/va.json" --view-json "n2=$T/vb.json" 2>&1)
+	rc=$?
+}
+# expect NAME KIND=COUNT...: the verdict line must show exactly these
+# counts for the five kinds (others zero) and the exit status must match.
+expect() {
+	local name=$1 k want line
+	shift
+	run
+	line=$(printf '%s\n' "$out" | grep '^checker: attempted=') || fail "$name: no summary line: $out"
+	for k in lost duplicated unexpected divergent resurrected; do
+		want=0
+		local kv
+		for kv in "$@"; do [ "${kv%%=*}" = "$k" ] && want=${kv#*=}; done
+		case " $line " in *" $k=$want "*) ;; *) fail "$name: want $k=$want, got: $line
+$out" ;; esac
+	done
+	if [ $# = 0 ]; then
+		[ "$rc" = 0 ] || fail "$name: clean pair exit $rc: $out"
+	else
+		[ "$rc" = 1 ] || fail "$name: exit $rc, want 1: $out"
+		printf '%s\n' "$out" | grep -q '^checker: FAIL$' || fail "$name: no FAIL verdict"
+	fi
+	echo "ok: $name ($line)"
+}
+
+fresh; expect "clean pair"
+case "$out" in *"attempted=7 acknowledged=6 indeterminate=1"*) ;; *) fail "wrong totals: $out" ;; esac
+
+fresh; rm "$T/b/d1.test/alice/Maildir/cur/101.M2.h:2,"
+expect "lost on one node" lost=1 divergent=1
+printf '%s\n' "$out" | grep -q '^lost: n2 alice@d1.test: <m2@chaos>$' || fail "lost line: $out"
+
+# m4 was moved to Archive (a move is no expunge: it must still be somewhere).
+fresh; rm "$T"/[ab]/d1.test/alice/Maildir/.Archive/cur/103.M4.h:2,S
+rm "$T"/[ab]/d1.test/alice/Maildir/cur/101.M2.h:2,
+expect "lost on both nodes (one of them moved)" lost=4
+
+fresh; for n in a b; do msg "$T/$n/d1.test/alice/Maildir/new" 200.M9.h "m1@chaos"; done
+expect "duplicate in a folder" duplicated=2
+
+fresh; for n in a b; do msg "$T/$n/d2.test/carol/Maildir/new" 201.MX.h "never@sent"; done
+expect "unexpected message" unexpected=2
+printf '%s\n' "$out" | grep -q '^unexpected: n1 carol@d2.test/INBOX: <never@sent>' || fail "unexpected line: $out"
+
+fresh; mv "$T/b/d1.test/alice/Maildir/cur/102.M3.h:2,S" "$T/b/d1.test/alice/Maildir/cur/102.M3.h:2,FS"
+expect "flag divergence in the tree" divergent=2
+
+fresh; rm -r "$T/a/d1.test/alice/Maildir/.Archive"
+expect "folder missing on one node" divergent=1 lost=1
+
+fresh; view '\Flagged \Seen' >"$T/vb.json"
+expect "IMAP flag divergence" divergent=1
+printf '%s\n' "$out" | grep -q "^divergent: imap alice@d1.test/INBOX uid 3" || fail "imap line: $out"
+
+fresh; for n in a b; do msg "$T/$n/d1.test/alice/Maildir/cur" 300.M7.h:2, "m7@chaos"; done
+expect "resurrected expunge" resurrected=2
+
+# Bad input: a clear error, exit 2.
+"$PY" "$CHECKER" --record "$T/rec" --tree "n1=$T/a" >/dev/null 2>&1
+[ $? = 2 ] || fail "one tree accepted"
+"$PY" "$CHECKER" --record "$T/nonexistent" --tree "n1=$T/a" --tree "n2=$T/b" >/dev/null 2>&1
+[ $? = 2 ] || fail "missing record accepted"
+echo "checker_selftest: PASS"

@@ -1,0 +1,283 @@
+#!/usr/bin/python3
+"""tests/chaos/loadgen.py: the mail load of the fault-injection suite.  It
+speaks SMTP and IMAP to one address (the VIP) like a real client that
+reconnects through failovers, and writes a JSON-lines history for
+tests/chaos/checker.py:
+
+  loadgen.py --host VIP --record FILE --user USER=PASSWORD ... \
+             [--seconds N] [--max-messages M] [--seed S] [--stop-file F]
+
+SMTP thread: one message at a time, each with a unique Message-ID, round
+robin over the users; recorded with ack true (the final 250 of DATA), false
+(a definite refusal before DATA ended) or null (cut off after DATA was sent:
+indeterminate).  IMAP thread per user: select INBOX, fetch, flag, move to
+Archive, flag and expunge; each command recorded with ok true when its
+tagged OK came back, null when the connection died before (expunges are
+recorded before they are sent, so the checker knows they may have happened).
+Bounded by --seconds, --max-messages and the stop file.  Prints a summary.
+"""
+import argparse
+import imaplib
+import json
+import random
+import re
+import smtplib
+import socket
+import sys
+import threading
+import time
+
+LOCK = threading.Lock()
+
+
+class Recorder:
+    def __init__(self, path):
+        self.f = open(path, "a", buffering=1)
+        self.t0 = time.time()
+
+    def write(self, **kw):
+        kw["t"] = round(time.time() - self.t0, 3)
+        with LOCK:
+            self.f.write(json.dumps(kw, sort_keys=True) + "\n")
+
+
+class Stop:
+    def __init__(self, seconds, stop_file):
+        self.deadline = time.time() + seconds
+        self.stop_file = stop_file
+        self.event = threading.Event()
+
+    def __call__(self):
+        if self.event.is_set() or time.time() >= self.deadline:
+            return True
+        if self.stop_file:
+            try:
+                open(self.stop_file).close()
+                return True
+            except OSError:
+                pass
+        return False
+
+
+def smtp_loop(a, rec, stop, stats):
+    users = [u.partition("=")[0] for u in a.user]
+    n = 0
+    conn = None
+    while not stop() and n < a.max_messages:
+        user = users[n % len(users)]
+        mid = "<chaos-%d-%d-%06d@loadgen.test>" % (a.seed, a.run_id, n)
+        n += 1
+        body = ("From: loadgen@client.test\r\nTo: %s\r\nSubject: chaos %d\r\n"
+                "Message-ID: %s\r\n\r\nmessage %s\r\n" % (user, n, mid, mid))
+        data_sent = False
+        try:
+            if conn is None:
+                conn = smtplib.SMTP(a.host, 25, timeout=a.timeout)
+                conn.ehlo("client.test")
+            code, resp = conn.mail("loadgen@client.test")
+            if code != 250:
+                raise smtplib.SMTPResponseException(code, resp)
+            code, resp = conn.rcpt(user)
+            if code not in (250, 251):
+                raise smtplib.SMTPResponseException(code, resp)
+            data_sent = True
+            code, resp = conn.data(body.encode())
+            ack = True if code == 250 else False
+            if not ack and code < 400:
+                ack = None
+            rec.write(op="smtp", mid=mid, user=user, ack=ack, code=code)
+            stats["smtp_" + ("ack" if ack else "nack")] += 1
+            if not ack:
+                conn.rset()
+        except smtplib.SMTPResponseException as e:
+            # A refusal (4xx/5xx) before or at DATA's end: not delivered.
+            rec.write(op="smtp", mid=mid, user=user, ack=False, code=e.smtp_code)
+            stats["smtp_nack"] += 1
+            try:
+                conn.rset()
+            except Exception:
+                conn = None
+            time.sleep(0.2)
+        except (OSError, smtplib.SMTPException) as e:
+            rec.write(op="smtp", mid=mid, user=user, ack=None if data_sent else False,
+                      error=str(e)[:80])
+            stats["smtp_indeterminate" if data_sent else "smtp_nack"] += 1
+            stats["smtp_reconnects"] += 1
+            try:
+                if conn is not None:
+                    conn.close()
+            except Exception:
+                pass
+            conn = None
+            time.sleep(0.3)
+        if a.interval:
+            time.sleep(a.interval)
+    if conn is not None:
+        try:
+            conn.quit()
+        except Exception:
+            pass
+
+
+def imap_cmd(rec, stats, user, folder, cmd, mids, fn):
+    """Run fn(); record cmd with ok true on OK, false on NO/BAD, null on a
+    dropped connection (then re-raise)."""
+    if cmd == "expunge":
+        rec.write(op="imap", cmd=cmd, user=user, folder=folder, mids=mids, ok=None, phase="sent")
+    try:
+        typ, data = fn()
+    except (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error) as e:
+        if isinstance(e, imaplib.IMAP4.error) and not isinstance(e, imaplib.IMAP4.abort):
+            rec.write(op="imap", cmd=cmd, user=user, folder=folder, mids=mids, ok=False,
+                      error=str(e)[:80])
+            stats["imap_no"] += 1
+            return None
+        raise
+    ok = typ == "OK"
+    rec.write(op="imap", cmd=cmd, user=user, folder=folder, mids=mids, ok=ok or False)
+    stats["imap_ok" if ok else "imap_no"] += 1
+    return data if ok else None
+
+
+def fetch_mids(m, uids):
+    typ, data = m.uid("FETCH", ",".join(uids), "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    out = {}
+    if typ != "OK":
+        return typ, out
+    for item in data:
+        if isinstance(item, tuple):
+            u = re.search(rb"UID (\d+)", item[0])
+            mm = re.search(rb"<[^>]*>", item[1] or b"")
+            if u and mm:
+                out[u.group(1).decode()] = mm.group(0).decode()
+    return typ, out
+
+
+def imap_session(a, rec, stop, stats, user, pw, rnd):
+    m = imaplib.IMAP4(a.host, 143, timeout=a.timeout)
+    try:
+        imap_cmd(rec, stats, user, "", "login", [], lambda: m.login(user, pw))
+        typ, _ = m.create("Archive")          # exists already: NO, fine
+        while not stop():
+            folder = "INBOX" if rnd.random() < 0.75 else "Archive"
+            if imap_cmd(rec, stats, user, folder, "select", [],
+                        lambda: m.select(folder)) is None:
+                time.sleep(0.5)
+                continue
+            data = imap_cmd(rec, stats, user, folder, "search", [],
+                            lambda: m.uid("SEARCH", "ALL"))
+            uids = data[0].split() if data and data[0] else []
+            uids = [u.decode() for u in uids]
+            if uids:
+                pick = rnd.sample(uids, min(len(uids), 3))
+                got = {}
+
+                def fetch():
+                    typ, out = fetch_mids(m, pick)
+                    got.update(out)
+                    return typ, [b""]
+                imap_cmd(rec, stats, user, folder, "fetch", [], fetch)
+                mids = [got[u] for u in pick if u in got]
+                if mids:
+                    r = rnd.random()
+                    us = ",".join(u for u in pick if u in got)
+                    if r < 0.4:
+                        flag = rnd.choice(["\\Seen", "\\Flagged", "\\Answered"])
+                        imap_cmd(rec, stats, user, folder, "store", mids,
+                                 lambda: m.uid("STORE", us, "+FLAGS", "(%s)" % flag))
+                    elif r < 0.7 and folder == "INBOX":
+                        imap_cmd(rec, stats, user, folder, "move", mids,
+                                 lambda: m.uid("MOVE", us, "Archive"))
+                    elif r < 0.85:
+                        one_u = us.split(",")[0]
+                        one = [got[one_u]]
+                        if imap_cmd(rec, stats, user, folder, "store", one,
+                                    lambda: m.uid("STORE", one_u, "+FLAGS", "(\\Deleted)")):
+                            imap_cmd(rec, stats, user, folder, "expunge", one,
+                                     lambda: m.uid("EXPUNGE", one_u))
+            imap_cmd(rec, stats, user, folder, "close", [], lambda: m.unselect()
+                     if hasattr(m, "unselect") else m.close())
+            time.sleep(a.imap_interval)
+    finally:
+        try:
+            m.logout()
+        except Exception:
+            pass
+
+
+def imap_loop(a, rec, stop, stats, user, pw, rnd):
+    while not stop():
+        try:
+            imap_session(a, rec, stop, stats, user, pw, rnd)
+        except (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, EOFError) as e:
+            stats["imap_reconnects"] += 1
+            rec.write(op="imap", cmd="disconnect", user=user, ok=False, error=str(e)[:80])
+            time.sleep(0.5)
+
+
+def probe_loop(a, rec, stop, stats):
+    """Every 0.2 s: does an SMTP server greet on the VIP within 1 s?  Each
+    outage (first failure to next success) is recorded with its length."""
+    down_since = None
+    while not stop.event.is_set():
+        t = time.time()
+        up = False
+        try:
+            with socket.create_connection((a.host, 25), timeout=1) as s:
+                s.settimeout(1)
+                up = s.recv(4).startswith(b"220")
+        except OSError:
+            pass
+        if not up and down_since is None:
+            down_since = t
+        elif up and down_since is not None:
+            rec.write(op="probe", down_ms=int((t - down_since) * 1000))
+            stats["outages"] += 1
+            down_since = None
+        time.sleep(max(0, 0.2 - (time.time() - t)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--host", required=True)
+    ap.add_argument("--record", required=True)
+    ap.add_argument("--user", action="append", required=True, metavar="USER=PASSWORD")
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--max-messages", type=int, default=100000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--run-id", type=int, default=0, help="part of every Message-ID")
+    ap.add_argument("--interval", type=float, default=0.1, help="pause between messages")
+    ap.add_argument("--imap-interval", type=float, default=0.2)
+    ap.add_argument("--timeout", type=float, default=15)
+    ap.add_argument("--stop-file")
+    a = ap.parse_args()
+    for u in a.user:
+        if "=" not in u or "@" not in u:
+            print("loadgen: --user %r: want USER@DOMAIN=PASSWORD" % u, file=sys.stderr)
+            return 2
+    socket.setdefaulttimeout(a.timeout)
+    rec = Recorder(a.record)
+    stop = Stop(a.seconds, a.stop_file)
+    from collections import Counter
+    stats = Counter()
+    threads = [threading.Thread(target=smtp_loop, args=(a, rec, stop, stats), daemon=True)]
+    threads.append(threading.Thread(target=probe_loop, args=(a, rec, stop, stats), daemon=True))
+    for i, u in enumerate(a.user):
+        user, _, pw = u.partition("=")
+        threads.append(threading.Thread(
+            target=imap_loop, daemon=True,
+            args=(a, rec, stop, stats, user, pw, random.Random(a.seed * 1000 + i))))
+    for t in threads:
+        t.start()
+    threads[0].join()
+    stop.event.set()
+    for t in threads[1:]:
+        t.join(a.timeout * 3)
+    if any(t.is_alive() for t in threads):
+        print("loadgen: a client thread did not stop", file=sys.stderr)
+    print("loadgen: " + " ".join("%s=%d" % kv for kv in sorted(stats.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

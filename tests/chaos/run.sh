@@ -1,0 +1,367 @@
+#!/bin/bash
+# tests/chaos/run.sh: the fault-injection run of issue 6.  It builds a
+# two-node cluster (tests/e2e/lib.sh: namespaces, mhafs replicating in sync
+# mode, Dovecot, Postfix, heartbeatd with the VIP), drives mail load through
+# the VIP (loadgen.py) while a nemesis applies a fault schedule drawn from a
+# seed, heals everything, waits for the nodes to converge, runs checker.py
+# on both backing stores and both IMAP views and prints the verdict.
+#
+#   run.sh [--seconds N] [--seed S] [--keep]
+#   run.sh --plan [--seconds N] [--seed S]   print the schedule, touch nothing
+#
+# Node 2's backing dir is on its own small tmpfs, so that the nemesis can
+# fill it.  Every fault kind is applied once (in a seeded order) before any
+# repeats; faults keep coming until N seconds have passed.  Exit 0 when the
+# checker finds nothing, 1 otherwise, 77 when the machine cannot run it.
+set -u
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
+
+SECONDS_WANTED=150 SEED=$(( $(date +%s) % 100000 )) PLAN=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--seconds) SECONDS_WANTED=${2:-}; shift 2 ;;
+	--seed) SEED=${2:-}; shift 2 ;;
+	--keep) E2E_KEEP=1; shift ;;
+	--plan) PLAN=1; shift ;;
+	*) echo "usage: run.sh [--seconds N] [--seed S] [--keep] [--plan]" >&2; exit 2 ;;
+	esac
+done
+case "$SECONDS_WANTED$SEED" in ''|*[!0-9]*)
+	echo "run.sh: --seconds and --seed take non-negative integers" >&2; exit 2 ;; esac
+
+VIP=192.0.2.100
+USERS="alice@d1.test carol@d2.test"
+KINDS="kill-mhafs kill-heartbeatd kill-dovecot kill-postfix crash-node partition disk-full clock-offset restart-mhafs restart-heartbeatd restart-dovecot restart-postfix"
+E2E_SYNC_TIMEOUT_MS=2000
+FULLFS=""
+if [ -n "$PLAN" ]; then
+	# The same draws as the nemesis below, in the same order, with the
+	# time a fault takes estimated (hold + 5 s to recover; clock-offset
+	# twice that), since after the first round the wall clock decides how
+	# many more faults come.
+	RANDOM=$SEED
+	rnd() { R=$(( RANDOM % ($2 - $1 + 1) + $1 )); }
+	read -r -a order <<<"$KINDS"
+	for ((i = ${#order[@]} - 1; i > 0; i--)); do
+		rnd 0 "$i"; k=${order[i]}; order[i]=${order[R]}; order[R]=$k
+	done
+	t=0 first=${#order[@]}
+	read -r -a kinds <<<"$KINDS"
+	while [ "$first" -gt 0 ] || [ "$t" -lt "$SECONDS_WANTED" ]; do
+		if [ "$first" -gt 0 ]; then k=${order[${#order[@]} - first]}; first=$((first - 1))
+		else rnd 0 $((${#kinds[@]} - 1)); k=${kinds[R]}; fi
+		rnd 1 2; n=$R; rnd 2 6; pause=$R; rnd 3 8; hold=$R
+		[ "$k" != disk-full ] || n=2
+		extra=""
+		if [ "$k" = clock-offset ]; then
+			rnd 0 1; off=$(( R * 2 - 1 )); rnd 5 60; extra=" clock_offset_ms=$(( off * R * 1000 ))"
+		fi
+		t=$((t + pause))
+		printf '~%4ss %s node=%s hold=%ss%s\n' "$t" "$k" "$n" "$hold" "$extra"
+		t=$((t + hold + 5))
+		[ "$k" != clock-offset ] || t=$((t + 5))
+	done
+	exit 0
+fi
+chaos_cleanup() {
+	local rc=$?
+	[ -z "${LOADPID:-}" ] || { kill "$LOADPID" 2>/dev/null; wait "$LOADPID" 2>/dev/null; }
+	# Node 2's store goes with its tmpfs: keep a copy beside the logs.
+	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "$FULLFS" ] && [ -d "$FULLFS/backing" ]; then
+		cp -a "$FULLFS/backing" "$E2E_TMP/n2-backing" 2>/dev/null ||
+			say "could not copy node 2's store out of $FULLFS"
+	fi
+	e2e_cleanup "$rc"
+	if [ -n "$FULLFS" ] && mountpoint -q "$FULLFS"; then
+		umount "$FULLFS" || umount -l "$FULLFS"
+	fi
+	[ -z "$FULLFS" ] || rmdir "$FULLFS" 2>/dev/null
+	exit "$rc"
+}
+e2e_init chaos
+trap chaos_cleanup EXIT
+e2e_require_mail
+e2e_require_mhafs
+[ -x "$E2E_HB_BIN" ] || e2e_skip "no heartbeatd at $E2E_HB_BIN"
+[ -x "$E2E_BUILD/tools/mhactl" ] || e2e_skip "no mhactl"
+e2e_vmail
+CH=$E2E_TMP/chaos
+mkdir -p "$CH" || e2e_die "mkdir $CH"
+RECORD=$CH/history.jsonl FAULTS=$CH/faults.log
+: >"$RECORD"; : >"$FAULTS"
+say() { printf 'chaos: %s\n' "$*" >&2; }
+
+mnt() { printf '%s/n%s-mnt' "$E2E_TMP" "$1"; }
+backing() { [ "$1" = 2 ] && printf '%s/backing' "$FULLFS" || printf '%s/n1-backing' "$E2E_TMP"; }
+state() { printf '%s/n%s-state' "$E2E_TMP" "$1"; }
+OFFSET1=0 OFFSET2=0
+BOOTS=0
+
+# rotate FILE: keep the log of an earlier life (lib.sh truncates some).
+rotate() { [ -s "$1" ] || return 0; BOOTS=$((BOOTS + 1)); mv "$1" "$1.$BOOTS"; }
+
+# proc_in N EXE: pids of node N's processes running EXE.
+proc_in() {
+	local p want
+	want=$(readlink -f "$2")
+	for p in $(ip netns pids "$(e2e_ns "$1")" 2>/dev/null); do
+		[ "$(readlink -f "/proc/$p/exe" 2>/dev/null)" = "$want" ] && printf '%s\n' "$p"
+	done
+}
+
+mhafs_up() { # N: mount node N's mhafs (with its clock offset)
+	local n=$1 off
+	off=$([ "$n" = 1 ] && echo "$OFFSET1" || echo "$OFFSET2")
+	E2E_MHAFS_CONF_EXTRA="$(e2e_peer_conf "$n" $((3 - n)))
+$(e2e_hb_conf "$n" $((3 - n)) "$VIP/24")
+clock_offset_ms = $off"
+	rotate "$(state "$n")/mhafs.log"
+	e2e_mhafs_mount "$n" "$(backing "$n")" "$(mnt "$n")" "$(state "$n")"
+	E2E_MHAFS_CONF_EXTRA=""
+}
+hb_up() { rotate "$(e2e_node_dir "$1")/log/heartbeatd.log"; e2e_hb_start "$1"; }
+hb_pid() { proc_in "$1" "$E2E_HB_BIN"; }
+dovecot_up() {
+	local d n=$1 i p
+	d=$(e2e_node_dir "$n")
+	p=$(master_pid "$n" dovecot)
+	[ -z "$p" ] || e2e_wait 20 reaped "$p"
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		e2e_in "$(e2e_ns "$n")" dovecot -c "$d/conf/dovecot.conf" </dev/null >>"$d/log/dovecot.log" 2>&1 &&
+			e2e_wait 10 e2e_port_open "$n" 143 && return 0
+		sleep 1
+	done
+	e2e_die "dovecot did not restart on node $n"
+}
+postfix_up() {
+	local d n=$1 i p
+	d=$(e2e_node_dir "$n")
+	p=$(master_pid "$n" postfix)
+	[ -z "$p" ] || e2e_wait 20 reaped "$p"
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		e2e_in "$(e2e_ns "$n")" postfix -c "$d/conf" start </dev/null >>"$d/log/postfix-start.log" 2>&1 &&
+			e2e_wait 10 e2e_port_open "$n" 25 && return 0
+		sleep 1
+	done
+	e2e_die "postfix did not restart on node $n"
+}
+master_pid() { # N dovecot|postfix
+	local f
+	f=$(e2e_node_dir "$1")/$([ "$2" = dovecot ] && echo run/master.pid || echo spool/pid/master.pid)
+	tr -d ' \n' <"$f" 2>/dev/null
+}
+# node_kill_all N [KEEP_HB]: kill -9 what runs in node N's namespace, then
+# detach its (dead or orphaned) FUSE mount as a reboot would.
+node_kill_all() {
+	local n=$1 keep=${2:-} p pids="" hb=""
+	[ -z "$keep" ] || hb=$(hb_pid "$n")
+	for p in $(ip netns pids "$(e2e_ns "$n")" 2>/dev/null); do
+		case " $hb " in *" $p "*) ;; *) pids="$pids $p" ;; esac
+	done
+	# shellcheck disable=SC2086
+	[ -z "$pids" ] || kill -KILL $pids 2>/dev/null
+	for p in $pids; do e2e_wait 10 e2e_gone "$p" || say "pid $p survived kill -9 for 10 s"; done
+	e2e_umount "$(mnt "$n")"
+	fusermount3 -uz "$(mnt "$n")" 2>/dev/null
+	E2E_MAIL=$(printf '%s\n' $E2E_MAIL | grep -vx "$n" | tr '\n' ' ')
+}
+# reaped PID: not even a zombie (Dovecot's "already running" test, kill(pid,
+# 0), counts zombies; a killed daemon's new parent may be slow to reap it).
+reaped() { [ ! -e "/proc/$1" ]; }
+mail_up() {
+	local p
+	for p in "$(master_pid "$1" dovecot)" "$(master_pid "$1" postfix)"; do
+		[ -z "$p" ] || e2e_wait 20 reaped "$p" || say "node $1: old master $p still not reaped"
+	done
+	e2e_mail_start "$1" "$(mnt "$1")"
+}
+boot() { mhafs_up "$1"; mail_up "$1"; hb_up "$1"; }
+
+vip_settled() { [ "$(e2e_vip_holder "$VIP" 1 2 | wc -l)" = 1 ] && e2e_port_open_vip; }
+e2e_port_open_vip() { e2e_client bash -c "exec 3<>/dev/tcp/$VIP/25" 2>/dev/null; }
+
+# ---- the cluster
+e2e_net_client
+e2e_cluster_keys 1 2
+FULLFS=$(mktemp -d /tmp/chaos-fullfs.XXXXXX) || e2e_die "mktemp"
+mount -t tmpfs -o size=64m,mode=0755 chaosfull "$FULLFS" || e2e_die "cannot mount a tmpfs on $FULLFS"
+for n in 1 2; do e2e_net_node "$n"; e2e_users "$n" $USERS; done
+for n in 1 2; do mhafs_up "$n"; done
+for n in 1 2; do e2e_wait 20 e2e_peer_synced "$n" || e2e_die "node $n not in sync with its peer"; done
+e2e_store_prepare "$(mnt 1)"
+e2e_wait 15 test -d "$(mnt 2)/$E2E_VIRTUAL_DOMAIN" || e2e_die "store layout not replicated"
+for n in 1 2; do mail_up "$n"; done
+for n in 1 2; do hb_up "$n"; done
+e2e_wait 20 vip_settled || e2e_die "no single node took the VIP"
+say "cluster up, VIP on node $(e2e_vip_holder "$VIP" 1 2); seed $SEED, $SECONDS_WANTED s of faults"
+
+# ---- load
+userargs=""
+for u in $USERS; do userargs="$userargs --user $u=pw-${u%@*}"; done
+# shellcheck disable=SC2086
+e2e_client "$E2E_PY" "$E2E_SRC/tests/chaos/loadgen.py" --host "$VIP" --record "$RECORD" \
+	$userargs --seconds $((SECONDS_WANTED + 600)) --seed "$SEED" --run-id $$ \
+	--stop-file "$CH/stop" >"$CH/loadgen.out" 2>&1 &
+LOADPID=$!
+
+# ---- the nemesis: RANDOM seeded, so the schedule repeats for a seed
+RANDOM=$SEED
+# rnd LO HI: R = a number in [LO, HI].  Never call it in a subshell: bash
+# reseeds RANDOM there, and the schedule would no longer follow the seed.
+rnd() { R=$(( RANDOM % ($2 - $1 + 1) + $1 )); }
+declare -A NFAULT=()
+fault() { # KIND NODE: inject, hold, heal
+	local kind=$1 n=$2 hold t0 p
+	[ "$kind" != disk-full ] || n=2   # node 2's backing is the small tmpfs
+	rnd 3 8; hold=$R
+	t0=$(e2e_ms)
+	printf '%s %s node=%s hold=%ss\n' "$(date +%T)" "$kind" "$n" "$hold" >>"$FAULTS"
+	say "fault: $kind on node $n for $hold s"
+	case "$kind" in
+	kill-mhafs)
+		p=$(e2e_mhafs_pid "$(mnt "$n")") && { disown "$p" 2>/dev/null; kill -KILL "$p"; }
+		sleep "$hold"
+		node_kill_all "$n" keep-hb; mhafs_up "$n"; mail_up "$n" ;;
+	kill-heartbeatd)
+		p=$(hb_pid "$n"); [ -z "$p" ] || kill -KILL $p
+		sleep "$hold"; hb_up "$n" ;;
+	kill-dovecot)
+		p=$(master_pid "$n" dovecot); [ -z "$p" ] || kill -KILL "$p"
+		sleep "$hold"; dovecot_up "$n" ;;
+	kill-postfix)
+		p=$(master_pid "$n" postfix); [ -z "$p" ] || kill -KILL "$p"
+		sleep "$hold"; postfix_up "$n" ;;
+	crash-node)
+		p=$(e2e_mhafs_pid "$(mnt "$n")") && disown "$p" 2>/dev/null
+		node_kill_all "$n"
+		# A rebooted machine comes up without the VIP on its interface.
+		ip -n "$(e2e_ns "$n")" addr del "$VIP/24" dev eth0 2>/dev/null
+		sleep "$hold"; boot "$n" ;;
+	partition)
+		ip -n "$(e2e_ns "$n")" link set eth0 down
+		sleep "$hold"; ip -n "$(e2e_ns "$n")" link set eth0 up ;;
+	disk-full)
+		dd if=/dev/zero of="$FULLFS/filler" bs=1M 2>/dev/null
+		sleep "$hold"; rm -f "$FULLFS/filler" ;;
+	clock-offset)
+		# The HLC's injectable offset, read at mhafs start: a restart of
+		# the node's services with the offset, later one without.
+		local off
+		rnd 0 1; off=$(( R * 2 - 1 ))
+		rnd 5 60; off=$(( off * R * 1000 ))
+		say "  clock_offset_ms = $off on node $n"
+		eval "OFFSET$n=$off"
+		graceful_restart "$n"
+		sleep "$hold"
+		eval "OFFSET$n=0"
+		graceful_restart "$n" ;;
+	restart-mhafs) graceful_restart "$n" ;;
+	restart-heartbeatd)
+		p=$(hb_pid "$n"); [ -z "$p" ] || { kill -TERM $p; e2e_wait 10 e2e_gone "$p"; }
+		hb_up "$n" ;;
+	restart-dovecot)
+		e2e_stop_pidfile "$(e2e_node_dir "$n")/run/master.pid"; dovecot_up "$n" ;;
+	restart-postfix)
+		e2e_stop_pidfile "$(e2e_node_dir "$n")/spool/pid/master.pid"; postfix_up "$n" ;;
+	esac
+	NFAULT[$kind]=$(( ${NFAULT[$kind]:-0} + 1 ))
+	printf '%s healed %s after %s ms\n' "$(date +%T)" "$kind" $(( $(e2e_ms) - t0 )) >>"$FAULTS"
+}
+# graceful_restart N: heartbeatd hands the VIP over, the mail servers and
+# mhafs stop cleanly, then all start again as at boot.
+graceful_restart() {
+	local n=$1 p
+	p=$(hb_pid "$1"); [ -z "$p" ] || { kill -TERM $p; e2e_wait 10 e2e_gone "$p"; }
+	e2e_mail_stop "$n"
+	e2e_umount "$(mnt "$n")"
+	boot "$n"
+}
+
+# The first round: every kind once, in a shuffled order (Fisher-Yates).
+read -r -a order <<<"$KINDS"
+for ((i = ${#order[@]} - 1; i > 0; i--)); do
+	rnd 0 "$i"; k=${order[i]}; order[i]=${order[R]}; order[R]=$k
+done
+next_fault() { # KIND: a pause, then KIND on a node drawn from the seed
+	local k=$1 n
+	rnd 1 2; n=$R
+	rnd 2 6; sleep "$R"
+	fault "$k" "$n"
+}
+T0=$SECONDS
+for k in "${order[@]}"; do next_fault "$k"; done
+read -r -a kinds <<<"$KINDS"
+while [ $((SECONDS - T0)) -lt "$SECONDS_WANTED" ]; do
+	rnd 0 $((${#kinds[@]} - 1))
+	next_fault "${kinds[R]}"
+done
+FAULT_SECS=$((SECONDS - T0))
+
+# ---- heal: every node's services up, one VIP holder, then stop the load
+say "healing"
+theal=$(e2e_ms)
+for n in 1 2; do
+	ip -n "$(e2e_ns "$n")" link set eth0 up
+	e2e_is_fuse_mount "$(mnt "$n")" || boot "$n"
+	[ -n "$(hb_pid "$n")" ] || hb_up "$n"
+done
+rm -f "$FULLFS/filler"
+e2e_wait 30 vip_settled || say "VIP not settled 30 s after healing"
+sleep 5
+touch "$CH/stop"
+wait "$LOADPID"; LOADPID=""
+# Converged: both Postfix queues delivered (a 250 from Postfix means "in
+# this node's queue") and each node reports its peer in sync.
+queue_empty() {
+	local out
+	out=$(postqueue -c "$(e2e_node_dir "$1")/conf" -p 2>&1)
+	case "$out" in *"Mail queue is empty"*) return 0 ;; *) return 1 ;; esac
+}
+tconv0=$(e2e_ms)
+conv=""
+for n in 1 2; do postqueue -c "$(e2e_node_dir "$n")/conf" -f 2>/dev/null; done
+if e2e_wait 120 queue_empty 1 && e2e_wait 120 queue_empty 2 &&
+	e2e_wait 120 e2e_peer_synced 1 && e2e_wait 120 e2e_peer_synced 2; then
+	conv="$(( $(e2e_ms) - theal )) ms after the last fault healed, $(( $(e2e_ms) - tconv0 ))"
+else
+	for n in 1 2; do say "node $n queue: $(postqueue -c "$(e2e_node_dir "$n")/conf" -p 2>&1 | tail -1)"; done
+fi
+sleep 2
+# ---- check
+userpw=""
+for u in $USERS; do userpw="$userpw --user $u=pw-${u%@*}"; done
+# shellcheck disable=SC2086
+e2e_client "$E2E_PY" "$E2E_SRC/tests/chaos/checker.py" --record "$RECORD" \
+	--tree "n1=$(backing 1)" --tree "n2=$(backing 2)" \
+	--imap "n1=$(e2e_ip 1)" --imap "n2=$(e2e_ip 2)" $userpw \
+	--save-view "$CH" --json "$CH/verdict.json" >"$CH/checker.out" 2>&1
+crc=$?
+
+# ---- figures
+cat "$CH/loadgen.out" >&2
+cat "$CH/checker.out"
+"$E2E_PY" - "$RECORD" <<'EOF'
+import json, sys
+d = sorted(json.loads(l)["down_ms"] for l in open(sys.argv[1]) if '"probe"' in l)
+def p(q):
+    return d[min(len(d) - 1, int(q * len(d)))] if d else 0
+print("chaos: VIP outages seen by the SMTP probe: %d, p50 %d ms, p99 %d ms, max %d ms"
+      % (len(d), p(0.5), p(0.99), d[-1] if d else 0))
+EOF
+printf 'chaos: seed %s; %s s of faults; faults by kind:' "$SEED" "$FAULT_SECS"
+for k in $KINDS; do printf ' %s=%s' "$k" "${NFAULT[$k]:-0}"; done; echo
+echo "chaos: converged (queues empty, peers in sync) ${conv:-NOT: not within 120 s} ms after the load stopped"
+[ -n "$conv" ] || crc=1
+for n in 1 2; do
+	# Evidence for the findings: what the daemons themselves noticed.
+	printf 'chaos: node %s logs: mhafs errors %s, Dovecot "Fixed a duplicate" %s, Dovecot ENOSPC %s, Dovecot errors %s\n' "$n" \
+		"$(cat "$(state "$n")"/mhafs.log* 2>/dev/null | grep -cE 'mhafs\[(error|crit|alert|emerg)\]')" \
+		"$(grep -c 'Fixed a duplicate' "$(e2e_node_dir "$n")/log/dovecot.log")" \
+		"$(grep -c 'No space left' "$(e2e_node_dir "$n")/log/dovecot.log")" \
+		"$(grep -c ': Error: ' "$(e2e_node_dir "$n")/log/dovecot.log")"
+	bad=$(cat "$(state "$n")"/mhafs.log* 2>/dev/null | grep -cE 'Sanitizer|runtime error:')
+	[ "$bad" = 0 ] || { say "node $n mhafs logged $bad sanitizer reports"; crc=1; }
+done
+if [ "$crc" = 0 ]; then echo "chaos: PASS"; else
+	echo "chaos: FAIL (history and logs: $E2E_TMP, kept)"; E2E_KEEP=1; fi
+exit "$crc"
