@@ -86,8 +86,10 @@ static int recv_content(struct repl *r, struct tls_conn *c, uint64_t len, struct
 		if (m.type != WIRE_DATA || m.u.data.len > len - got)
 			return WIRE_EFIELD;
 		if (!discard && (rc = staged_write(s, m.u.data.data, m.u.data.len)) < 0) {
-			(void)r;
-			return rc;
+			/* our disk, not the peer's frames: say so */
+			send_error(c, WIRE_ERR_APPLY, "cannot store content here: %s", strerror(-rc));
+			repl_set_error(r, "storing replicated content: %s", strerror(-rc));
+			return WIRE_ECLOSED;
 		}
 		got += m.u.data.len;
 	}
@@ -218,7 +220,7 @@ static int handle_op(struct repl *r, struct tls_conn *c, const struct wire_op *o
 	}
 	if ((rc = recv_content(r, c, content, &s, dup, buf)) < 0) {
 		staged_discard(&r->applier, &s);
-		if (rc != WIRE_EIO)
+		if (rc != WIRE_EIO && rc != WIRE_ECLOSED)
 			send_error(c, WIRE_ERR_PROTOCOL, "bad content stream");
 		return rc;
 	}
