@@ -294,6 +294,7 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 		r->full_sync = 1;
 		pthread_mutex_unlock(&r->lock);
 		long n = journal_baseline(r->fs->journal, r->cfg->state_dir, r->fs->root_fd, full_sync_tick, &ta);
+		journal_flush(r->fs->journal); /* the baseline is read back from the database */
 		if (n < 0) {
 			repl_set_error(r, "full sync: %s", strerror((int)-n));
 			return;
