@@ -74,3 +74,29 @@ void hash_from_bytes(const uint8_t in[16], struct hash128 *h)
 		h->lo = (h->lo << 8) | in[8 + i];
 	}
 }
+
+struct hash_stream *hash_stream_new(void)
+{
+	XXH3_state_t *st = XXH3_createState();
+	if (st)
+		XXH3_128bits_reset(st);
+	return (struct hash_stream *)st;
+}
+
+void hash_stream_update(struct hash_stream *hs, const void *p, size_t n)
+{
+	XXH3_128bits_update((XXH3_state_t *)hs, p, n);
+}
+
+void hash_stream_final(struct hash_stream *hs, struct hash128 *out)
+{
+	XXH128_hash_t h = XXH3_128bits_digest((XXH3_state_t *)hs);
+	out->hi = h.high64;
+	out->lo = h.low64;
+}
+
+void hash_stream_free(struct hash_stream *hs)
+{
+	if (hs)
+		XXH3_freeState((XXH3_state_t *)hs);
+}

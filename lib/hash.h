@@ -19,6 +19,12 @@ void hash_buf(const void *p, size_t n, struct hash128 *out);
 uint64_t hash64(const void *p, size_t n);
 /* 32 lower-case hex digits and a NUL into buf (HASH128_HEX bytes). */
 char *hash_hex(const struct hash128 *h, char *buf);
+/* Incremental xxh3-128, for content hashed as it arrives. */
+struct hash_stream;
+struct hash_stream *hash_stream_new(void);
+void hash_stream_update(struct hash_stream *hs, const void *p, size_t n);
+void hash_stream_final(struct hash_stream *hs, struct hash128 *out);
+void hash_stream_free(struct hash_stream *hs);
 /* 16 bytes, big-endian hi then lo. */
 void hash_to_bytes(const struct hash128 *h, uint8_t out[16]);
 void hash_from_bytes(const uint8_t in[16], struct hash128 *h);

@@ -170,6 +170,11 @@ int staged_open(struct applier *a, const struct jentry *e, struct staged *s)
 	if (s->fd < 0)
 		return -errno;
 	s->expect = e->has_st ? (uint64_t)e->st.st_size : 0;
+	s->hs = hash_stream_new();
+	if (!s->hs) {
+		staged_discard(a, s);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -183,6 +188,8 @@ int staged_write(struct staged *s, const void *buf, size_t n)
 				continue;
 			return -errno;
 		}
+		if (s->hs)
+			hash_stream_update(s->hs, p, (size_t)w);
 		p += w;
 		n -= (size_t)w;
 		s->got += (uint64_t)w;
@@ -198,6 +205,8 @@ void staged_discard(struct applier *a, struct staged *s)
 	if (s->name[0])
 		unlinkat(a->staging_fd, s->name, 0);
 	s->name[0] = '\0';
+	hash_stream_free(s->hs);
+	s->hs = NULL;
 }
 
 /* The sender says the committed file is a hard link of e->path2: if this
@@ -237,14 +246,19 @@ static int link_sibling(struct applier *a, const struct jentry *e, int pfd, cons
 static int install_content(struct applier *a, struct jentry *e, struct staged *s)
 {
 	struct hash128 h;
-	uint64_t size;
 	const char *name;
 	int rc;
 
-	/* verify what arrived before it replaces anything */
-	rc = hash_fd(s->fd, &h, &size);
-	if (rc < 0)
-		return rc;
+	/* verify what arrived before it replaces anything; it was hashed as
+	 * it arrived, so what we just wrote is not read back */
+	if (!s->hs)
+		return -EINVAL;
+	hash_stream_final(s->hs, &h);
+	if (s->got != s->expect) {
+		log_err("apply: content of %s (%u/%" PRIu64 ") is %" PRIu64 " bytes, %" PRIu64 " announced; refused",
+			e->path, e->origin, e->seq, s->got, s->expect);
+		return -EBADMSG;
+	}
 	if (e->has_hash && (h.hi != e->hash.hi || h.lo != e->hash.lo)) {
 		log_err("apply: content of %s (%u/%" PRIu64 ") does not match its checksum; refused",
 			e->path, e->origin, e->seq);

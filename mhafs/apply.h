@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "hash.h"
 #include "journal.h"
 
 #define STAGING_DIR CONFIG_STAGING_DIR
@@ -41,6 +42,7 @@ struct staged {
 	int fd;               /* open for writing, in the staging dir */
 	char name[64];
 	uint64_t expect, got;
+	struct hash_stream *hs; /* the content's hash, as it arrives */
 };
 int staged_open(struct applier *a, const struct jentry *e, struct staged *s);
 int staged_write(struct staged *s, const void *buf, size_t n);
