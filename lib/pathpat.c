@@ -1,7 +1,13 @@
 /* pathpat.c: matching of node-local patterns against store paths. */
 #include "pathpat.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <stdint.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <string.h>
 
 int pathpat_is_local(char *const *patterns, size_t n, const char *relpath)
@@ -53,4 +59,14 @@ int pathpat_is_safe(const char *relpath)
 			return 1;
 		p = slash + 1;
 	}
+}
+
+int pathpat_open_beneath(int root_fd, const char *path, int flags)
+{
+	struct open_how how;
+	memset(&how, 0, sizeof(how));
+	how.flags = (uint64_t)(flags | O_CLOEXEC);
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+	return fd < 0 ? -errno : (int)fd;
 }

@@ -15,4 +15,10 @@ int pathpat_is_local(char *const *patterns, size_t n, const char *relpath);
  * are checked where paths are resolved, with openat2 RESOLVE_BENEATH.) */
 int pathpat_is_safe(const char *relpath);
 
+/* Open path (store-relative) beneath the directory root_fd with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS):
+ * no "..", absolute path or symlink can lead outside.  O_CLOEXEC is
+ * added.  Returns the fd or -errno. */
+int pathpat_open_beneath(int root_fd, const char *path, int flags);
+
 #endif

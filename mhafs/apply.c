@@ -14,13 +14,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fuse_lowlevel.h" /* FUSE_SET_ATTR_* bits journaled by setattr */
@@ -29,16 +27,6 @@
 #include "apply_int.h"
 #include "maildir_key.h"
 #include "pathpat.h"
-
-static int open_beneath(int root, const char *path, int flags)
-{
-	struct open_how how;
-	memset(&how, 0, sizeof(how));
-	how.flags = (uint64_t)(flags | O_CLOEXEC);
-	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-	long fd = syscall(SYS_openat2, root, path, &how, sizeof(how));
-	return fd < 0 ? -errno : (int)fd;
-}
 
 int applier_init(struct applier *a, int root_fd, char *const *local, size_t nlocal, char *err,
 		 size_t errlen)
@@ -51,7 +39,7 @@ int applier_init(struct applier *a, int root_fd, char *const *local, size_t nloc
 			 strerror(errno));
 		return -1;
 	}
-	a->staging_fd = open_beneath(root_fd, STAGING_DIR, O_PATH | O_DIRECTORY);
+	a->staging_fd = pathpat_open_beneath(root_fd, STAGING_DIR, O_PATH | O_DIRECTORY);
 	if (a->staging_fd < 0) {
 		snprintf(err, errlen, "%s: %s", STAGING_DIR, strerror(-a->staging_fd));
 		return -1;
@@ -110,7 +98,7 @@ static int open_parent(struct applier *a, const char *path, const char **name, i
 	memcpy(dir, path, n);
 	dir[n] = '\0';
 	*name = slash + 1;
-	int fd = open_beneath(a->root_fd, dir, O_PATH | O_DIRECTORY);
+	int fd = pathpat_open_beneath(a->root_fd, dir, O_PATH | O_DIRECTORY);
 	if (fd == -ENOENT && create) {
 		/* the peer's directory entries normally come first; make any
 		 * that are missing (tmp/ is node-local and never sent) */
@@ -118,7 +106,7 @@ static int open_parent(struct applier *a, const char *path, const char **name, i
 			if (*p == '/' || *p == '\0') {
 				char c = *p;
 				*p = '\0';
-				int pfd = open_beneath(a->root_fd, dir, O_PATH | O_DIRECTORY);
+				int pfd = pathpat_open_beneath(a->root_fd, dir, O_PATH | O_DIRECTORY);
 				if (pfd == -ENOENT) {
 					if (mkdirat(a->root_fd, dir, 0755) < 0 && errno != EEXIST)
 						return -errno;
@@ -132,7 +120,7 @@ static int open_parent(struct applier *a, const char *path, const char **name, i
 					break;
 			}
 		}
-		fd = open_beneath(a->root_fd, dir, O_PATH | O_DIRECTORY);
+		fd = pathpat_open_beneath(a->root_fd, dir, O_PATH | O_DIRECTORY);
 	}
 	return fd;
 }

@@ -282,9 +282,19 @@ int fs_journal_rename(struct mhafs *fs, struct inode *p1, const char *n1, struct
 	struct stat st;
 	int rc;
 
-	if ((rc = fs_child_path(fs, p1, n1, src, sizeof(src))) < 0 ||
-	    (rc = fs_child_path(fs, p2, n2, dst, sizeof(dst))) < 0)
+	if ((rc = fs_child_path(fs, p1, n1, src, sizeof(src))) < 0)
 		return rc == -ENOENT ? 0 : rc;
+	if (p1 == p2) {
+		/* within one directory (every Maildir flag change): the
+		 * directory's path is already known, no second lookup */
+		size_t dirlen = strlen(src) - strlen(n1);
+		if (dirlen + strlen(n2) >= sizeof(dst))
+			return -ENAMETOOLONG;
+		memcpy(dst, src, dirlen);
+		strcpy(dst + dirlen, n2);
+	} else if ((rc = fs_child_path(fs, p2, n2, dst, sizeof(dst))) < 0) {
+		return rc == -ENOENT ? 0 : rc;
+	}
 	int lsrc = fs_is_local(fs, src), ldst = fs_is_local(fs, dst);
 
 	if (lsrc && ldst) {

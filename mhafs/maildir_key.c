@@ -6,26 +6,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
+
+#include "pathpat.h"
 
 size_t maildir_base_len(const char *name)
 {
 	const char *colon = strchr(name, ':');
 	return colon ? (size_t)(colon - name) : strlen(name);
-}
-
-static int open_dir_beneath(int root, const char *path)
-{
-	struct open_how how;
-	memset(&how, 0, sizeof(how));
-	how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-	long fd = syscall(SYS_openat2, root, path, &how, sizeof(how));
-	return fd < 0 ? -errno : (int)fd;
 }
 
 int maildir_find_key(int root_fd, const char *path, char *out, size_t outlen)
@@ -54,7 +44,7 @@ int maildir_find_key(int root_fd, const char *path, char *out, size_t outlen)
 	for (int i = 0; i < 2; i++) {
 		char dpath[4300];
 		snprintf(dpath, sizeof(dpath), "%s%s%s", maildir, mlen ? "/" : "", subs[i]);
-		int fd = open_dir_beneath(root_fd, dpath);
+		int fd = pathpat_open_beneath(root_fd, dpath, O_RDONLY | O_DIRECTORY);
 		if (fd == -ENOENT)
 			continue;
 		if (fd < 0)

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/openat2.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -24,11 +23,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "journal_repl.h"
 #include "log.h"
+#include "pathpat.h"
 
 /* TCP connect to host:port with a timeout; returns fd or -errno. */
 static int tcp_connect(const char *host, unsigned port, int timeout_ms)
@@ -80,12 +79,7 @@ out:
 
 static int open_content(struct repl *r, const char *path)
 {
-	struct open_how how;
-	memset(&how, 0, sizeof(how));
-	how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME;
-	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-	long fd = syscall(SYS_openat2, r->fs->root_fd, path, &how, sizeof(how));
-	return fd < 0 ? -errno : (int)fd;
+	return pathpat_open_beneath(r->fs->root_fd, path, O_RDONLY | O_NOFOLLOW | O_NOATIME);
 }
 
 /* Send one entry and, for a commit or write, the file's current content
