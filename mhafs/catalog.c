@@ -3,6 +3,7 @@
  * table of handlers indexed by op).  Runs inside journal_record's
  * transaction, under its lock. */
 #include "journal_int.h"
+#include "mtree.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -74,9 +75,21 @@ int catalog_get(struct journal *j, const char *path, struct crow *r)
 
 int catalog_put(struct journal *j, const char *path, const struct crow *r)
 {
-	sqlite3_stmt *s = jst(j, S_CPUT);
 	char kind[2] = { r->kind, '\0' };
 	uint8_t h[16];
+	int64_t dkey, bkt;
+	int rc;
+	/* the digest tree follows the row: take the old one out, the new in */
+	if (!j->mt_suspended) {
+		struct crow old;
+		rc = catalog_get(j, path, &old);
+		if (rc < 0)
+			return -rc;
+		if ((rc = mtree_change(j, path, rc == 1 ? &old : NULL, r)) != SQLITE_OK)
+			return rc;
+	}
+	mtree_row_keys(path, &dkey, &bkt);
+	sqlite3_stmt *s = jst(j, S_CPUT);
 	sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, kind, 1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 3, r->mode);
@@ -92,6 +105,8 @@ int catalog_put(struct journal *j, const char *path, const struct crow *r)
 	sqlite3_bind_int64(s, 10, (int64_t)r->hlc);
 	sqlite3_bind_int(s, 11, r->origin);
 	sqlite3_bind_int(s, 12, r->deleted);
+	sqlite3_bind_int64(s, 13, dkey);
+	sqlite3_bind_int64(s, 14, bkt);
 	return jexec(j, S_CPUT);
 }
 
@@ -182,8 +197,19 @@ int catalog_children(sqlite3_stmt *child, sqlite3_stmt *root, const char *dir, s
 static int tomb_tree(struct journal *j, const char *path, const struct jentry *e)
 {
 	char *lo = NULL, *hi = NULL;
+	int rc;
+	if (!j->mt_suspended) {
+		/* every live row of the subtree leaves the digest tree */
+		struct crows t = { 0 };
+		rc = catalog_tree(j, path, &t);
+		for (size_t i = 0; rc == SQLITE_OK && i < t.n; i++)
+			rc = mtree_change(j, t.v[i].path, &t.v[i], NULL);
+		crows_free(&t);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
 	sqlite3_stmt *s = jst(j, S_CTOMB_TREE);
-	int rc = bind_tree(s, path, &lo, &hi);
+	rc = bind_tree(s, path, &lo, &hi);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(s, 4, (int64_t)e->hlc);
 		sqlite3_bind_int(s, 5, e->origin);
@@ -418,5 +444,11 @@ int catalog_apply(struct journal *j, const struct jentry *e)
 {
 	if ((int)e->op < 1 || (int)e->op > JOP_MAX || !op_table[e->op])
 		return SQLITE_MISUSE;
-	return op_table[e->op](j, e);
+	mtree_discard(j); /* left by a failed, rolled back change */
+	int rc = op_table[e->op](j, e);
+	if (rc == SQLITE_OK)
+		rc = mtree_flush(j);
+	else
+		mtree_discard(j);
+	return rc;
 }

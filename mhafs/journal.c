@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mtree.h"
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta("
@@ -41,7 +42,7 @@ static const char schema_sql[] =
 	" path TEXT PRIMARY KEY, kind TEXT NOT NULL, mode INTEGER, uid INTEGER,"
 	" gid INTEGER, size INTEGER, mtime_ns INTEGER, ino INTEGER, hash BLOB,"
 	" hlc INTEGER NOT NULL, origin INTEGER NOT NULL,"
-	" deleted INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+	" deleted INTEGER NOT NULL DEFAULT 0, dkey INTEGER, bkt INTEGER) WITHOUT ROWID;"
 	/* the replicator finds another name of a hard-linked file by inode */
 	"CREATE INDEX IF NOT EXISTS catalog_ino ON catalog(ino) WHERE deleted = 0;"
 	/* journal_record leaves meta.last_seq to journal_close, so the last
@@ -52,8 +53,6 @@ static const char schema_sql[] =
 	" WHEN old.origin = (SELECT node_id FROM meta WHERE id = 1) BEGIN"
 	" UPDATE meta SET last_seq = max(last_seq, old.seq), last_hlc = max(last_hlc, old.hlc)"
 	" WHERE id = 1; END;";
-
-#define CAT_COLS "kind, mode, uid, gid, size, mtime_ns, ino, hash, hlc, origin, deleted"
 
 const char *const jstmt_sql[NSTMT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -66,8 +65,8 @@ const char *const jstmt_sql[NSTMT] = {
 			" WHERE id = 1",
 	[S_META_BUILT] = "UPDATE meta SET catalog_built = ?1, last_hlc = max(last_hlc, ?2) WHERE id = 1",
 	[S_CGET] = "SELECT " CAT_COLS " FROM catalog WHERE path = ?1",
-	[S_CPUT] = "INSERT OR REPLACE INTO catalog(path, " CAT_COLS ")"
-		   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[S_CPUT] = "INSERT OR REPLACE INTO catalog(path, " CAT_COLS ", dkey, bkt)"
+		   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	/* ?1 = path, ?2 = "path/", ?3 = "path0": the range [path, path0)
 	 * holds path, its subtree and siblings like "path.x" (bytes below
 	 * '/'), which the second test drops.  No LIKE: names may hold % and _. */
@@ -83,6 +82,9 @@ const char *const jstmt_sql[NSTMT] = {
 		     " AND instr(substr(path, length(?1) + 1), '/') = 0 ORDER BY path",
 	[S_CCHILD_ROOT] = "SELECT " CAT_COLS ", path FROM catalog"
 			  " WHERE deleted = 0 AND instr(path, '/') = 0 ORDER BY path",
+	[S_MGET] = "SELECT digest, count FROM mtree WHERE dkey = ?1 AND node = ?2",
+	[S_MPUT] = "INSERT OR REPLACE INTO mtree(dkey, node, digest, count) VALUES (?1, ?2, ?3, ?4)",
+	[S_MDEL] = "DELETE FROM mtree WHERE dkey = ?1 AND node = ?2",
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -205,7 +207,7 @@ static enum open_result try_open(const char *path, uint16_t node, sqlite3 **dbp,
 	} else if (rc != SQLITE_OK) {
 		goto fail;
 	}
-	if (v != JOURNAL_SCHEMA_VERSION) {
+	if (v != JOURNAL_SCHEMA_VERSION && v != 1) {
 		seterr(err, errlen, "%s: schema version %" PRId64 ", this mhafs knows %d", path, v,
 		       JOURNAL_SCHEMA_VERSION);
 		sqlite3_close(db);
@@ -241,6 +243,11 @@ static enum open_result try_open(const char *path, uint16_t node, sqlite3 **dbp,
 		return OPEN_DAMAGED;
 	}
 	sqlite3_finalize(st);
+	/* schema 1 gets the digest tree; a stale tree is rebuilt */
+	if ((rc = mtree_open(db, v, err, errlen)) != SQLITE_OK) {
+		sqlite3_close(db);
+		return is_damage(rc) ? OPEN_DAMAGED : OPEN_FAIL;
+	}
 	*dbp = db;
 	return OPEN_OK;
 fail:
@@ -277,6 +284,7 @@ static void journal_free(struct journal *j)
 	for (int i = 0; i < NSTMT; i++)
 		sqlite3_finalize(j->st[i]);
 	sqlite3_close(j->db);
+	mtree_free(j);
 	pthread_mutex_destroy(&j->lock);
 	free(j);
 }

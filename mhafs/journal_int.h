@@ -9,7 +9,8 @@
 
 #include "journal.h"
 
-#define JOURNAL_SCHEMA_VERSION 1
+/* 2: catalog.dkey/bkt and the digest tree (mtree.h); 1 is upgraded at open */
+#define JOURNAL_SCHEMA_VERSION 2
 #define JOURNAL_DB_NAME "journal.db"
 
 /* One catalog row. */
@@ -35,10 +36,15 @@ enum jstmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
 	S_JINS, S_META_LAST, S_META_BUILT,
 	S_CGET, S_CPUT, S_CTOMB_TREE, S_CTREE, S_CCHILD, S_CCHILD_ROOT,
+	S_MGET, S_MPUT, S_MDEL,
 	NSTMT
 };
 
 struct jq_item;
+struct mt_map;
+
+/* The catalog columns catalog_row_read expects, in order. */
+#define CAT_COLS "kind, mode, uid, gid, size, mtime_ns, ino, hash, hlc, origin, deleted"
 
 struct journal {
 	pthread_mutex_t lock;
@@ -63,6 +69,10 @@ struct journal {
 	pthread_t writer;
 	struct journal_hooks hooks;
 	unsigned long rejected; /* invalid entries refused (-EINVAL) */
+	/* digest tree (mtree.c): changes queued by catalog_put, written by
+	 * catalog_apply; suspended while recover.c builds the catalog */
+	struct mt_map *mt_pending;
+	int mt_suspended;
 };
 
 /* SQL text of every prepared statement (journal.c prepares them). */

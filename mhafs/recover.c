@@ -11,6 +11,7 @@
  * sorted bytewise and merged. */
 #define _GNU_SOURCE
 #include "journal_int.h"
+#include "mtree.h"
 #include "maildir_key.h"
 
 #include <dirent.h>
@@ -494,12 +495,18 @@ int journal_recover(struct journal *j, int backing_fd, char *const *local, size_
 	w.nlocal = nlocal;
 	w.stats = st;
 	w.root_fd = backing_fd;
-	if (w.mode == W_BUILD && jexec(j, S_BEGIN) != SQLITE_OK) {
+	if (w.mode == W_BUILD && (jexec(j, S_BEGIN) != SQLITE_OK || mtree_mark_stale(j->db) != SQLITE_OK)) {
 		rc = -EIO;
 		goto out;
 	}
+	/* a build writes rows by the thousand: the digest tree is computed
+	 * once at the end instead of row by row */
+	j->mt_suspended = w.mode == W_BUILD;
 	rc = walk_dir(&w, backing_fd, "", 0);
+	j->mt_suspended = 0;
 	if (w.mode == W_BUILD) {
+		if (rc == 0 && mtree_rebuild(j->db) != SQLITE_OK)
+			rc = -EIO;
 		if (rc == 0) {
 			sqlite3_stmt *s = jst(j, S_META_BUILT);
 			sqlite3_bind_int(s, 1, 1);
@@ -562,12 +569,21 @@ long journal_check(const char *state_dir, int backing_fd, char *const *local, si
 	w.out = out;
 	w.verify_hash = verify_hash;
 	int rc = walk_dir(&w, backing_fd, "", 0);
+	/* the digest tree against a recomputation from the same snapshot */
+	long dbad = 0;
+	if (rc == 0 && sqlite3_table_column_metadata(db, NULL, "mtree", "digest", NULL, NULL, NULL, NULL,
+						     NULL) == SQLITE_OK)
+		dbad = mtree_verify(db, out);
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (rc < 0) {
 		snprintf(err, errlen, "walking the backing tree: %s", strerror(-rc));
 		goto out;
 	}
-	ret = w.ndiff;
+	if (dbad < 0) {
+		snprintf(err, errlen, "%s: verifying the digest tree: %s", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	ret = w.ndiff + dbad;
 out:
 	sqlite3_finalize(meta);
 	sqlite3_finalize(child);

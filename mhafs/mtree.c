@@ -1,0 +1,583 @@
+/* mtree.c: the catalog's digest tree (see mtree.h): leaf hashes, the
+ * delta queue applied in the catalog's transaction, the full rebuild (new
+ * or upgraded database, catalog rebuilt from the store), the verification
+ * behind `mhactl check`, and the reads the reconciliation walk makes. */
+#include "mtree.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- keys and leaves ---- */
+
+uint64_t mtree_dkey(const char *dir, size_t len)
+{
+	return hash64(dir, len) & (uint64_t)INT64_MAX;
+}
+
+unsigned mtree_bucket(const char *name, size_t len)
+{
+	return (unsigned)(hash64(name, len) >> 52);
+}
+
+int mtree_node_valid(unsigned node)
+{
+	unsigned level = MT_LEVEL(node);
+	return level <= MT_LEVELS && MT_PREFIX(node) < (1u << (4 * level));
+}
+
+void mtree_node_range(uint16_t node, unsigned *lo, unsigned *hi)
+{
+	unsigned shift = 4 * (MT_LEVELS - MT_LEVEL(node));
+	*lo = MT_PREFIX(node) << shift;
+	*hi = (MT_PREFIX(node) + 1) << shift;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+void mtree_leaf(const char *path, const struct crow *r, struct hash128 *out)
+{
+	uint8_t buf[JENTRY_MAX_PATH + 64];
+	size_t n = strnlen(path, JENTRY_MAX_PATH);
+	memcpy(buf, path, n);
+	buf[n++] = 0;
+	buf[n++] = (uint8_t)r->kind;
+	put_le(buf + n, r->mode, 4);
+	n += 4;
+	/* a directory's size is each file system's own */
+	put_le(buf + n, r->kind == 'd' ? 0 : (uint64_t)r->size, 8);
+	n += 8;
+	buf[n++] = r->has_hash ? 1 : 0;
+	if (r->has_hash) {
+		hash_to_bytes(&r->hash, buf + n);
+		n += 16;
+	}
+	if (r->kind == 'f') {
+		put_le(buf + n, (uint64_t)r->mtime_ns, 8);
+		n += 8;
+	}
+	hash_buf(buf, n, out);
+}
+
+void mtree_row_keys(const char *path, int64_t *dkey, int64_t *bkt)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dlen = slash ? (size_t)(slash - path) : 0;
+	const char *name = slash ? slash + 1 : path;
+	*dkey = (int64_t)mtree_dkey(path, dlen);
+	*bkt = (int64_t)mtree_bucket(name, strlen(name));
+}
+
+/* ---- an in-memory map (dkey, node) -> (xor, count delta) ---- */
+
+struct mt_slot {
+	uint64_t dkey;
+	uint32_t node, used; /* used: 1 occupied, 2 also seen (verify) */
+	uint64_t hi, lo;
+	int64_t count;
+};
+
+struct mt_map {
+	struct mt_slot *v;
+	size_t cap, n;
+};
+
+static size_t slot_of(const struct mt_map *m, uint64_t dkey, uint32_t node)
+{
+	uint64_t h = (dkey ^ ((uint64_t)node * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+	size_t i = (size_t)(h >> 17) & (m->cap - 1);
+	while (m->v[i].used && (m->v[i].dkey != dkey || m->v[i].node != node))
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+static int map_grow(struct mt_map *m)
+{
+	struct mt_map nm = { .cap = m->cap ? m->cap * 2 : 256 };
+	nm.v = calloc(nm.cap, sizeof(*nm.v));
+	if (!nm.v)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->v[i].used)
+			nm.v[slot_of(&nm, m->v[i].dkey, m->v[i].node)] = m->v[i];
+	nm.n = m->n;
+	free(m->v);
+	*m = nm;
+	return 0;
+}
+
+static int map_add(struct mt_map *m, uint64_t dkey, uint32_t node, const struct hash128 *leaf,
+		   int64_t sign)
+{
+	if ((m->n + 1) * 10 > m->cap * 7 && map_grow(m) < 0)
+		return -ENOMEM;
+	struct mt_slot *s = &m->v[slot_of(m, dkey, node)];
+	if (!s->used) {
+		memset(s, 0, sizeof(*s));
+		s->used = 1;
+		s->dkey = dkey;
+		s->node = node;
+		m->n++;
+	}
+	s->hi ^= leaf->hi;
+	s->lo ^= leaf->lo;
+	s->count += sign;
+	return 0;
+}
+
+static void map_clear(struct mt_map *m)
+{
+	if (m->n) {
+		memset(m->v, 0, m->cap * sizeof(*m->v));
+		m->n = 0;
+	}
+}
+
+/* Add the leaf of the row at path (sign +1) or take it away (-1) at every
+ * ancestor directory: the four nodes on the way to the child it is under. */
+static int add_path(struct mt_map *m, const char *path, const struct hash128 *leaf, int64_t sign)
+{
+	size_t dlen = 0;
+	for (;;) {
+		const char *name = dlen ? path + dlen + 1 : path;
+		const char *slash = strchr(name, '/');
+		size_t nlen = slash ? (size_t)(slash - name) : strlen(name);
+		uint64_t dk = mtree_dkey(path, dlen);
+		unsigned b = mtree_bucket(name, nlen);
+		for (unsigned l = 0; l <= MT_LEVELS; l++)
+			if (map_add(m, dk, MT_NODE(l, b >> (4 * (MT_LEVELS - l))), leaf, sign) < 0)
+				return -ENOMEM;
+		if (!slash)
+			return 0;
+		dlen = (size_t)(slash - path);
+	}
+}
+
+/* ---- incremental maintenance ---- */
+
+int mtree_change(struct journal *j, const char *path, const struct crow *old, const struct crow *new_row)
+{
+	struct hash128 lo, ln;
+	int ol = old && !old->deleted, nl = new_row && !new_row->deleted;
+	if (j->mt_suspended || path[0] == '\0' || (!ol && !nl))
+		return SQLITE_OK;
+	if (!j->mt_pending && !(j->mt_pending = calloc(1, sizeof(*j->mt_pending))))
+		return SQLITE_NOMEM;
+	if (ol)
+		mtree_leaf(path, old, &lo);
+	if (nl)
+		mtree_leaf(path, new_row, &ln);
+	if (ol && nl && lo.hi == ln.hi && lo.lo == ln.lo)
+		return SQLITE_OK; /* only hlc, origin, owner or a directory's mtime changed */
+	if ((ol && add_path(j->mt_pending, path, &lo, -1) < 0) ||
+	    (nl && add_path(j->mt_pending, path, &ln, +1) < 0))
+		return SQLITE_NOMEM;
+	return SQLITE_OK;
+}
+
+void mtree_discard(struct journal *j)
+{
+	if (j->mt_pending)
+		map_clear(j->mt_pending);
+}
+
+void mtree_free(struct journal *j)
+{
+	if (j->mt_pending)
+		free(j->mt_pending->v);
+	free(j->mt_pending);
+	j->mt_pending = NULL;
+}
+
+static void bind_digest(sqlite3_stmt *s, int col, uint64_t hi, uint64_t lo)
+{
+	uint8_t b[16];
+	struct hash128 h = { hi, lo };
+	hash_to_bytes(&h, b);
+	sqlite3_bind_blob(s, col, b, 16, SQLITE_TRANSIENT);
+}
+
+static void column_digest(sqlite3_stmt *s, int col, struct hash128 *h)
+{
+	if (sqlite3_column_bytes(s, col) == 16)
+		hash_from_bytes(sqlite3_column_blob(s, col), h);
+	else
+		h->hi = h->lo = 0;
+}
+
+int mtree_flush(struct journal *j)
+{
+	struct mt_map *m = j->mt_pending;
+	int rc = SQLITE_OK;
+	if (!m || m->n == 0)
+		return SQLITE_OK;
+	for (size_t i = 0; i < m->cap && rc == SQLITE_OK; i++) {
+		struct mt_slot *d = &m->v[i];
+		if (!d->used || (d->hi == 0 && d->lo == 0 && d->count == 0))
+			continue;
+		struct hash128 h = { 0, 0 };
+		int64_t count = 0;
+		sqlite3_stmt *g = jst(j, S_MGET);
+		sqlite3_bind_int64(g, 1, (int64_t)d->dkey);
+		sqlite3_bind_int(g, 2, (int)d->node);
+		int got = sqlite3_step(g);
+		if (got == SQLITE_ROW) {
+			column_digest(g, 0, &h);
+			count = sqlite3_column_int64(g, 1);
+		} else if (got != SQLITE_DONE) {
+			rc = got;
+		}
+		sqlite3_reset(g);
+		if (rc != SQLITE_OK)
+			break;
+		h.hi ^= d->hi;
+		h.lo ^= d->lo;
+		count += d->count;
+		enum jstmt w = count > 0 ? S_MPUT : S_MDEL;
+		sqlite3_stmt *s = jst(j, w);
+		sqlite3_bind_int64(s, 1, (int64_t)d->dkey);
+		sqlite3_bind_int(s, 2, (int)d->node);
+		if (count > 0) {
+			bind_digest(s, 3, h.hi, h.lo);
+			sqlite3_bind_int64(s, 4, count);
+		}
+		rc = jexec(j, w);
+	}
+	map_clear(m);
+	return rc;
+}
+
+/* ---- full rebuild and verification ---- */
+
+static int compute(sqlite3 *db, struct mt_map *m)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(db, "SELECT " CAT_COLS ", path FROM catalog WHERE deleted = 0",
+				    -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct crow r;
+		struct hash128 leaf;
+		const char *p = (const char *)sqlite3_column_text(s, 11);
+		if (!p || !p[0])
+			continue;
+		catalog_row_read(s, 0, &r);
+		mtree_leaf(p, &r, &leaf);
+		if (add_path(m, p, &leaf, +1) < 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+int mtree_rebuild(sqlite3 *db)
+{
+	struct mt_map m = { 0 };
+	sqlite3_stmt *ins = NULL;
+	int rc = exec(db, "DELETE FROM mtree");
+	if (rc == SQLITE_OK)
+		rc = compute(db, &m);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "INSERT INTO mtree(dkey, node, digest, count) VALUES (?1, ?2, ?3, ?4)",
+					-1, &ins, NULL);
+	for (size_t i = 0; rc == SQLITE_OK && i < m.cap; i++) {
+		struct mt_slot *d = &m.v[i];
+		if (!d->used || d->count <= 0)
+			continue;
+		sqlite3_reset(ins);
+		sqlite3_bind_int64(ins, 1, (int64_t)d->dkey);
+		sqlite3_bind_int(ins, 2, (int)d->node);
+		bind_digest(ins, 3, d->hi, d->lo);
+		sqlite3_bind_int64(ins, 4, d->count);
+		rc = sqlite3_step(ins) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+	}
+	sqlite3_finalize(ins);
+	free(m.v);
+	if (rc == SQLITE_OK)
+		rc = exec(db, "INSERT OR REPLACE INTO mtree_meta(id, built) VALUES (1, 1)");
+	return rc;
+}
+
+int mtree_mark_stale(sqlite3 *db)
+{
+	return exec(db, "INSERT OR REPLACE INTO mtree_meta(id, built) VALUES (1, 0)");
+}
+
+long mtree_verify(sqlite3 *db, FILE *out)
+{
+	struct mt_map m = { 0 };
+	sqlite3_stmt *s = NULL;
+	long bad = 0;
+	int rc = compute(db, &m);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "SELECT dkey, node, digest, count FROM mtree", -1, &s, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		uint64_t dk = (uint64_t)sqlite3_column_int64(s, 0);
+		uint32_t node = (uint32_t)sqlite3_column_int(s, 1);
+		struct hash128 h;
+		int64_t count = sqlite3_column_int64(s, 3);
+		column_digest(s, 2, &h);
+		struct mt_slot *d = m.cap ? &m.v[slot_of(&m, dk, node)] : NULL;
+		int found = d && d->used;
+		if (!found || d->hi != h.hi || d->lo != h.lo || d->count != count) {
+			bad++;
+			if (out)
+				fprintf(out, "digest %016" PRIx64 "/%04x: stored count %" PRId64
+					", computed count %" PRId64 "%s\n", dk, node, count,
+					found ? d->count : 0, found && d->count == count ? " (digest differs)" : "");
+		}
+		if (found)
+			d->used = 2;
+		rc = SQLITE_OK;
+	}
+	if (rc == SQLITE_DONE)
+		rc = SQLITE_OK;
+	for (size_t i = 0; rc == SQLITE_OK && i < m.cap; i++) {
+		if (m.v[i].used == 1 && m.v[i].count > 0) {
+			bad++;
+			if (out)
+				fprintf(out, "digest %016" PRIx64 "/%04x: not stored, computed count %" PRId64 "\n",
+					m.v[i].dkey, m.v[i].node, m.v[i].count);
+		}
+	}
+	sqlite3_finalize(s);
+	free(m.v);
+	return rc == SQLITE_OK ? bad : -1;
+}
+
+/* ---- schema ---- */
+
+static const char mtree_schema[] =
+	"CREATE TABLE IF NOT EXISTS mtree(dkey INTEGER NOT NULL, node INTEGER NOT NULL,"
+	" digest BLOB NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (dkey, node)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS mtree_meta(id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" built INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS catalog_bkt ON catalog(dkey, bkt);";
+
+/* A schema-1 catalog gets its dkey and bkt columns. */
+static int upgrade_v1(sqlite3 *db)
+{
+	sqlite3_stmt *sel = NULL, *up = NULL;
+	int rc = exec(db, "ALTER TABLE catalog ADD COLUMN dkey INTEGER");
+	if (rc == SQLITE_OK)
+		rc = exec(db, "ALTER TABLE catalog ADD COLUMN bkt INTEGER");
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "SELECT path FROM catalog", -1, &sel, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "UPDATE catalog SET dkey = ?1, bkt = ?2 WHERE path = ?3", -1, &up, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(sel, 0);
+		int64_t dk, b;
+		mtree_row_keys(p ? p : "", &dk, &b);
+		sqlite3_reset(up);
+		sqlite3_bind_int64(up, 1, dk);
+		sqlite3_bind_int64(up, 2, b);
+		sqlite3_bind_text(up, 3, p ? p : "", -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(up) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+	}
+	if (rc == SQLITE_DONE)
+		rc = SQLITE_OK;
+	sqlite3_finalize(sel);
+	sqlite3_finalize(up);
+	if (rc == SQLITE_OK)
+		rc = exec(db, "UPDATE meta SET schema_version = 2 WHERE id = 1");
+	return rc;
+}
+
+int mtree_open(sqlite3 *db, int64_t from_version, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	int built = 0;
+	int rc = exec(db, "BEGIN IMMEDIATE");
+	if (rc == SQLITE_OK && from_version == 1)
+		rc = upgrade_v1(db);
+	if (rc == SQLITE_OK)
+		rc = exec(db, mtree_schema);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "SELECT built FROM mtree_meta WHERE id = 1", -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			built = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	if (rc == SQLITE_OK && built != 1)
+		rc = mtree_rebuild(db);
+	if (rc == SQLITE_OK)
+		rc = exec(db, "COMMIT");
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "digest tree: %s", sqlite3_errmsg(db));
+		exec(db, "ROLLBACK");
+	}
+	return rc;
+}
+
+/* ---- reading ---- */
+
+struct mt_reader {
+	sqlite3 *db;
+	sqlite3_stmt *one, *range, *entries;
+};
+
+struct mt_reader *mt_reader_new(sqlite3 *db)
+{
+	struct mt_reader *m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->db = db;
+	if (sqlite3_prepare_v2(db, "SELECT digest, count FROM mtree WHERE dkey = ?1 AND node = ?2", -1,
+			       &m->one, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT node, digest, count FROM mtree WHERE dkey = ?1"
+			       " AND node >= ?2 AND node < ?3", -1, &m->range, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT " CAT_COLS ", path FROM catalog WHERE dkey = ?1"
+			       " AND bkt >= ?2 AND bkt < ?3 AND path > ?4 ORDER BY path LIMIT ?5", -1,
+			       &m->entries, NULL) != SQLITE_OK) {
+		mt_reader_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void mt_reader_free(struct mt_reader *m)
+{
+	if (!m)
+		return;
+	sqlite3_finalize(m->one);
+	sqlite3_finalize(m->range);
+	sqlite3_finalize(m->entries);
+	free(m);
+}
+
+static int read_one(struct mt_reader *m, uint64_t dk, unsigned node, struct mt_digest *d)
+{
+	memset(d, 0, sizeof(*d));
+	sqlite3_reset(m->one);
+	sqlite3_bind_int64(m->one, 1, (int64_t)dk);
+	sqlite3_bind_int(m->one, 2, (int)node);
+	int rc = sqlite3_step(m->one);
+	if (rc == SQLITE_ROW) {
+		column_digest(m->one, 0, &d->h);
+		d->count = (uint64_t)sqlite3_column_int64(m->one, 1);
+	}
+	sqlite3_reset(m->one);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+int mt_read_node(struct mt_reader *m, const char *dir, uint16_t node, struct mt_digest *self,
+		 struct mt_digest child[MT_FANOUT])
+{
+	uint64_t dk = mtree_dkey(dir, strlen(dir));
+	int rc = read_one(m, dk, node, self);
+	memset(child, 0, sizeof(*child) * MT_FANOUT);
+	if (rc != SQLITE_OK || MT_LEVEL(node) >= MT_LEVELS || self->count == 0)
+		return rc;
+	sqlite3_stmt *s = m->range;
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, (int64_t)dk);
+	sqlite3_bind_int(s, 2, (int)MT_CHILD(node, 0));
+	sqlite3_bind_int(s, 3, (int)MT_CHILD(node, 0) + MT_FANOUT);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		unsigned i = (unsigned)sqlite3_column_int(s, 0) & (MT_FANOUT - 1);
+		column_digest(s, 1, &child[i].h);
+		child[i].count = (uint64_t)sqlite3_column_int64(s, 2);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+void mt_entries_free(struct mt_entries *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->v[i].row.path);
+	free(e->v);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Whether p is a direct child of dir (dlen bytes; "" is the top). */
+static int child_of(const char *p, const char *dir, size_t dlen)
+{
+	if (dlen) {
+		if (strncmp(p, dir, dlen) != 0 || p[dlen] != '/')
+			return 0;
+		p += dlen + 1;
+	}
+	return p[0] && !strchr(p, '/');
+}
+
+int mt_read_entries(struct mt_reader *m, const char *dir, uint16_t node, const char *after,
+		    size_t max, struct mt_entries *out, int *more)
+{
+	size_t dlen = strlen(dir);
+	unsigned lo, hi;
+	char *from = malloc(dlen + (after ? strlen(after) : 0) + 2);
+	int rc, got = 0;
+	if (!from)
+		return SQLITE_NOMEM;
+	if (dlen)
+		sprintf(from, "%s/%s", dir, after ? after : "");
+	else
+		strcpy(from, after ? after : "");
+	mtree_node_range(node, &lo, &hi);
+	sqlite3_stmt *s = m->entries;
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, (int64_t)mtree_dkey(dir, dlen));
+	sqlite3_bind_int(s, 2, (int)lo);
+	sqlite3_bind_int(s, 3, (int)hi);
+	sqlite3_bind_text(s, 4, from, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, (int64_t)max + 1);
+	*more = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(s, 11);
+		if (++got > (int)max) {
+			*more = 1;
+			continue;
+		}
+		if (!p || !child_of(p, dir, dlen))
+			continue; /* another directory with the same dkey */
+		if (out->n == out->cap) {
+			size_t cap = out->cap ? out->cap * 2 : 32;
+			struct mt_entry *v = realloc(out->v, cap * sizeof(*v));
+			if (!v) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			out->v = v;
+			out->cap = cap;
+		}
+		struct mt_entry *e = &out->v[out->n];
+		memset(e, 0, sizeof(*e));
+		catalog_row_read(s, 0, &e->row);
+		if (!(e->row.path = strdup(p))) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		out->n++;
+	}
+	sqlite3_reset(s);
+	free(from);
+	if (rc != SQLITE_DONE)
+		return rc == SQLITE_ROW ? SQLITE_OK : rc;
+	for (size_t i = 0; i < out->n; i++) {
+		struct mt_entry *e = &out->v[i];
+		if (e->row.kind == 'd' && !e->row.deleted && !e->has_sub) {
+			const char *p = e->row.path;
+			if ((rc = read_one(m, mtree_dkey(p, strlen(p)), 0, &e->sub)) != SQLITE_OK)
+				return rc;
+			e->has_sub = 1;
+		}
+	}
+	return SQLITE_OK;
+}
