@@ -33,8 +33,10 @@ enum wire_type {
 	WIRE_PONG = 7,
 	WIRE_ERROR = 8,      /* the sender is about to close: why */
 	WIRE_BYE = 9,        /* orderly end of the stream, empty payload */
+	WIRE_TREE_REQ = 10,  /* reconciliation: one node of the peer's digest tree */
+	WIRE_TREE_RESP = 11, /* answer to TREE_REQ */
 };
-#define WIRE_TYPE_MAX 9
+#define WIRE_TYPE_MAX 11
 
 /* Error codes: every function returns 0 (or a length) or one of these. */
 enum {
@@ -116,6 +118,70 @@ struct wire_error {
 	char text[WIRE_TEXT_MAX + 1];       /* printable, NUL-terminated */
 };
 
+/* Reconciliation (mhafs/reconcile.h).  A digest-tree node id is
+ * level << 12 | prefix with level 0..3 and prefix < 16^level; a directory
+ * is "" (the top) or a store-relative path without "." or ".." parts; an
+ * entry name is 1..255 bytes without '/' or NUL, not "." or "..".  Decoded
+ * strings point into the payload and are NOT NUL-terminated. */
+#define WIRE_TREE_DIR_MAX 4096
+#define WIRE_TREE_NAME_MAX 255
+#define WIRE_TREE_F_ENTRIES 0x1u /* REQ/RESP: catalog rows, not bucket digests */
+#define WIRE_TREE_F_MORE    0x2u /* RESP (entries): rows are left after the last */
+
+struct wire_tree_req {
+	uint16_t node;
+	uint8_t flags;           /* WIRE_TREE_F_ENTRIES */
+	const char *dir;         /* dir_len bytes */
+	uint16_t dir_len;
+	const char *after;       /* entries after this name; after_len 0: from the first */
+	uint16_t after_len;
+};
+
+/* The node's own digest and count, then n items in body: bucket digests
+ * (n <= 16, index strictly increasing, count > 0) or catalog rows (names
+ * strictly increasing); build body with wire_tree_put_*, read it back
+ * with wire_tree_next_* (the decoder has validated every item). */
+struct wire_tree_resp {
+	uint16_t node;
+	uint8_t flags;           /* WIRE_TREE_F_ENTRIES | WIRE_TREE_F_MORE */
+	uint8_t digest[16];
+	uint64_t count;
+	uint16_t n;
+	const uint8_t *body;
+	uint32_t body_len;
+};
+
+struct wire_tree_bucket {
+	uint8_t idx;             /* 0..15 */
+	uint8_t digest[16];
+	uint64_t count;          /* >= 1 */
+};
+
+#define WIRE_TE_DELETED 0x1u /* a tombstone */
+#define WIRE_TE_HASH    0x2u /* hash is set */
+#define WIRE_TE_SUB     0x4u /* sub_*: the subtree digest (live directories only) */
+struct wire_tree_entry {
+	char name[WIRE_TREE_NAME_MAX + 1]; /* NUL-terminated */
+	char kind;               /* d f l c b p s; a live row's mode has that type */
+	uint8_t flags;           /* WIRE_TE_* */
+	uint32_t mode;
+	int64_t size, mtime_ns;
+	uint64_t hlc;
+	uint16_t origin;
+	uint8_t hash[16];
+	uint8_t sub_digest[16];
+	uint64_t sub_count;
+};
+
+/* Append one item to a TREE_RESP body: the bytes written, WIRE_ESPACE, or
+ * the code of an invalid item. */
+long wire_tree_put_bucket(uint8_t *buf, size_t cap, const struct wire_tree_bucket *b);
+long wire_tree_put_entry(uint8_t *buf, size_t cap, const struct wire_tree_entry *e);
+/* The item at *pos of a decoded TREE_RESP body (advancing *pos): 1, or 0
+ * at the end, or a WIRE_E* code for a body that was not decoded. */
+int wire_tree_next_bucket(const struct wire_tree_resp *m, size_t *pos, struct wire_tree_bucket *b);
+int wire_tree_next_entry(const struct wire_tree_resp *m, size_t *pos, struct wire_tree_entry *e);
+
 struct wire_hdr {
 	uint8_t version;
 	enum wire_type type;
@@ -133,6 +199,8 @@ struct wire_msg {
 		struct wire_ack ack;
 		struct wire_ping ping;   /* WIRE_PING and WIRE_PONG */
 		struct wire_error error;
+		struct wire_tree_req tree_req;
+		struct wire_tree_resp tree_resp;
 	} u;
 };
 

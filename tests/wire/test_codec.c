@@ -375,7 +375,7 @@ static void test_encoder_refuses(void)
 	CHECK_EQ(wire_encode(WIRE_HELLO, &he, NULL, 0), WIRE_ESPACE);
 	CHECK_EQ(wire_encode(WIRE_HELLO, NULL, buf, sizeof(buf)), WIRE_EINVAL);
 	CHECK_EQ(wire_encode((enum wire_type)0, &he, buf, sizeof(buf)), WIRE_ETYPE);
-	CHECK_EQ(wire_encode((enum wire_type)10, &he, buf, sizeof(buf)), WIRE_ETYPE);
+	CHECK_EQ(wire_encode((enum wire_type)(WIRE_TYPE_MAX + 1), &he, buf, sizeof(buf)), WIRE_ETYPE);
 	strcpy(he.node_name, "../x");
 	CHECK_EQ(wire_encode(WIRE_HELLO, &he, buf, sizeof(buf)), WIRE_ENAME);
 	he.node_name[0] = '\0';
@@ -432,6 +432,204 @@ static void test_names_and_strings(void)
 	CHECK_EQ(wire_version_pick(&h), 1);
 }
 
+/* Reconciliation frames: round trips, the body iterators, and refusal of
+ * every malformed field (hostile peers name paths and order rows). */
+static void tree_req(struct wire_tree_req *q, uint16_t node, const char *dir, const char *after)
+{
+	memset(q, 0, sizeof(*q));
+	q->node = node;
+	q->flags = after ? WIRE_TREE_F_ENTRIES : 0;
+	q->dir = dir;
+	q->dir_len = (uint16_t)strlen(dir);
+	q->after = after;
+	q->after_len = after ? (uint16_t)strlen(after) : 0;
+}
+
+static struct wire_tree_entry tentry(const char *name, char kind, uint32_t mode, uint8_t flags)
+{
+	struct wire_tree_entry e;
+	memset(&e, 0, sizeof(e));
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	e.kind = kind;
+	e.mode = mode;
+	e.flags = flags;
+	e.size = -1; /* any 64-bit value travels */
+	e.mtime_ns = 1700000000123456789LL;
+	e.hlc = 0x0102030405060708ULL;
+	e.origin = 2;
+	memset(e.hash, 0x11, 16);
+	memset(e.sub_digest, 0x22, 16);
+	e.sub_count = (flags & WIRE_TE_SUB) ? 5 : 0;
+	return e;
+}
+
+static void test_tree_frames(void)
+{
+	static uint8_t buf[8192], body[4096];
+	struct wire_msg m;
+	struct wire_tree_req q;
+
+	tree_req(&q, 0, "", NULL);
+	round_trip(WIRE_TREE_REQ, &q, &m, buf, sizeof(buf));
+	CHECK_EQ(m.u.tree_req.dir_len, 0);
+	CHECK_EQ(m.u.tree_req.node, 0);
+	tree_req(&q, 0x3fff, "u1/Maildir/.Sent/cur", "1700.M1P1.h:2,S");
+	round_trip(WIRE_TREE_REQ, &q, &m, buf, sizeof(buf));
+	CHECK_EQ(m.u.tree_req.node, 0x3fff);
+	CHECK_EQ(m.u.tree_req.flags, WIRE_TREE_F_ENTRIES);
+	CHECK(m.u.tree_req.dir_len == 20 && memcmp(m.u.tree_req.dir, "u1/Maildir/.Sent/cur", 20) == 0);
+	CHECK(m.u.tree_req.after_len == 15 && memcmp(m.u.tree_req.after, "1700.M1P1.h:2,S", 15) == 0);
+
+	/* refused requests: paths outside the store, bad node ids, flags */
+	const char *bad_dirs[] = { "/etc", "..", "a/../b", "a//b", "a/", "./a", "a/." };
+	for (size_t i = 0; i < sizeof(bad_dirs) / sizeof(bad_dirs[0]); i++) {
+		tree_req(&q, 0, bad_dirs[i], NULL);
+		CHECK_EQ(wire_encode(WIRE_TREE_REQ, &q, buf, sizeof(buf)), WIRE_EFIELD);
+	}
+	const uint16_t bad_nodes[] = { 0x0001, 0x1010, 0x2100, 0x4000, 0xffff };
+	for (size_t i = 0; i < sizeof(bad_nodes) / sizeof(bad_nodes[0]); i++) {
+		tree_req(&q, bad_nodes[i], "a", NULL);
+		CHECK_EQ(wire_encode(WIRE_TREE_REQ, &q, buf, sizeof(buf)), WIRE_EFIELD);
+	}
+	tree_req(&q, 0, "a", "x/y");
+	CHECK_EQ(wire_encode(WIRE_TREE_REQ, &q, buf, sizeof(buf)), WIRE_EFIELD);
+	tree_req(&q, 0, "a", NULL);
+	q.flags = 0x80;
+	CHECK_EQ(wire_encode(WIRE_TREE_REQ, &q, buf, sizeof(buf)), WIRE_EFIELD);
+	/* the same refusals from the decoder, on hand-made payloads */
+	static const uint8_t req_dotdot[] = { 0, 0, 0, 0, 6, 'a', '/', '.', '.', '/', 'b', 0, 0 };
+	static const uint8_t req_abs[] = { 0, 0, 0, 0, 2, '/', 'a', 0, 0 };
+	static const uint8_t req_node[] = { 0x10, 0x10, 0, 0, 1, 'a', 0, 0 };
+	static const uint8_t req_trunc[] = { 0, 0, 0, 0, 9, 'a' };
+	static const uint8_t req_trail[] = { 0, 0, 0, 0, 1, 'a', 0, 0, 0 };
+	static const uint8_t req_ok[] = { 0x10, 0x0f, 1, 0, 1, 'a', 0, 1, 'b' };
+	struct {
+		const uint8_t *p;
+		uint32_t len;
+		int expect;
+	} rq[] = {
+		{ req_dotdot, sizeof(req_dotdot), WIRE_EFIELD }, { req_abs, sizeof(req_abs), WIRE_EFIELD },
+		{ req_node, sizeof(req_node), WIRE_EFIELD },     { req_trunc, sizeof(req_trunc), WIRE_ETRUNC },
+		{ req_trail, sizeof(req_trail), WIRE_ETRAILING }, { req_ok, sizeof(req_ok), 0 },
+	};
+	for (size_t i = 0; i < sizeof(rq) / sizeof(rq[0]); i++) {
+		size_t n = frame(buf, WIRE_TREE_REQ, rq[i].p, rq[i].len);
+		int rc = decode(buf, n, &m);
+		CHECK_EQ(rc, rq[i].expect);
+	}
+
+	/* bucket answers */
+	struct wire_tree_resp a;
+	struct wire_tree_bucket b = { .idx = 3, .count = 7 }, got;
+	memset(&a, 0, sizeof(a));
+	memset(a.digest, 0xab, 16);
+	a.count = 100;
+	long k = wire_tree_put_bucket(body, sizeof(body), &b);
+	b.idx = 15;
+	b.count = 93;
+	k += wire_tree_put_bucket(body + k, sizeof(body) - (size_t)k, &b);
+	a.n = 2;
+	a.body = body;
+	a.body_len = (uint32_t)k;
+	round_trip(WIRE_TREE_RESP, &a, &m, buf, sizeof(buf));
+	size_t pos = 0;
+	CHECK_EQ(wire_tree_next_bucket(&m.u.tree_resp, &pos, &got), 1);
+	CHECK(got.idx == 3 && got.count == 7);
+	CHECK_EQ(wire_tree_next_bucket(&m.u.tree_resp, &pos, &got), 1);
+	CHECK(got.idx == 15 && got.count == 93);
+	CHECK_EQ(wire_tree_next_bucket(&m.u.tree_resp, &pos, &got), 0);
+	CHECK_EQ(m.u.tree_resp.count, 100);
+	/* out of order, too many for a level-3 node, a zero count */
+	memcpy(body + 100, body + 25, 25);
+	memcpy(body + 125, body, 25);
+	a.body = body + 100;
+	CHECK_EQ(wire_encode(WIRE_TREE_RESP, &a, buf, sizeof(buf)), WIRE_EFIELD);
+	a.body = body;
+	a.node = 0x3000;
+	CHECK_EQ(wire_encode(WIRE_TREE_RESP, &a, buf, sizeof(buf)), WIRE_EFIELD);
+	a.node = 0;
+	b.count = 0;
+	CHECK_EQ(wire_tree_put_bucket(body, sizeof(body), &b), WIRE_EFIELD);
+	a.n = 3; /* the body holds two */
+	CHECK_EQ(wire_encode(WIRE_TREE_RESP, &a, buf, sizeof(buf)), WIRE_ETRUNC);
+	a.n = 1;
+	CHECK_EQ(wire_encode(WIRE_TREE_RESP, &a, buf, sizeof(buf)), WIRE_ETRAILING);
+
+	/* entry answers: a live directory with its subtree digest, a file, a
+	 * tombstone whose row kept no mode */
+	struct wire_tree_entry e[3], r;
+	e[0] = tentry(".Sent", 'd', 0040700, WIRE_TE_SUB);
+	e[1] = tentry("1700.M1.h:2,S", 'f', 0100600, WIRE_TE_HASH);
+	e[2] = tentry("1701.M2.h:2,", 'f', 0, WIRE_TE_DELETED);
+	k = 0;
+	for (int i = 0; i < 3; i++)
+		k += wire_tree_put_entry(body + k, sizeof(body) - (size_t)k, &e[i]);
+	memset(&a, 0, sizeof(a));
+	a.node = 0x2012;
+	a.flags = WIRE_TREE_F_ENTRIES | WIRE_TREE_F_MORE;
+	a.n = 3;
+	a.body = body;
+	a.body_len = (uint32_t)k;
+	round_trip(WIRE_TREE_RESP, &a, &m, buf, sizeof(buf));
+	pos = 0;
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(wire_tree_next_entry(&m.u.tree_resp, &pos, &r), 1);
+		CHECK(strcmp(r.name, e[i].name) == 0 && r.kind == e[i].kind && r.flags == e[i].flags);
+		CHECK(r.mode == e[i].mode && r.size == -1 && r.mtime_ns == e[i].mtime_ns && r.hlc == e[i].hlc);
+		CHECK(r.origin == 2 && r.sub_count == e[i].sub_count);
+		CHECK(!(e[i].flags & WIRE_TE_HASH) || memcmp(r.hash, e[i].hash, 16) == 0);
+	}
+	CHECK_EQ(wire_tree_next_entry(&m.u.tree_resp, &pos, &r), 0);
+	CHECK_EQ(wire_tree_next_bucket(&m.u.tree_resp, &pos, &b), WIRE_EINVAL);
+	/* names out of order or repeated */
+	a.n = 2;
+	a.body = body + wire_tree_put_entry(body, sizeof(body), &e[0]);
+	a.body_len = (uint32_t)(k - (a.body - body));
+	round_trip(WIRE_TREE_RESP, &a, &m, buf, sizeof(buf));
+	long k2 = wire_tree_put_entry(body + 2000, 1000, &e[1]);
+	k2 += wire_tree_put_entry(body + 2000 + k2, 1000, &e[1]);
+	a.body = body + 2000;
+	a.body_len = (uint32_t)k2;
+	CHECK_EQ(wire_encode(WIRE_TREE_RESP, &a, buf, sizeof(buf)), WIRE_EFIELD);
+	a.flags = WIRE_TREE_F_MORE; /* MORE without ENTRIES */
+	a.n = 0;
+	a.body_len = 0;
+	CHECK_EQ(wire_encode(WIRE_TREE_RESP, &a, buf, sizeof(buf)), WIRE_EFIELD);
+	/* bad rows are refused by the encoder and the decoder alike */
+	struct wire_tree_entry bad[] = {
+		tentry("..", 'f', 0100600, 0), tentry("a/b", 'f', 0100600, 0), tentry("", 'f', 0100600, 0),
+		tentry("x", 'q', 0100600, 0),  tentry("x", 'd', 0100600, 0),   tentry("x", 'f', 0100600, WIRE_TE_SUB),
+		tentry("x", 'd', 0040700, WIRE_TE_SUB | WIRE_TE_DELETED),      tentry("x", 'f', 0100600, 0x40),
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(wire_tree_put_entry(body, sizeof(body), &bad[i]) < 0);
+		/* the same row hand-encoded (from a valid one) is refused on decode */
+		struct wire_tree_entry ok = tentry("x", 'f', 0100600, 0);
+		long n = wire_tree_put_entry(body, sizeof(body), &ok);
+		uint8_t pl[600];
+		memset(pl, 0, sizeof(pl));
+		size_t nl = strlen(bad[i].name);
+		memset(pl, 0, 29);
+		pl[28] = 1;                 /* n = 1 */
+		pl[2] = WIRE_TREE_F_ENTRIES;
+		pl[29] = (uint8_t)nl;
+		memcpy(pl + 30, bad[i].name, nl);
+		memcpy(pl + 30 + nl, body + 2, (size_t)n - 2);
+		pl[30 + nl] = (uint8_t)bad[i].kind;
+		pl[31 + nl] = bad[i].flags;
+		size_t plen = 30 + nl + (size_t)n - 2 + ((bad[i].flags & WIRE_TE_SUB) ? 24 : 0) +
+			      ((bad[i].flags & WIRE_TE_HASH) ? 16 : 0);
+		size_t fn = frame(buf, WIRE_TREE_RESP, pl, (uint32_t)plen);
+		int rc = decode(buf, fn, &m);
+		t_checks++;
+		if (rc >= 0) {
+			t_failures++;
+			fprintf(stderr, "bad tree entry %zu ('%s' %c) decoded\n", i, bad[i].name, bad[i].kind);
+		}
+	}
+	CHECK_EQ(wire_type_name(WIRE_TREE_REQ)[0], 'T');
+}
+
 int main(void)
 {
 	test_round_trips();
@@ -440,5 +638,6 @@ int main(void)
 	test_malformed_headers();
 	test_encoder_refuses();
 	test_names_and_strings();
+	test_tree_frames();
 	return t_done("test_codec");
 }

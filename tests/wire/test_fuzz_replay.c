@@ -27,9 +27,9 @@ static uint64_t next(void)
 
 int main(void)
 {
-	static uint8_t seeds[10][600];
+	static uint8_t seeds[16][600];
 	static uint8_t buf[1200];
-	long lens[10];
+	long lens[16];
 	int ns = 0;
 	uint8_t entry[200], data[300];
 	unsigned long accepted_seeds;
@@ -53,6 +53,26 @@ int main(void)
 	lens[ns] = wire_encode(WIRE_PONG, &ping, seeds[ns], sizeof(seeds[0])), ns++;
 	lens[ns] = wire_encode(WIRE_ERROR, &er, seeds[ns], sizeof(seeds[0])), ns++;
 	lens[ns] = wire_encode(WIRE_BYE, NULL, seeds[ns], sizeof(seeds[0])), ns++;
+	/* reconciliation: a request, a bucket answer, an entry answer */
+	struct wire_tree_req tq = { .node = 0x2013, .flags = WIRE_TREE_F_ENTRIES, .dir = "u1/cur",
+				    .dir_len = 6, .after = "17.M1", .after_len = 5 };
+	lens[ns] = wire_encode(WIRE_TREE_REQ, &tq, seeds[ns], sizeof(seeds[0])), ns++;
+	uint8_t tb[200];
+	struct wire_tree_bucket bk = { .idx = 4, .count = 9 };
+	struct wire_tree_resp tr = { .node = 0x1004, .count = 12, .n = 2, .body = tb };
+	long tl = wire_tree_put_bucket(tb, sizeof(tb), &bk);
+	bk.idx = 9;
+	tl += wire_tree_put_bucket(tb + tl, sizeof(tb) - (size_t)tl, &bk);
+	tr.body_len = (uint32_t)tl;
+	lens[ns] = wire_encode(WIRE_TREE_RESP, &tr, seeds[ns], sizeof(seeds[0])), ns++;
+	struct wire_tree_entry te = { .name = "a", .kind = 'd', .flags = WIRE_TE_SUB, .mode = 040700,
+				      .sub_count = 3 };
+	tl = wire_tree_put_entry(tb, sizeof(tb), &te);
+	struct wire_tree_entry tf = { .name = "b:2,S", .kind = 'f', .flags = WIRE_TE_HASH, .mode = 0100600 };
+	tl += wire_tree_put_entry(tb + tl, sizeof(tb) - (size_t)tl, &tf);
+	struct wire_tree_resp te_r = { .node = 0, .flags = WIRE_TREE_F_ENTRIES, .n = 2, .body = tb,
+				       .body_len = (uint32_t)tl };
+	lens[ns] = wire_encode(WIRE_TREE_RESP, &te_r, seeds[ns], sizeof(seeds[0])), ns++;
 	for (int i = 0; i < ns; i++) {
 		if (lens[i] < WIRE_HDR_LEN) {
 			fprintf(stderr, "seed %d did not encode: %s\n", i, wire_strerror((int)lens[i]));
