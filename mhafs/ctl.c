@@ -73,6 +73,11 @@ static void answer_status(struct ctl *c, FILE *out)
 			st.conflicts_theirs_newer, st.conflicts_ours_newer, st.conflicts_expunge_wins,
 			st.conflicts_redirected);
 		fprintf(out, "uidlist_merges=%" PRIu64 "\n", st.uidlist_merges);
+		fprintf(out, "reconcile_runs=%" PRIu64 "\nreconcile_nodes=%" PRIu64 "\nreconcile_entries=%" PRIu64
+			"\nreconcile_diffs=%" PRIu64 "\nreconcile_sent=%" PRIu64 "\nreconcile_last_ms=%" PRIu64
+			"\ntombstones_collected=%" PRIu64 "\n", st.reconcile_runs, st.reconcile_nodes,
+			st.reconcile_entries, st.reconcile_diffs, st.reconcile_sent, st.reconcile_last_ms,
+			st.tombstones_collected);
 		fprintf(out, "commit_waits=%" PRIu64 "\ncommit_timeouts=%" PRIu64
 			"\nlast_commit_ack_us=%" PRIu64 "\nlast_error=%s\n",
 			st.commit_waits, st.commit_timeouts, st.last_ack_lag_us,

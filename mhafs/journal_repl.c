@@ -318,10 +318,53 @@ int journal_catalog_live(struct journal *j, uint64_t *n)
 	return rc;
 }
 
+int journal_baseline_row(struct journal *j, int root_fd, const char *path, uint32_t mode, uint32_t uid,
+			 uint32_t gid, int64_t size, int64_t mtime_ns, uint64_t ino, const struct hash128 *hash)
+{
+	static __thread char target[JENTRY_MAX_PATH + 1];
+	struct jentry e;
+	memset(&e, 0, sizeof(e));
+	e.path = path;
+	e.has_st = 1;
+	e.st.st_mode = (mode_t)mode;
+	e.st.st_uid = (uid_t)uid;
+	e.st.st_gid = (gid_t)gid;
+	e.st.st_size = (off_t)size;
+	e.st.st_mtim.tv_sec = mtime_ns / 1000000000;
+	e.st.st_mtim.tv_nsec = mtime_ns % 1000000000;
+	e.st.st_ino = (ino_t)ino; /* the catalog row keeps its inode (hard links, mhactl check) */
+	switch (mode & S_IFMT) {
+	case S_IFDIR:
+		e.op = JOP_MKDIR;
+		break;
+	case S_IFREG:
+		e.op = JOP_WRITE; /* the sender reads and hashes the content */
+		if (hash) {
+			e.has_hash = 1;
+			e.hash = *hash;
+		}
+		break;
+	case S_IFLNK: {
+		ssize_t n = readlinkat(root_fd, path, target, sizeof(target) - 1);
+		if (n < 0)
+			return 0; /* gone since: its removal is journaled */
+		target[n] = '\0';
+		e.op = JOP_SYMLINK;
+		e.path2 = target;
+		break;
+	}
+	default:
+		e.op = JOP_MKNOD;
+		break;
+	}
+	int rc = journal_record(j, &e);
+	return rc < 0 ? rc : 1;
+}
+
 long journal_baseline(struct journal *j, const char *state_dir, int root_fd,
 		      int (*tick)(void *arg, long count), void *arg)
 {
-	char path[4200], target[4097];
+	char path[4200];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
 	long count = 0;
@@ -335,7 +378,7 @@ long journal_baseline(struct journal *j, const char *state_dir, int root_fd,
 	sqlite3_busy_timeout(db, 5000);
 	/* a parent's path sorts before its children's ("a" < "a/b") */
 	if (sqlite3_prepare_v2(db,
-			       "SELECT path, mode, uid, gid, size, mtime_ns, hash FROM catalog"
+			       "SELECT path, mode, uid, gid, size, mtime_ns, hash, ino FROM catalog"
 			       " WHERE deleted = 0 ORDER BY path", -1, &s, NULL) != SQLITE_OK) {
 		sqlite3_close(db);
 		return -EIO;
@@ -345,47 +388,20 @@ long journal_baseline(struct journal *j, const char *state_dir, int root_fd,
 			rc = -ECANCELED;
 			break;
 		}
-		struct jentry e;
-		memset(&e, 0, sizeof(e));
 		const char *p = (const char *)sqlite3_column_text(s, 0);
 		if (!p)
 			continue;
-		e.path = p;
-		e.has_st = 1;
-		e.st.st_mode = (mode_t)sqlite3_column_int64(s, 1);
-		e.st.st_uid = (uid_t)sqlite3_column_int64(s, 2);
-		e.st.st_gid = (gid_t)sqlite3_column_int64(s, 3);
-		e.st.st_size = (off_t)sqlite3_column_int64(s, 4);
-		int64_t ns = sqlite3_column_int64(s, 5);
-		e.st.st_mtim.tv_sec = ns / 1000000000;
-		e.st.st_mtim.tv_nsec = ns % 1000000000;
-		switch (e.st.st_mode & S_IFMT) {
-		case S_IFDIR:
-			e.op = JOP_MKDIR;
+		struct hash128 h;
+		int has_hash = sqlite3_column_type(s, 6) == SQLITE_BLOB && sqlite3_column_bytes(s, 6) == 16;
+		if (has_hash)
+			hash_from_bytes(sqlite3_column_blob(s, 6), &h);
+		rc = journal_baseline_row(j, root_fd, p, (uint32_t)sqlite3_column_int64(s, 1),
+					  (uint32_t)sqlite3_column_int64(s, 2), (uint32_t)sqlite3_column_int64(s, 3),
+					  sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5),
+					  (uint64_t)sqlite3_column_int64(s, 7), has_hash ? &h : NULL);
+		if (rc < 0)
 			break;
-		case S_IFREG:
-			e.op = JOP_WRITE; /* the sender reads and hashes the content */
-			if (sqlite3_column_type(s, 6) == SQLITE_BLOB && sqlite3_column_bytes(s, 6) == 16) {
-				e.has_hash = 1;
-				hash_from_bytes(sqlite3_column_blob(s, 6), &e.hash);
-			}
-			break;
-		case S_IFLNK: {
-			ssize_t n = readlinkat(root_fd, p, target, sizeof(target) - 1);
-			if (n < 0)
-				continue; /* gone since: its removal is journaled */
-			target[n] = '\0';
-			e.op = JOP_SYMLINK;
-			e.path2 = target;
-			break;
-		}
-		default:
-			e.op = JOP_MKNOD;
-			break;
-		}
-		if ((rc = journal_record(j, &e)) < 0)
-			break;
-		count++;
+		count += rc;
 	}
 	sqlite3_finalize(s);
 	sqlite3_close(db);

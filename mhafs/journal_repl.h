@@ -60,5 +60,10 @@ int journal_catalog_live(struct journal *j, uint64_t *n);
  * stops the walk by returning < 0.  Returns the count or -errno. */
 long journal_baseline(struct journal *j, const char *state_dir, int root_fd,
 		      int (*tick)(void *arg, long count), void *arg);
+/* One live catalog row as a baseline entry (what journal_baseline records
+ * per row; the reconciliation resends a row the peer lacks the same way).
+ * hash may be NULL.  1 recorded, 0 skipped (a symlink gone since), -errno. */
+int journal_baseline_row(struct journal *j, int root_fd, const char *path, uint32_t mode, uint32_t uid,
+			 uint32_t gid, int64_t size, int64_t mtime_ns, uint64_t ino, const struct hash128 *hash);
 
 #endif

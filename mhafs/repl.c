@@ -186,6 +186,13 @@ void repl_get_status(struct repl *r, struct repl_status *st)
 	st->commit_waits = r->commit_waits;
 	st->commit_timeouts = r->commit_timeouts;
 	st->last_ack_lag_us = r->last_ack_lag_us;
+	st->reconcile_runs = r->rec_runs;
+	st->reconcile_nodes = r->rec_nodes;
+	st->reconcile_entries = r->rec_entries;
+	st->reconcile_diffs = r->rec_diffs;
+	st->reconcile_sent = r->rec_sent;
+	st->reconcile_last_ms = r->rec_last_ms;
+	st->tombstones_collected = r->tombs_collected;
 	snprintf(st->last_error, sizeof(st->last_error), "%s", r->last_error);
 	pthread_mutex_unlock(&r->lock);
 	st->last_seq = journal_last_seq(r->fs->journal);

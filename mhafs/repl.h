@@ -52,6 +52,11 @@ struct repl_status {
 		conflicts_redirected, uidlist_merges;
 	uint64_t commit_waits, commit_timeouts;
 	uint64_t last_ack_lag_us; /* last commit-to-acknowledgement time */
+	/* reconciliation walks toward the peer: runs, digests and catalog rows
+	 * compared, differing paths, entries sent, last walk's duration */
+	uint64_t reconcile_runs, reconcile_nodes, reconcile_entries, reconcile_diffs,
+		reconcile_sent, reconcile_last_ms;
+	uint64_t tombstones_collected;
 	char last_error[256];
 };
 void repl_get_status(struct repl *r, struct repl_status *st);

@@ -30,6 +30,10 @@ struct repl {
 	struct tls_conn *out_conn, *in_conn; /* for repl_stop's abort; under lock */
 	uint64_t sent_ops, sent_bytes, applied_ops, applied_skipped, peer_applied;
 	uint64_t commit_waits, commit_timeouts, last_ack_lag_us;
+	/* reconciliation walks toward the peer (repl_send.c) */
+	uint64_t rec_runs, rec_nodes, rec_entries, rec_diffs, rec_sent, rec_last_ms;
+	uint64_t tombs_collected;  /* tombstones removed by the GC */
+	int tree_unsupported;      /* the peer refused TREE_REQ: walk no more */
 	char last_error[256];
 	struct tls_ctx *client_ctx, *server_ctx;
 	struct applier applier;

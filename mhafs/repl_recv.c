@@ -27,6 +27,7 @@
 
 #include "journal_repl.h"
 #include "log.h"
+#include "reconcile.h"
 
 static int listen_on(const char *addr, unsigned port, char *err, size_t errlen)
 {
@@ -256,8 +257,128 @@ static int handle_op(struct repl *r, struct tls_conn *c, const struct wire_op *o
 	return 0;
 }
 
+/* The reconciliation walk of the peer's sender reads our digest tree:
+ * answer each TREE_REQ from the catalog, on a read-only connection of the
+ * session opened at the first request. */
+struct tree_server {
+	sqlite3 *db;
+	struct mt_reader *m;
+	uint8_t *body;
+};
+
+static void tree_server_close(struct tree_server *ts)
+{
+	mt_reader_free(ts->m);
+	sqlite3_close(ts->db);
+	free(ts->body);
+	memset(ts, 0, sizeof(*ts));
+}
+
+static int tree_server_open(struct repl *r, struct tree_server *ts)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/journal.db", r->cfg->state_dir);
+	if (sqlite3_open_v2(path, &ts->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(ts->db, 5000) != SQLITE_OK || !(ts->m = mt_reader_new(ts->db)) ||
+	    !(ts->body = malloc(WIRE_MAX_PAYLOAD))) {
+		log_err("replication: cannot read the catalog for the peer's reconciliation: %s",
+			ts->db ? sqlite3_errmsg(ts->db) : "out of memory");
+		tree_server_close(ts);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* A catalog row as a TREE_RESP entry; 0, or < 0 for a row the wire cannot
+ * carry (it is left out: the walk then sees it absent here). */
+static long put_row(uint8_t *buf, size_t cap, const struct mt_entry *me)
+{
+	static __thread struct wire_tree_entry w;
+	const struct crow *row = &me->row;
+	const char *slash = strrchr(row->path, '/');
+	memset(&w, 0, sizeof(w));
+	snprintf(w.name, sizeof(w.name), "%s", slash ? slash + 1 : row->path);
+	w.kind = row->kind;
+	w.flags = (uint8_t)((row->deleted ? WIRE_TE_DELETED : 0) | (row->has_hash ? WIRE_TE_HASH : 0) |
+			    (me->has_sub && !row->deleted ? WIRE_TE_SUB : 0));
+	w.mode = row->mode;
+	w.size = row->size;
+	w.mtime_ns = row->mtime_ns;
+	w.hlc = row->hlc;
+	w.origin = row->origin;
+	if (row->has_hash)
+		hash_to_bytes(&row->hash, w.hash);
+	if (w.flags & WIRE_TE_SUB) {
+		hash_to_bytes(&me->sub.h, w.sub_digest);
+		w.sub_count = me->sub.count;
+	}
+	return wire_tree_put_entry(buf, cap, &w);
+}
+
+static int answer_tree_req(struct repl *r, struct tls_conn *c, const struct wire_tree_req *q,
+			   struct tree_server *ts)
+{
+	char dir[WIRE_TREE_DIR_MAX + 1], after[WIRE_TREE_NAME_MAX + 1];
+	struct rc_listing l;
+	struct wire_tree_resp a;
+	int entries = (q->flags & WIRE_TREE_F_ENTRIES) != 0, rc;
+
+	if (!ts->m && tree_server_open(r, ts) < 0) {
+		send_error(c, WIRE_ERR_APPLY, "catalog unreadable");
+		return -EIO;
+	}
+	memcpy(dir, q->dir, q->dir_len);
+	dir[q->dir_len] = '\0';
+	memcpy(after, q->after, q->after_len);
+	after[q->after_len] = '\0';
+	memset(&l, 0, sizeof(l));
+	if ((rc = rc_fetch_reader(ts->m, dir, q->node, entries, q->after_len ? after : NULL, &l)) < 0) {
+		send_error(c, WIRE_ERR_APPLY, "catalog: %s", strerror(-rc));
+		mt_entries_free(&l.ents);
+		return rc;
+	}
+	memset(&a, 0, sizeof(a));
+	a.node = q->node;
+	a.flags = entries ? WIRE_TREE_F_ENTRIES : 0;
+	a.body = ts->body;
+	size_t cap = WIRE_MAX_PAYLOAD - 64, len = 0;
+	if (entries) {
+		for (size_t i = 0; i < l.ents.n && a.n < UINT16_MAX; i++) {
+			long n = put_row(ts->body + len, cap - len, &l.ents.v[i]);
+			if (n == WIRE_ESPACE) {
+				l.more = 1;
+				break;
+			}
+			if (n > 0) {
+				len += (size_t)n;
+				a.n++;
+			}
+		}
+		if (l.more)
+			a.flags |= WIRE_TREE_F_MORE;
+	} else {
+		hash_to_bytes(&l.self.h, a.digest);
+		a.count = l.self.count;
+		for (unsigned i = 0; i < MT_FANOUT; i++) {
+			struct wire_tree_bucket b = { .idx = (uint8_t)i, .count = l.child[i].count };
+			if (!b.count)
+				continue;
+			hash_to_bytes(&l.child[i].h, b.digest);
+			len += (size_t)wire_tree_put_bucket(ts->body + len, cap - len, &b);
+			a.n++;
+		}
+	}
+	a.body_len = (uint32_t)len;
+	mt_entries_free(&l.ents);
+	rc = wire_send(c, WIRE_TREE_RESP, &a);
+	if (rc < 0)
+		log_err("replication: answering the peer's reconciliation: %s", wire_strerror(rc));
+	return rc;
+}
+
 static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 {
+	struct tree_server ts = { 0 };
 	struct wire_msg m;
 	int rc = wire_recv(c, &m, buf, WIRE_MAX_PAYLOAD);
 	if (rc < 0 || m.type != WIRE_HELLO) {
@@ -341,12 +462,16 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 				break;
 		} else if (m.type == WIRE_BYE) {
 			break;
+		} else if (m.type == WIRE_TREE_REQ) {
+			if (answer_tree_req(r, c, &m.u.tree_req, &ts) < 0)
+				break;
 		} else {
 			send_error(c, WIRE_ERR_PROTOCOL, "unexpected %s", wire_type_name(m.type));
 			break;
 		}
 	}
 	free(b.store);
+	tree_server_close(&ts);
 	pthread_mutex_lock(&r->lock);
 	r->in_connected = 0;
 	pthread_mutex_unlock(&r->lock);

@@ -27,7 +27,9 @@
 
 #include "journal_repl.h"
 #include "log.h"
+#include "maildir_key.h"
 #include "pathpat.h"
+#include "reconcile.h"
 
 /* TCP connect to host:port with a timeout; returns fd or -errno. */
 static int tcp_connect(const char *host, unsigned port, int timeout_ms)
@@ -161,14 +163,9 @@ static int readable(struct tls_conn *c, int timeout_ms)
 }
 
 /* Handle one frame from the peer: 0, or an error that ends the stream. */
-static int handle_reply(struct repl *r, struct tls_conn *c, uint8_t *buf)
+static int handle_frame(struct repl *r, const struct wire_msg *mp)
 {
-	struct wire_msg m;
-	int rc = wire_recv(c, &m, buf, WIRE_MAX_PAYLOAD);
-	if (rc == WIRE_ETIMEDOUT)
-		return 0;
-	if (rc < 0)
-		return rc;
+	const struct wire_msg m = *mp;
 	switch (m.type) {
 	case WIRE_ACK:
 		if (m.u.ack.origin != r->cfg->node_id)
@@ -192,6 +189,233 @@ static int handle_reply(struct repl *r, struct tls_conn *c, uint8_t *buf)
 	default:
 		return WIRE_ETYPE;
 	}
+}
+
+static int handle_reply(struct repl *r, struct tls_conn *c, uint8_t *buf)
+{
+	struct wire_msg m;
+	int rc = wire_recv(c, &m, buf, WIRE_MAX_PAYLOAD);
+	if (rc == WIRE_ETIMEDOUT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	return handle_frame(r, &m);
+}
+
+/* ---- the reconciliation walk toward the peer ----
+ * Once the stream has caught up on a new connection, the peer's catalog
+ * (through TREE_REQ) is compared with ours; for each path where the peer
+ * lacks our live state or holds an older one, our state is journaled again
+ * (as a full sync does per row) and streamed, and the peer's apply rules
+ * decide; a tombstone of ours newer than the peer's live row goes out as
+ * its unlink (or rmdir).  Where the peer is newer nothing is sent: the
+ * peer's own walk toward us sends it. */
+
+struct tree_client {
+	struct repl *r;
+	struct tls_conn *c;
+	uint8_t *buf;
+};
+
+static int tree_fetch(void *arg, const char *dir, uint16_t node, int want_entries, const char *after,
+		      struct rc_listing *out)
+{
+	struct tree_client *tc = arg;
+	struct wire_tree_req q = { .node = node, .flags = want_entries ? WIRE_TREE_F_ENTRIES : 0,
+				   .dir = dir, .dir_len = (uint16_t)strlen(dir), .after = after,
+				   .after_len = after ? (uint16_t)strlen(after) : 0 };
+	struct wire_msg m;
+	int rc = wire_send(tc->c, WIRE_TREE_REQ, &q);
+	if (rc < 0)
+		return -EIO;
+	for (;;) {
+		rc = wire_recv(tc->c, &m, tc->buf, WIRE_MAX_PAYLOAD);
+		if (rc == WIRE_ETIMEDOUT)
+			return -ETIMEDOUT;
+		if (rc < 0)
+			return -EIO;
+		if (m.type == WIRE_TREE_RESP)
+			break;
+		if (m.type == WIRE_ERROR && m.u.error.code == WIRE_ERR_PROTOCOL &&
+		    strstr(m.u.error.text, "TREE_REQ")) {
+			log_warn("replication: peer %s does not answer reconciliation requests (older "
+				 "version?): no reconciliation walk toward it", tc->r->cfg->peer_name);
+			pthread_mutex_lock(&tc->r->lock);
+			tc->r->tree_unsupported = 1;
+			pthread_mutex_unlock(&tc->r->lock);
+		}
+		if (handle_frame(tc->r, &m) < 0)
+			return -EIO;
+	}
+	const struct wire_tree_resp *a = &m.u.tree_resp;
+	if (a->node != node || !(a->flags & WIRE_TREE_F_ENTRIES) != !want_entries)
+		return -EPROTO;
+	size_t pos = 0;
+	if (!want_entries) {
+		struct wire_tree_bucket b;
+		hash_from_bytes(a->digest, &out->self.h);
+		out->self.count = a->count;
+		while ((rc = wire_tree_next_bucket(a, &pos, &b)) == 1) {
+			hash_from_bytes(b.digest, &out->child[b.idx].h);
+			out->child[b.idx].count = b.count;
+		}
+		return rc < 0 ? -EPROTO : 0;
+	}
+	static __thread struct wire_tree_entry e;
+	size_t dl = strlen(dir);
+	while ((rc = wire_tree_next_entry(a, &pos, &e)) == 1) {
+		if (out->ents.n == out->ents.cap) {
+			size_t cap = out->ents.cap ? out->ents.cap * 2 : 32;
+			struct mt_entry *v = realloc(out->ents.v, cap * sizeof(*v));
+			if (!v)
+				return -ENOMEM;
+			out->ents.v = v;
+			out->ents.cap = cap;
+		}
+		struct mt_entry *me = &out->ents.v[out->ents.n];
+		memset(me, 0, sizeof(*me));
+		size_t nl = strlen(e.name);
+		if (!(me->row.path = malloc(dl + nl + 2)))
+			return -ENOMEM;
+		if (dl)
+			sprintf(me->row.path, "%s/%s", dir, e.name);
+		else
+			memcpy(me->row.path, e.name, nl + 1);
+		me->row.kind = e.kind;
+		me->row.mode = e.mode;
+		me->row.size = e.size;
+		me->row.mtime_ns = e.mtime_ns;
+		me->row.hlc = e.hlc;
+		me->row.origin = e.origin;
+		me->row.deleted = (e.flags & WIRE_TE_DELETED) != 0;
+		me->row.has_hash = (e.flags & WIRE_TE_HASH) != 0;
+		if (me->row.has_hash)
+			hash_from_bytes(e.hash, &me->row.hash);
+		me->has_sub = (e.flags & WIRE_TE_SUB) != 0;
+		if (me->has_sub) {
+			hash_from_bytes(e.sub_digest, &me->sub.h);
+			me->sub.count = e.sub_count;
+		}
+		out->ents.n++;
+	}
+	out->more = (a->flags & WIRE_TREE_F_MORE) != 0;
+	return rc < 0 ? -EPROTO : 0;
+}
+
+struct rec_ctx {
+	struct repl *r;
+	uint64_t sent, kept;
+};
+
+/* Whether row a is a later change than row b (HLC, then node id). */
+static int later_than(const struct crow *a, const struct crow *b, uint16_t self)
+{
+	if (a->hlc != b->hlc)
+		return a->hlc > b->hlc;
+	if (a->origin != b->origin)
+		return a->origin > b->origin;
+	return a->origin == self; /* the same version recorded differently: ours is the source */
+}
+
+static int rec_diff(void *arg, const char *path, const struct crow *l, const struct crow *rr)
+{
+	struct rec_ctx *x = arg;
+	struct repl *r = x->r;
+	uint16_t self = (uint16_t)r->cfg->node_id;
+	int llive = l && !l->deleted, rlive = rr && !rr->deleted, rc = 0;
+	if (llive) {
+		if (rr && !later_than(l, rr, self)) {
+			x->kept++;
+			return 0; /* the peer's is newer: it sends it to us */
+		}
+		if (rlive && (l->kind == 'd') != (rr->kind == 'd')) {
+			log_warn("reconcile: %s is a %s here and a %s on peer %s: left to mhafsck", path,
+				 l->kind == 'd' ? "directory" : "file", rr->kind == 'd' ? "directory" : "file",
+				 r->cfg->peer_name);
+			x->kept++;
+			return 0;
+		}
+		rc = journal_baseline_row(r->fs->journal, r->fs->root_fd, path, l->mode, l->uid, l->gid,
+					  l->size, l->mtime_ns, l->ino, l->has_hash ? &l->hash : NULL);
+	} else if (l && rlive) {
+		if (!later_than(l, rr, self)) {
+			x->kept++;
+			return 0;
+		}
+		struct jentry e;
+		char later[JENTRY_MAX_PATH + 1];
+		memset(&e, 0, sizeof(e));
+		e.path = path;
+		if (rr->kind != 'd' && maildir_find_key(r->fs->root_fd, path, later, sizeof(later)) == 1 &&
+		    strcmp(later, path) != 0) {
+			/* a Maildir message renamed here (flags): the peer renames its
+			 * copy, never an unlink that its apply would turn into an
+			 * expunge of the message under its new name */
+			e.op = JOP_RENAME;
+			e.path2 = later;
+		} else {
+			e.op = rr->kind == 'd' ? JOP_RMDIR : JOP_UNLINK;
+		}
+		rc = journal_record(r->fs->journal, &e);
+		rc = rc < 0 ? rc : 1;
+	} else {
+		x->kept++; /* only the peer has it: its walk toward us sends it */
+		return 0;
+	}
+	if (rc < 0) {
+		log_err("reconcile: cannot journal %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	x->sent += (uint64_t)rc;
+	return 0;
+}
+
+static int reconcile_with_peer(struct repl *r, struct tls_conn *c, uint8_t *buf)
+{
+	char path[4200];
+	sqlite3 *db = NULL;
+	struct rc_source local = { 0 };
+	struct tree_client tc = { r, c, buf };
+	struct rc_source remote = { &tc, tree_fetch };
+	struct rec_ctx x = { r, 0, 0 };
+	struct rc_stats st;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	snprintf(path, sizeof(path), "%s/journal.db", r->cfg->state_dir);
+	journal_flush(r->fs->journal);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(db, 5000) != SQLITE_OK || rc_source_db(&local, db) < 0) {
+		log_err("reconcile: cannot read the catalog: %s", db ? sqlite3_errmsg(db) : "?");
+		rc_source_db_free(&local);
+		sqlite3_close(db);
+		return 0; /* the stream goes on without a walk */
+	}
+	uint64_t t0 = repl_now_us();
+	rc = reconcile_walk(&local, &remote, rec_diff, &x, &st);
+	journal_flush(r->fs->journal);
+	uint64_t ms = (repl_now_us() - t0) / 1000;
+	rc_source_db_free(&local);
+	sqlite3_close(db);
+	if (rc < 0) {
+		log_err("reconcile: walk with peer %s stopped after %" PRIu64 " differences: %s",
+			r->cfg->peer_name, st.diffs, strerror(-rc));
+		repl_set_error(r, "reconcile: %s", strerror(-rc));
+	} else {
+		log_notice("reconcile: with peer %s: %" PRIu64 " digests and %" PRIu64 " catalog rows compared "
+			   "(%" PRIu64 " requests), %" PRIu64 " differences, %" PRIu64 " entries sent, %"
+			   PRIu64 " left to the peer, %" PRIu64 " ms", r->cfg->peer_name, st.nodes, st.entries,
+			   st.requests, st.diffs, x.sent, x.kept, ms);
+	}
+	pthread_mutex_lock(&r->lock);
+	r->rec_runs++;
+	r->rec_nodes += st.nodes;
+	r->rec_entries += st.entries;
+	r->rec_diffs += st.diffs;
+	r->rec_sent += x.sent;
+	r->rec_last_ms = ms;
+	pthread_mutex_unlock(&r->lock);
+	return rc;
 }
 
 static void drain(int fd)
@@ -317,6 +541,7 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 
 	uint64_t last_ack_seen = repl_now_us(), last_sent_at = repl_now_us(), pruned = resume;
 	uint64_t acked_before = resume;
+	int walked = 0;
 	for (;;) {
 		pthread_mutex_lock(&r->lock);
 		int stop = r->stop || r->drop_out;
@@ -345,6 +570,19 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 					   r->cfg->sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
 			}
 			pthread_mutex_unlock(&r->lock);
+		}
+		/* caught up on this connection: once, the reconciliation walk */
+		if (!walked && next <= acked && !r->full_sync && nothing_after(cur, self, acked)) {
+			walked = 1;
+			pthread_mutex_lock(&r->lock);
+			int unsupported = r->tree_unsupported;
+			pthread_mutex_unlock(&r->lock);
+			if (!unsupported && reconcile_with_peer(r, c, buf) < 0) {
+				rc = WIRE_EIO;
+				goto end;
+			}
+			last_ack_seen = last_sent_at = repl_now_us();
+			continue;
 		}
 		if (acked >= pruned + 1024) {
 			journal_prune(r->fs->journal, acked);
