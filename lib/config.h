@@ -44,6 +44,7 @@ struct config {
 	char *key_file;
 	enum sync_mode sync_mode;
 	unsigned sync_timeout_ms;
+	unsigned tombstone_hold;   /* s: tombstones the peer has are kept this long */
 	/* heartbeat and VIP */
 	char *vip[CONFIG_MAX_LIST];  /* "addr/prefix", IPv4 or IPv6 */
 	size_t n_vip;

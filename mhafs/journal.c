@@ -45,6 +45,8 @@ static const char schema_sql[] =
 	" deleted INTEGER NOT NULL DEFAULT 0, dkey INTEGER, bkt INTEGER) WITHOUT ROWID;"
 	/* the replicator finds another name of a hard-linked file by inode */
 	"CREATE INDEX IF NOT EXISTS catalog_ino ON catalog(ino) WHERE deleted = 0;"
+	/* the tombstone collection finds old tombstones by HLC */
+	"CREATE INDEX IF NOT EXISTS catalog_tomb ON catalog(hlc) WHERE deleted = 1;"
 	/* journal_record leaves meta.last_seq to journal_close, so the last
 	 * seq lives in the journal rows; whoever deletes our own rows (the
 	 * replicator pruning acknowledged ones) must not take it with them,

@@ -410,6 +410,29 @@ long journal_baseline(struct journal *j, const char *state_dir, int root_fd,
 	return count;
 }
 
+long journal_gc_tombstones(struct journal *j, hlc_t before, hlc_t acked_hlc, long limit)
+{
+	sqlite3_stmt *s = NULL;
+	long n = 0;
+	int rc;
+	journal_flush(j);
+	pthread_mutex_lock(&j->lock);
+	rc = sqlite3_prepare_v2(j->db,
+				"DELETE FROM catalog WHERE path IN (SELECT path FROM catalog WHERE deleted = 1"
+				" AND hlc < ?1 AND (origin != ?2 OR hlc <= ?3) LIMIT ?4)", -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(s, 1, (int64_t)before);
+		sqlite3_bind_int(s, 2, j->node);
+		sqlite3_bind_int64(s, 3, (int64_t)acked_hlc);
+		sqlite3_bind_int64(s, 4, limit);
+		rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(j->db);
+		n = sqlite3_changes(j->db);
+	}
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&j->lock);
+	return rc == SQLITE_OK ? n : errno_of(rc);
+}
+
 int journal_catalog_hlc(void *arg, const char *path, hlc_t *hlc, uint16_t *origin)
 {
 	struct journal *j = arg;

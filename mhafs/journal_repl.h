@@ -43,6 +43,13 @@ int jcursor_same_inode(struct jcursor *c, uint64_t ino, const char *path, const 
 int jcursor_backlog(struct jcursor *c, uint16_t origin, uint64_t after, uint64_t *ops,
 		    uint64_t *bytes);
 
+/* Tombstone collection: delete up to limit tombstones with an HLC below
+ * before that the peer has, i.e. made by the peer's entries (we applied
+ * them) or by ours up to acked_hlc (the HLC of our last entry it
+ * acknowledged; ours are numbered in HLC order).  Tombstones are outside
+ * the digest tree, so it does not change.  Returns the count or -errno. */
+long journal_gc_tombstones(struct journal *j, hlc_t before, hlc_t acked_hlc, long limit);
+
 /* The catalog's HLC and origin of path (a live or deleted row): 0, or
  * -ENOENT.  arg is the struct journal (the shape of applier.local_hlc). */
 int journal_catalog_hlc(void *arg, const char *path, hlc_t *hlc, uint16_t *origin);

@@ -34,6 +34,10 @@ struct repl {
 	uint64_t rec_runs, rec_nodes, rec_entries, rec_diffs, rec_sent, rec_last_ms;
 	uint64_t tombs_collected;  /* tombstones removed by the GC */
 	int tree_unsupported;      /* the peer refused TREE_REQ: walk no more */
+	/* HLC of each entry in flight (by seq), to learn the HLC of the last
+	 * acknowledged one: what the tombstone collection may remove */
+	struct { uint64_t seq; hlc_t hlc; } sent_ring[2 * REPL_WINDOW];
+	hlc_t acked_hlc;
 	char last_error[256];
 	struct tls_ctx *client_ctx, *server_ctx;
 	struct applier applier;

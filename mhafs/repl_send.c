@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "journal_repl.h"
@@ -147,6 +148,8 @@ static int send_entry(struct repl *r, struct tls_conn *c, struct jcursor *cur, s
 		close(fd);
 	if (rc == 0) {
 		pthread_mutex_lock(&r->lock);
+		r->sent_ring[e->seq % (2 * REPL_WINDOW)].seq = e->seq;
+		r->sent_ring[e->seq % (2 * REPL_WINDOW)].hlc = e->hlc;
 		r->sent_ops++;
 		r->sent_bytes += content;
 		pthread_mutex_unlock(&r->lock);
@@ -171,6 +174,9 @@ static int handle_frame(struct repl *r, const struct wire_msg *mp)
 		if (m.u.ack.origin != r->cfg->node_id)
 			return WIRE_EFIELD;
 		pthread_mutex_lock(&r->lock);
+		if (r->sent_ring[m.u.ack.seq % (2 * REPL_WINDOW)].seq == m.u.ack.seq &&
+		    r->sent_ring[m.u.ack.seq % (2 * REPL_WINDOW)].hlc > r->acked_hlc)
+			r->acked_hlc = r->sent_ring[m.u.ack.seq % (2 * REPL_WINDOW)].hlc;
 		if (m.u.ack.seq > r->acked) {
 			r->acked = m.u.ack.seq;
 			pthread_cond_broadcast(&r->cond);
@@ -370,6 +376,32 @@ static int rec_diff(void *arg, const char *path, const struct crow *l, const str
 	return 0;
 }
 
+/* Remove the tombstones the peer has and that are older than the hold. */
+static void collect_tombstones(struct repl *r)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+	uint64_t hold = (uint64_t)r->cfg->tombstone_hold * 1000;
+	if (ms <= hold)
+		return;
+	pthread_mutex_lock(&r->lock);
+	hlc_t acked = r->acked_hlc;
+	pthread_mutex_unlock(&r->lock);
+	long n = journal_gc_tombstones(r->fs->journal, HLC_MAKE(ms - hold, 0), acked, 10000);
+	if (n < 0) {
+		log_err("replication: tombstone collection: %s", strerror((int)-n));
+		return;
+	}
+	if (n > 0) {
+		log_info("replication: %ld tombstones the peer has and older than %u s removed", n,
+			 r->cfg->tombstone_hold);
+		pthread_mutex_lock(&r->lock);
+		r->tombs_collected += (uint64_t)n;
+		pthread_mutex_unlock(&r->lock);
+	}
+}
+
 static int reconcile_with_peer(struct repl *r, struct tls_conn *c, uint8_t *buf)
 {
 	char path[4200];
@@ -542,6 +574,12 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 	uint64_t last_ack_seen = repl_now_us(), last_sent_at = repl_now_us(), pruned = resume;
 	uint64_t acked_before = resume;
 	int walked = 0;
+	/* the tombstone collection runs every tenth of the hold, 1 s to 1 min */
+	uint64_t gc_every = (uint64_t)r->cfg->tombstone_hold * 100000u, last_gc = 0;
+	if (gc_every < 1000000u)
+		gc_every = 1000000u;
+	if (gc_every > 60000000u)
+		gc_every = 60000000u;
 	for (;;) {
 		pthread_mutex_lock(&r->lock);
 		int stop = r->stop || r->drop_out;
@@ -583,6 +621,11 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 			}
 			last_ack_seen = last_sent_at = repl_now_us();
 			continue;
+		}
+		/* after this connection's walk: its unlinks are out */
+		if (walked && repl_now_us() - last_gc >= gc_every) {
+			collect_tombstones(r);
+			last_gc = repl_now_us();
 		}
 		if (acked >= pruned + 1024) {
 			journal_prune(r->fs->journal, acked);

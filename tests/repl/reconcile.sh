@@ -13,6 +13,8 @@
 repl_preflight
 command -v sqlite3 >/dev/null || skip "no sqlite3"
 repl_setup 1500
+# node A collects tombstones as soon as the peer has them
+echo "tombstone_hold = 0" >> "$T/a/mhafs.conf"
 start_node a
 start_node b
 wait_synced a
@@ -60,17 +62,34 @@ for n in a b; do
 	[ "$(status_val $n reconcile_sent)" -ge 1 ] 2>/dev/null || fail "node $n: status counts no entries sent"
 done
 note "status of a: $(status_of a | grep -E '^reconcile_' | tr '\n' ' ')"
-# once converged, a new connection's walk finds nothing (both directions)
+# walks: wait_walk NODE COUNT waits until NODE has logged more than COUNT
+walks() { grep -c "reconcile: with peer" "$T/$1.log"; }
+wait_walk() {
+	for _ in $(seq 100); do [ "$(walks "$1")" -gt "$2" ] && return 0; sleep 0.1; done
+	fail "node $1 did not walk again"
+}
+# once converged, a new connection's walk finds nothing
+before=$(walks b)
 stop_node b
 start_node b
-wait_synced b 20
-wait_synced a 20
-for _ in $(seq 50); do
-	[ "$(grep -c 'reconcile: with peer' "$T/b.log")" -ge 3 ] && break
-	sleep 0.2
-done
+wait_walk b "$before"
 last=$(grep "reconcile: with peer" "$T/b.log" | tail -1)
 case $last in *" 0 differences"*) ;; *) fail "walk after convergence still finds: $last" ;; esac
+# A's tombstones went once B had them, and nothing came back
+for _ in $(seq 50); do
+	[ "$(status_val a tombstones_collected)" -ge 1 ] 2>/dev/null && break
+	sleep 0.2
+done
+[ "$(status_val a tombstones_collected)" -ge 1 ] 2>/dev/null || fail "A collected no tombstones"
+note "A collected $(status_val a tombstones_collected) tombstones; $(sqlite3 "$T/a/state/journal.db" \
+	'SELECT count(*) FROM catalog WHERE deleted = 1') left"
+before=$(walks a)
+stop_node a
+start_node a
+wait_walk a "$before"
+last=$(grep "reconcile: with peer" "$T/a.log" | tail -1)
+case $last in *" 0 differences"*) ;; *) fail "walk after the tombstone collection finds: $last" ;; esac
+[ ! -e "$T/a/back/$M/new/m2" ] && [ ! -e "$T/b/back/$M/new/m2" ] || fail "an expunged message came back"
 # the stored digest trees equal a recomputation from the catalogs (check
 # also compares the catalog with the store; rows of replicated files carry
 # no inode number, which it reports, so only its digest lines count here)

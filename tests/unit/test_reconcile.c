@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "journal_repl.h"
 #include "mtree.h"
 #include "reconcile.h"
 
@@ -136,6 +137,58 @@ static void populate(void)
 	}
 	both(JOP_WRITE, "u1/dovecot-uidlist", NULL, S_IFREG | 0600, "3 V1 N21", 1700000100);
 	both(JOP_SYMLINK, "u1/link", "cur", 0, NULL, 0);
+}
+
+/* Tombstone collection: only tombstones the peer has (its own, or ours up
+ * to the acknowledged HLC) and older than the hold go; live rows and the
+ * digest tree stay. */
+static void test_gc(const char *sdir)
+{
+	char err[512];
+	struct journal *j = journal_open(sdir, 1, &clk, NULL, err, sizeof(err));
+	CHECK(j != NULL);
+	if (!j)
+		return;
+	CHECK_INT(rec(j, JOP_MKDIR, "d", NULL, S_IFDIR | 0700, NULL, 0), 0);
+	CHECK_INT(rec(j, JOP_COMMIT, "d/keep", NULL, S_IFREG | 0600, "k", 1), 0);
+	CHECK_INT(rec(j, JOP_COMMIT, "d/mine1", NULL, S_IFREG | 0600, "1", 1), 0);
+	CHECK_INT(rec(j, JOP_COMMIT, "d/mine2", NULL, S_IFREG | 0600, "2", 1), 0);
+	CHECK_INT(rec(j, JOP_COMMIT, "d/theirs", NULL, S_IFREG | 0600, "t", 1), 0);
+	struct jentry e;
+	memset(&e, 0, sizeof(e));
+	e.op = JOP_UNLINK;
+	e.path = "d/mine1";
+	CHECK_INT(journal_record(j, &e), 0);
+	hlc_t first = e.hlc;
+	e.path = "d/mine2";
+	CHECK_INT(journal_record(j, &e), 0);
+	hlc_t second = e.hlc;
+	/* the peer's expunge, applied here */
+	memset(&e, 0, sizeof(e));
+	e.op = JOP_UNLINK;
+	e.path = "d/theirs";
+	e.origin = 2;
+	e.seq = 7;
+	e.hlc = hlc_now(&clk);
+	CHECK_INT(journal_apply_remote(j, &e, 1), 0);
+	hlc_t theirs = e.hlc;
+	sqlite3 *db = db_reader(sdir);
+	CHECK_INT(q_int(db, "SELECT count(*) FROM catalog WHERE deleted = 1", NULL), 3);
+	/* a hold not yet over: nothing */
+	CHECK_INT(journal_gc_tombstones(j, first, second, 100), 0);
+	/* held long enough, nothing of ours acknowledged: only the peer's */
+	CHECK_INT(journal_gc_tombstones(j, theirs + 1, 0, 100), 1);
+	CHECK_INT(q_int(db, "SELECT count(*) FROM catalog WHERE path = 'd/theirs'", NULL), 0);
+	/* ours acknowledged up to the first unlink */
+	CHECK_INT(journal_gc_tombstones(j, theirs + 1, first, 100), 1);
+	CHECK_INT(q_int(db, "SELECT count(*) FROM catalog WHERE path = 'd/mine1'", NULL), 0);
+	CHECK_INT(q_int(db, "SELECT deleted FROM catalog WHERE path = 'd/mine2'", NULL), 1);
+	CHECK_INT(journal_gc_tombstones(j, theirs + 1, second, 100), 1);
+	CHECK_INT(q_int(db, "SELECT count(*) FROM catalog WHERE deleted = 1", NULL), 0);
+	CHECK_INT(q_int(db, "SELECT count(*) FROM catalog WHERE deleted = 0", NULL), 2);
+	sqlite3_close(db);
+	journal_close(j, 1);
+	CHECK_INT(verify(sdir), 0);
 }
 
 int main(void)
@@ -266,6 +319,9 @@ int main(void)
 		sqlite3_close(db);
 		CHECK_INT(verify(sa), 1);
 	}
+
+	snprintf(sa, sizeof(sa), "%s/gc", ta);
+	test_gc(sa);
 
 	rm_rf(ta);
 	return t_done("test_reconcile");
