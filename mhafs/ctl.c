@@ -78,6 +78,9 @@ static void answer_status(struct ctl *c, FILE *out)
 			"\ntombstones_collected=%" PRIu64 "\n", st.reconcile_runs, st.reconcile_nodes,
 			st.reconcile_entries, st.reconcile_diffs, st.reconcile_sent, st.reconcile_last_ms,
 			st.tombstones_collected);
+		fprintf(out, "dotlocks_shared=%" PRIu64 "\ndotlocks_busy_on_peer=%" PRIu64
+			"\ndotlocks_alone=%" PRIu64 "\ndotlocks_held_for_peer=%" PRIu64 "\n",
+			st.locks_granted, st.locks_busy, st.locks_alone, st.locks_served);
 		fprintf(out, "commit_waits=%" PRIu64 "\ncommit_timeouts=%" PRIu64
 			"\nlast_commit_ack_us=%" PRIu64 "\nlast_error=%s\n",
 			st.commit_waits, st.commit_timeouts, st.last_ack_lag_us,

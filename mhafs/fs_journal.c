@@ -19,6 +19,7 @@
 #include "log.h"
 #include "pathpat.h"
 #include "repl.h"
+#include "repl_lock.h"
 
 #define DELETED_SUFFIX " (deleted)"
 
@@ -135,7 +136,7 @@ static int release_reserve(struct mhafs *fs)
 static void hook_committed(void *arg, uint64_t seq)
 {
 	struct mhafs *fs = arg;
-	(void)seq;
+	repl_lock_journaled(fs->repl, seq);
 	repl_notify(fs->repl); /* the sender reads the database: wake it now */
 }
 
@@ -435,4 +436,25 @@ int fs_invalidate_path(struct mhafs *fs, const char *relpath)
 	}
 	close(pfd);
 	return rc;
+}
+
+int fs_dotlock_take(struct mhafs *fs, struct inode *parent, const char *name, int flags)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	if (!fs->repl || !(flags & O_EXCL) || !repl_lock_name(name))
+		return 0;
+	/* held here already (by a Dovecot or for the peer): no need to ask */
+	if (fstatat(parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return -EEXIST;
+	if (fs_child_path(fs, parent, name, path, sizeof(path)) < 0)
+		return 0;
+	return repl_lock_take(fs->repl, path);
+}
+
+void fs_dotlock_give(struct mhafs *fs, struct inode *parent, const char *name)
+{
+	char path[PATH_MAX];
+	if (fs->repl && repl_lock_name(name) && fs_child_path(fs, parent, name, path, sizeof(path)) == 0)
+		repl_lock_give(fs->repl, path);
 }

@@ -57,6 +57,9 @@ struct repl_status {
 	uint64_t reconcile_runs, reconcile_nodes, reconcile_entries, reconcile_diffs,
 		reconcile_sent, reconcile_last_ms;
 	uint64_t tombstones_collected;
+	/* cluster-wide dotlocks: granted by the peer, busy there, taken
+	 * here alone (peer down), and taken here for the peer */
+	uint64_t locks_granted, locks_busy, locks_alone, locks_served;
 	char last_error[256];
 };
 void repl_get_status(struct repl *r, struct repl_status *st);

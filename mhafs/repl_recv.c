@@ -465,6 +465,9 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 		} else if (m.type == WIRE_TREE_REQ) {
 			if (answer_tree_req(r, c, &m.u.tree_req, &ts) < 0)
 				break;
+		} else if (m.type == WIRE_LOCK) {
+			if (repl_lock_serve(r, c, &m.u.lock, origin) < 0)
+				break;
 		} else {
 			send_error(c, WIRE_ERR_PROTOCOL, "unexpected %s", wire_type_name(m.type));
 			break;
@@ -472,6 +475,7 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 	}
 	free(b.store);
 	tree_server_close(&ts);
+	repl_lock_in_down(r);
 	pthread_mutex_lock(&r->lock);
 	r->in_connected = 0;
 	pthread_mutex_unlock(&r->lock);
