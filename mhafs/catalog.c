@@ -444,6 +444,8 @@ int catalog_apply(struct journal *j, const struct jentry *e)
 {
 	if ((int)e->op < 1 || (int)e->op > JOP_MAX || !op_table[e->op])
 		return SQLITE_MISUSE;
+	if (j->mt_defer) /* the batch writer flushes (or discards) at its end */
+		return op_table[e->op](j, e);
 	mtree_discard(j); /* left by a failed, rolled back change */
 	int rc = op_table[e->op](j, e);
 	if (rc == SQLITE_OK)

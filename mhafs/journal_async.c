@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "journal_int.h"
+#include "mtree.h"
 #include "log.h"
 
 #define QUEUE_MAX 8192      /* callers wait above this many queued entries */
@@ -81,11 +82,17 @@ static int write_batch(struct journal *j, struct jq_item *from, size_t n)
 	pthread_mutex_lock(&j->lock);
 	if ((rc = jexec(j, S_BEGIN)) == SQLITE_OK) {
 		struct jq_item *it = from;
+		/* the batch's digest-tree deltas are merged and written once */
+		j->mt_defer = 1;
 		for (size_t i = 0; i < n && rc == SQLITE_OK; i++, it = it->next)
 			rc = journal_write_entry(j, &it->e);
+		j->mt_defer = 0;
+		rc = rc == SQLITE_OK ? mtree_flush(j) : rc;
 		rc = rc == SQLITE_OK ? jexec(j, S_COMMIT) : rc;
-		if (rc != SQLITE_OK)
+		if (rc != SQLITE_OK) {
+			mtree_discard(j);
 			jexec(j, S_ROLLBACK);
+		}
 	}
 	if (rc == SQLITE_OK) {
 		struct jq_item *it = from;

@@ -73,6 +73,7 @@ struct journal {
 	 * catalog_apply; suspended while recover.c builds the catalog */
 	struct mt_map *mt_pending;
 	int mt_suspended;
+	int mt_defer;        /* a batch writes the queued changes at its end */
 };
 
 /* SQL text of every prepared statement (journal.c prepares them). */

@@ -191,6 +191,46 @@ static void test_gc(const char *sdir)
 	CHECK_INT(verify(sdir), 0);
 }
 
+/* The group-commit writer merges a batch's digest deltas and writes them
+ * once: the tree must still equal a recomputation, and equal the tree of
+ * the same changes recorded one by one. */
+static void test_async(const char *s1, const char *s2)
+{
+	char err[512], p[128], q[128];
+	struct journal *j1 = journal_open(s1, 1, &clk, NULL, err, sizeof(err));
+	struct journal *j2 = journal_open(s2, 2, &clk, NULL, err, sizeof(err));
+	struct journal_hooks hooks = { 0 };
+	CHECK(j1 && j2);
+	if (!j1 || !j2)
+		return;
+	CHECK_INT(journal_start_writer(j1, &hooks), 0);
+	for (int k = 0; k < 2; k++) {
+		struct journal *j = k ? j2 : j1;
+		CHECK_INT(rec(j, JOP_MKDIR, "m", NULL, S_IFDIR | 0700, NULL, 0), 0);
+		CHECK_INT(rec(j, JOP_MKDIR, "m/cur", NULL, S_IFDIR | 0700, NULL, 0), 0);
+		for (int i = 0; i < 300; i++) {
+			snprintf(p, sizeof(p), "m/cur/%d.M1.h:2,", i);
+			CHECK_INT(rec(j, JOP_COMMIT, p, NULL, S_IFREG | 0600, p, i), 0);
+		}
+		for (int i = 0; i < 300; i += 3) {
+			snprintf(p, sizeof(p), "m/cur/%d.M1.h:2,", i);
+			snprintf(q, sizeof(q), "m/cur/%d.M1.h:2,S", i);
+			CHECK_INT(rec(j, JOP_RENAME, p, q, 0, NULL, 0), 0);
+			if (i % 2)
+				CHECK_INT(rec(j, JOP_UNLINK, q, NULL, 0, NULL, 0), 0);
+		}
+	}
+	journal_flush(j1);
+	journal_close(j1, 1);
+	journal_close(j2, 1);
+	CHECK_INT(verify(s1), 0);
+	CHECK_INT(verify(s2), 0);
+	struct seen s;
+	struct rc_stats st;
+	CHECK_INT(walk(s1, s2, &s, &st), 0);
+	CHECK_INT(s.n, 0);
+}
+
 int main(void)
 {
 	char ta[] = "/tmp/mhafs-test-reconcile.XXXXXX";
@@ -322,6 +362,9 @@ int main(void)
 
 	snprintf(sa, sizeof(sa), "%s/gc", ta);
 	test_gc(sa);
+	snprintf(sa, sizeof(sa), "%s/async1", ta);
+	snprintf(sb, sizeof(sb), "%s/async2", ta);
+	test_async(sa, sb);
 
 	rm_rf(ta);
 	return t_done("test_reconcile");
