@@ -46,6 +46,7 @@ static const struct key_def keys[] = {
 	{ "sync_mode",             K_SYNCMODE, F(sync_mode), 0, 0, 0, "sync" },
 	{ "sync_timeout_ms",       K_UINT, F(sync_timeout_ms), 0, 10, 600000, "3000" },
 	{ "tombstone_hold",        K_UINT, F(tombstone_hold), 0, 0, 315360000, "86400" },
+	{ "reconcile_on_connect",  K_BOOL, F(reconcile_on_connect), 0, 0, 0, "yes" },
 	{ "vip",                   K_LIST, F(vip), F(n_vip), 0, 0, NULL },
 	{ "vip_interface",         K_STR,  F(vip_interface), 0, 0, 0, NULL },
 	{ "heartbeat_interface",   K_STR,  F(heartbeat_interface), 0, 0, 0, NULL },

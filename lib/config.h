@@ -45,6 +45,7 @@ struct config {
 	enum sync_mode sync_mode;
 	unsigned sync_timeout_ms;
 	unsigned tombstone_hold;   /* s: tombstones the peer has are kept this long */
+	int reconcile_on_connect;  /* bool: walk the digest trees on every connection */
 	/* heartbeat and VIP */
 	char *vip[CONFIG_MAX_LIST];  /* "addr/prefix", IPv4 or IPv6 */
 	size_t n_vip;

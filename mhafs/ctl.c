@@ -28,6 +28,11 @@ struct ctl {
 	int stop_pipe[2];
 	pthread_t thread;
 	int running;
+	/* RECONCILE requests run on their own threads (a walk may take a
+	 * while; PEER hints must not wait for it) */
+	pthread_mutex_t jobs_lock;
+	pthread_cond_t jobs_done;
+	int jobs, stopping;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -89,6 +94,58 @@ static void answer_status(struct ctl *c, FILE *out)
 	fprintf(out, "END\n");
 }
 
+struct rec_job {
+	struct ctl *c;
+	FILE *f;
+	int repair;
+};
+
+/* mhafsck --peer: the walk over this node's connection to the peer. */
+static void *reconcile_job(void *arg)
+{
+	struct rec_job *job = arg;
+	struct ctl *c = job->c;
+	struct timeval tv = { .tv_sec = 10 };
+	setsockopt(fileno(job->f), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	int rc = repl_reconcile(c->fs->repl, job->repair, 600000, &c->stopping, job->f);
+	if (rc < 0)
+		fprintf(job->f, "ERR %s\n", rc == -ENOTCONN ? "not connected to the peer" : strerror(-rc));
+	else
+		fprintf(job->f, "END\n");
+	fclose(job->f);
+	free(job);
+	pthread_mutex_lock(&c->jobs_lock);
+	c->jobs--;
+	pthread_cond_broadcast(&c->jobs_done);
+	pthread_mutex_unlock(&c->jobs_lock);
+	return NULL;
+}
+
+static int start_reconcile(struct ctl *c, FILE *f, int repair)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	struct rec_job *job = malloc(sizeof(*job));
+	if (!job)
+		return -1;
+	*job = (struct rec_job){ c, f, repair };
+	pthread_mutex_lock(&c->jobs_lock);
+	c->jobs++;
+	pthread_mutex_unlock(&c->jobs_lock);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int rc = pthread_create(&t, &attr, reconcile_job, job);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		free(job);
+		pthread_mutex_lock(&c->jobs_lock);
+		c->jobs--;
+		pthread_mutex_unlock(&c->jobs_lock);
+		return -1;
+	}
+	return 0;
+}
+
 static void serve_client(struct ctl *c, int fd)
 {
 	char line[256];
@@ -104,6 +161,10 @@ static void serve_client(struct ctl *c, int fd)
 		line[strcspn(line, "\r\n")] = '\0';
 		if (strcmp(line, "STATUS") == 0) {
 			answer_status(c, f);
+		} else if (strcmp(line, "RECONCILE") == 0 || strcmp(line, "RECONCILE dry") == 0) {
+			if (start_reconcile(c, f, line[9] == '\0') == 0)
+				return; /* the job answers and closes f */
+			fprintf(f, "ERR cannot start the walk\n");
 		} else if (strcmp(line, "PEER up") == 0 || strcmp(line, "PEER down") == 0) {
 			repl_peer_hint(c->fs->repl, line[5] == 'u');
 			fprintf(f, "OK\n");
@@ -143,6 +204,8 @@ struct ctl *ctl_start(struct mhafs *fs, char *err, unsigned long errlen)
 	}
 	c->fs = fs;
 	c->fd = -1;
+	pthread_mutex_init(&c->jobs_lock, NULL);
+	pthread_cond_init(&c->jobs_done, NULL);
 	if (strlen(fs->cfg->control_socket) >= sizeof(sa.sun_path)) {
 		snprintf(err, errlen, "control_socket path too long");
 		free(c);
@@ -202,6 +265,12 @@ void ctl_stop(struct ctl *c)
 	}
 	if (c->running)
 		pthread_join(c->thread, NULL);
+	/* RECONCILE jobs see stopping within 200 ms */
+	pthread_mutex_lock(&c->jobs_lock);
+	__atomic_store_n(&c->stopping, 1, __ATOMIC_RELAXED);
+	while (c->jobs > 0)
+		pthread_cond_wait(&c->jobs_done, &c->jobs_lock);
+	pthread_mutex_unlock(&c->jobs_lock);
 	close(c->fd);
 	close(c->stop_pipe[0]);
 	close(c->stop_pipe[1]);

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct mhafs;
 struct repl;
@@ -63,5 +64,14 @@ struct repl_status {
 	char last_error[256];
 };
 void repl_get_status(struct repl *r, struct repl_status *st);
+/* Walk the digest trees against the peer now, over the sender's
+ * connection, and write to out one line per differing path,
+ * "DIFF class newer path" (class: missing_on_peer, missing_here,
+ * deleted_on_peer, deleted_here, kind, content, metadata; newer: here,
+ * peer), then "SUMMARY ...".  repair: also send what the peer lacks or
+ * holds older, as the walk on connect does.  0, or -ENOTCONN (no peer
+ * connection), -ETIMEDOUT, -ECANCELED (*cancel became non-zero, or the
+ * node is stopping), or the walk's error. */
+int repl_reconcile(struct repl *r, int repair, int timeout_ms, const int *cancel, FILE *out);
 
 #endif

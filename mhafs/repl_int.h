@@ -39,6 +39,11 @@ struct repl {
 	 * acknowledged one: what the tombstone collection may remove */
 	struct { uint64_t seq; hlc_t hlc; } sent_ring[2 * REPL_WINDOW];
 	hlc_t acked_hlc;
+	/* a walk asked for on the control socket (repl_reconcile): the sender
+	 * runs it when rec_req_gen moves past rec_done_gen */
+	uint64_t rec_req_gen, rec_done_gen;
+	int rec_req_repair, rec_req_rc;
+	char *rec_report;          /* malloc'd lines of the last asked walk */
 	char last_error[256];
 	struct tls_ctx *client_ctx, *server_ctx;
 	struct applier applier;

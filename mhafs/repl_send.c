@@ -314,6 +314,8 @@ static int tree_fetch(void *arg, const char *dir, uint16_t node, int want_entrie
 struct rec_ctx {
 	struct repl *r;
 	uint64_t sent, kept;
+	int dry;         /* report only */
+	FILE *report;    /* DIFF lines, or NULL */
 };
 
 /* Whether row a is a later change than row b (HLC, then node id). */
@@ -326,12 +328,32 @@ static int later_than(const struct crow *a, const struct crow *b, uint16_t self)
 	return a->origin == self; /* the same version recorded differently: ours is the source */
 }
 
+/* The class of a difference, for mhafsck --peer. */
+static const char *diff_class(const struct crow *l, const struct crow *rr)
+{
+	int llive = l && !l->deleted, rlive = rr && !rr->deleted;
+	if (llive && !rlive)
+		return rr ? "deleted_on_peer" : "missing_on_peer";
+	if (!llive)
+		return l ? "deleted_here" : "missing_here";
+	if (l->kind != rr->kind)
+		return "kind";
+	if (l->has_hash != rr->has_hash || (l->has_hash && (l->hash.hi != rr->hash.hi || l->hash.lo != rr->hash.lo)))
+		return "content";
+	return "metadata";
+}
+
 static int rec_diff(void *arg, const char *path, const struct crow *l, const struct crow *rr)
 {
 	struct rec_ctx *x = arg;
 	struct repl *r = x->r;
 	uint16_t self = (uint16_t)r->cfg->node_id;
 	int llive = l && !l->deleted, rlive = rr && !rr->deleted, rc = 0;
+	if (x->report)
+		fprintf(x->report, "DIFF %s %s %s\n", diff_class(l, rr),
+			!l ? "peer" : !rr ? "here" : later_than(l, rr, self) ? "here" : "peer", path);
+	if (x->dry)
+		return 0;
 	if (llive) {
 		if (rr && !later_than(l, rr, self)) {
 			x->kept++;
@@ -405,14 +427,14 @@ static void collect_tombstones(struct repl *r)
 	}
 }
 
-static int reconcile_with_peer(struct repl *r, struct tls_conn *c, uint8_t *buf)
+static int reconcile_with_peer(struct repl *r, struct tls_conn *c, uint8_t *buf, int dry, FILE *report)
 {
 	char path[4200];
 	sqlite3 *db = NULL;
 	struct rc_source local = { 0 };
 	struct tree_client tc = { r, c, buf };
 	struct rc_source remote = { &tc, tree_fetch };
-	struct rec_ctx x = { r, 0, 0 };
+	struct rec_ctx x = { r, 0, 0, dry, report };
 	struct rc_stats st;
 	int rc;
 
@@ -424,7 +446,7 @@ static int reconcile_with_peer(struct repl *r, struct tls_conn *c, uint8_t *buf)
 		log_err("reconcile: cannot read the catalog: %s", db ? sqlite3_errmsg(db) : "?");
 		rc_source_db_free(&local);
 		sqlite3_close(db);
-		return 0; /* the stream goes on without a walk */
+		return report ? -EIO : 0; /* the stream goes on without a walk */
 	}
 	uint64_t t0 = repl_now_us();
 	rc = reconcile_walk(&local, &remote, rec_diff, &x, &st);
@@ -437,11 +459,17 @@ static int reconcile_with_peer(struct repl *r, struct tls_conn *c, uint8_t *buf)
 			r->cfg->peer_name, st.diffs, strerror(-rc));
 		repl_set_error(r, "reconcile: %s", strerror(-rc));
 	} else {
-		log_notice("reconcile: with peer %s: %" PRIu64 " digests and %" PRIu64 " catalog rows compared "
+		log_notice("reconcile: %swith peer %s: %" PRIu64 " digests and %" PRIu64 " catalog rows compared "
 			   "(%" PRIu64 " requests), %" PRIu64 " differences, %" PRIu64 " entries sent, %"
-			   PRIu64 " left to the peer, %" PRIu64 " ms", r->cfg->peer_name, st.nodes, st.entries,
-			   st.requests, st.diffs, x.sent, x.kept, ms);
+			   PRIu64 " left to the peer, %" PRIu64 " ms", dry ? "(report only) " : "",
+			   r->cfg->peer_name, st.nodes, st.entries, st.requests, st.diffs, x.sent, x.kept, ms);
 	}
+	if (report)
+		fprintf(report, "SUMMARY nodes=%" PRIu64 " entries=%" PRIu64 " requests=%" PRIu64
+			" diffs=%" PRIu64 " sent=%" PRIu64 " ms=%" PRIu64 "\n", st.nodes, st.entries,
+			st.requests, st.diffs, x.sent, ms);
+	if (dry)
+		return rc;
 	pthread_mutex_lock(&r->lock);
 	r->rec_runs++;
 	r->rec_nodes += st.nodes;
@@ -618,11 +646,38 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 			pthread_mutex_lock(&r->lock);
 			int unsupported = r->tree_unsupported;
 			pthread_mutex_unlock(&r->lock);
-			if (!unsupported && reconcile_with_peer(r, c, buf) < 0) {
+			if (!unsupported && r->cfg->reconcile_on_connect &&
+			    reconcile_with_peer(r, c, buf, 0, NULL) < 0) {
 				rc = WIRE_EIO;
 				goto end;
 			}
 			last_ack_seen = last_sent_at = repl_now_us();
+			continue;
+		}
+		/* a walk asked for on the control socket (mhafsck --peer) */
+		pthread_mutex_lock(&r->lock);
+		uint64_t want = r->rec_req_gen;
+		int asked = walked && want != r->rec_done_gen, repair = r->rec_req_repair;
+		pthread_mutex_unlock(&r->lock);
+		if (asked) {
+			char *text = NULL;
+			size_t tlen = 0;
+			FILE *rep = open_memstream(&text, &tlen);
+			int wrc = rep ? reconcile_with_peer(r, c, buf, !repair, rep) : -ENOMEM;
+			if (rep)
+				fclose(rep);
+			pthread_mutex_lock(&r->lock);
+			free(r->rec_report);
+			r->rec_report = text;
+			r->rec_req_rc = wrc;
+			r->rec_done_gen = want;
+			pthread_cond_broadcast(&r->cond);
+			pthread_mutex_unlock(&r->lock);
+			last_ack_seen = last_sent_at = repl_now_us();
+			if (wrc < 0 && wrc != -ENOMEM) {
+				rc = WIRE_EIO;
+				goto end;
+			}
 			continue;
 		}
 		/* after this connection's walk: its unlinks are out */
@@ -760,4 +815,47 @@ void *repl_sender_main(void *arg)
 	jcursor_close(cur);
 	free(buf);
 	return NULL;
+}
+
+int repl_reconcile(struct repl *r, int repair, int timeout_ms, const int *cancel, FILE *out)
+{
+	if (!r)
+		return -ENOTCONN;
+	pthread_mutex_lock(&r->lock);
+	if (!r->out_connected) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOTCONN;
+	}
+	uint64_t gen = ++r->rec_req_gen;
+	r->rec_req_repair = repair;
+	pthread_mutex_unlock(&r->lock);
+	uint64_t one = 1;
+	if (write(r->wake_fd, &one, sizeof(one)) < 0) {
+		/* the sender polls every 500 ms anyway */
+	}
+	/* wait in slices, so a stopping node or control socket ends it */
+	uint64_t deadline = repl_now_us() + (uint64_t)timeout_ms * 1000u;
+	int rc = -ETIMEDOUT;
+	pthread_mutex_lock(&r->lock);
+	while (r->rec_done_gen < gen && repl_now_us() < deadline) {
+		if (r->stop || (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED))) {
+			rc = -ECANCELED;
+			break;
+		}
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->cond, &r->lock, &until);
+	}
+	if (r->rec_done_gen >= gen) {
+		if (r->rec_report)
+			fputs(r->rec_report, out);
+		rc = r->rec_req_rc;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
 }

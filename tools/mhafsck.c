@@ -27,8 +27,11 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: mhafsck [--dry-run | --repair] [--json] [--stray] [--force]\n"
 		"               [--state-a DIR --state-b DIR [--quick]] [-c CONFIG] STORE_A STORE_B\n"
+		"       mhafsck --peer [--dry-run | --repair] [--json] [-c CONFIG]\n"
 		"Compare two mhafs store directories and report every difference;\n"
 		"with --repair apply the merge rules to both so they converge.\n"
+		"--peer: compare this node's catalog with the running peer's (through the\n"
+		"local mhafs); --repair sends what the peer lacks or holds older.\n"
 		"Exit: 0 clean, 1 repaired, 4 differences left, 8 operational error,\n"
 		"16 usage error.  See mhafsck(8).\n");
 }
@@ -100,7 +103,7 @@ static int mhafs_mounted(const char *dir, char *err, size_t errlen)
 struct args {
 	struct fsck_opts o;
 	const char *state_a, *state_b, *config, *store_a, *store_b;
-	int dry_run;
+	int dry_run, peer;
 };
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -115,6 +118,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "state-a", required_argument, NULL, 'A' },
 		{ "state-b", required_argument, NULL, 'B' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "peer", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -130,6 +134,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'A': a->state_a = optarg; break;
 		case 'B': a->state_b = optarg; break;
 		case 'c': a->config = optarg; break;
+		case 'p': a->peer = 1; break;
 		case 'h': usage(stdout); exit(EXIT_CLEAN);
 		default: return -1;
 		}
@@ -145,6 +150,14 @@ static int parse_args(int argc, char **argv, struct args *a)
 	if (a->o.quick && !a->state_a) {
 		fprintf(stderr, "mhafsck: --quick needs the catalogs (--state-a, --state-b)\n");
 		return -1;
+	}
+	if (a->peer) {
+		if (argc != optind || a->state_a || a->o.quick || a->o.stray || a->o.force) {
+			fprintf(stderr, "mhafsck: --peer takes no store directories, --state-*, --quick, "
+				"--stray or --force\n");
+			return -1;
+		}
+		return 0;
 	}
 	if (argc - optind != 2) {
 		fprintf(stderr, "mhafsck: need exactly two store directories\n");
@@ -191,6 +204,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mhafsck: %s\n", err);
 		config_free(&cfg);
 		return EXIT_OPERATIONAL;
+	}
+	if (a.peer) {
+		int rc = mhafsck_peer(&cfg, a.o.repair, a.o.json);
+		config_free(&cfg);
+		return rc;
 	}
 	a.o.local_pat = cfg.node_local;
 	a.o.n_local = cfg.n_node_local;

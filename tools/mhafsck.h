@@ -125,4 +125,9 @@ void report_text(const struct plan *p, const struct side *a, const struct side *
 void report_json(const struct plan *p, const struct side *a, const struct side *b,
 		 const struct fsck_opts *o, size_t failed, int exit_code);
 
+/* mhafsck_peer.c: --peer (through the local mhafs's control socket);
+ * returns the exit code. */
+struct config;
+int mhafsck_peer(const struct config *cfg, int repair, int json);
+
 #endif
