@@ -156,6 +156,7 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 			}
 			pthread_mutex_lock(&r->lock);
 			r->applied_ops++;
+			r->last_in_apply_us = repl_now_us();
 			r->peer_applied = e.seq;
 			pthread_mutex_unlock(&r->lock);
 			repl_queue_inval(r, e.path);

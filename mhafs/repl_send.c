@@ -316,7 +316,131 @@ struct rec_ctx {
 	uint64_t sent, kept;
 	int dry;         /* report only */
 	FILE *report;    /* DIFF lines, or NULL */
+	sqlite3 *db;     /* our catalog (read-only) */
+	struct tree_client *tc;
 };
+
+/* The directory part of a Maildir message's path ("F/cur" or "F/new"),
+ * its length, or 0 when path is not a message file. */
+static size_t msg_dir_len(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash - path < 3 || !slash[1])
+		return 0;
+	if (strncmp(slash - 3, "cur", 3) != 0 && strncmp(slash - 3, "new", 3) != 0)
+		return 0;
+	if (slash - path > 3 && slash[-4] != '/')
+		return 0;
+	return (size_t)(slash - path);
+}
+
+/* A tombstone of ours for another name of the message at path, in its
+ * maildir's cur/ or new/ (its name before a flag change or the move out of
+ * new/): the most recent, into out.  1 found, 0 none, -errno. */
+static int previous_name(struct rec_ctx *x, const char *path, char *out, size_t outlen)
+{
+	size_t dl = msg_dir_len(path);
+	const char *name = path + dl + 1;
+	size_t klen = maildir_base_len(name);
+	sqlite3_stmt *s = NULL;
+	int found = 0;
+	hlc_t best = 0;
+	if (sqlite3_prepare_v2(x->db, "SELECT path, hlc FROM catalog WHERE path >= ?1 AND path < ?2"
+			       " AND deleted = 1", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	for (int sub = 0; sub < 2; sub++) {
+		char lo[JENTRY_MAX_PATH + 8], hi[JENTRY_MAX_PATH + 8];
+		int n = snprintf(lo, sizeof(lo), "%.*s%s/%.*s", (int)(dl - 3), path, sub ? "new" : "cur",
+				 (int)klen, name);
+		if (n < 0 || (size_t)n >= sizeof(lo) - 1)
+			continue;
+		memcpy(hi, lo, (size_t)n);
+		hi[n] = '\x7f';
+		hi[n + 1] = '\0';
+		sqlite3_reset(s);
+		sqlite3_bind_text(s, 1, lo, n, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 2, hi, n + 1, SQLITE_TRANSIENT);
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			const char *p = (const char *)sqlite3_column_text(s, 0);
+			hlc_t h = (hlc_t)sqlite3_column_int64(s, 1);
+			/* the same base name exactly, not a longer one */
+			if (!p || strcmp(p, path) == 0 || (p[n] != '\0' && p[n] != ':'))
+				continue;
+			if ((!found || h > best) && strlen(p) < outlen) {
+				strcpy(out, p);
+				best = h;
+				found = 1;
+			}
+		}
+	}
+	sqlite3_finalize(s);
+	return found;
+}
+
+/* The peer's row at path: 1 live, 2 tombstone, 0 none, -errno. */
+static int peer_row(struct rec_ctx *x, const char *path)
+{
+	char dir[JENTRY_MAX_PATH + 1];
+	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+	size_t dl = slash ? (size_t)(slash - path) : 0;
+	struct rc_listing l;
+	const char *after = NULL;
+	int rc = 0;
+	memcpy(dir, path, dl);
+	dir[dl] = '\0';
+	uint16_t node = MT_NODE(MT_LEVELS, mtree_bucket(name, strlen(name)));
+	memset(&l, 0, sizeof(l));
+	do {
+		size_t from = l.ents.n;
+		l.more = 0;
+		if ((rc = tree_fetch(x->tc, dir, node, 1, after, &l)) < 0)
+			break;
+		rc = 0;
+		for (size_t i = from; i < l.ents.n; i++)
+			if (strcmp(l.ents.v[i].row.path, path) == 0)
+				rc = l.ents.v[i].row.deleted ? 2 : 1;
+		if (rc || !l.more || l.ents.n == from)
+			break;
+		const char *last = strrchr(l.ents.v[l.ents.n - 1].row.path, '/');
+		after = last ? last + 1 : l.ents.v[l.ents.n - 1].row.path;
+	} while (1);
+	mt_entries_free(&l.ents);
+	return rc;
+}
+
+/* A live message of ours the peer lacks or has deleted: what to send.
+ * 0 nothing (kept), 1 sent.  Expunge wins: a message the peer deleted
+ * under this name, or under its name before our flag change, is not sent
+ * back; one it has under that earlier name is renamed there; one it never
+ * had is new mail, sent whole. */
+static int send_message(struct rec_ctx *x, const char *path, const struct crow *l, const struct crow *rr)
+{
+	struct repl *r = x->r;
+	char prev[JENTRY_MAX_PATH + 1];
+	if (rr && rr->deleted)
+		return 0;
+	int p = previous_name(x, path, prev, sizeof(prev));
+	if (p < 0)
+		return p;
+	if (p == 1) {
+		int there = peer_row(x, prev);
+		if (there < 0)
+			return there;
+		if (there == 2)
+			return 0;
+		if (there == 1) {
+			struct jentry e;
+			memset(&e, 0, sizeof(e));
+			e.op = JOP_RENAME;
+			e.path = prev;
+			e.path2 = path;
+			int rc = journal_record(r->fs->journal, &e);
+			return rc < 0 ? rc : 1;
+		}
+	}
+	return journal_baseline_row(r->fs->journal, r->fs->root_fd, path, l->mode, l->uid, l->gid, l->size,
+				    l->mtime_ns, l->ino, l->has_hash ? &l->hash : NULL);
+}
 
 /* Whether row a is a later change than row b (HLC, then node id). */
 static int later_than(const struct crow *a, const struct crow *b, uint16_t self)
@@ -366,8 +490,23 @@ static int rec_diff(void *arg, const char *path, const struct crow *l, const str
 			x->kept++;
 			return 0;
 		}
-		rc = journal_baseline_row(r->fs->journal, r->fs->root_fd, path, l->mode, l->uid, l->gid,
-					  l->size, l->mtime_ns, l->ino, l->has_hash ? &l->hash : NULL);
+		int msg = l->kind == 'f' && msg_dir_len(path) > 0;
+		if (msg && rlive && l->has_hash && rr->has_hash &&
+		    (l->hash.hi != rr->hash.hi || l->hash.lo != rr->hash.lo)) {
+			log_warn("reconcile: message %s has other content on peer %s: left to mhafsck", path,
+				 r->cfg->peer_name);
+			x->kept++;
+			return 0;
+		}
+		if (msg && !rlive)
+			rc = send_message(x, path, l, rr);
+		else
+			rc = journal_baseline_row(r->fs->journal, r->fs->root_fd, path, l->mode, l->uid, l->gid,
+						  l->size, l->mtime_ns, l->ino, l->has_hash ? &l->hash : NULL);
+		if (rc == 0) {
+			x->kept++;
+			return 0;
+		}
 	} else if (l && rlive) {
 		if (!later_than(l, rr, self)) {
 			x->kept++;
@@ -397,6 +536,8 @@ static int rec_diff(void *arg, const char *path, const struct crow *l, const str
 		log_err("reconcile: cannot journal %s: %s", path, strerror(-rc));
 		return rc;
 	}
+	log_info("reconcile: %s: %s here, %s on peer %s: sent", path, llive ? "live" : "deleted",
+		 !rr ? "absent" : rlive ? "live" : "deleted", r->cfg->peer_name);
 	x->sent += (uint64_t)rc;
 	return 0;
 }
@@ -434,7 +575,7 @@ static int reconcile_with_peer(struct repl *r, struct tls_conn *c, uint8_t *buf,
 	struct rc_source local = { 0 };
 	struct tree_client tc = { r, c, buf };
 	struct rc_source remote = { &tc, tree_fetch };
-	struct rec_ctx x = { r, 0, 0, dry, report };
+	struct rec_ctx x = { r, 0, 0, dry, report, NULL, &tc };
 	struct rc_stats st;
 	int rc;
 
@@ -448,6 +589,7 @@ static int reconcile_with_peer(struct repl *r, struct tls_conn *c, uint8_t *buf,
 		sqlite3_close(db);
 		return report ? -EIO : 0; /* the stream goes on without a walk */
 	}
+	x.db = db;
 	uint64_t t0 = repl_now_us();
 	rc = reconcile_walk(&local, &remote, rec_diff, &x, &st);
 	journal_flush(r->fs->journal);
@@ -538,6 +680,18 @@ static int nothing_after(struct jcursor *cur, uint16_t self, uint64_t seq)
 	static __thread char strbuf[JENTRY_MAX_STRBUF];
 	struct jentry e;
 	return jcursor_next(cur, self, seq, &e, strbuf, sizeof(strbuf)) == 0;
+}
+
+/* The walk compares final states: it waits until the peer's stream to us
+ * is connected and has applied nothing for REC_QUIET_US (a split's merges,
+ * journaled back and forth, have settled), as ours has caught up. */
+#define REC_QUIET_US 2000000u
+static int both_quiet(struct repl *r)
+{
+	pthread_mutex_lock(&r->lock);
+	int q = r->in_connected && repl_now_us() - r->last_in_apply_us >= REC_QUIET_US;
+	pthread_mutex_unlock(&r->lock);
+	return q;
 }
 
 /* One connected session: returns when the connection ends. */
@@ -641,7 +795,8 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 			pthread_mutex_unlock(&r->lock);
 		}
 		/* caught up on this connection: once, the reconciliation walk */
-		if (!walked && next <= acked && !r->full_sync && nothing_after(cur, self, acked)) {
+		if (!walked && next <= acked && !r->full_sync && both_quiet(r) &&
+		    nothing_after(cur, self, acked)) {
 			walked = 1;
 			pthread_mutex_lock(&r->lock);
 			int unsupported = r->tree_unsupported;
