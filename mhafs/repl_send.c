@@ -507,23 +507,39 @@ static int rec_diff(void *arg, const char *path, const struct crow *l, const str
 			x->kept++;
 			return 0;
 		}
-	} else if (l && rlive) {
-		if (!later_than(l, rr, self)) {
-			x->kept++;
-			return 0;
-		}
+	} else if (rlive) {
 		struct jentry e;
-		char later[JENTRY_MAX_PATH + 1];
+		char other[JENTRY_MAX_PATH + 1];
+		int msg = rr->kind == 'f' && msg_dir_len(path) > 0;
+		int here = msg && maildir_find_key(r->fs->root_fd, path, other, sizeof(other)) == 1 &&
+			   strcmp(other, path) != 0;
 		memset(&e, 0, sizeof(e));
 		e.path = path;
-		if (rr->kind != 'd' && maildir_find_key(r->fs->root_fd, path, later, sizeof(later)) == 1 &&
-		    strcmp(later, path) != 0) {
-			/* a Maildir message renamed here (flags): the peer renames its
-			 * copy, never an unlink that its apply would turn into an
-			 * expunge of the message under its new name */
+		if (here) {
+			/* the message lives here under another name (flags): if our
+			 * change is the later one the peer renames its copy (never an
+			 * unlink, which its apply would turn into an expunge) */
+			if (!l || !later_than(l, rr, self)) {
+				x->kept++;
+				return 0;
+			}
 			e.op = JOP_RENAME;
-			e.path2 = later;
+			e.path2 = other;
+		} else if (msg) {
+			/* no version of it here: if we had it (a tombstone of this or
+			 * an earlier name), it was expunged here, and expunge wins
+			 * whatever the peer did to it since; never had it: new mail
+			 * of the peer's, which it sends */
+			if (!l && previous_name(x, path, other, sizeof(other)) != 1) {
+				x->kept++;
+				return 0;
+			}
+			e.op = JOP_UNLINK;
 		} else {
+			if (!l || !later_than(l, rr, self)) {
+				x->kept++;
+				return 0;
+			}
 			e.op = rr->kind == 'd' ? JOP_RMDIR : JOP_UNLINK;
 		}
 		rc = journal_record(r->fs->journal, &e);
@@ -536,7 +552,7 @@ static int rec_diff(void *arg, const char *path, const struct crow *l, const str
 		log_err("reconcile: cannot journal %s: %s", path, strerror(-rc));
 		return rc;
 	}
-	log_info("reconcile: %s: %s here, %s on peer %s: sent", path, llive ? "live" : "deleted",
+	log_info("reconcile: %s: %s here, %s on peer %s: sent", path, !l ? "absent" : llive ? "live" : "deleted",
 		 !rr ? "absent" : rlive ? "live" : "deleted", r->cfg->peer_name);
 	x->sent += (uint64_t)rc;
 	return 0;

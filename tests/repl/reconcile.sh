@@ -2,7 +2,8 @@
 # tests/repl/reconcile.sh: divergence that no journal entry describes is
 # found by the reconciliation walk on reconnect and converges.  Both nodes
 # make changes while the other is down (new mail, a flag change by rename,
-# an expunge), then stop cleanly and lose those journal rows (deleted with
+# an expunge, the other side's flag change to the expunged message), then
+# stop cleanly and lose those journal rows (deleted with
 # sqlite3), so the journal stream has nothing to send; the catalogs still
 # hold the state.  On restart each sender walks its digest tree against the
 # peer's and re-sends what the peer lacks.  Checked: the trees converge,
@@ -30,9 +31,10 @@ for i in 1 2 3; do deliver a $M "lostA$i"; done
 mv "$T/a/mnt/$M/new/m1" "$T/a/mnt/$M/cur/m1:2,S"
 rm "$T/a/mnt/$M/new/m2"
 stop_node a
-# A down: B takes mail
+# A down: B takes mail and changes the flags of the message A expunged
 start_node b
 for i in 1 2; do deliver b $M "lostB$i"; done
+mv "$T/b/mnt/$M/new/m2" "$T/b/mnt/$M/cur/m2:2,S"
 stop_node b
 
 # no journal entry describes any of it any more
@@ -47,6 +49,8 @@ converge 30
 [ -f "$T/b/back/$M/new/lostA3" ] || fail "B lacks A's unjournaled new mail"
 [ -f "$T/b/back/$M/cur/m1:2,S" ] && [ ! -e "$T/b/back/$M/new/m1" ] || fail "A's flag change did not reach B"
 [ ! -e "$T/b/back/$M/new/m2" ] || fail "A's expunge did not reach B"
+[ ! -e "$T/b/back/$M/cur/m2:2,S" ] && [ ! -e "$T/a/back/$M/cur/m2:2,S" ] ||
+	fail "B's flag change resurrected the message A expunged (expunge wins)"
 [ -f "$T/a/back/$M/new/lostB2" ] || fail "A lacks B's unjournaled new mail"
 [ -f "$T/a/back/$M/new/m3" ] && [ -f "$T/b/back/$M/new/m3" ] || fail "a message nobody touched is gone"
 
@@ -54,6 +58,7 @@ for n in a b; do
 	line=$(grep "reconcile: with peer" "$T/$n.log" | tail -1)
 	[ -n "$line" ] || fail "node $n logged no reconciliation walk"
 	note "node $n: ${line#*reconcile: }"
+	grep -o "reconcile: [^ ]*: .* sent$" "$T/$n.log" | sed "s/^/# $n /"
 done
 grep "reconcile: with peer" "$T/a.log" | grep -qv " 0 entries sent" || fail "A's walk sent nothing"
 grep "reconcile: with peer" "$T/b.log" | grep -qv " 0 entries sent" || fail "B's walk sent nothing"
