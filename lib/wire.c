@@ -217,9 +217,9 @@ long wire_payload_len(enum wire_type t, const void *msg)
 			return m->body_len > WIRE_MAX_PAYLOAD ? WIRE_ELEN : WIRE_EINVAL;
 		if ((rc = wire_tree_check_resp(m)))
 			return rc;
-		if (29 + (size_t)m->body_len > WIRE_MAX_PAYLOAD)
+		if (37 + (size_t)m->body_len > WIRE_MAX_PAYLOAD)
 			return WIRE_ELEN;
-		return (long)(29 + (size_t)m->body_len);
+		return (long)(37 + (size_t)m->body_len);
 	}
 	case WIRE_LOCK: {
 		const struct wire_lock *m = msg;
@@ -353,8 +353,9 @@ int wire_encode_iov(enum wire_type t, const void *msg, uint8_t scratch[WIRE_SCRA
 		p[2] = m->flags;
 		memcpy(p + 3, m->digest, 16);
 		put64(p + 19, m->count);
-		put16(p + 27, m->n);
-		iov[0] = (struct iovec){ scratch, WIRE_HDR_LEN + 29 };
+		put64(p + 27, m->nchild);
+		put16(p + 35, m->n);
+		iov[0] = (struct iovec){ scratch, WIRE_HDR_LEN + 37 };
 		iov[1] = (struct iovec){ m->body_len ? (void *)m->body : (void *)p, m->body_len };
 		n = 2;
 	} else {
@@ -588,7 +589,7 @@ static int decode_payload(enum wire_type t, struct rd *r, struct wire_msg *m)
 		if (need(r, 16))
 			return WIRE_ETRUNC;
 		memcpy(a->digest, take(r, 16), 16);
-		if ((rc = rd_u64(r, &a->count)) || (rc = rd_u16(r, &a->n)))
+		if ((rc = rd_u64(r, &a->count)) || (rc = rd_u64(r, &a->nchild)) || (rc = rd_u16(r, &a->n)))
 			return rc;
 		a->body_len = (uint32_t)r->left;
 		a->body = take(r, r->left);

@@ -170,6 +170,7 @@ struct wire_tree_resp {
 	uint8_t flags;           /* WIRE_TREE_F_ENTRIES | WIRE_TREE_F_MORE */
 	uint8_t digest[16];
 	uint64_t count;
+	uint64_t nchild;         /* node 0: the directory's direct children (<= count); else 0 */
 	uint16_t n;
 	const uint8_t *body;
 	uint32_t body_len;
@@ -195,6 +196,7 @@ struct wire_tree_entry {
 	uint8_t hash[16];
 	uint8_t sub_digest[16];
 	uint64_t sub_count;
+	uint64_t sub_nchild;     /* the directory's direct children, <= sub_count */
 };
 
 /* Append one item to a TREE_RESP body: the bytes written, WIRE_ESPACE, or

@@ -133,7 +133,8 @@ static int check_tree_entry(const struct wire_tree_entry *e, size_t name_len)
 		return WIRE_EFIELD;
 	if (!(e->flags & WIRE_TE_DELETED) && !km)
 		return WIRE_EFIELD;
-	if ((e->flags & WIRE_TE_SUB) && (e->kind != 'd' || (e->flags & WIRE_TE_DELETED)))
+	if ((e->flags & WIRE_TE_SUB) &&
+	    (e->kind != 'd' || (e->flags & WIRE_TE_DELETED) || e->sub_nchild > e->sub_count))
 		return WIRE_EFIELD;
 	return 0;
 }
@@ -160,7 +161,7 @@ long wire_tree_put_entry(uint8_t *buf, size_t cap, const struct wire_tree_entry 
 	if (rc)
 		return rc;
 	len = 1 + n + 2 + 4 + 8 + 8 + 8 + 2 + (e->flags & WIRE_TE_HASH ? 16 : 0) +
-	      (e->flags & WIRE_TE_SUB ? 24 : 0);
+	      (e->flags & WIRE_TE_SUB ? 32 : 0);
 	if (!buf || cap < len)
 		return WIRE_ESPACE;
 	uint8_t *p = buf;
@@ -182,7 +183,8 @@ long wire_tree_put_entry(uint8_t *buf, size_t cap, const struct wire_tree_entry 
 	if (e->flags & WIRE_TE_SUB) {
 		memcpy(p, e->sub_digest, 16);
 		put64(p + 16, e->sub_count);
-		p += 24;
+		put64(p + 24, e->sub_nchild);
+		p += 32;
 	}
 	return (long)(p - buf);
 }
@@ -221,17 +223,18 @@ static int rd_entry(struct rd *r, struct wire_tree_entry *e, size_t *name_len)
 	e->origin = get16(p + 30);
 	memset(e->hash, 0, 16);
 	memset(e->sub_digest, 0, 16);
-	e->sub_count = 0;
+	e->sub_count = e->sub_nchild = 0;
 	if (e->flags & WIRE_TE_HASH) {
 		if (need(r, 16))
 			return WIRE_ETRUNC;
 		memcpy(e->hash, take(r, 16), 16);
 	}
 	if (e->flags & WIRE_TE_SUB) {
-		if (need(r, 24))
+		if (need(r, 32))
 			return WIRE_ETRUNC;
 		memcpy(e->sub_digest, take(r, 16), 16);
 		e->sub_count = get64(take(r, 8));
+		e->sub_nchild = get64(take(r, 8));
 	}
 	return check_tree_entry(e, n);
 }
@@ -251,6 +254,8 @@ int wire_tree_check_resp(const struct wire_tree_resp *m)
 	    ((m->flags & WIRE_TREE_F_MORE) && !entries))
 		return WIRE_EFIELD;
 	if (!entries && (m->n > 16 || (m->n && (m->node >> 12) == 3)))
+		return WIRE_EFIELD;
+	if (m->nchild > m->count || (m->nchild && m->node != 0))
 		return WIRE_EFIELD;
 	static __thread struct wire_tree_entry prev, cur;
 	size_t prev_len = 0, cur_len;

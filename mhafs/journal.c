@@ -84,8 +84,8 @@ const char *const jstmt_sql[NSTMT] = {
 		     " AND instr(substr(path, length(?1) + 1), '/') = 0 ORDER BY path",
 	[S_CCHILD_ROOT] = "SELECT " CAT_COLS ", path FROM catalog"
 			  " WHERE deleted = 0 AND instr(path, '/') = 0 ORDER BY path",
-	[S_MGET] = "SELECT digest, count FROM mtree WHERE dkey = ?1 AND node = ?2",
-	[S_MPUT] = "INSERT OR REPLACE INTO mtree(dkey, node, digest, count) VALUES (?1, ?2, ?3, ?4)",
+	[S_MGET] = "SELECT digest, count, nchild FROM mtree WHERE dkey = ?1 AND node = ?2",
+	[S_MPUT] = "INSERT OR REPLACE INTO mtree(dkey, node, digest, count, nchild) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[S_MDEL] = "DELETE FROM mtree WHERE dkey = ?1 AND node = ?2",
 };
 

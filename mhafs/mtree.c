@@ -74,13 +74,13 @@ void mtree_row_keys(const char *path, int64_t *dkey, int64_t *bkt)
 	*bkt = (int64_t)mtree_bucket(name, strlen(name));
 }
 
-/* ---- an in-memory map (dkey, node) -> (xor, count delta) ---- */
+/* ---- an in-memory map (dkey, node) -> (xor, count and nchild deltas) ---- */
 
 struct mt_slot {
 	uint64_t dkey;
 	uint32_t node, used; /* used: 1 occupied, 2 also seen (verify) */
 	uint64_t hi, lo;
-	int64_t count;
+	int64_t count, nchild;
 };
 
 struct mt_map {
@@ -113,7 +113,7 @@ static int map_grow(struct mt_map *m)
 }
 
 static int map_add(struct mt_map *m, uint64_t dkey, uint32_t node, const struct hash128 *leaf,
-		   int64_t sign)
+		   int64_t sign, int64_t child)
 {
 	if ((m->n + 1) * 10 > m->cap * 7 && map_grow(m) < 0)
 		return -ENOMEM;
@@ -128,6 +128,7 @@ static int map_add(struct mt_map *m, uint64_t dkey, uint32_t node, const struct 
 	s->hi ^= leaf->hi;
 	s->lo ^= leaf->lo;
 	s->count += sign;
+	s->nchild += child;
 	return 0;
 }
 
@@ -150,8 +151,10 @@ static int add_path(struct mt_map *m, const char *path, const struct hash128 *le
 		size_t nlen = slash ? (size_t)(slash - name) : strlen(name);
 		uint64_t dk = mtree_dkey(path, dlen);
 		unsigned b = mtree_bucket(name, nlen);
+		/* node 0 of the parent also counts its direct children */
 		for (unsigned l = 0; l <= MT_LEVELS; l++)
-			if (map_add(m, dk, MT_NODE(l, b >> (4 * (MT_LEVELS - l))), leaf, sign) < 0)
+			if (map_add(m, dk, MT_NODE(l, b >> (4 * (MT_LEVELS - l))), leaf, sign,
+				    !slash && l == 0 ? sign : 0) < 0)
 				return -ENOMEM;
 		if (!slash)
 			return 0;
@@ -222,7 +225,7 @@ int mtree_flush(struct journal *j)
 		if (!d->used || (d->hi == 0 && d->lo == 0 && d->count == 0))
 			continue;
 		struct hash128 h = { 0, 0 };
-		int64_t count = 0;
+		int64_t count = 0, nchild = 0;
 		sqlite3_stmt *g = jst(j, S_MGET);
 		sqlite3_bind_int64(g, 1, (int64_t)d->dkey);
 		sqlite3_bind_int(g, 2, (int)d->node);
@@ -230,6 +233,7 @@ int mtree_flush(struct journal *j)
 		if (got == SQLITE_ROW) {
 			column_digest(g, 0, &h);
 			count = sqlite3_column_int64(g, 1);
+			nchild = sqlite3_column_int64(g, 2);
 		} else if (got != SQLITE_DONE) {
 			rc = got;
 		}
@@ -239,6 +243,7 @@ int mtree_flush(struct journal *j)
 		h.hi ^= d->hi;
 		h.lo ^= d->lo;
 		count += d->count;
+		nchild += d->nchild;
 		enum jstmt w = count > 0 ? S_MPUT : S_MDEL;
 		sqlite3_stmt *s = jst(j, w);
 		sqlite3_bind_int64(s, 1, (int64_t)d->dkey);
@@ -246,6 +251,7 @@ int mtree_flush(struct journal *j)
 		if (count > 0) {
 			bind_digest(s, 3, h.hi, h.lo);
 			sqlite3_bind_int64(s, 4, count);
+			sqlite3_bind_int64(s, 5, nchild);
 		}
 		rc = jexec(j, w);
 	}
@@ -292,7 +298,8 @@ int mtree_rebuild(sqlite3 *db)
 	if (rc == SQLITE_OK)
 		rc = compute(db, &m);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(db, "INSERT INTO mtree(dkey, node, digest, count) VALUES (?1, ?2, ?3, ?4)",
+		rc = sqlite3_prepare_v2(db, "INSERT INTO mtree(dkey, node, digest, count, nchild)"
+					" VALUES (?1, ?2, ?3, ?4, ?5)",
 					-1, &ins, NULL);
 	for (size_t i = 0; rc == SQLITE_OK && i < m.cap; i++) {
 		struct mt_slot *d = &m.v[i];
@@ -303,6 +310,7 @@ int mtree_rebuild(sqlite3 *db)
 		sqlite3_bind_int(ins, 2, (int)d->node);
 		bind_digest(ins, 3, d->hi, d->lo);
 		sqlite3_bind_int64(ins, 4, d->count);
+		sqlite3_bind_int64(ins, 5, d->nchild);
 		rc = sqlite3_step(ins) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
 	}
 	sqlite3_finalize(ins);
@@ -324,21 +332,22 @@ long mtree_verify(sqlite3 *db, FILE *out)
 	long bad = 0;
 	int rc = compute(db, &m);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(db, "SELECT dkey, node, digest, count FROM mtree", -1, &s, NULL);
+		rc = sqlite3_prepare_v2(db, "SELECT dkey, node, digest, count, nchild FROM mtree", -1, &s, NULL);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		uint64_t dk = (uint64_t)sqlite3_column_int64(s, 0);
 		uint32_t node = (uint32_t)sqlite3_column_int(s, 1);
 		struct hash128 h;
-		int64_t count = sqlite3_column_int64(s, 3);
+		int64_t count = sqlite3_column_int64(s, 3), nchild = sqlite3_column_int64(s, 4);
 		column_digest(s, 2, &h);
 		struct mt_slot *d = m.cap ? &m.v[slot_of(&m, dk, node)] : NULL;
 		int found = d && d->used;
-		if (!found || d->hi != h.hi || d->lo != h.lo || d->count != count) {
+		if (!found || d->hi != h.hi || d->lo != h.lo || d->count != count || d->nchild != nchild) {
 			bad++;
 			if (out)
 				fprintf(out, "digest %016" PRIx64 "/%04x: stored count %" PRId64
 					", computed count %" PRId64 "%s\n", dk, node, count,
-					found ? d->count : 0, found && d->count == count ? " (digest differs)" : "");
+					found ? d->count : 0,
+					found && d->count == count ? " (digest or children differ)" : "");
 		}
 		if (found)
 			d->used = 2;
@@ -363,7 +372,8 @@ long mtree_verify(sqlite3 *db, FILE *out)
 
 static const char mtree_schema[] =
 	"CREATE TABLE IF NOT EXISTS mtree(dkey INTEGER NOT NULL, node INTEGER NOT NULL,"
-	" digest BLOB NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (dkey, node)) WITHOUT ROWID;"
+	" digest BLOB NOT NULL, count INTEGER NOT NULL, nchild INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (dkey, node)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS mtree_meta(id INTEGER PRIMARY KEY CHECK (id = 1),"
 	" built INTEGER NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS catalog_bkt ON catalog(dkey, bkt);";
@@ -405,6 +415,11 @@ int mtree_open(sqlite3 *db, int64_t from_version, char *err, size_t errlen)
 	int rc = exec(db, "BEGIN IMMEDIATE");
 	if (rc == SQLITE_OK && from_version == 1)
 		rc = upgrade_v1(db);
+	/* a tree from before nchild (development builds): built again */
+	if (rc == SQLITE_OK &&
+	    sqlite3_table_column_metadata(db, NULL, "mtree", "digest", NULL, NULL, NULL, NULL, NULL) == SQLITE_OK &&
+	    sqlite3_table_column_metadata(db, NULL, "mtree", "nchild", NULL, NULL, NULL, NULL, NULL) != SQLITE_OK)
+		rc = exec(db, "DROP TABLE mtree; DELETE FROM mtree_meta");
 	if (rc == SQLITE_OK)
 		rc = exec(db, mtree_schema);
 	if (rc == SQLITE_OK)
@@ -438,7 +453,7 @@ struct mt_reader *mt_reader_new(sqlite3 *db)
 	if (!m)
 		return NULL;
 	m->db = db;
-	if (sqlite3_prepare_v2(db, "SELECT digest, count FROM mtree WHERE dkey = ?1 AND node = ?2", -1,
+	if (sqlite3_prepare_v2(db, "SELECT digest, count, nchild FROM mtree WHERE dkey = ?1 AND node = ?2", -1,
 			       &m->one, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "SELECT node, digest, count FROM mtree WHERE dkey = ?1"
 			       " AND node >= ?2 AND node < ?3", -1, &m->range, NULL) != SQLITE_OK ||
@@ -471,6 +486,7 @@ static int read_one(struct mt_reader *m, uint64_t dk, unsigned node, struct mt_d
 	if (rc == SQLITE_ROW) {
 		column_digest(m->one, 0, &d->h);
 		d->count = (uint64_t)sqlite3_column_int64(m->one, 1);
+		d->nchild = (uint64_t)sqlite3_column_int64(m->one, 2);
 	}
 	sqlite3_reset(m->one);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;

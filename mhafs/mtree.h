@@ -11,8 +11,9 @@
  * the name of D's child they fall under: bucket = the top 12 bits of that
  * name's hash, three levels of 16.  Tree node ids (u16): level << 12 |
  * prefix, prefix having 4 * level bits; node 0 of D covers D's whole
- * subtree.  Only non-empty nodes are stored, in table mtree(dkey, node,
- * digest, count) where dkey is a 63-bit hash of D's path.  Catalog rows
+ * subtree and also counts D's direct children (so a directory of few
+ * entries is listed at once).  Only non-empty nodes are stored, in table
+ * mtree(dkey, node, digest, count, nchild), dkey a 63-bit hash of D's path.  Catalog rows
  * carry dkey (of their parent) and bkt (bucket of their name), indexed, so
  * the entries of one bucket are one range query, never a directory scan. */
 #ifndef MHAFS_MTREE_H
@@ -33,7 +34,8 @@
 
 struct mt_digest {
 	struct hash128 h;
-	uint64_t count;
+	uint64_t count;   /* live rows below */
+	uint64_t nchild;  /* node 0 only: live direct children of the directory */
 };
 
 /* One catalog row with, for a live directory, the digest of its subtree. */
@@ -92,7 +94,7 @@ long mtree_verify(sqlite3 *db, FILE *out);
 struct mt_reader;
 struct mt_reader *mt_reader_new(sqlite3 *db);
 void mt_reader_free(struct mt_reader *m);
-/* The digest of node in dir and of its 16 children (zero when empty;
+/* The digest of node in dir (with nchild for node 0) and of its 16 children (zero when empty;
  * children left zero for a level-3 node).  SQLITE_OK or an sqlite code. */
 int mt_read_node(struct mt_reader *m, const char *dir, uint16_t node, struct mt_digest *self,
 		 struct mt_digest child[MT_FANOUT]);

@@ -133,6 +133,15 @@ static int descend(struct walk *w, const char *dir, uint16_t node, const struct 
 	return rc;
 }
 
+/* Whether to compare a node row by row: a leaf bucket, a node of few rows
+ * below, or a directory of few direct children. */
+static int list_it(uint16_t node, const struct mt_digest *ld, const struct mt_digest *rd)
+{
+	uint64_t most = ld->count > rd->count ? ld->count : rd->count;
+	uint64_t kids = ld->nchild > rd->nchild ? ld->nchild : rd->nchild;
+	return MT_LEVEL(node) == MT_LEVELS || most <= RC_LIST_MAX || (node == 0 && kids <= RC_LIST_MAX);
+}
+
 static int visit(struct walk *w, const char *dir, uint16_t node, const struct mt_digest *ld,
 		 const struct mt_digest *rd)
 {
@@ -141,8 +150,7 @@ static int visit(struct walk *w, const char *dir, uint16_t node, const struct mt
 	w->st->nodes++;
 	if (mt_digest_eq(ld, rd))
 		return 0;
-	uint64_t most = ld->count > rd->count ? ld->count : rd->count;
-	if (MT_LEVEL(node) == MT_LEVELS || most <= RC_LIST_MAX)
+	if (list_it(node, ld, rd))
 		return compare_entries(w, dir, node);
 	memset(&l, 0, sizeof(l));
 	memset(&r, 0, sizeof(r));
@@ -166,8 +174,7 @@ int reconcile_walk(const struct rc_source *local, const struct rc_source *remote
 	st->nodes++;
 	if (mt_digest_eq(&l.self, &r.self))
 		return 0;
-	uint64_t most = l.self.count > r.self.count ? l.self.count : r.self.count;
-	if (most <= RC_LIST_MAX)
+	if (list_it(0, &l.self, &r.self))
 		return compare_entries(&w, "", 0);
 	return descend(&w, "", 0, &l, &r);
 }

@@ -12,7 +12,8 @@
 
 #include "mtree.h"
 
-/* A node's children below this many rows are compared entry by entry. */
+/* A node with at most this many rows below, or a directory with at most
+ * this many direct children, is compared entry by entry. */
 #define RC_LIST_MAX 48
 /* Entries per request. */
 #define RC_PAGE 256

@@ -312,6 +312,7 @@ static long put_row(uint8_t *buf, size_t cap, const struct mt_entry *me)
 	if (w.flags & WIRE_TE_SUB) {
 		hash_to_bytes(&me->sub.h, w.sub_digest);
 		w.sub_count = me->sub.count;
+		w.sub_nchild = me->sub.nchild;
 	}
 	return wire_tree_put_entry(buf, cap, &w);
 }
@@ -360,6 +361,7 @@ static int answer_tree_req(struct repl *r, struct tls_conn *c, const struct wire
 	} else {
 		hash_to_bytes(&l.self.h, a.digest);
 		a.count = l.self.count;
+		a.nchild = q->node == 0 ? l.self.nchild : 0;
 		for (unsigned i = 0; i < MT_FANOUT; i++) {
 			struct wire_tree_bucket b = { .idx = (uint8_t)i, .count = l.child[i].count };
 			if (!b.count)

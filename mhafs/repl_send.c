@@ -264,6 +264,7 @@ static int tree_fetch(void *arg, const char *dir, uint16_t node, int want_entrie
 		struct wire_tree_bucket b;
 		hash_from_bytes(a->digest, &out->self.h);
 		out->self.count = a->count;
+		out->self.nchild = a->nchild;
 		while ((rc = wire_tree_next_bucket(a, &pos, &b)) == 1) {
 			hash_from_bytes(b.digest, &out->child[b.idx].h);
 			out->child[b.idx].count = b.count;
@@ -304,6 +305,7 @@ static int tree_fetch(void *arg, const char *dir, uint16_t node, int want_entrie
 		if (me->has_sub) {
 			hash_from_bytes(e.sub_digest, &me->sub.h);
 			me->sub.count = e.sub_count;
+			me->sub.nchild = e.sub_nchild;
 		}
 		out->ents.n++;
 	}

@@ -460,6 +460,7 @@ static struct wire_tree_entry tentry(const char *name, char kind, uint32_t mode,
 	memset(e.hash, 0x11, 16);
 	memset(e.sub_digest, 0x22, 16);
 	e.sub_count = (flags & WIRE_TE_SUB) ? 5 : 0;
+	e.sub_nchild = (flags & WIRE_TE_SUB) ? 2 : 0;
 	return e;
 }
 
@@ -524,6 +525,7 @@ static void test_tree_frames(void)
 	memset(&a, 0, sizeof(a));
 	memset(a.digest, 0xab, 16);
 	a.count = 100;
+	a.nchild = 40;
 	long k = wire_tree_put_bucket(body, sizeof(body), &b);
 	b.idx = 15;
 	b.count = 93;
@@ -539,6 +541,14 @@ static void test_tree_frames(void)
 	CHECK(got.idx == 15 && got.count == 93);
 	CHECK_EQ(wire_tree_next_bucket(&m.u.tree_resp, &pos, &got), 0);
 	CHECK_EQ(m.u.tree_resp.count, 100);
+	CHECK_EQ(m.u.tree_resp.nchild, 40);
+	a.nchild = 101; /* more children than rows */
+	CHECK_EQ(wire_encode(WIRE_TREE_RESP, &a, buf, sizeof(buf)), WIRE_EFIELD);
+	a.nchild = 1;
+	a.node = 0x1003; /* children are counted at node 0 only */
+	CHECK_EQ(wire_encode(WIRE_TREE_RESP, &a, buf, sizeof(buf)), WIRE_EFIELD);
+	a.node = 0;
+	a.nchild = 40;
 	/* out of order, too many for a level-3 node, a zero count */
 	memcpy(body + 100, body + 25, 25);
 	memcpy(body + 125, body, 25);
@@ -576,7 +586,7 @@ static void test_tree_frames(void)
 		CHECK_EQ(wire_tree_next_entry(&m.u.tree_resp, &pos, &r), 1);
 		CHECK(strcmp(r.name, e[i].name) == 0 && r.kind == e[i].kind && r.flags == e[i].flags);
 		CHECK(r.mode == e[i].mode && r.size == -1 && r.mtime_ns == e[i].mtime_ns && r.hlc == e[i].hlc);
-		CHECK(r.origin == 2 && r.sub_count == e[i].sub_count);
+		CHECK(r.origin == 2 && r.sub_count == e[i].sub_count && r.sub_nchild == e[i].sub_nchild);
 		CHECK(!(e[i].flags & WIRE_TE_HASH) || memcmp(r.hash, e[i].hash, 16) == 0);
 	}
 	CHECK_EQ(wire_tree_next_entry(&m.u.tree_resp, &pos, &r), 0);
@@ -601,6 +611,9 @@ static void test_tree_frames(void)
 		tentry("x", 'q', 0100600, 0),  tentry("x", 'd', 0100600, 0),   tentry("x", 'f', 0100600, WIRE_TE_SUB),
 		tentry("x", 'd', 0040700, WIRE_TE_SUB | WIRE_TE_DELETED),      tentry("x", 'f', 0100600, 0x40),
 	};
+	struct wire_tree_entry many = tentry("x", 'd', 0040700, WIRE_TE_SUB);
+	many.sub_nchild = many.sub_count + 1;
+	CHECK_EQ(wire_tree_put_entry(body, sizeof(body), &many), WIRE_EFIELD);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK(wire_tree_put_entry(body, sizeof(body), &bad[i]) < 0);
 		/* the same row hand-encoded (from a valid one) is refused on decode */
@@ -609,15 +622,15 @@ static void test_tree_frames(void)
 		uint8_t pl[600];
 		memset(pl, 0, sizeof(pl));
 		size_t nl = strlen(bad[i].name);
-		memset(pl, 0, 29);
-		pl[28] = 1;                 /* n = 1 */
+		memset(pl, 0, 37);
+		pl[36] = 1;                 /* n = 1 */
 		pl[2] = WIRE_TREE_F_ENTRIES;
-		pl[29] = (uint8_t)nl;
-		memcpy(pl + 30, bad[i].name, nl);
-		memcpy(pl + 30 + nl, body + 2, (size_t)n - 2);
-		pl[30 + nl] = (uint8_t)bad[i].kind;
-		pl[31 + nl] = bad[i].flags;
-		size_t plen = 30 + nl + (size_t)n - 2 + ((bad[i].flags & WIRE_TE_SUB) ? 24 : 0) +
+		pl[37] = (uint8_t)nl;
+		memcpy(pl + 38, bad[i].name, nl);
+		memcpy(pl + 38 + nl, body + 2, (size_t)n - 2);
+		pl[38 + nl] = (uint8_t)bad[i].kind;
+		pl[39 + nl] = bad[i].flags;
+		size_t plen = 38 + nl + (size_t)n - 2 + ((bad[i].flags & WIRE_TE_SUB) ? 32 : 0) +
 			      ((bad[i].flags & WIRE_TE_HASH) ? 16 : 0);
 		size_t fn = frame(buf, WIRE_TREE_RESP, pl, (uint32_t)plen);
 		int rc = decode(buf, fn, &m);
