@@ -320,5 +320,6 @@ void repl_stop(struct repl *r)
 		close(r->notify_fd);
 	if (r->wake_fd >= 0)
 		close(r->wake_fd);
+	free(r->rec_report);
 	free(r);
 }
