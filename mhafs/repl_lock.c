@@ -195,13 +195,24 @@ int repl_lock_take(struct repl *r, const char *path)
 	pthread_mutex_unlock(&l->mu);
 	kick_sender(r);
 
-	deadline_in(&dl, r->cfg->sync_timeout_ms);
+	/* the peer may itself wait up to sync_timeout_ms for its journal to
+	 * be acknowledged before it answers */
+	deadline_in(&dl, 2 * r->cfg->sync_timeout_ms);
 	pthread_mutex_lock(&l->mu);
 	while (q->state != RQ_DONE)
 		if (pthread_cond_timedwait(&l->cv, &l->mu, &dl) == ETIMEDOUT)
 			break;
 	int result = q->state == RQ_DONE ? q->result : -1;
-	slot_free(q);
+	if (q->state == RQ_SENT) {
+		/* an answer may still come: whatever the peer holds for this
+		 * request, it gives back (the request becomes that GIVE) */
+		q->op = WIRE_LOCK_GIVE;
+		q->state = RQ_QUEUED;
+		q->after_seq = 0;
+		q->id = l->next_id++;
+	} else {
+		slot_free(q);
+	}
 	int rc = 0;
 	if (result == (int)WIRE_LOCK_GRANTED) {
 		int i;
@@ -234,7 +245,7 @@ int repl_lock_take(struct repl *r, const char *path)
 		  rc == 1 ? "shared with the peer" : rc < 0 ? "busy" : "alone");
 	if (result == -1)
 		log_warn("replication: peer %s did not answer for lock %s within %u ms; "
-			 "taking it on this node alone", r->cfg->peer_name, path, r->cfg->sync_timeout_ms);
+			 "taking it on this node alone", r->cfg->peer_name, path, 2 * r->cfg->sync_timeout_ms);
 	else if (result == (int)WIRE_LOCK_REFUSED)
 		log_warn("replication: peer %s refused lock %s; taking it on this node alone",
 			 r->cfg->peer_name, path);
