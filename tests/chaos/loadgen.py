@@ -42,7 +42,10 @@ class Recorder:
         self.t0 = time.time()
 
     def write(self, **kw):
-        kw["t"] = round(time.time() - self.t0, 3)
+        now = time.time()
+        kw["t"] = round(now - self.t0, 3)
+        # Wall clock too, to line a record up with the daemons' logs.
+        kw["wall"] = time.strftime("%H:%M:%S", time.gmtime(now)) + ".%03d" % (now % 1 * 1000)
         with LOCK:
             self.f.write(json.dumps(kw, sort_keys=True) + "\n")
 
