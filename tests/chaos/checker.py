@@ -134,6 +134,7 @@ def load_record(path):
     moved_any = set()                  # mids any move was sent for
     unsure_move = set()                # (user, mid): a move without an OK
     pending, unanswered = Counter(), Counter()    # moves/expunges sent
+    anomalies = []                     # what the client saw the server get wrong
     users = set()
     with open(path) as f:
         for n, line in enumerate(f, 1):
@@ -164,6 +165,11 @@ def load_record(path):
                         pending[pk] -= 1
                         if phase == "cut":
                             unanswered[cmd] += 1
+                if cmd == "anomaly":
+                    anomalies.append("%s %s %s: %s UIDs %s" % (
+                        r.get("wall", r.get("t")), r.get("user"), r.get("folder"),
+                        r.get("what"), ",".join(r.get("uids", []))))
+                    continue
                 if ok is True:
                     imap_ops[cmd] += 1
                 # A move (copy + expunge) leaves the message somewhere,
@@ -190,7 +196,7 @@ def load_record(path):
     return dict(attempted=attempted, acked=acked, indeterminate=indeterminate,
                 expunged=expunged, maybe_gone=maybe_gone, imap_ops=imap_ops,
                 moved_from=moved_from, moved_any=moved_any, unsure_move=unsure_move,
-                unanswered=unanswered, users=users)
+                unanswered=unanswered, anomalies=anomalies, users=users)
 
 
 def check(rec, trees, views, users):
@@ -342,6 +348,7 @@ def main():
         "imap_ops": dict(rec["imap_ops"]),
         "imap_unanswered": rec["unanswered"],
         "left_in_both": len(found["left_in_both"]),
+        "client_anomalies": len(rec["anomalies"]),
     }
     for k in kinds:
         summary[k] = len(found[k])
@@ -350,13 +357,16 @@ def main():
             print("%s: %s" % (k, line))
         if len(found[k]) > a.max_lines:
             print("%s: ... %d more" % (k, len(found[k]) - a.max_lines))
+    for line in rec["anomalies"][:a.max_lines]:
+        print("client saw: %s" % line)
     for line in found["left_in_both"][:a.max_lines]:
         print("indeterminate move: %s" % line)
     print("checker: IMAP commands completed: %s; moves/expunges without an answer: %s; "
-          "messages left in two folders by an unanswered move: %d" % (
+          "messages left in two folders by an unanswered move: %d; UID anomalies the "
+          "client saw: %d" % (
               " ".join("%s=%d" % kv for kv in sorted(rec["imap_ops"].items())) or "none",
               " ".join("%s=%d" % kv for kv in sorted(rec["unanswered"].items())) or "none",
-              len(found["left_in_both"])))
+              len(found["left_in_both"]), len(rec["anomalies"])))
     print("checker: attempted=%d acknowledged=%d indeterminate=%d imap_ops=%d %s" % (
         summary["attempted"], summary["acknowledged"], summary["indeterminate"],
         sum(rec["imap_ops"].values()),

@@ -149,6 +149,15 @@ expect "moved message back in its source folder" resurrected=2
 printf '%s\n' "$out" | grep -q '^resurrected: n2 alice@d1.test/INBOX: <m4@chaos> (moved away; cur/403.M4.h:2,S)$' ||
 	fail "moved-away line: $out"
 
+# What the client saw the server get wrong is listed and counted (the
+# verdict comes from the stores and views).
+fresh
+echo '{"op":"imap","cmd":"anomaly","user":"alice@d1.test","folder":"INBOX","mids":["<m1@chaos>"],"uids":["1","9"],"ok":null,"what":"two UIDs with one Message-ID","wall":"12:00:00.000"}' >>"$T/rec"
+expect "client-side UID anomaly recorded"
+case "$out" in *"UID anomalies the client saw: 1"*) ;; *) fail "anomaly not counted: $out" ;; esac
+printf '%s\n' "$out" | grep -q '^client saw: 12:00:00.000 alice@d1.test INBOX: two UIDs with one Message-ID UIDs 1,9$' ||
+	fail "anomaly line: $out"
+
 # Bad input: a clear error, exit 2.
 "$PY" "$CHECKER" --record "$T/rec" --tree "n1=$T/a" >/dev/null 2>&1
 [ $? = 2 ] || fail "one tree accepted"

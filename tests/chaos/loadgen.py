@@ -202,6 +202,18 @@ def imap_session(a, rec, stop, stats, user, pw, rnd, unsure):
                     got.update(out)
                     return typ, [b""]
                 imap_cmd(rec, stats, user, folder, "fetch", [], fetch)
+                # Two UIDs of one folder naming one Message-ID: the server's
+                # UID map is wrong (or a message is there twice).  Recorded
+                # as seen; the commands below still act on what the server
+                # said, as a real client would.
+                seen = {}
+                for u in pick:
+                    if u in got and got[u] in seen:
+                        rec.write(op="imap", cmd="anomaly", user=user, folder=folder,
+                                  mids=[got[u]], uids=[seen[got[u]], u], ok=None,
+                                  what="two UIDs with one Message-ID")
+                        stats["imap_uid_anomalies"] += 1
+                    seen.setdefault(got.get(u), u)
                 # A message an unanswered MOVE or EXPUNGE touched is left
                 # alone: the client cannot know where it is now.
                 pick = [u for u in pick if u in got and got[u] not in unsure]

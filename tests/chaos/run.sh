@@ -395,6 +395,8 @@ else:
               sum(ops.values()), " ".join("%s=%d" % kv for kv in sorted(ops.items())),
               " ".join("%s=%d" % kv for kv in sorted(v["imap_unanswered"].items())) or "none",
               v["left_in_both"]))
+    print("chaos: UID anomalies the client saw during the run (two UIDs, one Message-ID):"
+          " %d" % v.get("client_anomalies", 0))
 print("chaos: faults injected %d:%s" % (sum(int(f.split("=")[1]) for f in faults),
                                         "".join(" " + f for f in faults)))
 print("chaos: failover (VIP outages seen by the SMTP probe): %d, p50 %d ms, p99 %d ms, max %d ms"
