@@ -163,8 +163,8 @@ def load_record(path):
                         pending[pk] += 1
                     elif pending[pk] > 0:
                         pending[pk] -= 1
-                        if phase == "cut":
-                            unanswered[cmd] += 1
+                        if phase == "cut" or ok is not True:
+                            unanswered[cmd] += 1     # cut off, or NO/BAD
                 if cmd == "anomaly":
                     anomalies.append("%s %s %s: %s UIDs %s" % (
                         r.get("wall", r.get("t")), r.get("user"), r.get("folder"),
@@ -188,8 +188,9 @@ def load_record(path):
                             unsure_move.add((key[0], mid))
                 elif cmd == "move" and phase == "cut":
                     unsure_move.update((key[0], mid) for mid in r.get("mids", []))
-    # A removal sent but never answered OK or NO (the connection died, or
-    # the client stopped before its answer) is indeterminate.
+    # A removal sent that got no OK -- a NO (Dovecot may have copied and
+    # not expunged), a dropped connection, or none at all (the client
+    # stopped first) -- is indeterminate.
     for (_, cmd, _), k in pending.items():
         unanswered[cmd] += k
     unanswered = dict(+unanswered)
@@ -361,8 +362,8 @@ def main():
         print("client saw: %s" % line)
     for line in found["left_in_both"][:a.max_lines]:
         print("indeterminate move: %s" % line)
-    print("checker: IMAP commands completed: %s; moves/expunges without an answer: %s; "
-          "messages left in two folders by an unanswered move: %d; UID anomalies the "
+    print("checker: IMAP commands completed: %s; moves/expunges without an OK: %s; "
+          "messages left in two folders by a move without an OK: %d; UID anomalies the "
           "client saw: %d" % (
               " ".join("%s=%d" % kv for kv in sorted(rec["imap_ops"].items())) or "none",
               " ".join("%s=%d" % kv for kv in sorted(rec["unanswered"].items())) or "none",

@@ -390,7 +390,7 @@ else:
     print("chaos: lost %d, duplicated %d, unexpected %d, divergent %d, resurrected %d" % tuple(
         v[k] for k in ("lost", "duplicated", "unexpected", "divergent", "resurrected")))
     ops = v["imap_ops"]
-    print("chaos: IMAP operations completed %d (%s); moves/expunges without an answer: %s;"
+    print("chaos: IMAP operations completed %d (%s); moves/expunges without an OK: %s;"
           " left in two folders by them: %d" % (
               sum(ops.values()), " ".join("%s=%d" % kv for kv in sorted(ops.items())),
               " ".join("%s=%d" % kv for kv in sorted(v["imap_unanswered"].items())) or "none",
