@@ -103,6 +103,41 @@ static int check_ack(const struct wire_ack *m)
 	return (m->origin == 0 || m->seq == 0) ? WIRE_EFIELD : 0;
 }
 
+/* A store-relative path of n bytes: not absolute, no NUL, no empty, "."
+ * or ".." component. */
+static int check_relpath(const uint8_t *s, size_t n)
+{
+	if (n == 0 || !s)
+		return WIRE_EFIELD;
+	if (n > WIRE_PATH_MAX)
+		return WIRE_ESTRLEN;
+	size_t start = 0;
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && s[i] == '\0')
+			return WIRE_EFIELD;
+		if (i < n && s[i] != '/')
+			continue;
+		size_t len = i - start;
+		if (len == 0 || (len == 1 && s[start] == '.') ||
+		    (len == 2 && s[start] == '.' && s[start + 1] == '.'))
+			return WIRE_EFIELD;
+		start = i + 1;
+	}
+	return 0;
+}
+
+static int check_lock(const struct wire_lock *m)
+{
+	if (m->op != WIRE_LOCK_TAKE && m->op != WIRE_LOCK_GIVE)
+		return WIRE_EFIELD;
+	return check_relpath((const uint8_t *)m->path, m->path_len);
+}
+
+static int check_lock_resp(const struct wire_lock_resp *m)
+{
+	return m->result > WIRE_LOCK_REFUSED ? WIRE_EFIELD : 0;
+}
+
 /* ---- encoding ---- */
 
 /* Length of a C string bounded by max+1, so an unterminated or overlong
@@ -169,6 +204,16 @@ long wire_payload_len(enum wire_type t, const void *msg)
 	}
 	case WIRE_BYE:
 		return 0;
+	case WIRE_LOCK: {
+		const struct wire_lock *m = msg;
+		if ((rc = check_lock(m)))
+			return rc;
+		return (long)(8 + 1 + 2 + m->path_len);
+	}
+	case WIRE_LOCK_RESP:
+		if ((rc = check_lock_resp(msg)))
+			return rc;
+		return 8 + 1;
 	}
 	return WIRE_ETYPE;
 }
@@ -219,9 +264,16 @@ static void encode_small(enum wire_type t, const void *msg, uint8_t *p)
 		memcpy(p + 6, m->text, n);
 		break;
 	}
+	case WIRE_LOCK_RESP: {
+		const struct wire_lock_resp *m = msg;
+		put64(p, m->id);
+		p[8] = m->result;
+		break;
+	}
 	case WIRE_OP:
 	case WIRE_DATA:
 	case WIRE_BYE:
+	case WIRE_LOCK: /* fixed part in wire_encode_iov, the path by reference */
 		break;
 	}
 }
@@ -252,6 +304,14 @@ int wire_encode_iov(enum wire_type t, const void *msg, uint8_t scratch[WIRE_SCRA
 		const struct wire_data *m = msg;
 		iov[0] = (struct iovec){ scratch, WIRE_HDR_LEN };
 		iov[1] = (struct iovec){ (void *)m->data, m->len };
+		n = 2;
+	} else if (t == WIRE_LOCK) {
+		const struct wire_lock *m = msg;
+		put64(scratch + WIRE_HDR_LEN, m->id);
+		scratch[WIRE_HDR_LEN + 8] = m->op;
+		put16(scratch + WIRE_HDR_LEN + 9, m->path_len);
+		iov[0] = (struct iovec){ scratch, WIRE_HDR_LEN + 11 };
+		iov[1] = (struct iovec){ (void *)m->path, m->path_len };
 		n = 2;
 	} else {
 		encode_small(t, msg, scratch + WIRE_HDR_LEN);
@@ -459,6 +519,21 @@ static int decode_payload(enum wire_type t, struct rd *r, struct wire_msg *m)
 	}
 	case WIRE_BYE:
 		return 0;
+	case WIRE_LOCK: {
+		struct wire_lock *l = &m->u.lock;
+		if ((rc = rd_u64(r, &l->id)) || (rc = rd_u8(r, &l->op)) || (rc = rd_u16(r, &l->path_len)))
+			return rc;
+		if (l->path_len > WIRE_PATH_MAX)
+			return WIRE_ESTRLEN;
+		if (need(r, l->path_len))
+			return WIRE_ETRUNC;
+		l->path = (const char *)take(r, l->path_len);
+		return check_lock(l);
+	}
+	case WIRE_LOCK_RESP:
+		if ((rc = rd_u64(r, &m->u.lock_resp.id)) || (rc = rd_u8(r, &m->u.lock_resp.result)))
+			return rc;
+		return check_lock_resp(&m->u.lock_resp);
 	}
 	return WIRE_ETYPE;
 }
@@ -506,11 +581,12 @@ static const char *const type_names[WIRE_TYPE_MAX + 1] = {
 	[WIRE_HELLO] = "HELLO", [WIRE_HELLO_ACK] = "HELLO_ACK", [WIRE_OP] = "OP",
 	[WIRE_DATA] = "DATA",   [WIRE_ACK] = "ACK",             [WIRE_PING] = "PING",
 	[WIRE_PONG] = "PONG",   [WIRE_ERROR] = "ERROR",         [WIRE_BYE] = "BYE",
+	[WIRE_LOCK] = "LOCK",   [WIRE_LOCK_RESP] = "LOCK_RESP",
 };
 
 const char *wire_type_name(enum wire_type t)
 {
-	if ((int)t < 1 || t > WIRE_TYPE_MAX)
+	if ((int)t < 1 || t > WIRE_TYPE_MAX || !type_names[t])
 		return "unknown";
 	return type_names[t];
 }

@@ -33,8 +33,11 @@ enum wire_type {
 	WIRE_PONG = 7,
 	WIRE_ERROR = 8,      /* the sender is about to close: why */
 	WIRE_BYE = 9,        /* orderly end of the stream, empty payload */
+	/* 10 and 11: reserved for the catalog digest walk */
+	WIRE_LOCK = 12,      /* take or give back a cluster-wide dotlock (sender -> peer) */
+	WIRE_LOCK_RESP = 13, /* the peer's answer to a WIRE_LOCK take */
 };
-#define WIRE_TYPE_MAX 9
+#define WIRE_TYPE_MAX 13
 
 /* Error codes: every function returns 0 (or a length) or one of these. */
 enum {
@@ -111,6 +114,28 @@ struct wire_ping {             /* PING and PONG */
 	uint64_t hlc;
 };
 
+/* WIRE_LOCK: the requesting node asks its peer to hold the same dotlock
+ * (a store-relative path, e.g. "u/Maildir/dovecot-uidlist.lock") on its
+ * side, or to let it go.  Only a take is answered. */
+#define WIRE_LOCK_TAKE    1u
+#define WIRE_LOCK_GIVE    2u
+#define WIRE_PATH_MAX     4095u
+struct wire_lock {
+	uint64_t id;           /* the requester's handle, echoed in the answer */
+	uint8_t op;            /* WIRE_LOCK_TAKE or WIRE_LOCK_GIVE */
+	uint16_t path_len;     /* 1 .. WIRE_PATH_MAX */
+	const char *path;      /* relative, no "", "." or ".." component, no NUL;
+				* not NUL-terminated (points into the frame) */
+};
+
+#define WIRE_LOCK_GRANTED 0u   /* the peer holds it for us */
+#define WIRE_LOCK_BUSY    1u   /* someone there holds it: try again later */
+#define WIRE_LOCK_REFUSED 2u   /* not a lock the peer will take (bad path) */
+struct wire_lock_resp {
+	uint64_t id;
+	uint8_t result;        /* WIRE_LOCK_GRANTED / _BUSY / _REFUSED */
+};
+
 struct wire_error {
 	uint32_t code;                      /* non-zero, WIRE_ERR_* or other */
 	char text[WIRE_TEXT_MAX + 1];       /* printable, NUL-terminated */
@@ -133,6 +158,8 @@ struct wire_msg {
 		struct wire_ack ack;
 		struct wire_ping ping;   /* WIRE_PING and WIRE_PONG */
 		struct wire_error error;
+		struct wire_lock lock;
+		struct wire_lock_resp lock_resp;
 	} u;
 };
 

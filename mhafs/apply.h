@@ -52,6 +52,11 @@ void staged_discard(struct applier *a, struct staged *s);
  * system).  0 or -errno. */
 int apply_sync(struct applier *a);
 
+/* The content of a dotlock this mhafs holds for its peer ("pid:host", the
+ * form Dovecot writes, so Dovecot sees a live holder and a stale one when
+ * this mhafs is gone).  Length, or -1. */
+int apply_dotlock_marker(char *buf, size_t len);
+
 /* Check that e may be applied here (safe, not node-local): 0 or -EPERM. */
 int apply_check(struct applier *a, const struct jentry *e);
 /* Apply e; s holds its content (WRITE/COMMIT with content) or is NULL.

@@ -34,9 +34,37 @@ int apply_is_uidlist(const char *path)
 	return strcmp(slash ? slash + 1 : path, UIDLIST_NAME) == 0;
 }
 
+int apply_dotlock_marker(char *buf, size_t len)
+{
+	char host[256];
+	if (gethostname(host, sizeof(host)) < 0)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	int n = snprintf(buf, len, "%ld:%s", (long)getpid(), host);
+	return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
+/* Whether the dotlock in pfd is a marker this mhafs holds for the peer:
+ * the peer's Dovecot holds the lock, and its uidlist is what we apply. */
+static int held_for_peer(int pfd)
+{
+	char want[320], got[320];
+	int n = apply_dotlock_marker(want, sizeof(want));
+	int fd = openat(pfd, UIDLIST_NAME ".lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (n <= 0 || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	ssize_t k = pread(fd, got, sizeof(got), 0);
+	close(fd);
+	return k == n && memcmp(got, want, (size_t)n) == 0;
+}
+
 /* Dovecot's dotlock: create dovecot-uidlist.lock exclusively, waiting up
  * to two seconds for a holder; a lock older than two minutes is stale (as
- * Dovecot treats it).  Returns 1 when we hold it, 0 when we go on without. */
+ * Dovecot treats it).  Returns 1 when we hold it, 2 when it is held here
+ * for the peer whose uidlist we apply, 0 when we go on without. */
 int apply_uidlist_lock(int pfd)
 {
 	for (int i = 0; i < 200; i++) {
@@ -48,6 +76,8 @@ int apply_uidlist_lock(int pfd)
 		struct stat st;
 		if (errno != EEXIST)
 			return 0;
+		if (held_for_peer(pfd))
+			return 2;
 		if (fstatat(pfd, UIDLIST_NAME ".lock", &st, 0) == 0 && time(NULL) - st.st_mtime > 120) {
 			unlinkat(pfd, UIDLIST_NAME ".lock", 0);
 			continue;
@@ -61,7 +91,7 @@ int apply_uidlist_lock(int pfd)
 
 void apply_uidlist_unlock(int pfd, int held)
 {
-	if (held)
+	if (held == 1)
 		unlinkat(pfd, UIDLIST_NAME ".lock", 0);
 }
 

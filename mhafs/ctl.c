@@ -73,6 +73,9 @@ static void answer_status(struct ctl *c, FILE *out)
 			st.conflicts_theirs_newer, st.conflicts_ours_newer, st.conflicts_expunge_wins,
 			st.conflicts_redirected);
 		fprintf(out, "uidlist_merges=%" PRIu64 "\n", st.uidlist_merges);
+		fprintf(out, "dotlocks_shared=%" PRIu64 "\ndotlocks_busy_on_peer=%" PRIu64
+			"\ndotlocks_alone=%" PRIu64 "\ndotlocks_held_for_peer=%" PRIu64 "\n",
+			st.locks_granted, st.locks_busy, st.locks_alone, st.locks_served);
 		fprintf(out, "commit_waits=%" PRIu64 "\ncommit_timeouts=%" PRIu64
 			"\nlast_commit_ack_us=%" PRIu64 "\nlast_error=%s\n",
 			st.commit_waits, st.commit_timeouts, st.last_ack_lag_us,

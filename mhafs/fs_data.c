@@ -128,9 +128,17 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	int shared = fs_dotlock_take(fs, p, name, fi->flags);
+	if (shared < 0) {
+		fuse_reply_err(req, -shared);
+		return;
+	}
 	int fd = open_create(p, name, adjust_flags(fs, fi->flags), mode, &created);
 	if (fd < 0) {
-		fuse_reply_err(req, errno);
+		err = errno;
+		if (shared)
+			fs_dotlock_give(fs, p, name, 0);
+		fuse_reply_err(req, err);
 		return;
 	}
 	if (created && !(ctx->uid == 0 && ctx->gid == 0)) {

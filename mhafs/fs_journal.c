@@ -19,6 +19,7 @@
 #include "log.h"
 #include "pathpat.h"
 #include "repl.h"
+#include "repl_lock.h"
 
 #define DELETED_SUFFIX " (deleted)"
 
@@ -135,7 +136,7 @@ static int release_reserve(struct mhafs *fs)
 static void hook_committed(void *arg, uint64_t seq)
 {
 	struct mhafs *fs = arg;
-	(void)seq;
+	repl_lock_journaled(fs->repl, seq);
 	repl_notify(fs->repl); /* the sender reads the database: wake it now */
 }
 
@@ -435,4 +436,56 @@ int fs_invalidate_path(struct mhafs *fs, const char *relpath)
 	}
 	close(pfd);
 	return rc;
+}
+
+int fs_dotlock_take(struct mhafs *fs, struct inode *parent, const char *name, int flags)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	if (!fs->repl || !(flags & O_EXCL) || !repl_lock_name(name))
+		return 0;
+	/* held here already (by a Dovecot or for the peer): no need to ask */
+	if (fstatat(parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return -EEXIST;
+	if (fs_child_path(fs, parent, name, path, sizeof(path)) < 0)
+		return 0;
+	return repl_lock_take(fs->repl, path);
+}
+
+/* Dovecot appends to dovecot-uidlist in place under the lock and may keep
+ * it open long after: content written under the lock goes to the peer now,
+ * before the lock does.  When the lock was renamed over the file, the
+ * rename's commit carried the content already: only the writer's pending
+ * "content changed" goes (it would send the same bytes again at close). */
+static void flush_locked_file(struct mhafs *fs, struct inode *parent, const char *name, int renamed)
+{
+	struct stat st;
+	int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return;
+	}
+	struct inode *in = itable_learn(fs->inodes, fd, &st); /* holds it meanwhile */
+	if (!in)
+		return;
+	if (atomic_exchange(&in->dirty, 0) && !renamed)
+		fs_journal_content(fs, in);
+	itable_forget(fs->inodes, in, 1);
+}
+
+void fs_dotlock_give(struct mhafs *fs, struct inode *parent, const char *name, int renamed)
+{
+	char path[PATH_MAX];
+	if (!fs->repl || !repl_lock_name(name) || fs_child_path(fs, parent, name, path, sizeof(path)) < 0)
+		return;
+	size_t n = strlen(name) - strlen(".lock");
+	char locked[NAME_MAX + 1];
+	if (n < sizeof(locked)) {
+		memcpy(locked, name, n);
+		locked[n] = '\0';
+		flush_locked_file(fs, parent, locked, renamed);
+	}
+	repl_lock_give(fs->repl, path);
 }

@@ -34,12 +34,24 @@ static int bad_name(const char *name)
 	       strcmp(name, "..") == 0;
 }
 
+/* Names the kernel must not cache: dotlocks (taken on the peer's behalf
+ * underneath the kernel) and dovecot-uidlist (replaced by the replicator
+ * while the peer holds the lock; whoever takes the lock next must read
+ * the new one, not a cached inode). */
+static int uncached_name(const char *name)
+{
+	size_t n = strlen(name);
+	return (n > 5 && strcmp(name + n - 5, ".lock") == 0) || strcmp(name, "dovecot-uidlist") == 0;
+}
+
 /* Look name up in parent and fill e (lookup count +1).  Returns 0 or errno. */
 int fs_do_lookup(struct mhafs *fs, struct inode *parent, const char *name, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->attr_timeout = fs->attr_timeout;
 	e->entry_timeout = fs->entry_timeout;
+	if (fs->repl && uncached_name(name))
+		e->attr_timeout = e->entry_timeout = 0;
 	if (bad_name(name))
 		return EINVAL;
 	int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -320,6 +332,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, in
 	}
 	if (have && !fs_is_local(fs, path))
 		fs_journal(fs, op, path, NULL, NULL, 0, NULL, -1);
+	fs_dotlock_give(fs, p, name, 0);
 	fuse_reply_err(req, 0);
 }
 
@@ -353,6 +366,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		return;
 	}
 	fs_journal_rename(fs, p1, name, p2, newname, flags);
+	fs_dotlock_give(fs, p1, name, strcmp(newname, "dovecot-uidlist") == 0 && p1 == p2);
 	fuse_reply_err(req, 0);
 }
 

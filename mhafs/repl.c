@@ -188,6 +188,7 @@ void repl_get_status(struct repl *r, struct repl_status *st)
 	st->last_ack_lag_us = r->last_ack_lag_us;
 	snprintf(st->last_error, sizeof(st->last_error), "%s", r->last_error);
 	pthread_mutex_unlock(&r->lock);
+	repl_lock_stats(r, st);
 	st->last_seq = journal_last_seq(r->fs->journal);
 	char err[256];
 	struct jcursor *c = jcursor_open(r->cfg->state_dir, err, sizeof(err));
@@ -246,6 +247,10 @@ struct repl *repl_start(struct mhafs *fs, char *err, size_t errlen)
 	r->applier.batched = 1; /* the receiver syncs once per batch */
 	r->applier.local_hlc = journal_catalog_hlc;
 	r->applier.hlc_arg = fs->journal;
+	if (repl_lock_init(r) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	return r;
 fail:
 	repl_stop(r);
@@ -296,6 +301,7 @@ void repl_stop(struct repl *r)
 		pthread_join(r->listener, NULL);
 	if (r->started_invalidator)
 		pthread_join(r->invalidator, NULL);
+	repl_lock_fini(r);
 	while (r->inval_head != r->inval_tail)
 		free(r->inval[r->inval_head++ % INVAL_QUEUE]);
 	applier_fini(&r->applier);

@@ -52,6 +52,9 @@ struct repl_status {
 		conflicts_redirected, uidlist_merges;
 	uint64_t commit_waits, commit_timeouts;
 	uint64_t last_ack_lag_us; /* last commit-to-acknowledgement time */
+	/* cluster-wide dotlocks: granted by the peer, busy there, taken
+	 * here alone (peer down), and taken here for the peer */
+	uint64_t locks_granted, locks_busy, locks_alone, locks_served;
 	char last_error[256];
 };
 void repl_get_status(struct repl *r, struct repl_status *st);

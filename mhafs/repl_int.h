@@ -8,6 +8,7 @@
 #include "apply.h"
 #include "fs.h"
 #include "repl.h"
+#include "repl_lock.h"
 #include "tls.h"
 #include "wire.h"
 
@@ -40,6 +41,7 @@ struct repl {
 	char *inval[INVAL_QUEUE];
 	unsigned inval_head, inval_tail;
 	pthread_cond_t inval_cond;
+	struct rlocks *locks;     /* cluster-wide dotlocks (repl_lock.c) */
 };
 
 void repl_set_error(struct repl *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -341,12 +341,16 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 				break;
 		} else if (m.type == WIRE_BYE) {
 			break;
+		} else if (m.type == WIRE_LOCK) {
+			if (repl_lock_serve(r, c, &m.u.lock, origin) < 0)
+				break;
 		} else {
 			send_error(c, WIRE_ERR_PROTOCOL, "unexpected %s", wire_type_name(m.type));
 			break;
 		}
 	}
 	free(b.store);
+	repl_lock_in_down(r);
 	pthread_mutex_lock(&r->lock);
 	r->in_connected = 0;
 	pthread_mutex_unlock(&r->lock);

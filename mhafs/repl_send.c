@@ -182,6 +182,9 @@ static int handle_reply(struct repl *r, struct tls_conn *c, uint8_t *buf)
 		return 0;
 	case WIRE_PONG:
 		return 0;
+	case WIRE_LOCK_RESP:
+		repl_lock_answer(r, &m.u.lock_resp);
+		return 0;
 	case WIRE_ERROR:
 		log_err("replication: peer %s refused our stream: %s (code %u)", r->cfg->peer_name,
 			m.u.error.text, m.u.error.code);
@@ -353,6 +356,8 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 		while (readable(c, 0))
 			if ((rc = handle_reply(r, c, buf)) < 0)
 				goto end;
+		if ((rc = repl_lock_pump(r, c, next)) < 0)
+			goto end;
 		if (next - acked < REPL_WINDOW) {
 			struct jentry e;
 			static __thread char strbuf[JENTRY_MAX_STRBUF];
@@ -451,6 +456,7 @@ void *repl_sender_main(void *arg)
 		pthread_mutex_lock(&r->lock);
 		r->out_conn = NULL;
 		pthread_mutex_unlock(&r->lock);
+		repl_lock_out_down(r);
 		/* a stream that ends at once (the peer refuses an entry) must
 		 * not turn into a reconnect storm */
 		if (repl_now_us() - began > 5000000u)

@@ -186,6 +186,8 @@ e2e_peer_conf() {
 	printf 'peer_name = n%s\npeer_address = %s\nca_file = %s\ncert_file = %s\nkey_file = %s\n' \
 		"$2" "$(e2e_ip "$2")" "$k/ca.pem" "$k/n$1.pem" "$k/n$1.key"
 	printf 'sync_timeout_ms = %s\n' "${E2E_SYNC_TIMEOUT_MS:-3000}"
+	# E2E_MHAFS_LOG_LEVEL=debug: every lock and apply in the node's log
+	[ -z "${E2E_MHAFS_LOG_LEVEL:-}" ] || printf 'log_level = %s\n' "$E2E_MHAFS_LOG_LEVEL"
 }
 
 # e2e_mhafs_status N KEY: one value of `mhactl status` for node N.

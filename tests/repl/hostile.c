@@ -23,6 +23,9 @@
 #include "tls.h"
 #include "wire.h"
 
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
 static const char *host, *ca, *cert, *key, *myname, *peername;
 static int port;
 static struct tls_ctx *ctx;
@@ -69,6 +72,47 @@ static void expect_refusal(struct tls_conn *c, const char *what)
 		printf("ok - %s: refused (%s)\n", what, m.u.error.text);
 	} else {
 		printf("ok - %s: connection closed (%s)\n", what, rc ? wire_strerror(rc) : wire_type_name(m.type));
+	}
+	tls_close(c);
+}
+
+/* Send a WIRE_LOCK for path (its first two bytes replaced by dots when
+ * dots is given, with the frame checksum made right again) and check
+ * the answer: a LOCK_RESP with result want, or (want 0xff) a refusal. */
+static void lock_case(uint8_t op, const char *path, const char *dots, unsigned want, const char *what)
+{
+	struct tls_conn *c = open_session();
+	struct wire_lock l = { .id = 7, .op = op, .path_len = (uint16_t)strlen(path), .path = path };
+	long n = wire_encode(WIRE_LOCK, &l, buf, sizeof(buf));
+	struct wire_msg m;
+	if (n < 0) {
+		printf("not ok - %s: cannot encode\n", what);
+		failures++;
+		tls_close(c);
+		return;
+	}
+	if (dots) {
+		memcpy(buf + WIRE_HDR_LEN + 11, dots, 2);
+		XXH3_state_t st;
+		XXH3_INITSTATE(&st);
+		XXH3_64bits_reset(&st);
+		XXH3_64bits_update(&st, buf, 8);
+		XXH3_64bits_update(&st, buf + WIRE_HDR_LEN, (size_t)n - WIRE_HDR_LEN);
+		uint64_t h = XXH3_64bits_digest(&st);
+		for (int i = 0; i < 8; i++)
+			buf[8 + i] = (uint8_t)(h >> (56 - 8 * i));
+	}
+	tls_write_full(c, buf, (size_t)n);
+	if (want == 0xff) {
+		expect_refusal(c, what);
+		return;
+	}
+	int rc = wire_recv(c, &m, buf, sizeof(buf));
+	if (rc == 0 && m.type == WIRE_LOCK_RESP && m.u.lock_resp.result == want) {
+		printf("ok - %s: answered %u\n", what, want);
+	} else {
+		printf("not ok - %s: %s\n", what, rc ? wire_strerror(rc) : wire_type_name(m.type));
+		failures++;
 	}
 	tls_close(c);
 }
@@ -219,6 +263,16 @@ int main(int argc, char **argv)
 	n = encode(&e, enc, sizeof(enc));
 	send_entry_bytes(c, enc, n, NULL, 0);
 	expect_refusal(c, "node-local path");
+
+	/* 9: a lock on a file that is not a shared dotlock: refused, nothing
+	 * created */
+	lock_case(WIRE_LOCK_TAKE, "hostile-lockfile", NULL, WIRE_LOCK_REFUSED, "lock on a plain file");
+	/* 10: a dotlock through the symlink of case 3: refused, nothing
+	 * created outside */
+	lock_case(WIRE_LOCK_TAKE, "hostile-link/dovecot-uidlist.lock", NULL, WIRE_LOCK_REFUSED,
+		  "lock through a symlink leading outside");
+	/* 11: a dotlock path with "..", framed by hand (the encoder refuses) */
+	lock_case(WIRE_LOCK_TAKE, "xx/dovecot-uidlist.lock", "..", 0xff, "lock path with ..");
 
 	tls_ctx_free(ctx);
 	printf("%s\n", failures ? "FAIL" : "all hostile input refused");

@@ -158,7 +158,7 @@ wait_synced() {
 # tree NODE: the replicated state of NODE's backing tree, one line per
 # object (type, mode, owner, size) and one per file content hash, sorted;
 # node-local paths skipped
-TREE_PRUNE='( -name tmp -o -name .mhafs-staging -o -name dovecot.index* -o -name dovecot.list.index* -o -name *.lock )'
+TREE_PRUNE='( -name tmp -o -name .mhafs-staging -o -name dovecot.index* -o -name dovecot.list.index* -o -name *.lock -o -name dovecot-uidlist.tmp )'
 tree() {
 	( cd "$T/$1/back" || exit 1
 	  set -f

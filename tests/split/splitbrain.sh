@@ -214,7 +214,7 @@ else
 fi
 for n in 1 2; do
 	e2e_log "node $n conflicts: $("$E2E_BUILD/tools/mhactl" -c "$(e2e_node_dir "$n")/conf/mhafs.conf" status 2>&1 |
-		grep -E '^(conflicts_|applied_skipped|uidlist_merges)' | tr '\n' ' ')"
+		grep -E '^(conflicts_|applied_skipped|uidlist_merges|dotlocks_)' | tr '\n' ' ')"
 done
 
 rc=0

@@ -432,8 +432,78 @@ static void test_names_and_strings(void)
 	CHECK_EQ(wire_version_pick(&h), 1);
 }
 
+/* WIRE_LOCK and WIRE_LOCK_RESP: round trip, and every bad path refused
+ * by decoder and encoder alike. */
+static void test_lock(void)
+{
+	uint8_t buf[WIRE_HDR_LEN + 8 + 1 + 2 + WIRE_PATH_MAX + 8];
+	uint8_t pl[8 + 1 + 2 + WIRE_PATH_MAX + 2];
+	struct wire_msg m;
+	const char *p = "d1.test/alice/Maildir/.Archive/dovecot-uidlist.lock";
+	struct wire_lock l = { .id = 42, .op = WIRE_LOCK_TAKE, .path_len = (uint16_t)strlen(p), .path = p };
+
+	round_trip(WIRE_LOCK, &l, &m, buf, sizeof(buf));
+	CHECK_EQ(m.u.lock.id, 42);
+	CHECK_EQ(m.u.lock.op, WIRE_LOCK_TAKE);
+	CHECK(m.u.lock.path_len == strlen(p) && memcmp(m.u.lock.path, p, strlen(p)) == 0);
+	struct wire_lock_resp a = { .id = 42, .result = WIRE_LOCK_BUSY };
+	round_trip(WIRE_LOCK_RESP, &a, &m, buf, sizeof(buf));
+	CHECK_EQ(m.u.lock_resp.id, 42);
+	CHECK_EQ(m.u.lock_resp.result, WIRE_LOCK_BUSY);
+	CHECK(strcmp(wire_type_name(WIRE_LOCK), "LOCK") == 0);
+
+	static const struct { const char *path; size_t len; int expect; } paths[] = {
+		{ "a/dovecot-uidlist.lock", 22, 0 },
+		{ "dovecot-uidlist.lock", 20, 0 },
+		{ "/etc/passwd", 11, WIRE_EFIELD },
+		{ "a/../b", 6, WIRE_EFIELD },
+		{ "..", 2, WIRE_EFIELD },
+		{ "a/./b", 5, WIRE_EFIELD },
+		{ "a//b", 4, WIRE_EFIELD },
+		{ "a/", 2, WIRE_EFIELD },
+		{ "a\0b", 3, WIRE_EFIELD },
+		{ "", 0, WIRE_EFIELD },
+	};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		size_t n = paths[i].len;
+		memset(pl, 0, 11);
+		pl[7] = 1;
+		pl[8] = WIRE_LOCK_GIVE;
+		pl[9] = (uint8_t)(n >> 8);
+		pl[10] = (uint8_t)n;
+		memcpy(pl + 11, paths[i].path, n);
+		size_t f = frame(buf, WIRE_LOCK, pl, (uint32_t)(11 + n));
+		int rc = decode(buf, f, &m);
+		t_checks++;
+		if (rc != paths[i].expect) {
+			t_failures++;
+			fprintf(stderr, "lock path case %zu: got %d, expected %d\n", i, rc, paths[i].expect);
+		}
+		struct wire_lock e = { .id = 1, .op = WIRE_LOCK_GIVE, .path_len = (uint16_t)n, .path = paths[i].path };
+		CHECK_EQ(wire_encode(WIRE_LOCK, &e, buf, sizeof(buf)) > 0 ? 0 : WIRE_EFIELD, paths[i].expect);
+	}
+	/* a path over WIRE_PATH_MAX, a path_len past the payload, a bad op,
+	 * a bad result, a trailing byte */
+	memset(pl, 'a', sizeof(pl));
+	memset(pl, 0, 11);
+	pl[8] = WIRE_LOCK_TAKE;
+	pl[9] = (uint8_t)((WIRE_PATH_MAX + 1) >> 8);
+	pl[10] = (uint8_t)(WIRE_PATH_MAX + 1);
+	CHECK_EQ(decode(buf, frame(buf, WIRE_LOCK, pl, 11 + WIRE_PATH_MAX + 1), &m), WIRE_ESTRLEN);
+	pl[9] = 0;
+	pl[10] = 9;
+	CHECK_EQ(decode(buf, frame(buf, WIRE_LOCK, pl, 11 + 4), &m), WIRE_ETRUNC);
+	CHECK_EQ(decode(buf, frame(buf, WIRE_LOCK, pl, 11 + 10), &m), WIRE_ETRAILING);
+	pl[8] = 3;
+	CHECK_EQ(decode(buf, frame(buf, WIRE_LOCK, pl, 11 + 9), &m), WIRE_EFIELD);
+	static const uint8_t resp_bad[] = { 0, 0, 0, 0, 0, 0, 0, 1, 3 };
+	CHECK_EQ(decode(buf, frame(buf, WIRE_LOCK_RESP, resp_bad, sizeof(resp_bad)), &m), WIRE_EFIELD);
+	CHECK_EQ(decode(buf, frame(buf, WIRE_LOCK_RESP, resp_bad, 8), &m), WIRE_ETRUNC);
+}
+
 int main(void)
 {
+	test_lock();
 	test_round_trips();
 	test_layout();
 	test_malformed_payloads();
