@@ -418,21 +418,30 @@ static void barrier(struct repl *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
+/* The directory of path (beneath the store, no symlinks), and the last
+ * component in *name: an fd or -errno. */
+static int open_dir_of(struct repl *r, const char *path, const char **name)
+{
+	char dir[WIRE_PATH_MAX + 1];
+	const char *slash = strrchr(path, '/');
+	*name = slash ? slash + 1 : path;
+	if (!slash) {
+		int fd = dup(r->fs->root_fd);
+		return fd < 0 ? -errno : fd;
+	}
+	if ((size_t)(slash - path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	return pathpat_open_beneath(r->fs->root_fd, dir, O_PATH | O_DIRECTORY);
+}
+
 /* Create the marker: 0, -EEXIST (held here), or another -errno. */
 static int mark(struct repl *r, const char *path, struct rl_mark *out)
 {
-	char dir[WIRE_PATH_MAX + 1], text[320];
-	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
-	int dfd;
-	if (slash) {
-		memcpy(dir, path, (size_t)(slash - path));
-		dir[slash - path] = '\0';
-		dfd = pathpat_open_beneath(r->fs->root_fd, dir, O_PATH | O_DIRECTORY);
-	} else {
-		dfd = dup(r->fs->root_fd);
-		if (dfd < 0)
-			dfd = -errno;
-	}
+	char text[320];
+	const char *name;
+	int dfd = open_dir_of(r, path, &name);
 	if (dfd < 0)
 		return dfd;
 	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -467,18 +476,10 @@ static void unmark(struct repl *r, struct rl_mark *m)
 	struct stat st;
 	if (fd >= 0) {
 		if (fstat(fd, &st) == 0 && st.st_dev == m->dev && st.st_ino == m->ino) {
-			char dir[WIRE_PATH_MAX + 1];
-			const char *slash = strrchr(m->path, '/');
-			int dfd;
-			if (slash) {
-				memcpy(dir, m->path, (size_t)(slash - m->path));
-				dir[slash - m->path] = '\0';
-				dfd = pathpat_open_beneath(r->fs->root_fd, dir, O_PATH | O_DIRECTORY);
-			} else {
-				dfd = dup(r->fs->root_fd);
-			}
+			const char *name;
+			int dfd = open_dir_of(r, m->path, &name);
 			if (dfd >= 0) {
-				unlinkat(dfd, slash ? slash + 1 : m->path, 0);
+				unlinkat(dfd, name, 0);
 				close(dfd);
 			}
 			log_debug("dotlock: peer gave %s back", m->path);

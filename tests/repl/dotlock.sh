@@ -10,10 +10,7 @@
 repl_preflight
 command -v python3 >/dev/null || skip "no python3"
 repl_setup 1500
-start_node a
-start_node b
-wait_synced a
-wait_synced b
+start_pair
 
 M=u/Maildir
 L=$M/dovecot-uidlist.lock
@@ -105,6 +102,17 @@ os.close(u)
 if os.path.exists(b + "/dovecot-uidlist.tmp"):
     sys.exit("dovecot-uidlist.tmp was replicated")
 PY
+
+note "a Dovecot killed while it held the lock on node b: node b's apply does not wait for it"
+sh -c 'exit 0' & dead=$!; wait "$dead"
+printf '%s:%s\n' "$dead" "$(hostname)" > "$T/b/back/$L"
+printf '3 V1 N9 G0123456789abcdef0123456789abcdef\n' > "$T/a/mnt/$M/dovecot-uidlist"
+for _ in $(seq 30); do
+	grep -q N9 "$T/b/back/$M/dovecot-uidlist" && break; sleep 0.1
+done
+grep -q N9 "$T/b/back/$M/dovecot-uidlist" || fail "node b did not install the uidlist within 3 s"
+grep -q "removed a stale dovecot-uidlist.lock" "$T/b.log" || fail "node b did not remove the stale lock"
+! grep -q "held for 2 s" "$T/b.log" || fail "node b waited for a dead holder"
 
 note "node b takes it and dies: node a releases its marker"
 [ "$(excl b '')" = ok ] || fail "node b could not take the lock again"

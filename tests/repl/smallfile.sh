@@ -6,10 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 repl_preflight
 repl_setup 1000
-start_node a
-start_node b
-wait_synced a
-wait_synced b
+start_pair
 
 # rewrite NODE FILE CONTENT: as Dovecot does, through a lock file
 rewrite() {
