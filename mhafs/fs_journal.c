@@ -220,6 +220,7 @@ int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path
 		return rc;
 	}
 	atomic_fetch_add(&fs->ops_journaled, 1);
+	repl_lock_journaled(fs->repl, e.seq); /* a dotlock TAKE or GIVE goes after it */
 	/* a message's commit point: in sync mode it returns once the peer
 	 * holds it durably (or is declared down) */
 	if (op == JOP_COMMIT)

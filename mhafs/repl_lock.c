@@ -74,7 +74,7 @@ struct rlocks {
 	char *held[RL_MAX];        /* granted by the peer and created here */
 	struct rl_mark mark[RL_MAX]; /* held here on the peer's behalf */
 	uint64_t n_granted, n_busy, n_alone, n_served;
-	_Atomic uint64_t journaled; /* highest seq of ours committed this run */
+	_Atomic uint64_t journaled; /* highest seq of ours journaled this run */
 };
 
 int repl_lock_name(const char *name)
@@ -172,7 +172,6 @@ int repl_lock_take(struct repl *r, const char *path)
 		goto alone;
 	/* the TAKE follows every entry journaled before it (the mailbox's
 	 * mkdir among them), so the peer has the directory to lock */
-	journal_flush(r->fs->journal);
 	uint64_t after = atomic_load(&l->journaled);
 	pthread_mutex_lock(&l->mu);
 	/* another process here is taking it, or holds it and is about to
@@ -266,8 +265,7 @@ void repl_lock_give(struct repl *r, const char *path)
 	struct rlocks *l = r ? r->locks : NULL;
 	if (!l)
 		return;
-	journal_flush(r->fs->journal); /* the rename's commit is in the database */
-	uint64_t after = atomic_load(&l->journaled);
+	uint64_t after = atomic_load(&l->journaled); /* the content flushed before it */
 	pthread_mutex_lock(&l->mu);
 	int i;
 	for (i = 0; i < RL_MAX; i++)
