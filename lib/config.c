@@ -29,7 +29,7 @@ static const struct key_def keys[] = {
 	{ "mount_point",           K_STR,  F(mount_point), 0, 0, 0, NULL },
 	{ "state_dir",             K_STR,  F(state_dir), 0, 0, 0, LOCALSTATEDIR "/lib/mhafs" },
 	{ "node_local",            K_LIST, F(node_local), F(n_node_local), 0, 0,
-	  "dovecot.index* dovecot.list.index* *.lock tmp/" },
+	  "dovecot.index* dovecot.list.index* *.lock dovecot-uidlist.tmp tmp/" },
 	{ "entry_timeout",         K_DOUBLE, F(entry_timeout), 0, 0, 86400, "10" },
 	{ "attr_timeout",          K_DOUBLE, F(attr_timeout), 0, 0, 86400, "10" },
 	{ "writeback_cache",       K_BOOL, F(writeback_cache), 0, 0, 0, "no" },

@@ -230,6 +230,56 @@ static int link_sibling(struct applier *a, const struct jentry *e, int pfd, cons
 	return rc;
 }
 
+/* Whether path is a Maildir message: a file directly in new/ or cur/. */
+static int is_message_path(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash && slash - path >= 3 &&
+	       (strncmp(slash - 3, "new", 3) == 0 || strncmp(slash - 3, "cur", 3) == 0) &&
+	       (slash - path == 3 || slash[-4] == '/');
+}
+
+/* Whether this node changed path after the peer made entry e: the peer's
+ * older change loses (last writer wins by HLC, node id breaking ties). */
+static int local_newer(struct applier *a, const char *path, const struct jentry *e)
+{
+	hlc_t lh;
+	uint16_t lo;
+	if (!a->local_hlc || a->local_hlc(a->hlc_arg, path, &lh, &lo) < 0 || lo == e->origin)
+		return 0; /* unknown here, or last changed by the peer itself */
+	return lh > e->hlc || (lh == e->hlc && lo > e->origin);
+}
+
+/* A Maildir message that this node renamed (flags, folder) after the
+ * peer's rename was made: ours wins, whether or not the names match. */
+static int local_change_newer(struct applier *a, const struct jentry *e)
+{
+	return e->path2 && is_message_path(e->path) && local_newer(a, e->path, e);
+}
+
+/* The whole content of a small file Dovecot rewrites in place of the old
+ * (dovecot-keywords, subscriptions, dovecot-uidvalidity*, sieve scripts,
+ * anything but a message or the uidlist, which is merged): the version
+ * with the later HLC wins on both nodes. */
+static int content_older_than_ours(struct applier *a, const struct jentry *e)
+{
+	return !is_message_path(e->path) && !apply_is_uidlist(e->path) && local_newer(a, e->path, e);
+}
+
+/* Keep this node's content of e->path: the catalog goes on recording it
+ * (e takes its hash and size). */
+static int keep_ours(int pfd, const char *name, struct jentry *e, struct applier *a)
+{
+	uint64_t size = 0;
+	int fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	int rc = fd < 0 ? -errno : hash_fd(fd, &e->hash, &size);
+	if (fd >= 0)
+		close(fd);
+	e->st.st_size = (off_t)size;
+	a->entry_changed = 1;
+	return rc;
+}
+
 /* Make the staged content final at e->path. */
 static int install_content(struct applier *a, struct jentry *e, struct staged *s)
 {
@@ -267,19 +317,21 @@ static int install_content(struct applier *a, struct jentry *e, struct staged *s
 		close(pfd);
 		return 0; /* the staged copy is discarded by the caller */
 	}
+	if (content_older_than_ours(a, e) && faccessat(pfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		log_notice("conflict: content of %s from node %u is older than this node's: kept ours "
+			   "(last writer wins)", e->path, e->origin);
+		a->n_local_newer++;
+		rc = keep_ours(pfd, name, e, a);
+		close(pfd);
+		return rc;
+	}
 	int locked = 0;
 	if (apply_is_uidlist(e->path)) {
 		locked = apply_uidlist_lock(pfd);
 		int v = apply_uidlist_merge(a, e, s, pfd, name);
 		if (v == UIDLIST_KEEP_OURS) {
 			/* the catalog keeps recording our content */
-			int lfd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-			uint64_t lsize = 0;
-			rc = lfd < 0 ? -errno : hash_fd(lfd, &e->hash, &lsize);
-			if (lfd >= 0)
-				close(lfd);
-			e->st.st_size = (off_t)lsize;
-			a->entry_changed = 1;
+			rc = keep_ours(pfd, name, e, a);
 			apply_uidlist_unlock(pfd, locked);
 			close(pfd);
 			return rc;
@@ -334,27 +386,6 @@ static int apply_setattr(int pfd, const char *name, const struct jentry *e)
 			return -errno;
 	}
 	return 0;
-}
-
-/* A Maildir message (a file in new/ or cur/) that this node changed after
- * the peer's entry was made: the peer's older change loses (last writer
- * wins, node id breaking ties), whether or not the names still match. */
-static int local_change_newer(struct applier *a, const struct jentry *e)
-{
-	char scratch[8];
-	hlc_t lh;
-	uint16_t lo;
-	if (!a->local_hlc || !e->path2)
-		return 0;
-	/* only message files: maildir_find_key says whether path is one */
-	const char *slash = strrchr(e->path, '/');
-	if (!slash || slash - e->path < 3 ||
-	    (strncmp(slash - 3, "new", 3) != 0 && strncmp(slash - 3, "cur", 3) != 0))
-		return 0;
-	(void)scratch;
-	if (a->local_hlc(a->hlc_arg, e->path, &lh, &lo) < 0 || lo == e->origin)
-		return 0; /* unknown here, or last changed by the peer itself */
-	return lh > e->hlc || (lh == e->hlc && lo > e->origin);
 }
 
 /* The entry's source is not here: find this node's version of the same

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "apply.h"
@@ -61,10 +62,36 @@ static int held_for_peer(int pfd)
 	return k == n && memcmp(got, want, (size_t)n) == 0;
 }
 
+/* Whether the dotlock in pfd names a process of this host that is gone
+ * (a Dovecot killed while it held the lock): Dovecot writes "pid:host". */
+static int holder_dead(int pfd)
+{
+	char buf[320], host[256];
+	int fd = openat(pfd, UIDLIST_NAME ".lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (n <= 0 || gethostname(host, sizeof(host)) < 0)
+		return 0;
+	buf[n] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	char *colon = strchr(buf, ':'), *end;
+	if (!colon)
+		return 0;
+	*colon = '\0';
+	long pid = strtol(buf, &end, 10);
+	if (*end != '\0' || pid <= 1)
+		return 0;
+	colon[1 + strcspn(colon + 1, "\r\n")] = '\0';
+	return strcmp(colon + 1, host) == 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
 /* Dovecot's dotlock: create dovecot-uidlist.lock exclusively, waiting up
- * to two seconds for a holder; a lock older than two minutes is stale (as
- * Dovecot treats it).  Returns 1 when we hold it, 2 when it is held here
- * for the peer whose uidlist we apply, 0 when we go on without. */
+ * to two seconds for a holder; a lock older than two minutes, or whose
+ * holder on this host is gone, is stale (as Dovecot treats it).  Returns
+ * 1 when we hold it, 2 when it is held here for the peer whose uidlist we
+ * apply, 0 when we go on without. */
 int apply_uidlist_lock(int pfd)
 {
 	for (int i = 0; i < 200; i++) {
@@ -78,6 +105,11 @@ int apply_uidlist_lock(int pfd)
 			return 0;
 		if (held_for_peer(pfd))
 			return 2;
+		if (holder_dead(pfd)) {
+			log_notice("apply: removed a stale dovecot-uidlist.lock (its holder is gone)");
+			unlinkat(pfd, UIDLIST_NAME ".lock", 0);
+			continue;
+		}
 		if (fstatat(pfd, UIDLIST_NAME ".lock", &st, 0) == 0 && time(NULL) - st.st_mtime > 120) {
 			unlinkat(pfd, UIDLIST_NAME ".lock", 0);
 			continue;

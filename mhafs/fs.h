@@ -82,9 +82,11 @@ int fs_journal_xattr(struct mhafs *fs, enum jop op, struct inode *in, const char
  * parent: 1 when the peer now holds it for us too, 0 when there is no
  * peer to ask, -EEXIST when it is taken there (the create must fail). */
 int fs_dotlock_take(struct mhafs *fs, struct inode *parent, const char *name, int flags);
-/* The dotlock parent/name is gone here (or its create failed): the peer
- * may let go of it.  A no-op for other names. */
-void fs_dotlock_give(struct mhafs *fs, struct inode *parent, const char *name);
+/* The dotlock parent/name is gone here (renamed over the file it locks:
+ * renamed = 1; removed, or its create failed: 0): content written to the
+ * locked file goes to the peer, then the peer may let go of the lock.  A
+ * no-op for other names. */
+void fs_dotlock_give(struct mhafs *fs, struct inode *parent, const char *name, int renamed);
 
 /* ---- the journal's disk space ----
  * A reserve file in state_dir is released when the journal finds its file

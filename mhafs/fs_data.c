@@ -137,7 +137,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (fd < 0) {
 		err = errno;
 		if (shared)
-			fs_dotlock_give(fs, p, name);
+			fs_dotlock_give(fs, p, name, 0);
 		fuse_reply_err(req, err);
 		return;
 	}

@@ -220,6 +220,7 @@ int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path
 		return rc;
 	}
 	atomic_fetch_add(&fs->ops_journaled, 1);
+	repl_lock_journaled(fs->repl, e.seq); /* a dotlock TAKE or GIVE goes after it */
 	/* a message's commit point: in sync mode it returns once the peer
 	 * holds it durably (or is declared down) */
 	if (op == JOP_COMMIT)
@@ -452,9 +453,40 @@ int fs_dotlock_take(struct mhafs *fs, struct inode *parent, const char *name, in
 	return repl_lock_take(fs->repl, path);
 }
 
-void fs_dotlock_give(struct mhafs *fs, struct inode *parent, const char *name)
+/* Dovecot appends to dovecot-uidlist in place under the lock and may keep
+ * it open long after: content written under the lock goes to the peer now,
+ * before the lock does.  When the lock was renamed over the file, the
+ * rename's commit carried the content already: only the writer's pending
+ * "content changed" goes (it would send the same bytes again at close). */
+static void flush_locked_file(struct mhafs *fs, struct inode *parent, const char *name, int renamed)
+{
+	struct stat st;
+	int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return;
+	}
+	struct inode *in = itable_learn(fs->inodes, fd, &st); /* holds it meanwhile */
+	if (!in)
+		return;
+	if (atomic_exchange(&in->dirty, 0) && !renamed)
+		fs_journal_content(fs, in);
+	itable_forget(fs->inodes, in, 1);
+}
+
+void fs_dotlock_give(struct mhafs *fs, struct inode *parent, const char *name, int renamed)
 {
 	char path[PATH_MAX];
-	if (fs->repl && repl_lock_name(name) && fs_child_path(fs, parent, name, path, sizeof(path)) == 0)
-		repl_lock_give(fs->repl, path);
+	if (!fs->repl || !repl_lock_name(name) || fs_child_path(fs, parent, name, path, sizeof(path)) < 0)
+		return;
+	size_t n = strlen(name) - strlen(".lock");
+	char locked[NAME_MAX + 1];
+	if (n < sizeof(locked)) {
+		memcpy(locked, name, n);
+		locked[n] = '\0';
+		flush_locked_file(fs, parent, locked, renamed);
+	}
+	repl_lock_give(fs->repl, path);
 }

@@ -332,7 +332,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, in
 	}
 	if (have && !fs_is_local(fs, path))
 		fs_journal(fs, op, path, NULL, NULL, 0, NULL, -1);
-	fs_dotlock_give(fs, p, name);
+	fs_dotlock_give(fs, p, name, 0);
 	fuse_reply_err(req, 0);
 }
 
@@ -366,7 +366,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		return;
 	}
 	fs_journal_rename(fs, p1, name, p2, newname, flags);
-	fs_dotlock_give(fs, p1, name); /* Dovecot's dotlock renamed over its file */
+	fs_dotlock_give(fs, p1, name, strcmp(newname, "dovecot-uidlist") == 0 && p1 == p2);
 	fuse_reply_err(req, 0);
 }
 

@@ -74,7 +74,7 @@ struct rlocks {
 	char *held[RL_MAX];        /* granted by the peer and created here */
 	struct rl_mark mark[RL_MAX]; /* held here on the peer's behalf */
 	uint64_t n_granted, n_busy, n_alone, n_served;
-	_Atomic uint64_t journaled; /* highest seq of ours committed this run */
+	_Atomic uint64_t journaled; /* highest seq of ours journaled this run */
 };
 
 int repl_lock_name(const char *name)
@@ -172,7 +172,6 @@ int repl_lock_take(struct repl *r, const char *path)
 		goto alone;
 	/* the TAKE follows every entry journaled before it (the mailbox's
 	 * mkdir among them), so the peer has the directory to lock */
-	journal_flush(r->fs->journal);
 	uint64_t after = atomic_load(&l->journaled);
 	pthread_mutex_lock(&l->mu);
 	/* another process here is taking it, or holds it and is about to
@@ -195,13 +194,24 @@ int repl_lock_take(struct repl *r, const char *path)
 	pthread_mutex_unlock(&l->mu);
 	kick_sender(r);
 
-	deadline_in(&dl, r->cfg->sync_timeout_ms);
+	/* the peer may itself wait up to sync_timeout_ms for its journal to
+	 * be acknowledged before it answers */
+	deadline_in(&dl, 2 * r->cfg->sync_timeout_ms);
 	pthread_mutex_lock(&l->mu);
 	while (q->state != RQ_DONE)
 		if (pthread_cond_timedwait(&l->cv, &l->mu, &dl) == ETIMEDOUT)
 			break;
 	int result = q->state == RQ_DONE ? q->result : -1;
-	slot_free(q);
+	if (q->state == RQ_SENT) {
+		/* an answer may still come: whatever the peer holds for this
+		 * request, it gives back (the request becomes that GIVE) */
+		q->op = WIRE_LOCK_GIVE;
+		q->state = RQ_QUEUED;
+		q->after_seq = 0;
+		q->id = l->next_id++;
+	} else {
+		slot_free(q);
+	}
 	int rc = 0;
 	if (result == (int)WIRE_LOCK_GRANTED) {
 		int i;
@@ -234,7 +244,7 @@ int repl_lock_take(struct repl *r, const char *path)
 		  rc == 1 ? "shared with the peer" : rc < 0 ? "busy" : "alone");
 	if (result == -1)
 		log_warn("replication: peer %s did not answer for lock %s within %u ms; "
-			 "taking it on this node alone", r->cfg->peer_name, path, r->cfg->sync_timeout_ms);
+			 "taking it on this node alone", r->cfg->peer_name, path, 2 * r->cfg->sync_timeout_ms);
 	else if (result == (int)WIRE_LOCK_REFUSED)
 		log_warn("replication: peer %s refused lock %s; taking it on this node alone",
 			 r->cfg->peer_name, path);
@@ -255,8 +265,7 @@ void repl_lock_give(struct repl *r, const char *path)
 	struct rlocks *l = r ? r->locks : NULL;
 	if (!l)
 		return;
-	journal_flush(r->fs->journal); /* the rename's commit is in the database */
-	uint64_t after = atomic_load(&l->journaled);
+	uint64_t after = atomic_load(&l->journaled); /* the content flushed before it */
 	pthread_mutex_lock(&l->mu);
 	int i;
 	for (i = 0; i < RL_MAX; i++)
@@ -407,21 +416,30 @@ static void barrier(struct repl *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
+/* The directory of path (beneath the store, no symlinks), and the last
+ * component in *name: an fd or -errno. */
+static int open_dir_of(struct repl *r, const char *path, const char **name)
+{
+	char dir[WIRE_PATH_MAX + 1];
+	const char *slash = strrchr(path, '/');
+	*name = slash ? slash + 1 : path;
+	if (!slash) {
+		int fd = dup(r->fs->root_fd);
+		return fd < 0 ? -errno : fd;
+	}
+	if ((size_t)(slash - path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	return pathpat_open_beneath(r->fs->root_fd, dir, O_PATH | O_DIRECTORY);
+}
+
 /* Create the marker: 0, -EEXIST (held here), or another -errno. */
 static int mark(struct repl *r, const char *path, struct rl_mark *out)
 {
-	char dir[WIRE_PATH_MAX + 1], text[320];
-	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
-	int dfd;
-	if (slash) {
-		memcpy(dir, path, (size_t)(slash - path));
-		dir[slash - path] = '\0';
-		dfd = pathpat_open_beneath(r->fs->root_fd, dir, O_PATH | O_DIRECTORY);
-	} else {
-		dfd = dup(r->fs->root_fd);
-		if (dfd < 0)
-			dfd = -errno;
-	}
+	char text[320];
+	const char *name;
+	int dfd = open_dir_of(r, path, &name);
 	if (dfd < 0)
 		return dfd;
 	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -456,18 +474,10 @@ static void unmark(struct repl *r, struct rl_mark *m)
 	struct stat st;
 	if (fd >= 0) {
 		if (fstat(fd, &st) == 0 && st.st_dev == m->dev && st.st_ino == m->ino) {
-			char dir[WIRE_PATH_MAX + 1];
-			const char *slash = strrchr(m->path, '/');
-			int dfd;
-			if (slash) {
-				memcpy(dir, m->path, (size_t)(slash - m->path));
-				dir[slash - m->path] = '\0';
-				dfd = pathpat_open_beneath(r->fs->root_fd, dir, O_PATH | O_DIRECTORY);
-			} else {
-				dfd = dup(r->fs->root_fd);
-			}
+			const char *name;
+			int dfd = open_dir_of(r, m->path, &name);
 			if (dfd >= 0) {
-				unlinkat(dfd, slash ? slash + 1 : m->path, 0);
+				unlinkat(dfd, name, 0);
 				close(dfd);
 			}
 			log_debug("dotlock: peer gave %s back", m->path);

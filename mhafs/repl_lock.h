@@ -46,7 +46,7 @@ int repl_lock_serve(struct repl *r, struct tls_conn *c, const struct wire_lock *
 void repl_lock_in_down(struct repl *r);
 
 void repl_lock_stats(struct repl *r, struct repl_status *st);
-/* The journal writer committed this node's entries up to seq. */
+/* An entry of this node was journaled (or committed) with seq. */
 void repl_lock_journaled(struct repl *r, uint64_t seq);
 
 #endif

@@ -130,6 +130,11 @@ def load_record(path):
     expunged = defaultdict(set)        # (user, folder) -> mids (completed)
     maybe_gone = set()                 # mids an expunge or move touched
     imap_ops = Counter()
+    moved_from = defaultdict(set)      # (user, folder) -> mids moved away (OK)
+    moved_any = set()                  # mids any move was sent for
+    unsure_move = set()                # (user, mid): a move without an OK
+    pending, unanswered = Counter(), Counter()    # moves/expunges sent
+    anomalies = []                     # what the client saw the server get wrong
     users = set()
     with open(path) as f:
         for n, line in enumerate(f, 1):
@@ -148,18 +153,51 @@ def load_record(path):
                 elif r.get("ack") is None:
                     indeterminate.add(r["mid"])
             elif r.get("op") == "imap":
-                if r.get("ok") is True:
-                    imap_ops[r["cmd"]] += 1
+                cmd, ok, phase = r.get("cmd"), r.get("ok"), r.get("phase")
+                key = (r.get("user"), r.get("folder"))
+                if cmd == "move":
+                    moved_any.update(r.get("mids", []))
+                if cmd in ("move", "expunge"):
+                    pk = (key, cmd, tuple(r.get("mids", [])))
+                    if phase == "sent":
+                        pending[pk] += 1
+                    elif pending[pk] > 0:
+                        pending[pk] -= 1
+                        if phase == "cut" or ok is not True:
+                            unanswered[cmd] += 1     # cut off, or NO/BAD
+                if cmd == "anomaly":
+                    anomalies.append("%s %s %s: %s UIDs %s" % (
+                        r.get("wall", r.get("t")), r.get("user"), r.get("folder"),
+                        r.get("what"), ",".join(r.get("uids", []))))
+                    continue
+                if ok is True:
+                    imap_ops[cmd] += 1
                 # A move (copy + expunge) leaves the message somewhere,
                 # even if it was cut short: only an expunge may remove one.
-                if r.get("cmd") == "expunge":
+                # A completed one removed it from its source folder.
+                if cmd == "expunge":
                     for mid in r.get("mids", []):
                         maybe_gone.add(mid)
-                        if r.get("ok") is True:
-                            expunged[(r["user"], r["folder"])].add(mid)
+                        if ok is True:
+                            expunged[key].add(mid)
+                elif cmd == "move" and phase is None:
+                    for mid in r.get("mids", []):
+                        if ok is True:
+                            moved_from[key].add(mid)
+                        else:
+                            unsure_move.add((key[0], mid))
+                elif cmd == "move" and phase == "cut":
+                    unsure_move.update((key[0], mid) for mid in r.get("mids", []))
+    # A removal sent that got no OK -- a NO (Dovecot may have copied and
+    # not expunged), a dropped connection, or none at all (the client
+    # stopped first) -- is indeterminate.
+    for (_, cmd, _), k in pending.items():
+        unanswered[cmd] += k
+    unanswered = dict(+unanswered)
     return dict(attempted=attempted, acked=acked, indeterminate=indeterminate,
                 expunged=expunged, maybe_gone=maybe_gone, imap_ops=imap_ops,
-                users=users)
+                moved_from=moved_from, moved_any=moved_any, unsure_move=unsure_move,
+                unanswered=unanswered, anomalies=anomalies, users=users)
 
 
 def check(rec, trees, views, users):
@@ -168,9 +206,11 @@ def check(rec, trees, views, users):
     for node, root in trees:
         stores[node] = {u: scan_maildir(user_maildir(root, u)) for u in users}
     nodes = [n for n, _ in trees]
+    found["left_in_both"] = []         # figures, not failures
     for node in nodes:
         for u in users:
             present = set()
+            folders_of = defaultdict(list)     # mid -> folders holding it
             for folder, msgs in stores[node][u].items():
                 c = Counter(m[2] for m in msgs)
                 files = defaultdict(list)
@@ -178,13 +218,34 @@ def check(rec, trees, views, users):
                     files[mid].append("%s/%s" % (sub, fn))
                 for mid, k in sorted(c.items(), key=lambda x: str(x[0])):
                     present.add(mid)
+                    folders_of[mid].append(folder)
                     if mid is None or mid not in rec["attempted"]:
                         found["unexpected"].append("%s %s/%s: %s (x%d)" % (node, u, folder, mid, k))
+                    elif folder != "INBOX" and mid not in rec["moved_any"]:
+                        # Mail is delivered to INBOX; only a move puts it
+                        # anywhere else.
+                        found["unexpected"].append("%s %s/%s: %s never moved there (%s)" % (
+                            node, u, folder, mid, " ".join(files[mid])))
                     if k > 1:
                         found["duplicated"].append("%s %s/%s: %s x%d (%s)" % (
                             node, u, folder, mid, k, " ".join(files[mid])))
                     if mid in rec["expunged"].get((u, folder), ()):
-                        found["resurrected"].append("%s %s/%s: %s" % (node, u, folder, mid))
+                        found["resurrected"].append("%s %s/%s: %s (expunged; %s)" % (
+                            node, u, folder, mid, " ".join(files[mid])))
+                    elif mid in rec["moved_from"].get((u, folder), ()):
+                        found["resurrected"].append("%s %s/%s: %s (moved away; %s)" % (
+                            node, u, folder, mid, " ".join(files[mid])))
+            # One message in two folders: only a move without an OK may
+            # leave it so (copied, not yet expunged).  A completed move
+            # back in its source is counted above as resurrected.
+            for mid, fos in sorted(folders_of.items(), key=lambda x: str(x[0])):
+                if len(fos) < 2 or mid is None:
+                    continue
+                if (u, mid) in rec["unsure_move"]:
+                    found["left_in_both"].append("%s %s: %s in %s" % (node, u, mid, " ".join(fos)))
+                elif not any(mid in rec["moved_from"].get((u, f), ()) for f in fos):
+                    found["duplicated"].append("%s %s: %s in folders %s" % (
+                        node, u, mid, " ".join(fos)))
             for mid in sorted(rec["acked"]):
                 if rec["user_of"].get(mid) != u:
                     continue
@@ -286,6 +347,9 @@ def main():
         "attempted": len(rec["attempted"]), "acknowledged": len(rec["acked"]),
         "indeterminate": len(rec["indeterminate"]),
         "imap_ops": dict(rec["imap_ops"]),
+        "imap_unanswered": rec["unanswered"],
+        "left_in_both": len(found["left_in_both"]),
+        "client_anomalies": len(rec["anomalies"]),
     }
     for k in kinds:
         summary[k] = len(found[k])
@@ -294,13 +358,24 @@ def main():
             print("%s: %s" % (k, line))
         if len(found[k]) > a.max_lines:
             print("%s: ... %d more" % (k, len(found[k]) - a.max_lines))
+    for line in rec["anomalies"][:a.max_lines]:
+        print("client saw: %s" % line)
+    for line in found["left_in_both"][:a.max_lines]:
+        print("indeterminate move: %s" % line)
+    print("checker: IMAP commands completed: %s; moves/expunges without an OK: %s; "
+          "messages left in two folders by a move without an OK: %d; UID anomalies the "
+          "client saw: %d" % (
+              " ".join("%s=%d" % kv for kv in sorted(rec["imap_ops"].items())) or "none",
+              " ".join("%s=%d" % kv for kv in sorted(rec["unanswered"].items())) or "none",
+              len(found["left_in_both"]), len(rec["anomalies"])))
     print("checker: attempted=%d acknowledged=%d indeterminate=%d imap_ops=%d %s" % (
         summary["attempted"], summary["acknowledged"], summary["indeterminate"],
         sum(rec["imap_ops"].values()),
         " ".join("%s=%d" % (k, summary[k]) for k in kinds)))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(dict(summary, findings={k: found[k] for k in kinds}), f, indent=1)
+            json.dump(dict(summary, findings={k: found[k] for k in kinds + ("left_in_both",)}),
+                      f, indent=1)
     bad = any(summary[k] for k in kinds)
     print("checker: %s" % ("FAIL" if bad else "PASS"))
     return 1 if bad else 0

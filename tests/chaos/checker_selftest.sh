@@ -3,8 +3,11 @@
 # On crafted pairs of Maildir trees (no daemons) and saved IMAP views, a
 # clean pair passes, and each planted fault -- a lost acknowledged message,
 # a duplicate, an unexpected message, a tree divergence (flags, a missing
-# folder), an IMAP flag divergence, a resurrected expunge -- is reported
-# under its own name with the right count, and the verdict is FAIL.
+# folder), an IMAP flag divergence, a resurrected expunge, a moved message
+# back in its source folder, a copy in a folder it was never moved to, a
+# second copy after a half-done move -- is reported under its own name with
+# the right count, and the verdict is FAIL; a move without an answer that
+# left a message in both folders is accounted as such and passes.
 set -u
 src=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 CHECKER=$src/tests/chaos/checker.py
@@ -113,6 +116,59 @@ printf '%s\n' "$out" | grep -q "^divergent: imap alice@d1.test/INBOX uid 3" || f
 
 fresh; for n in a b; do msg "$T/$n/d1.test/alice/Maildir/cur" 300.M7.h:2, "m7@chaos"; done
 expect "resurrected expunge" resurrected=2
+
+# A move cut short (sent, connection died): the message may be in both
+# folders.  That is accounted as indeterminate, not a failure ...
+half_move() {
+	cat >>"$T/rec" <<-'EOF'
+	{"op":"imap","cmd":"move","user":"alice@d1.test","folder":"INBOX","mids":["<m2@chaos>"],"ok":null,"phase":"sent"}
+	{"op":"imap","cmd":"move","user":"alice@d1.test","folder":"INBOX","mids":["<m2@chaos>"],"ok":null,"phase":"cut"}
+	EOF
+	for n in a b; do msg "$T/$n/d1.test/alice/Maildir/.Archive/cur" 101.M2.h:2, "m2@chaos"; done
+}
+fresh; half_move
+view '\Seen' | sed 's/"Archive": {/"Archive": {"2": ["<m2@chaos>", ""], /' >"$T/va.json"; cp "$T/va.json" "$T/vb.json"
+expect "half-done move left in both folders"
+case "$out" in *"moves/expunges without an OK: move=1;"*"left in two folders by a move without an OK: 2"*) ;;
+	*) fail "half-done move not accounted: $out" ;; esac
+printf '%s\n' "$out" | grep -q '^indeterminate move: n1 alice@d1.test: <m2@chaos> in INBOX Archive$' ||
+	fail "half-done move line: $out"
+# ... as is a move answered NO (Dovecot's MOVE is a copy, then an
+# expunge: a NO can come after the copy) ...
+fresh
+cat >>"$T/rec" <<-'EOF'
+	{"op":"imap","cmd":"move","user":"alice@d1.test","folder":"INBOX","mids":["<m2@chaos>"],"ok":null,"phase":"sent"}
+	{"op":"imap","cmd":"move","user":"alice@d1.test","folder":"INBOX","mids":["<m2@chaos>"],"ok":false,"error":"[SERVERBUG]"}
+	EOF
+for n in a b; do msg "$T/$n/d1.test/alice/Maildir/.Archive/cur" 101.M2.h:2, "m2@chaos"; done
+view '\Seen' | sed 's/"Archive": {/"Archive": {"2": ["<m2@chaos>", ""], /' >"$T/va.json"; cp "$T/va.json" "$T/vb.json"
+expect "move answered NO left in both folders"
+case "$out" in *"moves/expunges without an OK: move=1;"*"left in two folders by a move without an OK: 2"*) ;;
+	*) fail "move answered NO not accounted: $out" ;; esac
+# ... but a second copy of it in one folder is still a duplicate,
+fresh; half_move
+for n in a b; do msg "$T/$n/d1.test/alice/Maildir/.Archive/cur" 401.M2b.h:2,S "m2@chaos"; done
+expect "second copy after a half-done move" duplicated=2 divergent=0
+# a message in two folders without any unanswered move is a duplicate,
+fresh; for n in a b; do msg "$T/$n/d1.test/alice/Maildir/.Archive/cur" 402.M1.h:2, "m1@chaos"; done
+expect "copy in a folder it was never moved to" duplicated=2 unexpected=2
+printf '%s\n' "$out" | grep -q '^unexpected: n1 alice@d1.test/Archive: <m1@chaos> never moved there' ||
+	fail "never-moved line: $out"
+# and a completed move whose message is back in its source folder is a
+# resurrection (m4 was moved from INBOX with an OK).
+fresh; for n in a b; do msg "$T/$n/d1.test/alice/Maildir/cur" 403.M4.h:2,S "m4@chaos"; done
+expect "moved message back in its source folder" resurrected=2
+printf '%s\n' "$out" | grep -q '^resurrected: n2 alice@d1.test/INBOX: <m4@chaos> (moved away; cur/403.M4.h:2,S)$' ||
+	fail "moved-away line: $out"
+
+# What the client saw the server get wrong is listed and counted (the
+# verdict comes from the stores and views).
+fresh
+echo '{"op":"imap","cmd":"anomaly","user":"alice@d1.test","folder":"INBOX","mids":["<m1@chaos>"],"uids":["1","9"],"ok":null,"what":"two UIDs with one Message-ID","wall":"12:00:00.000"}' >>"$T/rec"
+expect "client-side UID anomaly recorded"
+case "$out" in *"UID anomalies the client saw: 1"*) ;; *) fail "anomaly not counted: $out" ;; esac
+printf '%s\n' "$out" | grep -q '^client saw: 12:00:00.000 alice@d1.test INBOX: two UIDs with one Message-ID UIDs 1,9$' ||
+	fail "anomaly line: $out"
 
 # Bad input: a clear error, exit 2.
 "$PY" "$CHECKER" --record "$T/rec" --tree "n1=$T/a" >/dev/null 2>&1

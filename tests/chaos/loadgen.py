@@ -12,9 +12,15 @@ robin over the users; recorded with ack true (the final 250 of DATA), false
 (a definite refusal before DATA ended) or null (cut off after DATA was sent:
 indeterminate).  IMAP thread per user: select INBOX, fetch, flag, move to
 Archive, flag and expunge; each command recorded with ok true when its
-tagged OK came back, null when the connection died before (expunges are
-recorded before they are sent, so the checker knows they may have happened).
-Bounded by --seconds, --max-messages and the stop file.  Prints a summary.
+tagged OK came back, false on NO/BAD, null when the connection died before.
+Moves and expunges are also recorded before they are sent (phase "sent"),
+so the checker knows they may have happened.  A move or expunge that did
+not end in OK is indeterminate (a MOVE is a copy, then an expunge, and may
+stop between the two): its messages are recorded (phase "cut" when the
+connection died) and never touched again by this client, as a careful
+real client would do, so that a half-done move cannot turn into a second
+copy.  Bounded by --seconds, --max-messages and the stop file.  Prints a
+summary.
 """
 import argparse
 import imaplib
@@ -36,7 +42,10 @@ class Recorder:
         self.t0 = time.time()
 
     def write(self, **kw):
-        kw["t"] = round(time.time() - self.t0, 3)
+        now = time.time()
+        kw["t"] = round(now - self.t0, 3)
+        # Wall clock too, to line a record up with the daemons' logs.
+        kw["wall"] = time.strftime("%H:%M:%S", time.gmtime(now)) + ".%03d" % (now % 1 * 1000)
         with LOCK:
             self.f.write(json.dumps(kw, sort_keys=True) + "\n")
 
@@ -119,22 +128,38 @@ def smtp_loop(a, rec, stop, stats):
             pass
 
 
-def imap_cmd(rec, stats, user, folder, cmd, mids, fn):
+# Commands that remove a message from the selected folder.  Each is
+# recorded before it is sent (phase "sent"), so the checker knows it may
+# have happened even if no answer ever comes.
+REMOVING = ("expunge", "move")
+
+
+def imap_cmd(rec, stats, user, folder, cmd, mids, fn, unsure=None):
     """Run fn(); record cmd with ok true on OK, false on NO/BAD, null on a
-    dropped connection (then re-raise)."""
-    if cmd == "expunge":
+    dropped connection (then re-raise).  A removing command (REMOVING) that
+    did not end in OK may have been done in part (a MOVE is a copy, then an
+    expunge): its messages go into the set unsure, and the client leaves
+    them alone from then on, so that no second copy is ever made of them."""
+    if cmd in REMOVING:
         rec.write(op="imap", cmd=cmd, user=user, folder=folder, mids=mids, ok=None, phase="sent")
     try:
         typ, data = fn()
-    except (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error) as e:
+    except (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, EOFError) as e:
         if isinstance(e, imaplib.IMAP4.error) and not isinstance(e, imaplib.IMAP4.abort):
-            rec.write(op="imap", cmd=cmd, user=user, folder=folder, mids=mids, ok=False,
-                      error=str(e)[:80])
-            stats["imap_no"] += 1
-            return None
-        raise
+            typ, data = "NO", [str(e)[:80].encode()]
+        else:
+            if cmd in REMOVING and unsure is not None:
+                unsure.update(mids)
+                rec.write(op="imap", cmd=cmd, user=user, folder=folder, mids=mids, ok=None,
+                          phase="cut", error=str(e)[:80])
+                stats["imap_%s_indeterminate" % cmd] += 1
+            raise
     ok = typ == "OK"
-    rec.write(op="imap", cmd=cmd, user=user, folder=folder, mids=mids, ok=ok or False)
+    if not ok and cmd in REMOVING and unsure is not None:
+        unsure.update(mids)
+        stats["imap_%s_indeterminate" % cmd] += 1
+    rec.write(op="imap", cmd=cmd, user=user, folder=folder, mids=mids, ok=ok or False,
+              **({} if ok else {"error": repr(data)[:80]}))
     stats["imap_ok" if ok else "imap_no"] += 1
     return data if ok else None
 
@@ -153,7 +178,7 @@ def fetch_mids(m, uids):
     return typ, out
 
 
-def imap_session(a, rec, stop, stats, user, pw, rnd):
+def imap_session(a, rec, stop, stats, user, pw, rnd, unsure):
     m = imaplib.IMAP4(a.host, 143, timeout=a.timeout)
     try:
         imap_cmd(rec, stats, user, "", "login", [], lambda: m.login(user, pw))
@@ -177,24 +202,39 @@ def imap_session(a, rec, stop, stats, user, pw, rnd):
                     got.update(out)
                     return typ, [b""]
                 imap_cmd(rec, stats, user, folder, "fetch", [], fetch)
-                mids = [got[u] for u in pick if u in got]
+                # Two UIDs of one folder naming one Message-ID: the server's
+                # UID map is wrong (or a message is there twice).  Recorded
+                # as seen; the commands below still act on what the server
+                # said, as a real client would.
+                seen = {}
+                for u in pick:
+                    if u in got and got[u] in seen:
+                        rec.write(op="imap", cmd="anomaly", user=user, folder=folder,
+                                  mids=[got[u]], uids=[seen[got[u]], u], ok=None,
+                                  what="two UIDs with one Message-ID")
+                        stats["imap_uid_anomalies"] += 1
+                    seen.setdefault(got.get(u), u)
+                # A message an unanswered MOVE or EXPUNGE touched is left
+                # alone: the client cannot know where it is now.
+                pick = [u for u in pick if u in got and got[u] not in unsure]
+                mids = [got[u] for u in pick]
                 if mids:
                     r = rnd.random()
-                    us = ",".join(u for u in pick if u in got)
+                    us = ",".join(pick)
                     if r < 0.4:
                         flag = rnd.choice(["\\Seen", "\\Flagged", "\\Answered"])
                         imap_cmd(rec, stats, user, folder, "store", mids,
                                  lambda: m.uid("STORE", us, "+FLAGS", "(%s)" % flag))
                     elif r < 0.7 and folder == "INBOX":
                         imap_cmd(rec, stats, user, folder, "move", mids,
-                                 lambda: m.uid("MOVE", us, "Archive"))
+                                 lambda: m.uid("MOVE", us, "Archive"), unsure)
                     elif r < 0.85:
                         one_u = us.split(",")[0]
                         one = [got[one_u]]
                         if imap_cmd(rec, stats, user, folder, "store", one,
                                     lambda: m.uid("STORE", one_u, "+FLAGS", "(\\Deleted)")):
                             imap_cmd(rec, stats, user, folder, "expunge", one,
-                                     lambda: m.uid("EXPUNGE", one_u))
+                                     lambda: m.uid("EXPUNGE", one_u), unsure)
             imap_cmd(rec, stats, user, folder, "close", [], lambda: m.unselect()
                      if hasattr(m, "unselect") else m.close())
             time.sleep(a.imap_interval)
@@ -206,9 +246,10 @@ def imap_session(a, rec, stop, stats, user, pw, rnd):
 
 
 def imap_loop(a, rec, stop, stats, user, pw, rnd):
+    unsure = set()          # Message-IDs whose fate this client cannot know
     while not stop():
         try:
-            imap_session(a, rec, stop, stats, user, pw, rnd)
+            imap_session(a, rec, stop, stats, user, pw, rnd, unsure)
         except (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, EOFError) as e:
             stats["imap_reconnects"] += 1
             rec.write(op="imap", cmd="disconnect", user=user, ok=False, error=str(e)[:80])

@@ -7,6 +7,7 @@
 # on both backing stores and both IMAP views and prints the verdict.
 #
 #   run.sh [--seconds N] [--seed S] [--keep]
+#   run.sh --short [--seed S]   every fault kind once, no more (~4 min)
 #   run.sh --plan [--seconds N] [--seed S]   print the schedule, touch nothing
 #
 # Node 2's backing dir is on its own small tmpfs, so that the nemesis can
@@ -23,7 +24,8 @@ while [ $# -gt 0 ]; do
 	--seed) SEED=${2:-}; shift 2 ;;
 	--keep) E2E_KEEP=1; shift ;;
 	--plan) PLAN=1; shift ;;
-	*) echo "usage: run.sh [--seconds N] [--seed S] [--keep] [--plan]" >&2; exit 2 ;;
+	--short) SECONDS_WANTED=0; shift ;;
+	*) echo "usage: run.sh [--seconds N | --short] [--seed S] [--keep] [--plan]" >&2; exit 2 ;;
 	esac
 done
 case "$SECONDS_WANTED$SEED" in ''|*[!0-9]*)
@@ -66,6 +68,7 @@ fi
 chaos_cleanup() {
 	local rc=$?
 	[ -z "${LOADPID:-}" ] || { kill "$LOADPID" 2>/dev/null; wait "$LOADPID" 2>/dev/null; }
+	[ -z "${TAPPID:-}" ] || { kill "$TAPPID" 2>/dev/null; wait "$TAPPID" 2>/dev/null; }
 	# Node 2's store goes with its tmpfs: keep a copy beside the logs.
 	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "$FULLFS" ] && [ -d "$FULLFS/backing" ]; then
 		cp -a "$FULLFS/backing" "$E2E_TMP/n2-backing" 2>/dev/null ||
@@ -148,7 +151,7 @@ postfix_up() {
 master_pid() { # N dovecot|postfix
 	local f
 	f=$(e2e_node_dir "$1")/$([ "$2" = dovecot ] && echo run/master.pid || echo spool/pid/master.pid)
-	tr -d ' \n' <"$f" 2>/dev/null
+	tr -d ' \n' 2>/dev/null <"$f"
 }
 # node_kill_all N [KEEP_HB]: kill -9 what runs in node N's namespace, then
 # detach its (dead or orphaned) FUSE mount as a reboot would.
@@ -194,6 +197,25 @@ for n in 1 2; do mail_up "$n"; done
 for n in 1 2; do hb_up "$n"; done
 e2e_wait 20 vip_settled || e2e_die "no single node took the VIP"
 say "cluster up, VIP on node $(e2e_vip_holder "$VIP" 1 2); seed $SEED, $SECONDS_WANTED s of faults"
+
+# ---- evidence: each node's journal is pruned as it goes, so copy what it
+# holds every 2 s (mhactl opens it read-only) into chaos/journal-nN.txt,
+# sorted and without repeats, for tracing a finding to the operations.
+journal_tap() {
+	local n f
+	while :; do
+		for n in 1 2; do
+			f=$CH/journal-n$n.txt
+			"$E2E_BUILD/tools/mhactl" -c "$(e2e_node_dir "$n")/conf/mhafs.conf" journal \
+				2>/dev/null | sort >"$f.new"
+			sort -m -u "$f" "$f.new" >"$f.tmp" 2>/dev/null && mv "$f.tmp" "$f"
+		done
+		sleep 2
+	done
+}
+for n in 1 2; do : >"$CH/journal-n$n.txt"; done
+journal_tap &
+TAPPID=$!
 
 # ---- load
 userargs=""
@@ -322,7 +344,8 @@ conv=""
 for n in 1 2; do postqueue -c "$(e2e_node_dir "$n")/conf" -f 2>/dev/null; done
 if e2e_wait 120 queue_empty 1 && e2e_wait 120 queue_empty 2 &&
 	e2e_wait 120 e2e_peer_synced 1 && e2e_wait 120 e2e_peer_synced 2; then
-	conv="$(( $(e2e_ms) - theal )) ms after the last fault healed, $(( $(e2e_ms) - tconv0 ))"
+	conv_heal=$(( $(e2e_ms) - theal )) conv_stop=$(( $(e2e_ms) - tconv0 ))
+	conv="$conv_heal ms after the last fault healed, $conv_stop"
 else
 	for n in 1 2; do say "node $n queue: $(postqueue -c "$(e2e_node_dir "$n")/conf" -p 2>&1 | tail -1)"; done
 fi
@@ -340,17 +363,47 @@ crc=$?
 # ---- figures
 cat "$CH/loadgen.out" >&2
 cat "$CH/checker.out"
-"$E2E_PY" - "$RECORD" <<'EOF'
-import json, sys
-d = sorted(json.loads(l)["down_ms"] for l in open(sys.argv[1]) if '"probe"' in l)
-def p(q):
-    return d[min(len(d) - 1, int(q * len(d)))] if d else 0
-print("chaos: VIP outages seen by the SMTP probe: %d, p50 %d ms, p99 %d ms, max %d ms"
-      % (len(d), p(0.5), p(0.99), d[-1] if d else 0))
-EOF
 printf 'chaos: seed %s; %s s of faults; faults by kind:' "$SEED" "$FAULT_SECS"
 for k in $KINDS; do printf ' %s=%s' "$k" "${NFAULT[$k]:-0}"; done; echo
 echo "chaos: converged (queues empty, peers in sync) ${conv:-NOT: not within 120 s} ms after the load stopped"
+# The verdict in one block: the checker's counts, the IMAP operations, the
+# faults, the failover times (VIP outages the SMTP probe saw) and the
+# convergence time.
+faults=""
+for k in $KINDS; do faults="$faults $k=${NFAULT[$k]:-0}"; done
+"$E2E_PY" - "$RECORD" "$CH/verdict.json" "${conv_heal:--1}" "$faults" <<'EOF'
+import json, sys
+rec, vpath, conv, faults = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split()
+d = sorted(json.loads(l)["down_ms"] for l in open(rec) if '"probe"' in l)
+def p(q):
+    return d[min(len(d) - 1, int(q * len(d)))] if d else 0
+try:
+    v = json.load(open(vpath))
+except (OSError, ValueError):
+    v = None
+print("chaos: ---- verdict")
+if v is None:
+    print("chaos: no verdict from the checker (see checker.out)")
+else:
+    print("chaos: messages attempted %d, acknowledged %d, indeterminate %d" % (
+        v["attempted"], v["acknowledged"], v["indeterminate"]))
+    print("chaos: lost %d, duplicated %d, unexpected %d, divergent %d, resurrected %d" % tuple(
+        v[k] for k in ("lost", "duplicated", "unexpected", "divergent", "resurrected")))
+    ops = v["imap_ops"]
+    print("chaos: IMAP operations completed %d (%s); moves/expunges without an OK: %s;"
+          " left in two folders by them: %d" % (
+              sum(ops.values()), " ".join("%s=%d" % kv for kv in sorted(ops.items())),
+              " ".join("%s=%d" % kv for kv in sorted(v["imap_unanswered"].items())) or "none",
+              v["left_in_both"]))
+    print("chaos: UID anomalies the client saw during the run (two UIDs, one Message-ID):"
+          " %d" % v.get("client_anomalies", 0))
+print("chaos: faults injected %d:%s" % (sum(int(f.split("=")[1]) for f in faults),
+                                        "".join(" " + f for f in faults)))
+print("chaos: failover (VIP outages seen by the SMTP probe): %d, p50 %d ms, p99 %d ms, max %d ms"
+      % (len(d), p(0.5), p(0.99), d[-1] if d else 0))
+print("chaos: convergence after the last heal: %s"
+      % ("%d ms" % conv if conv >= 0 else "NOT within 120 s"))
+EOF
 [ -n "$conv" ] || crc=1
 for n in 1 2; do
 	# Evidence for the findings: what the daemons themselves noticed.

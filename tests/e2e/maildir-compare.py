@@ -7,7 +7,7 @@ differs between runs.
 
 --replicated compares the two backing trees of a replicating pair: what
 mhafs keeps node-local by default (dovecot.index*, dovecot.list.index*,
-*.lock, tmp/ and its contents) is skipped altogether.
+*.lock, dovecot-uidlist.tmp, tmp/ and its contents) is skipped altogether.
 
 A message file (in cur/ or new/) is keyed by its folder, its subdirectory,
 its flags (after ":2,") and its content with the leading trace headers
@@ -70,7 +70,7 @@ def check_sizes(path, fname, data, errors):
             errors.append("%s: W=%s but the virtual size is %d" % (path, fields["W"], vsize))
 
 
-NODE_LOCAL = re.compile(r"^(dovecot\.index.*|dovecot\.list\.index.*|.*\.lock)$")
+NODE_LOCAL = re.compile(r"^(dovecot\.index.*|dovecot\.list\.index.*|.*\.lock|dovecot-uidlist\.tmp)$")
 
 
 class Tree:

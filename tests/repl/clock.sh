@@ -8,10 +8,7 @@
 repl_preflight
 repl_setup 3000
 echo "clock_offset_ms = -60000" >> "$T/b/mhafs.conf"
-start_node a
-start_node b
-wait_synced a
-wait_synced b
+start_pair
 
 # hlc NODE PATH: the catalog's HLC of PATH on NODE as "ms logical"
 hlc() {

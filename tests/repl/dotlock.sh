@@ -10,10 +10,7 @@
 repl_preflight
 command -v python3 >/dev/null || skip "no python3"
 repl_setup 1500
-start_node a
-start_node b
-wait_synced a
-wait_synced b
+start_pair
 
 M=u/Maildir
 L=$M/dovecot-uidlist.lock
@@ -62,6 +59,60 @@ note "node b takes it now; node a refuses a second holder; unlink gives it back"
 [ "$(excl a x)" = EEXIST ] || fail "node a could create the lock node b holds"
 rm "$T/b/mnt/$L"
 wait_gone "$T/a/back/$L" 5 || fail "node a kept its marker after node b removed the lock"
+
+note "under the lock, node a appends to dovecot-uidlist in place and keeps it open; then it"
+note "recreates it through dovecot-uidlist.tmp: node b has each version before the lock is free"
+python3 - "$T/a/mnt/$M" "$T/b/back/$M" <<'PY' || fail "in-place and recreated uidlists did not reach node b in time"
+import os, sys, time
+a, b = sys.argv[1], sys.argv[2]
+def take():
+    fd = os.open(a + "/dovecot-uidlist.lock", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+def wait_free():
+    for _ in range(50):
+        if not os.path.exists(b + "/dovecot-uidlist.lock"):
+            return
+        time.sleep(0.1)
+    sys.exit("node b kept its marker")
+def on_b():
+    return open(b + "/dovecot-uidlist", "rb").read()
+# 1: append in place, keep the file open, give the lock back by unlink
+take()
+u = os.open(a + "/dovecot-uidlist", os.O_WRONLY | os.O_APPEND)
+os.write(u, b"2 :1700000002.M2P2.a\n")
+os.fsync(u)
+want = open(a + "/dovecot-uidlist", "rb").read()
+os.unlink(a + "/dovecot-uidlist.lock")
+wait_free()
+if on_b() != want:
+    sys.exit("node b's uidlist lacks the append made under the lock: %r" % on_b())
+# 2: recreate through .tmp, rename while still open, then unlink the lock
+take()
+t = os.open(a + "/dovecot-uidlist.tmp", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+new = want + b"3 :1700000003.M3P3.a\n"
+os.write(t, new)
+os.fsync(t)
+os.rename(a + "/dovecot-uidlist.tmp", a + "/dovecot-uidlist")
+if on_b() != new:
+    sys.exit("the renamed uidlist is not complete on node b when the rename returns: %r" % on_b())
+os.unlink(a + "/dovecot-uidlist.lock")
+wait_free()
+os.close(t)
+os.close(u)
+if os.path.exists(b + "/dovecot-uidlist.tmp"):
+    sys.exit("dovecot-uidlist.tmp was replicated")
+PY
+
+note "a Dovecot killed while it held the lock on node b: node b's apply does not wait for it"
+sh -c 'exit 0' & dead=$!; wait "$dead"
+printf '%s:%s\n' "$dead" "$(hostname)" > "$T/b/back/$L"
+printf '3 V1 N9 G0123456789abcdef0123456789abcdef\n' > "$T/a/mnt/$M/dovecot-uidlist"
+for _ in $(seq 30); do
+	grep -q N9 "$T/b/back/$M/dovecot-uidlist" && break; sleep 0.1
+done
+grep -q N9 "$T/b/back/$M/dovecot-uidlist" || fail "node b did not install the uidlist within 3 s"
+grep -q "removed a stale dovecot-uidlist.lock" "$T/b.log" || fail "node b did not remove the stale lock"
+! grep -q "held for 2 s" "$T/b.log" || fail "node b waited for a dead holder"
 
 note "node b takes it and dies: node a releases its marker"
 [ "$(excl b '')" = ok ] || fail "node b could not take the lock again"

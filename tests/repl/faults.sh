@@ -9,10 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 repl_preflight
 repl_setup 1000
-start_node a
-start_node b
-wait_synced a
-wait_synced b
+start_pair
 
 note "peer killed: deliveries on A succeed and are kept"
 crash_node b

@@ -155,10 +155,18 @@ wait_synced() {
 	fail "node $1 did not get in sync with its peer"
 }
 
+# start_pair: both nodes up and caught up with each other
+start_pair() {
+	start_node a
+	start_node b
+	wait_synced a
+	wait_synced b
+}
+
 # tree NODE: the replicated state of NODE's backing tree, one line per
 # object (type, mode, owner, size) and one per file content hash, sorted;
 # node-local paths skipped
-TREE_PRUNE='( -name tmp -o -name .mhafs-staging -o -name dovecot.index* -o -name dovecot.list.index* -o -name *.lock )'
+TREE_PRUNE='( -name tmp -o -name .mhafs-staging -o -name dovecot.index* -o -name dovecot.list.index* -o -name *.lock -o -name dovecot-uidlist.tmp )'
 tree() {
 	( cd "$T/$1/back" || exit 1
 	  set -f

@@ -7,10 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 repl_preflight
 repl_setup 3000
-start_node a
-start_node b
-wait_synced a
-wait_synced b
+start_pair
 
 note "deliveries on A are on B's disk when the rename returns"
 for i in $(seq 1 20); do

@@ -8,10 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 repl_preflight
 repl_setup 1000
-start_node a
-start_node b
-wait_synced a
-wait_synced b
+start_pair
 
 G=0123456789abcdef0123456789abcdef
 # write_uidlist NODE CONTENT: as Dovecot does, through the lock file

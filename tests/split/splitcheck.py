@@ -54,7 +54,7 @@ SPLIT_MAIL = ["smtp", "lmtp", "smtp"]
 
 # Node-local by mhafs's default node_local patterns: never compared.
 LOCAL_RE = [re.compile(p) for p in (r"^dovecot\.index", r"^dovecot\.list\.index",
-                                    r"\.lock$", r"^\.mhafs-staging$")]
+                                    r"\.lock$", r"^dovecot-uidlist\.tmp$", r"^\.mhafs-staging$")]
 
 
 class Failure(Exception):

@@ -76,10 +76,11 @@ int main(void)
 
 	/* Defaults: the node-local patterns the design names. */
 	config_defaults(&cfg);
-	CHECK_INT(cfg.n_node_local, 5);
+	CHECK_INT(cfg.n_node_local, 6);
 	CHECK_STR(cfg.node_local[0], "dovecot.index*");
-	CHECK_STR(cfg.node_local[3], "tmp/");
-	CHECK_STR(cfg.node_local[4], CONFIG_STAGING_DIR);
+	CHECK_STR(cfg.node_local[3], "dovecot-uidlist.tmp");
+	CHECK_STR(cfg.node_local[4], "tmp/");
+	CHECK_STR(cfg.node_local[5], CONFIG_STAGING_DIR);
 	CHECK_INT(cfg.node_id, 0);
 	CHECK_INT(config_validate(&cfg, err, sizeof(err)), -1); /* node_id unset */
 	CHECK_HAS(err, "node_id");
