@@ -1,9 +1,11 @@
-/* repl_int.h: state shared by repl.c, repl_send.c and repl_recv.c. */
+/* repl_int.h: state shared by repl.c, repl_send.c, repl_reconcile.c and
+ * repl_recv.c. */
 #ifndef MHAFS_REPL_INT_H
 #define MHAFS_REPL_INT_H
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "apply.h"
 #include "fs.h"
@@ -66,6 +68,15 @@ uint64_t repl_now_us(void);
 int repl_full_sync_marked(const char *state_dir, int clear);
 
 void *repl_sender_main(void *arg);
+/* repl_send.c: act on one frame from the peer on the sender's connection
+ * (ACK, PONG, ERROR, BYE): 0, or an error that ends the stream. */
+int repl_handle_frame(struct repl *r, const struct wire_msg *m);
+/* repl_reconcile.c: the walk against the peer on the sender's connection
+ * (dry: report only; report: DIFF and SUMMARY lines, or NULL); 0 or -errno.
+ * The walk waits for repl_both_quiet; the tombstone collection runs after. */
+int repl_walk(struct repl *r, struct tls_conn *c, uint8_t *buf, int dry, FILE *report);
+int repl_both_quiet(struct repl *r);
+void repl_collect_tombstones(struct repl *r);
 void *repl_listener_main(void *arg);
 
 #endif
