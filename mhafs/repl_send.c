@@ -383,12 +383,13 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 			last_ack_seen = last_sent_at = repl_now_us();
 			continue;
 		}
-		/* a walk asked for on the control socket (mhafsck --peer) */
+		/* a walk asked for on the control socket (mhafsck --peer): once
+		 * our stream has caught up, without waiting for the peer's */
 		pthread_mutex_lock(&r->lock);
 		uint64_t want = r->rec_req_gen;
-		int asked = walked && want != r->rec_done_gen, repair = r->rec_req_repair;
+		int asked = want != r->rec_done_gen && !r->full_sync, repair = r->rec_req_repair;
 		pthread_mutex_unlock(&r->lock);
-		if (asked) {
+		if (asked && next <= acked && nothing_after(cur, self, acked)) {
 			char *text = NULL;
 			size_t tlen = 0;
 			FILE *rep = open_memstream(&text, &tlen);
