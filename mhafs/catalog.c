@@ -107,7 +107,11 @@ int catalog_put(struct journal *j, const char *path, const struct crow *r)
 	sqlite3_bind_int(s, 12, r->deleted);
 	sqlite3_bind_int64(s, 13, dkey);
 	sqlite3_bind_int64(s, 14, bkt);
-	return jexec(j, S_CPUT);
+	rc = jexec(j, S_CPUT);
+	/* a row put directly (the start-up check) takes its digests along */
+	if (rc == SQLITE_OK && !j->mt_suspended && !j->mt_defer && !j->mt_in_apply)
+		rc = mtree_flush(j);
+	return rc;
 }
 
 void crows_free(struct crows *c)
@@ -447,7 +451,9 @@ int catalog_apply(struct journal *j, const struct jentry *e)
 	if (j->mt_defer) /* the batch writer flushes (or discards) at its end */
 		return op_table[e->op](j, e);
 	mtree_discard(j); /* left by a failed, rolled back change */
+	j->mt_in_apply = 1;
 	int rc = op_table[e->op](j, e);
+	j->mt_in_apply = 0;
 	if (rc == SQLITE_OK)
 		rc = mtree_flush(j);
 	else

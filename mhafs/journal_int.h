@@ -74,6 +74,7 @@ struct journal {
 	struct mt_map *mt_pending;
 	int mt_suspended;
 	int mt_defer;        /* a batch writes the queued changes at its end */
+	int mt_in_apply;     /* inside catalog_apply, which writes them at its end */
 };
 
 /* SQL text of every prepared statement (journal.c prepares them). */

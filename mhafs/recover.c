@@ -361,6 +361,17 @@ static int on_both(struct walker *w, int dirfd, const char *name, const struct c
 		free(target);
 		return 0;
 	}
+	/* Only the inode number differs, the data is the same (a row made from
+	 * a peer's entry may carry the peer's inode number): the row is
+	 * refreshed and nothing journaled.  An entry with a fresh HLC here
+	 * would win over the peer's later changes to the file. */
+	if (w->mode == W_RECOVER && !meta && same_data && want_hash && row->has_hash &&
+	    row->size == (int64_t)st->st_size && row->mtime_ns == mtime_ns_of(st)) {
+		struct crow nr = *row;
+		nr.ino = (uint64_t)st->st_ino;
+		free(target);
+		return catalog_put(w->j, row->path, &nr) == SQLITE_OK ? 0 : -EIO;
+	}
 
 	if (w->mode == W_CHECK) {
 		char a[HASH128_HEX], b[HASH128_HEX];
