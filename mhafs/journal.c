@@ -54,7 +54,16 @@ static const char schema_sql[] =
 	"CREATE TRIGGER IF NOT EXISTS journal_keep_last AFTER DELETE ON journal"
 	" WHEN old.origin = (SELECT node_id FROM meta WHERE id = 1) BEGIN"
 	" UPDATE meta SET last_seq = max(last_seq, old.seq), last_hlc = max(last_hlc, old.hlc)"
-	" WHERE id = 1; END;";
+	" WHERE id = 1; END;"
+	/* the highest of our own seqs ever removed (pruned once the peer
+	 * acknowledged it): a peer that holds less needs a full sync, a peer
+	 * that holds at least that much gets the rest from the journal */
+	"CREATE TABLE IF NOT EXISTS pruned(id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" through INTEGER NOT NULL);"
+	"CREATE TRIGGER IF NOT EXISTS journal_pruned AFTER DELETE ON journal"
+	" WHEN old.origin = (SELECT node_id FROM meta WHERE id = 1) BEGIN"
+	" INSERT INTO pruned VALUES (1, old.seq)"
+	" ON CONFLICT(id) DO UPDATE SET through = max(through, excluded.through); END;";
 
 const char *const jstmt_sql[NSTMT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -203,12 +212,21 @@ static enum open_result try_open(const char *path, uint16_t node, sqlite3 **dbp,
 	if (rc == SQLITE_NOTFOUND) {
 		snprintf(sql, sizeof(sql), "INSERT INTO meta VALUES (1, %d, %u, 1, 0, 0, 0)",
 			 JOURNAL_SCHEMA_VERSION, (unsigned)node);
-		if ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK)
+		if ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK ||
+		    (rc = sqlite3_exec(db, "INSERT INTO pruned VALUES (1, 0)", NULL, NULL, NULL)) != SQLITE_OK)
 			goto fail;
 		v = JOURNAL_SCHEMA_VERSION;
 	} else if (rc != SQLITE_OK) {
 		goto fail;
 	}
+	/* a journal from before the pruned table: everything below its first
+	 * own entry (or everything, when it holds none) may have been pruned */
+	if ((rc = sqlite3_exec(db,
+			       "INSERT OR IGNORE INTO pruned SELECT 1, coalesce("
+			       " (SELECT min(seq) - 1 FROM journal WHERE origin = meta.node_id),"
+			       " meta.last_seq) FROM meta WHERE id = 1",
+			       NULL, NULL, NULL)) != SQLITE_OK)
+		goto fail;
 	if (v != JOURNAL_SCHEMA_VERSION && v != 1) {
 		seterr(err, errlen, "%s: schema version %" PRId64 ", this mhafs knows %d", path, v,
 		       JOURNAL_SCHEMA_VERSION);

@@ -302,11 +302,11 @@ static int one_int(struct journal *j, const char *sql, int bind_node, int64_t *o
 	return rc == SQLITE_OK ? 0 : -EIO;
 }
 
-int journal_first_seq(struct journal *j, uint64_t *first)
+int journal_pruned_through(struct journal *j, uint64_t *through)
 {
 	int64_t v = 0;
-	int rc = one_int(j, "SELECT coalesce(min(seq), 0) FROM journal WHERE origin = ?1", 1, &v);
-	*first = (uint64_t)v;
+	int rc = one_int(j, "SELECT coalesce(max(through), 0) FROM pruned", 0, &v);
+	*through = (uint64_t)v;
 	return rc;
 }
 

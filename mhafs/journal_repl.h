@@ -54,9 +54,9 @@ long journal_gc_tombstones(struct journal *j, hlc_t before, hlc_t acked_hlc, lon
  * -ENOENT.  arg is the struct journal (the shape of applier.local_hlc). */
 int journal_catalog_hlc(void *arg, const char *path, hlc_t *hlc, uint16_t *origin);
 
-/* Lowest seq of this node's own entries still in the journal, or 0 when
- * there are none; and the number of live catalog rows. */
-int journal_first_seq(struct journal *j, uint64_t *first);
+/* The highest seq of this node's own entries ever pruned from the journal
+ * (0: none); and the number of live catalog rows. */
+int journal_pruned_through(struct journal *j, uint64_t *through);
 int journal_catalog_live(struct journal *j, uint64_t *n);
 /* Full sync: journal a baseline entry (MKDIR, WRITE, SYMLINK, MKNOD) for
  * every live catalog row, parents before children, so that the normal

@@ -75,6 +75,9 @@ int repl_handle_frame(struct repl *r, const struct wire_msg *m);
  * (dry: report only; report: DIFF and SUMMARY lines, or NULL); 0 or -errno.
  * The walk waits for repl_both_quiet; the tombstone collection runs after. */
 int repl_walk(struct repl *r, struct tls_conn *c, uint8_t *buf, int dry, FILE *report);
+/* Whether the peer's catalog holds nothing live (asked with one TREE_REQ):
+ * 1, 0, or -errno (no answer: an older peer, or the connection failed). */
+int repl_peer_empty(struct repl *r, struct tls_conn *c, uint8_t *buf);
 int repl_both_quiet(struct repl *r);
 void repl_collect_tombstones(struct repl *r);
 void *repl_listener_main(void *arg);

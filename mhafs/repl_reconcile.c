@@ -393,6 +393,20 @@ void repl_collect_tombstones(struct repl *r)
 	}
 }
 
+int repl_peer_empty(struct repl *r, struct tls_conn *c, uint8_t *buf)
+{
+	struct tree_client tc = { r, c, buf };
+	struct rc_listing *l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	int rc = tree_fetch(&tc, "", 0, 0, NULL, l);
+	if (rc == 0)
+		rc = l->self.count == 0;
+	mt_entries_free(&l->ents);
+	free(l);
+	return rc;
+}
+
 int repl_walk(struct repl *r, struct tls_conn *c, uint8_t *buf, int dry, FILE *report)
 {
 	char path[4200];

@@ -216,19 +216,39 @@ static void drain(int fd)
 	}
 }
 
-/* Whether the peer needs a full copy: our journal no longer holds the
- * entries right after its resume point, or it has nothing of ours while
- * our catalog holds a store (which may predate the journal). */
-static int need_full_sync(struct repl *r, uint64_t resume)
+/* Whether the peer needs a full copy of the store.  A full sync only
+ * adds: it cannot carry a deletion or a rename the peer missed, so where
+ * the peer has a store it gets the journal from its resume point and the
+ * reconciliation walk after the catch-up finds the rest, by differences.
+ * A full copy goes to an empty peer, after our catalog was rebuilt from a
+ * store no journal entry describes, and where the journal has a gap (its
+ * entries after the peer's resume point were pruned) but no walk will run
+ * (reconcile_on_connect off, or a peer without the walk). */
+static int need_full_sync(struct repl *r, struct tls_conn *c, uint8_t *buf, uint64_t resume)
 {
-	uint64_t first = 0, live = 0;
-	if (journal_first_seq(r->fs->journal, &first) < 0 || journal_catalog_live(r->fs->journal, &live) < 0)
+	uint64_t pruned = 0, live = 0;
+	if (journal_pruned_through(r->fs->journal, &pruned) < 0 ||
+	    journal_catalog_live(r->fs->journal, &live) < 0 || live == 0)
 		return 0;
-	if (first > 0 && resume + 1 < first)
+	if (repl_full_sync_marked(r->cfg->state_dir, 0))
 		return 1;
-	if (live > 0 && repl_full_sync_marked(r->cfg->state_dir, 0))
-		return 1; /* a catalog rebuilt from the store: no entry describes it */
-	return resume == 0 && live > 0;
+	pthread_mutex_lock(&r->lock);
+	int walk = r->cfg->reconcile_on_connect && !r->tree_unsupported;
+	pthread_mutex_unlock(&r->lock);
+	int empty = walk ? repl_peer_empty(r, c, buf) : -1;
+	if (empty == 1) {
+		log_notice("replication: peer %s holds an empty store", r->cfg->peer_name);
+		return 1;
+	}
+	if (resume >= pruned)
+		return 0; /* the journal holds everything after the peer's resume point */
+	if (empty == 0) {
+		log_notice("replication: our journal no longer holds peer %s's entries after seq %" PRIu64
+			   " (pruned through %" PRIu64 "): the reconciliation walk brings it up to date",
+			   r->cfg->peer_name, resume, pruned);
+		return 0;
+	}
+	return 1;
 }
 
 struct tick_arg {
@@ -294,7 +314,7 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 	}
 	uint64_t resume = m.u.hello_ack.resume_seq, last = journal_last_seq(r->fs->journal);
 	uint64_t next = resume; /* last entry sent */
-	if (need_full_sync(r, resume)) {
+	if (need_full_sync(r, c, buf, resume)) {
 		uint64_t snap = journal_last_seq(r->fs->journal);
 		struct tick_arg ta = { r, c, buf };
 		log_notice("replication: peer %s holds none of our entries or fewer than the journal "

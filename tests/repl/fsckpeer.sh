@@ -29,7 +29,8 @@ stop_node a
 start_node b
 deliver b $M lostB1
 stop_node b
-for n in a b; do sqlite3 "$T/$n/state/journal.db" "DELETE FROM journal" || fail "sqlite3"; done
+# the rows are lost, not pruned (a pruned gap with the walk off means a full sync)
+for n in a b; do sqlite3 "$T/$n/state/journal.db" "DROP TRIGGER journal_pruned; DELETE FROM journal" || fail "sqlite3"; done
 start_node a
 start_node b
 wait_synced a 20
