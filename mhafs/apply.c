@@ -230,15 +230,6 @@ static int link_sibling(struct applier *a, const struct jentry *e, int pfd, cons
 	return rc;
 }
 
-/* Whether path is a Maildir message: a file directly in new/ or cur/. */
-static int is_message_path(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	return slash && slash - path >= 3 &&
-	       (strncmp(slash - 3, "new", 3) == 0 || strncmp(slash - 3, "cur", 3) == 0) &&
-	       (slash - path == 3 || slash[-4] == '/');
-}
-
 /* Whether this node changed path after the peer made entry e: the peer's
  * older change loses (last writer wins by HLC, node id breaking ties). */
 static int local_newer(struct applier *a, const char *path, const struct jentry *e)
@@ -254,7 +245,7 @@ static int local_newer(struct applier *a, const char *path, const struct jentry 
  * peer's rename was made: ours wins, whether or not the names match. */
 static int local_change_newer(struct applier *a, const struct jentry *e)
 {
-	return e->path2 && is_message_path(e->path) && local_newer(a, e->path, e);
+	return e->path2 && maildir_is_message(e->path) && local_newer(a, e->path, e);
 }
 
 /* The whole content of a small file Dovecot rewrites in place of the old
@@ -263,7 +254,7 @@ static int local_change_newer(struct applier *a, const struct jentry *e)
  * with the later HLC wins on both nodes. */
 static int content_older_than_ours(struct applier *a, const struct jentry *e)
 {
-	return !is_message_path(e->path) && !apply_is_uidlist(e->path) && local_newer(a, e->path, e);
+	return !maildir_is_message(e->path) && !apply_is_uidlist(e->path) && local_newer(a, e->path, e);
 }
 
 /* Keep this node's content of e->path: the catalog goes on recording it

@@ -114,6 +114,26 @@ int catalog_put(struct journal *j, const char *path, const struct crow *r)
 	return rc;
 }
 
+int catalog_forget(struct journal *j, const char *path)
+{
+	struct crow old;
+	sqlite3_stmt *s = NULL;
+	int rc = catalog_get(j, path, &old);
+	if (rc <= 0)
+		return rc < 0 ? -rc : SQLITE_OK;
+	if (!j->mt_suspended && (rc = mtree_change(j, path, &old, NULL)) != SQLITE_OK)
+		return rc;
+	rc = sqlite3_prepare_v2(j->db, "DELETE FROM catalog WHERE path = ?1", -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(j->db);
+	}
+	sqlite3_finalize(s);
+	if (rc == SQLITE_OK && !j->mt_suspended && !j->mt_defer && !j->mt_in_apply)
+		rc = mtree_flush(j);
+	return rc;
+}
+
 void crows_free(struct crows *c)
 {
 	for (size_t i = 0; i < c->n; i++)

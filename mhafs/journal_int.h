@@ -91,6 +91,8 @@ void crow_from_stat(struct crow *r, const struct stat *st);
 /* 1 found (r filled, r->path not set), 0 absent, <0 sqlite error (negated rc). */
 int catalog_get(struct journal *j, const char *path, struct crow *r);
 int catalog_put(struct journal *j, const char *path, const struct crow *r);
+/* Remove path's row outright (no tombstone), digests included. */
+int catalog_forget(struct journal *j, const char *path);
 /* Live rows at path and below (ordered by path) into out (appended). */
 int catalog_tree(struct journal *j, const char *path, struct crows *out);
 /* Live direct children of dir ("" = top) into out, ordered by name. */

@@ -18,20 +18,27 @@ size_t maildir_base_len(const char *name)
 	return colon ? (size_t)(colon - name) : strlen(name);
 }
 
+int maildir_is_message(const char *path)
+{
+	const char *name = strrchr(path, '/');
+	if (!name || name[1] == '\0')
+		return 0;
+	size_t dirlen = (size_t)(name - path);
+	const char *sub = path + dirlen - 3;
+	return dirlen >= 3 && (strncmp(sub, "new", 3) == 0 || strncmp(sub, "cur", 3) == 0) &&
+	       (dirlen == 3 || sub[-1] == '/');
+}
+
 int maildir_find_key(int root_fd, const char *path, char *out, size_t outlen)
 {
 	char maildir[4200];
-	const char *name = strrchr(path, '/');
-	if (!name)
+	/* the file must sit in <maildir>/new or <maildir>/cur */
+	if (!maildir_is_message(path))
 		return 0;
+	const char *name = strrchr(path, '/');
 	size_t dirlen = (size_t)(name - path);
 	name++;
-	/* the file must sit in <maildir>/new or <maildir>/cur */
-	if (dirlen < 3 || dirlen >= sizeof(maildir))
-		return 0;
-	const char *sub = path + dirlen - 3;
-	if (!((strncmp(sub, "new", 3) == 0 || strncmp(sub, "cur", 3) == 0) &&
-	      (dirlen == 3 || sub[-1] == '/')))
+	if (dirlen >= sizeof(maildir))
 		return 0;
 	size_t mlen = dirlen == 3 ? 0 : dirlen - 4;
 	memcpy(maildir, path, mlen);

@@ -8,6 +8,9 @@
 
 #include <stddef.h>
 
+/* Whether path (store-relative) names a file directly in a maildir's new/
+ * or cur/: a message. */
+int maildir_is_message(const char *path);
 /* Length of the base name of a Maildir file name. */
 size_t maildir_base_len(const char *name);
 /* If path (store-relative) is a file in some maildir's new/ or cur/, look

@@ -291,11 +291,20 @@ static int on_gone(struct walker *w, const struct crow *row)
 			 * name: a rename, not an expunge, or the peer would apply it
 			 * as one to its own copy of the message. */
 			char later[4200];
-			if (t.v[i].kind == 'f' &&
-			    maildir_find_key(w->root_fd, t.v[i].path, later, sizeof(later)) == 1 &&
-			    strcmp(later, t.v[i].path) != 0)
+			int found = t.v[i].kind == 'f' ?
+				    maildir_find_key(w->root_fd, t.v[i].path, later, sizeof(later)) : 0;
+			if (found == 1 && strcmp(later, t.v[i].path) != 0) {
 				rc = record(w, JOP_RENAME, t.v[i].path, later, 0, NULL, NULL);
-			else
+			} else if (found == 0 && maildir_is_message(t.v[i].path)) {
+				/* A message gone without a journaled expunge: not
+				 * known to be a user's, so it is not sent as one (the
+				 * peer would delete its copy).  The row goes, with no
+				 * tombstone; the walk brings the peer's copy back. */
+				log_warn("startup check: message %s is missing and no expunge of it was "
+					 "journaled: not propagated; the peer's copy, if any, comes back",
+					 t.v[i].path);
+				rc = catalog_forget(w->j, t.v[i].path) == SQLITE_OK ? 0 : -EIO;
+			} else
 				rc = record(w, t.v[i].kind == 'd' ? JOP_RMDIR : JOP_UNLINK, t.v[i].path,
 					    NULL, 0, NULL, NULL);
 		}
