@@ -76,8 +76,18 @@ expect() {
 		case " $line " in *" $k=$want "*) ;; *) fail "$name: want $k=$want, got: $line
 $out" ;; esac
 	done
+	local core=0 kv
+	for kv in "$@"; do [ "${kv%%=*}" = resurrected ] || core=1; done
 	if [ $# = 0 ]; then
 		[ "$rc" = 0 ] || fail "$name: clean pair exit $rc: $out"
+	elif [ "$core" = 0 ]; then
+		# resurrections alone are reported, not in the verdict; --strict fails them
+		[ "$rc" = 0 ] || fail "$name: exit $rc, want 0 (resurrected only): $out"
+		printf '%s\n' "$out" | grep -q '^checker: PASS, with [0-9]* resurrected' ||
+			fail "$name: resurrections not reported in the verdict line"
+		"$PY" "$CHECKER" --strict --record "$T/rec" --tree "n1=$T/a" --tree "n2=$T/b" \
+			--view-json "n1=$T/va.json" --view-json "n2=$T/vb.json" >/dev/null 2>&1 &&
+			fail "$name: --strict passed a resurrection"
 	else
 		[ "$rc" = 1 ] || fail "$name: exit $rc, want 1: $out"
 		printf '%s\n' "$out" | grep -q '^checker: FAIL$' || fail "$name: no FAIL verdict"

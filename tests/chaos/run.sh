@@ -354,7 +354,7 @@ sleep 2
 userpw=""
 for u in $USERS; do userpw="$userpw --user $u=pw-${u%@*}"; done
 # shellcheck disable=SC2086
-e2e_client "$E2E_PY" "$E2E_SRC/tests/chaos/checker.py" --record "$RECORD" \
+e2e_client "$E2E_PY" "$E2E_SRC/tests/chaos/checker.py" ${CHAOS_STRICT:+--strict} --record "$RECORD" \
 	--tree "n1=$(backing 1)" --tree "n2=$(backing 2)" \
 	--imap "n1=$(e2e_ip 1)" --imap "n2=$(e2e_ip 2)" $userpw \
 	--save-view "$CH" --json "$CH/verdict.json" >"$CH/checker.out" 2>&1
