@@ -1,6 +1,7 @@
 /* proto.c: heartbeat packet encoding, HMAC-SHA256 authentication (OpenSSL)
  * and the replay guard.  See proto.h for the wire layout. */
 #include "proto.h"
+#include "byteorder.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -68,31 +69,6 @@ int hb_key_load(const char *path, struct hb_key *key, char *err, size_t errlen)
 	key->len = n;
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return 0;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
 }
 
 static int mac(const struct hb_key *key, const uint8_t *p, uint8_t out[HB_MAC_LEN])
