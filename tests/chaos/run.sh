@@ -8,6 +8,7 @@
 #
 #   run.sh [--seconds N] [--seed S] [--keep]
 #   run.sh --short [--seed S]   every fault kind once, no more (~4 min)
+#   run.sh --long [--seed S]    an hour of faults (--seconds 3600)
 #   run.sh --plan [--seconds N] [--seed S]   print the schedule, touch nothing
 #
 # Node 2's backing dir is on its own small tmpfs, so that the nemesis can
@@ -25,7 +26,8 @@ while [ $# -gt 0 ]; do
 	--keep) E2E_KEEP=1; shift ;;
 	--plan) PLAN=1; shift ;;
 	--short) SECONDS_WANTED=0; shift ;;
-	*) echo "usage: run.sh [--seconds N | --short] [--seed S] [--keep] [--plan]" >&2; exit 2 ;;
+	--long) SECONDS_WANTED=3600; shift ;;
+	*) echo "usage: run.sh [--seconds N | --short | --long] [--seed S] [--keep] [--plan]" >&2; exit 2 ;;
 	esac
 done
 case "$SECONDS_WANTED$SEED" in ''|*[!0-9]*)

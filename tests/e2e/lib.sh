@@ -12,7 +12,11 @@
 # FUSE mounts made by the harness.
 
 E2E_SRC=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-E2E_BUILD=${top_builddir:-$E2E_SRC}
+# The build: make check's top_builddir, else tools/test's _build/, else
+# a build in the source tree.
+if [ -n "${top_builddir:-}" ]; then E2E_BUILD=$top_builddir
+elif [ -x "$E2E_SRC/_build/mhafs/mhafs" ]; then E2E_BUILD=$E2E_SRC/_build
+else E2E_BUILD=$E2E_SRC; fi
 E2E_PY=/usr/bin/python3
 E2E_LMTP_DOMAIN=d1.test
 E2E_VIRTUAL_DOMAIN=d2.test
