@@ -46,7 +46,7 @@ struct repl {
 	uint64_t rec_req_gen, rec_done_gen;
 	int rec_req_repair, rec_req_rc;
 	char *rec_report;          /* malloc'd lines of the last asked walk */
-	uint64_t last_in_apply_us; /* when the peer's stream last applied an entry here */
+	uint64_t last_in_entry_us; /* when the peer's stream last connected or delivered entries */
 	char last_error[256];
 	struct tls_ctx *client_ctx, *server_ctx;
 	struct applier applier;

@@ -320,10 +320,18 @@ static int rec_diff(void *arg, const char *path, const struct crow *l, const str
 		struct jentry e;
 		char other[JENTRY_MAX_PATH + 1];
 		int msg = rr->kind == 'f' && msg_dir_len(path) > 0;
-		int here = msg && maildir_find_key(r->fs->root_fd, path, other, sizeof(other)) == 1 &&
-			   strcmp(other, path) != 0;
+		int here = msg && maildir_find_key(r->fs->root_fd, path, other, sizeof(other)) == 1;
 		memset(&e, 0, sizeof(e));
 		e.path = path;
+		if (here && strcmp(other, path) == 0) {
+			/* our catalog read said absent or deleted, but the file is
+			 * here now under this very name: the peer's stream applied
+			 * its change while the walk ran.  The states agree; an
+			 * unlink would expunge the message on both nodes. */
+			log_info("reconcile: %s arrived here during the walk: nothing to send", path);
+			x->kept++;
+			return 0;
+		}
 		if (here) {
 			/* the message lives here under another name (flags): if our
 			 * change is the later one the peer renames its copy (never an
@@ -463,13 +471,16 @@ int repl_walk(struct repl *r, struct tls_conn *c, uint8_t *buf, int dry, FILE *r
 }
 
 /* The walk compares final states: it waits until the peer's stream to us
- * is connected and has applied nothing for REC_QUIET_US (a split's merges,
- * journaled back and forth, have settled), as ours has caught up. */
+ * is connected and has been quiet for REC_QUIET_US -- no entry received
+ * (applied or already held) and no new connection -- so a split's merges,
+ * journaled back and forth, have settled and the peer's backlog has
+ * arrived, as ours has caught up.  (The walk also re-checks the store
+ * before acting, for an entry that arrives while it runs.) */
 #define REC_QUIET_US 2000000u
 int repl_both_quiet(struct repl *r)
 {
 	pthread_mutex_lock(&r->lock);
-	int q = r->in_connected && repl_now_us() - r->last_in_apply_us >= REC_QUIET_US;
+	int q = r->in_connected && repl_now_us() - r->last_in_entry_us >= REC_QUIET_US;
 	pthread_mutex_unlock(&r->lock);
 	return q;
 }

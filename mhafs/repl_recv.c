@@ -156,7 +156,6 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 			}
 			pthread_mutex_lock(&r->lock);
 			r->applied_ops++;
-			r->last_in_apply_us = repl_now_us();
 			r->peer_applied = e.seq;
 			pthread_mutex_unlock(&r->lock);
 			repl_queue_inval(r, e.path);
@@ -168,6 +167,9 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 		top = e.seq;
 		origin = e.origin;
 	}
+	pthread_mutex_lock(&r->lock);
+	r->last_in_entry_us = repl_now_us(); /* applied or already held: the stream is busy */
+	pthread_mutex_unlock(&r->lock);
 	b->n = 0;
 	b->any_new = 0;
 	struct wire_ack ack = { .origin = origin, .seq = top };
@@ -409,6 +411,7 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 		   r->cfg->peer_name, applied);
 	pthread_mutex_lock(&r->lock);
 	r->in_connected = 1;
+	r->last_in_entry_us = repl_now_us(); /* its backlog is still to come */
 	r->peer_applied = applied;
 	pthread_mutex_unlock(&r->lock);
 	uint64_t last_frame = repl_now_us();
