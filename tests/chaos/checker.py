@@ -19,6 +19,13 @@ Findings (each listed, then counted):
   divergent   the nodes' message files (folder, subdir, name, content) or
               their IMAP views (UID -> Message-ID, flags) differ
   resurrected expunged (completed) yet present in that folder on a node
+  redelivered copies of one Message-ID that the delivery agents' logs
+              (--delivery-log: Dovecot LMTP "saved mail", Postfix
+              virtual "status=sent") show were delivered that many times:
+              SMTP and LMTP are at-least-once, and an MTA restarted after
+              the store took a message but before it noted the delivery
+              delivers it again.  Reported, not a store failure; a copy
+              beyond the logged deliveries is still duplicated.
 Exit 0 when all are zero, 1 when any is not, 2 on a usage or I/O error.
 """
 import argparse
@@ -200,8 +207,41 @@ def load_record(path):
                 unanswered=unanswered, anomalies=anomalies, users=users)
 
 
-def check(rec, trees, views, users):
+DOVECOT_SAVED = re.compile(r"lmtp\([^)]*\)<\d+><[^>]*>: Info: msgid=(<[^>]*>): saved mail to ")
+POSTFIX_MID = re.compile(r"postfix/cleanup\[\d+\]: ([0-9A-Za-z]+): message-id=(<[^>]*>)")
+POSTFIX_SENT = re.compile(r"postfix/virtual\[\d+\]: ([0-9A-Za-z]+): to=<[^>]*>,.* status=sent ")
+
+
+def load_deliveries(paths):
+    """{Message-ID: deliveries} from delivery agents' logs: each Dovecot
+    LMTP "saved mail" line, and each Postfix virtual(8) "status=sent" line
+    (its queue ID mapped to a Message-ID through cleanup's line, per log
+    file, since two nodes' queue IDs are separate name spaces)."""
+    n = Counter()
+    for path in paths:
+        qid_mid, sent = {}, Counter()
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = DOVECOT_SAVED.search(line)
+                if m:
+                    n[m.group(1)] += 1
+                    continue
+                m = POSTFIX_MID.search(line)
+                if m:
+                    qid_mid[m.group(1)] = m.group(2)
+                    continue
+                m = POSTFIX_SENT.search(line)
+                if m:
+                    sent[m.group(1)] += 1
+        for qid, k in sent.items():
+            if qid in qid_mid:
+                n[qid_mid[qid]] += k
+    return n
+
+
+def check(rec, trees, views, users, deliveries=None):
     found = defaultdict(list)
+    deliveries = deliveries or {}
     stores = {}                        # node -> user -> folder -> msgs
     for node, root in trees:
         stores[node] = {u: scan_maildir(user_maildir(root, u)) for u in users}
@@ -211,6 +251,14 @@ def check(rec, trees, views, users):
         for u in users:
             present = set()
             folders_of = defaultdict(list)     # mid -> folders holding it
+            copies = Counter(m[2] for msgs in stores[node][u].values() for m in msgs)
+            # a Message-ID the logs show delivered k > 1 times, held in at
+            # most k copies on this node: the MTA's redelivery
+            redelivered = {mid for mid, k in copies.items()
+                           if k > 1 and k <= deliveries.get(mid, 1)}
+            for mid in sorted(redelivered, key=str):
+                found["redelivered"].append("%s %s: %s x%d, delivered %d times" % (
+                    node, u, mid, copies[mid], deliveries[mid]))
             for folder, msgs in stores[node][u].items():
                 c = Counter(m[2] for m in msgs)
                 files = defaultdict(list)
@@ -226,6 +274,8 @@ def check(rec, trees, views, users):
                         # anywhere else.
                         found["unexpected"].append("%s %s/%s: %s never moved there (%s)" % (
                             node, u, folder, mid, " ".join(files[mid])))
+                    if mid in redelivered:
+                        continue
                     if k > 1:
                         found["duplicated"].append("%s %s/%s: %s x%d (%s)" % (
                             node, u, folder, mid, k, " ".join(files[mid])))
@@ -239,7 +289,7 @@ def check(rec, trees, views, users):
             # leave it so (copied, not yet expunged).  A completed move
             # back in its source is counted above as resurrected.
             for mid, fos in sorted(folders_of.items(), key=lambda x: str(x[0])):
-                if len(fos) < 2 or mid is None:
+                if len(fos) < 2 or mid is None or mid in redelivered:
                     continue
                 if (u, mid) in rec["unsure_move"]:
                     found["left_in_both"].append("%s %s: %s in %s" % (node, u, mid, " ".join(fos)))
@@ -294,6 +344,8 @@ def main():
     ap.add_argument("--view-json", action="append", default=[], metavar="NODE=FILE",
                     help="an IMAP view saved before (self-test: no server needed)")
     ap.add_argument("--save-view", metavar="DIR", help="write each node's IMAP view there")
+    ap.add_argument("--delivery-log", action="append", default=[], metavar="FILE",
+                    help="a Dovecot or Postfix log: deliveries per Message-ID")
     ap.add_argument("--json")
     ap.add_argument("--max-lines", type=int, default=20)
     a = ap.parse_args()
@@ -343,7 +395,12 @@ def main():
         for node, v in views.items():
             with open(os.path.join(a.save_view, "imap-%s.json" % node), "w") as f:
                 json.dump(v, f, indent=1, sort_keys=True)
-    found = check(rec, trees, views, users)
+    try:
+        deliveries = load_deliveries(a.delivery_log)
+    except OSError as e:
+        print("checker: %s" % e, file=sys.stderr)
+        return 2
+    found = check(rec, trees, views, users, deliveries)
     kinds = ("lost", "duplicated", "unexpected", "divergent", "resurrected")
     summary = {
         "attempted": len(rec["attempted"]), "acknowledged": len(rec["acked"]),
@@ -352,6 +409,7 @@ def main():
         "imap_unanswered": rec["unanswered"],
         "left_in_both": len(found["left_in_both"]),
         "client_anomalies": len(rec["anomalies"]),
+        "redelivered": len(found["redelivered"]),
     }
     for k in kinds:
         summary[k] = len(found[k])
@@ -364,19 +422,21 @@ def main():
         print("client saw: %s" % line)
     for line in found["left_in_both"][:a.max_lines]:
         print("indeterminate move: %s" % line)
+    for line in found["redelivered"][:a.max_lines]:
+        print("redelivered: %s" % line)
     print("checker: IMAP commands completed: %s; moves/expunges without an OK: %s; "
           "messages left in two folders by a move without an OK: %d; UID anomalies the "
-          "client saw: %d" % (
+          "client saw: %d; redelivered by the MTA: %d" % (
               " ".join("%s=%d" % kv for kv in sorted(rec["imap_ops"].items())) or "none",
               " ".join("%s=%d" % kv for kv in sorted(rec["unanswered"].items())) or "none",
-              len(found["left_in_both"]), len(rec["anomalies"])))
+              len(found["left_in_both"]), len(rec["anomalies"]), len(found["redelivered"])))
     print("checker: attempted=%d acknowledged=%d indeterminate=%d imap_ops=%d %s" % (
         summary["attempted"], summary["acknowledged"], summary["indeterminate"],
         sum(rec["imap_ops"].values()),
         " ".join("%s=%d" % (k, summary[k]) for k in kinds)))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(dict(summary, findings={k: found[k] for k in kinds + ("left_in_both",)}),
+            json.dump(dict(summary, findings={k: found[k] for k in kinds + ("left_in_both", "redelivered")}),
                       f, indent=1)
     # issue 6's verdict: lost, duplicated, unexpected and divergent must
     # be zero; expunged messages that came back are reported (and fail the

@@ -7,7 +7,8 @@
 # back in its source folder, a copy in a folder it was never moved to, a
 # second copy after a half-done move -- is reported under its own name with
 # the right count, and the verdict is FAIL; a move without an answer that
-# left a message in both folders is accounted as such and passes.
+# left a message in both folders is accounted as such and passes, as is a
+# second copy that the delivery logs show the MTA delivered twice.
 set -u
 src=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 CHECKER=$src/tests/chaos/checker.py
@@ -57,9 +58,10 @@ view() {
 	printf '{"alice@d1.test": {"INBOX": {"1": ["<m1@chaos>", ""], "2": ["<m2@chaos>", ""], "3": ["<m3@chaos>", "%s"]}, "Archive": {"1": ["<m4@chaos>", "\\\\Seen"]}}, "carol@d2.test": {"INBOX": {"1": ["<m5@chaos>", ""]}}}\n' \
 		"$(printf '%s' "$1" | sed 's/\\/\\\\/g')"
 }
+DLOGS=()   # --delivery-log arguments of the next runs
 run() { # run -> $out, $rc
 	out=$("$PY" "$CHECKER" --record "$T/rec" --tree "n1=$T/a" --tree "n2=$T/b" \
-		--view-json "n1=$T/va.json" --view-json "n2=$T/vb.json" 2>&1)
+		--view-json "n1=$T/va.json" --view-json "n2=$T/vb.json" "${DLOGS[@]}" 2>&1)
 	rc=$?
 }
 # expect NAME KIND=COUNT...: the verdict line must show exactly these
@@ -109,6 +111,34 @@ expect "lost on both nodes (one of them moved)" lost=4
 
 fresh; for n in a b; do msg "$T/$n/d1.test/alice/Maildir/new" 200.M9.h "m1@chaos"; done
 expect "duplicate in a folder" duplicated=2
+
+# A second copy the delivery agents' logs show was delivered twice (the
+# MTA restarted after the store took it) is redelivered, not duplicated;
+# without that evidence, or beyond it, it is a duplicate.
+fresh; for n in a b; do msg "$T/$n/d1.test/alice/Maildir/new" 200.M9.h "m1@chaos"; done
+for i in 1 2; do
+	echo "Dec 04 17:47:4$i lmtp(alice@d1.test)<1700$i><GA3oBsX8Em>: Info: msgid=<m1@chaos>: saved mail to INBOX"
+done >"$T/dovecot.log"
+DLOGS=(--delivery-log "$T/dovecot.log")
+expect "LMTP redelivery (Dovecot's log)"
+printf '%s\n' "$out" | grep -q '^redelivered: n1 alice@d1.test: <m1@chaos> x2, delivered 2 times$' ||
+	fail "redelivered line: $out"
+case "$out" in *"redelivered by the MTA: 2"*) ;; *) fail "redelivery not counted: $out" ;; esac
+for n in a b; do msg "$T/$n/d1.test/alice/Maildir/cur" 201.M9c.h:2, "m1@chaos"; done
+expect "a third copy of a message delivered twice" duplicated=2
+fresh; for n in a b; do msg "$T/$n/d2.test/carol/Maildir/new" 202.V1.h "m5@chaos"; done
+cat >"$T/postfix.log" <<-'EOF'
+	Dec 04 17:47:47 n1 postfix/cleanup[17120]: 8BF70A73BB8: message-id=<m5@chaos>
+	Dec 04 17:47:47 n1 postfix/virtual[17130]: 8BF70A73BB8: to=<carol@d2.test>, relay=virtual, delay=0.1, dsn=2.0.0, status=sent (delivered to maildir)
+	Dec 04 17:47:49 n1 postfix/virtual[17280]: 8BF70A73BB8: to=<carol@d2.test>, relay=virtual, delay=1.6, dsn=2.0.0, status=sent (delivered to maildir)
+	EOF
+DLOGS=(--delivery-log "$T/postfix.log")
+expect "virtual(8) redelivery (Postfix's log)"
+DLOGS=(--delivery-log "$T/dovecot.log")
+expect "the same without its delivery log" duplicated=2
+DLOGS=(--delivery-log "$T/nonexistent.log")
+run; [ "$rc" = 2 ] || fail "a missing delivery log accepted: $out"
+DLOGS=()
 
 fresh; for n in a b; do msg "$T/$n/d2.test/carol/Maildir/new" 201.MX.h "never@sent"; done
 expect "unexpected message" unexpected=2

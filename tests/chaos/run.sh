@@ -359,6 +359,8 @@ for u in $USERS; do userpw="$userpw --user $u=pw-${u%@*}"; done
 e2e_client "$E2E_PY" "$E2E_SRC/tests/chaos/checker.py" ${CHAOS_STRICT:+--strict} --record "$RECORD" \
 	--tree "n1=$(backing 1)" --tree "n2=$(backing 2)" \
 	--imap "n1=$(e2e_ip 1)" --imap "n2=$(e2e_ip 2)" $userpw \
+	--delivery-log "$(e2e_node_dir 1)/log/dovecot.log" --delivery-log "$(e2e_node_dir 2)/log/dovecot.log" \
+	--delivery-log "$(e2e_node_dir 1)/log/postfix.log" --delivery-log "$(e2e_node_dir 2)/log/postfix.log" \
 	--save-view "$CH" --json "$CH/verdict.json" >"$CH/checker.out" 2>&1
 crc=$?
 
@@ -399,6 +401,8 @@ else:
               v["left_in_both"]))
     print("chaos: UID anomalies the client saw during the run (two UIDs, one Message-ID):"
           " %d" % v.get("client_anomalies", 0))
+    print("chaos: redelivered by the MTA (delivered twice per the delivery logs, not a"
+          " store duplicate): %d" % v.get("redelivered", 0))
 print("chaos: faults injected %d:%s" % (sum(int(f.split("=")[1]) for f in faults),
                                         "".join(" " + f for f in faults)))
 print("chaos: failover (VIP outages seen by the SMTP probe): %d, p50 %d ms, p99 %d ms, max %d ms"
