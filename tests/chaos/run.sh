@@ -71,6 +71,8 @@ chaos_cleanup() {
 	local rc=$?
 	[ -z "${LOADPID:-}" ] || { kill "$LOADPID" 2>/dev/null; wait "$LOADPID" 2>/dev/null; }
 	[ -z "${TAPPID:-}" ] || { kill "$TAPPID" 2>/dev/null; wait "$TAPPID" 2>/dev/null; }
+	local p
+	for p in ${CONVPIDS:-}; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	# Node 2's store goes with its tmpfs: keep a copy beside the logs.
 	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "$FULLFS" ] && [ -d "$FULLFS/backing" ]; then
 		cp -a "$FULLFS/backing" "$E2E_TMP/n2-backing" 2>/dev/null ||
@@ -234,10 +236,28 @@ RANDOM=$SEED
 # reseeds RANDOM there, and the schedule would no longer follow the seed.
 rnd() { R=$(( RANDOM % ($2 - $1 + 1) + $1 )); }
 declare -A NFAULT=()
+# After each heal, how long until both nodes report their peer in sync
+# again (both streams caught up), watched in the background through the
+# pause before the next fault; one the next fault cuts short is counted
+# as cut, not as a time.  One line per heal in chaos/convergence.log.
+FAULTNO=0 CONVPIDS=""
+conv_watch() { # KIND FAULTNO HEALED_MS
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[ "$(cat "$CH/faultno" 2>/dev/null)" = "$2" ] || { echo "$1 cut" >>"$CH/convergence.log"; return; }
+		if e2e_peer_synced 1 && e2e_peer_synced 2; then
+			echo "$1 $(( $(e2e_ms) - $3 ))" >>"$CH/convergence.log"
+			return
+		fi
+		sleep 0.2
+	done
+	echo "$1 timeout" >>"$CH/convergence.log"
+}
 fault() { # KIND NODE: inject, hold, heal
 	local kind=$1 n=$2 hold t0 p
 	[ "$kind" != disk-full ] || n=2   # node 2's backing is the small tmpfs
 	rnd 3 8; hold=$R
+	FAULTNO=$((FAULTNO + 1)); echo "$FAULTNO" >"$CH/faultno"
 	t0=$(e2e_ms)
 	printf '%s %s node=%s hold=%ss\n' "$(date +%T)" "$kind" "$n" "$hold" >>"$FAULTS"
 	say "fault: $kind on node $n for $hold s"
@@ -290,6 +310,8 @@ fault() { # KIND NODE: inject, hold, heal
 	esac
 	NFAULT[$kind]=$(( ${NFAULT[$kind]:-0} + 1 ))
 	printf '%s healed %s after %s ms\n' "$(date +%T)" "$kind" $(( $(e2e_ms) - t0 )) >>"$FAULTS"
+	conv_watch "$kind" "$FAULTNO" "$(e2e_ms)" &
+	CONVPIDS="$CONVPIDS $!"
 }
 # graceful_restart N: heartbeatd hands the VIP over, the mail servers and
 # mhafs stop cleanly, then all start again as at boot.
@@ -351,6 +373,9 @@ if e2e_wait 120 queue_empty 1 && e2e_wait 120 queue_empty 2 &&
 else
 	for n in 1 2; do say "node $n queue: $(postqueue -c "$(e2e_node_dir "$n")/conf" -p 2>&1 | tail -1)"; done
 fi
+# the last heals' watchers end once the nodes are in sync (or time out)
+for p in $CONVPIDS; do wait "$p" 2>/dev/null; done
+CONVPIDS=""
 sleep 2
 # ---- check
 userpw=""
@@ -375,9 +400,14 @@ echo "chaos: converged (queues empty, peers in sync) ${conv:-NOT: not within 120
 # convergence time.
 faults=""
 for k in $KINDS; do faults="$faults $k=${NFAULT[$k]:-0}"; done
-"$E2E_PY" - "$RECORD" "$CH/verdict.json" "${conv_heal:--1}" "$faults" <<'EOF'
+touch "$CH/convergence.log"
+"$E2E_PY" - "$RECORD" "$CH/verdict.json" "${conv_heal:--1}" "$faults" "$CH/convergence.log" <<'EOF'
 import json, sys
 rec, vpath, conv, faults = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split()
+heals = [l.split() for l in open(sys.argv[5]) if l.strip()]
+hc = sorted(int(h[1]) for h in heals if h[1].isdigit())
+def pc(q):
+    return hc[min(len(hc) - 1, int(q * len(hc)))] if hc else 0
 d = sorted(json.loads(l)["down_ms"] for l in open(rec) if '"probe"' in l)
 def p(q):
     return d[min(len(d) - 1, int(q * len(d)))] if d else 0
@@ -409,6 +439,10 @@ print("chaos: failover (VIP outages seen by the SMTP probe): %d, p50 %d ms, p99 
       % (len(d), p(0.5), p(0.99), d[-1] if d else 0))
 print("chaos: convergence after the last heal: %s"
       % ("%d ms" % conv if conv >= 0 else "NOT within 120 s"))
+print("chaos: convergence after each heal (both nodes' peers in sync again): %d measured,"
+      " p50 %d ms, p99 %d ms, max %d ms; cut short by the next fault %d, not within 120 s %d"
+      % (len(hc), pc(0.5), pc(0.99), hc[-1] if hc else 0,
+         sum(1 for h in heals if h[1] == "cut"), sum(1 for h in heals if h[1] == "timeout")))
 EOF
 [ -n "$conv" ] || crc=1
 for n in 1 2; do
