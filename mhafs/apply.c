@@ -544,8 +544,24 @@ int apply_entry(struct applier *a, struct jentry *e, struct staged *s, int *skip
 		else
 			rc = linkat(pfd, name, pfd2, name2, 0) < 0 ? -errno : 0;
 		if (rc == -ENOENT && fstatat(pfd2, name2, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-			rc = 0; /* already done here: our record of it stands */
-			*skipped = 1;
+			hlc_t th;
+			uint16_t to;
+			rc = 0; /* already done here */
+			if (e->op == JOP_LINK)
+				*skipped = 1;
+			else if (a->local_hlc && a->local_hlc(a->hlc_arg, e->path2, &th, &to) == 0) {
+				/* our record of the target stands; the source is
+				 * gone from the store and the catalog must say so (a
+				 * source row left live, by an entry that never
+				 * reached the store, made every walk of the peer
+				 * send this rename again) */
+				e->op = JOP_UNLINK;
+				e->path2 = NULL;
+				e->flags = 0;
+				a->entry_changed = 1;
+			}
+			/* else no record of the target: the catalog records the
+			 * rename as the peer sent it */
 		}
 		else if (rc == -ENOENT && fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			rc = resolve_moved(a, e, pfd2, name2, skipped);
