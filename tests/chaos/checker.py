@@ -19,13 +19,17 @@ Findings (each listed, then counted):
   divergent   the nodes' message files (folder, subdir, name, content) or
               their IMAP views (UID -> Message-ID, flags) differ
   resurrected expunged (completed) yet present in that folder on a node
-  redelivered copies of one Message-ID that the delivery agents' logs
-              (--delivery-log: Dovecot LMTP "saved mail", Postfix
-              virtual "status=sent") show were delivered that many times:
-              SMTP and LMTP are at-least-once, and an MTA restarted after
-              the store took a message but before it noted the delivery
-              delivers it again.  Reported, not a store failure; a copy
-              beyond the logged deliveries is still duplicated.
+  redelivered copies of one Message-ID, each under its own base name
+              (each delivery names a new file), no more than the MTA's
+              logs (--delivery-log) show delivery attempts: Dovecot LMTP
+              "saved mail" lines, Postfix virtual "status=sent" lines, or
+              qmgr "(queue active)" lines of its queue ID (a qmgr started
+              again takes up a message whose delivery it never saw end).
+              Postfix is at-least-once: killed after its delivery agent
+              wrote the file but before it noted the delivery, it
+              delivers again.  Reported, not a store failure; a copy
+              beyond the attempts, or two copies under one base name
+              (flag names), is still duplicated.
 Exit 0 when all are zero, 1 when any is not, 2 on a usage or I/O error.
 """
 import argparse
@@ -210,21 +214,23 @@ def load_record(path):
 DOVECOT_SAVED = re.compile(r"lmtp\([^)]*\)<\d+><[^>]*>: Info: msgid=(<[^>]*>): saved mail to ")
 POSTFIX_MID = re.compile(r"postfix/cleanup\[\d+\]: ([0-9A-Za-z]+): message-id=(<[^>]*>)")
 POSTFIX_SENT = re.compile(r"postfix/virtual\[\d+\]: ([0-9A-Za-z]+): to=<[^>]*>,.* status=sent ")
+POSTFIX_ACTIVE = re.compile(r"postfix/qmgr\[\d+\]: ([0-9A-Za-z]+): from=<[^>]*>,.*\(queue active\)")
 
 
 def load_deliveries(paths):
-    """{Message-ID: deliveries} from delivery agents' logs: each Dovecot
-    LMTP "saved mail" line, and each Postfix virtual(8) "status=sent" line
-    (its queue ID mapped to a Message-ID through cleanup's line, per log
-    file, since two nodes' queue IDs are separate name spaces)."""
-    n = Counter()
+    """{Message-ID: delivery attempts} from the MTA's logs: the most of
+    Dovecot LMTP "saved mail" lines, Postfix virtual(8) "status=sent" lines
+    and Postfix qmgr "(queue active)" lines (queue IDs mapped to a
+    Message-ID through cleanup's line, per log file, since two nodes' queue
+    IDs are separate name spaces)."""
+    saved, n = Counter(), Counter()
     for path in paths:
-        qid_mid, sent = {}, Counter()
+        qid_mid, sent, active = {}, Counter(), Counter()
         with open(path, errors="replace") as f:
             for line in f:
                 m = DOVECOT_SAVED.search(line)
                 if m:
-                    n[m.group(1)] += 1
+                    saved[m.group(1)] += 1
                     continue
                 m = POSTFIX_MID.search(line)
                 if m:
@@ -233,10 +239,22 @@ def load_deliveries(paths):
                 m = POSTFIX_SENT.search(line)
                 if m:
                     sent[m.group(1)] += 1
-        for qid, k in sent.items():
+                    continue
+                m = POSTFIX_ACTIVE.search(line)
+                if m:
+                    active[m.group(1)] += 1
+        for qid in set(sent) | set(active):
             if qid in qid_mid:
-                n[qid_mid[qid]] += k
+                mid = qid_mid[qid]
+                n[mid] = max(n[mid], sent[qid], active[qid])
+    for mid, k in saved.items():
+        n[mid] = max(n[mid], k)
     return n
+
+
+def base_name(fn):
+    """A Maildir file name without its flags (":2,...")."""
+    return fn.split(":", 1)[0]
 
 
 def check(rec, trees, views, users, deliveries=None):
@@ -252,12 +270,16 @@ def check(rec, trees, views, users, deliveries=None):
             present = set()
             folders_of = defaultdict(list)     # mid -> folders holding it
             copies = Counter(m[2] for msgs in stores[node][u].values() for m in msgs)
-            # a Message-ID the logs show delivered k > 1 times, held in at
-            # most k copies on this node: the MTA's redelivery
+            bases = defaultdict(set)
+            for msgs in stores[node][u].values():
+                for m in msgs:
+                    bases[m[2]].add(base_name(m[1]))
+            # k copies of a Message-ID under k base names, the logs showing
+            # at least k delivery attempts: the MTA's redelivery
             redelivered = {mid for mid, k in copies.items()
-                           if k > 1 and k <= deliveries.get(mid, 1)}
+                           if k > 1 and k <= deliveries.get(mid, 1) and len(bases[mid]) == k}
             for mid in sorted(redelivered, key=str):
-                found["redelivered"].append("%s %s: %s x%d, delivered %d times" % (
+                found["redelivered"].append("%s %s: %s x%d, %d delivery attempts logged" % (
                     node, u, mid, copies[mid], deliveries[mid]))
             for folder, msgs in stores[node][u].items():
                 c = Counter(m[2] for m in msgs)
@@ -345,7 +367,7 @@ def main():
                     help="an IMAP view saved before (self-test: no server needed)")
     ap.add_argument("--save-view", metavar="DIR", help="write each node's IMAP view there")
     ap.add_argument("--delivery-log", action="append", default=[], metavar="FILE",
-                    help="a Dovecot or Postfix log: deliveries per Message-ID")
+                    help="a Dovecot or Postfix log: delivery attempts per Message-ID")
     ap.add_argument("--json")
     ap.add_argument("--max-lines", type=int, default=20)
     a = ap.parse_args()
