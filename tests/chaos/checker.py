@@ -226,23 +226,18 @@ def load_deliveries(paths):
     saved, n = Counter(), Counter()
     for path in paths:
         qid_mid, sent, active = {}, Counter(), Counter()
+        counters = ((DOVECOT_SAVED, saved), (POSTFIX_SENT, sent), (POSTFIX_ACTIVE, active))
         with open(path, errors="replace") as f:
             for line in f:
-                m = DOVECOT_SAVED.search(line)
-                if m:
-                    saved[m.group(1)] += 1
-                    continue
                 m = POSTFIX_MID.search(line)
                 if m:
                     qid_mid[m.group(1)] = m.group(2)
                     continue
-                m = POSTFIX_SENT.search(line)
-                if m:
-                    sent[m.group(1)] += 1
-                    continue
-                m = POSTFIX_ACTIVE.search(line)
-                if m:
-                    active[m.group(1)] += 1
+                for rx, count in counters:
+                    m = rx.search(line)
+                    if m:
+                        count[m.group(1)] += 1
+                        break
         for qid in set(sent) | set(active):
             if qid in qid_mid:
                 mid = qid_mid[qid]

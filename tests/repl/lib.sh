@@ -185,6 +185,14 @@ converge() {
 	fail "trees did not converge"
 }
 
+# walks NODE: how many reconciliation walks NODE has logged;
+# wait_walk NODE COUNT: until it has logged more than COUNT
+walks() { grep -c "reconcile: with peer" "$T/$1.log"; }
+wait_walk() {
+	for _ in $(seq 100); do [ "$(walks "$1")" -gt "$2" ] && return 0; sleep 0.1; done
+	fail "node $1 did not walk again"
+}
+
 # deliver NODE DIR NAME [SIZE]: Maildir delivery on NODE's mount
 deliver() {
 	mkdir -p "$T/$1/mnt/$2/tmp" "$T/$1/mnt/$2/new" "$T/$1/mnt/$2/cur"

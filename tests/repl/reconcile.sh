@@ -67,12 +67,6 @@ for n in a b; do
 	[ "$(status_val $n reconcile_sent)" -ge 1 ] 2>/dev/null || fail "node $n: status counts no entries sent"
 done
 note "status of a: $(status_of a | grep -E '^reconcile_' | tr '\n' ' ')"
-# walks: wait_walk NODE COUNT waits until NODE has logged more than COUNT
-walks() { grep -c "reconcile: with peer" "$T/$1.log"; }
-wait_walk() {
-	for _ in $(seq 100); do [ "$(walks "$1")" -gt "$2" ] && return 0; sleep 0.1; done
-	fail "node $1 did not walk again"
-}
 # once converged, a new connection's walk finds nothing
 before=$(walks b)
 stop_node b

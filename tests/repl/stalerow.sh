@@ -33,11 +33,6 @@ sqlite3 "$DBB" "UPDATE catalog SET deleted = 0, (hlc, origin) =
 	fail "cannot plant B's stale row"
 [ "$(sqlite3 "$DBB" "SELECT deleted FROM catalog WHERE path = '$M/new/x'")" = 0 ] || fail "plant did not take"
 
-walks() { grep -c "reconcile: with peer" "$T/$1.log"; }
-wait_walk() { # NODE COUNT: until NODE has logged more than COUNT walks
-	for _ in $(seq 100); do [ "$(walks "$1")" -gt "$2" ] && return 0; sleep 0.1; done
-	fail "node $1 did not walk"
-}
 before=$(walks a)
 start_pair
 wait_walk a "$before"
