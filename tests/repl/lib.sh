@@ -192,6 +192,17 @@ wait_walk() {
 	for _ in $(seq 100); do [ "$(walks "$1")" -gt "$2" ] && return 0; sleep 0.1; done
 	fail "node $1 did not walk again"
 }
+# quiet_after_restart NODE WATCHER: restart NODE; WATCHER's next walk must
+# find no difference (converged, and nothing left to resend)
+quiet_after_restart() {
+	local before last
+	before=$(walks "$2")
+	stop_node "$1"
+	start_node "$1"
+	wait_walk "$2" "$before"
+	last=$(grep "reconcile: with peer" "$T/$2.log" | tail -1)
+	case $last in *" 0 differences"*) ;; *) fail "node $2's walk after $1 restarted still finds: $last" ;; esac
+}
 
 # deliver NODE DIR NAME [SIZE]: Maildir delivery on NODE's mount
 deliver() {
