@@ -264,11 +264,11 @@ def check(rec, trees, views, users, deliveries=None):
         for u in users:
             present = set()
             folders_of = defaultdict(list)     # mid -> folders holding it
-            copies = Counter(m[2] for msgs in stores[node][u].values() for m in msgs)
-            bases = defaultdict(set)
+            copies, bases = Counter(), defaultdict(set)
             for msgs in stores[node][u].values():
-                for m in msgs:
-                    bases[m[2]].add(base_name(m[1]))
+                for _, fn, mid, _ in msgs:
+                    copies[mid] += 1
+                    bases[mid].add(base_name(fn))
             # k copies of a Message-ID under k base names, the logs showing
             # at least k delivery attempts: the MTA's redelivery
             redelivered = {mid for mid, k in copies.items()

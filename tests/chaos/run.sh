@@ -406,11 +406,10 @@ import json, sys
 rec, vpath, conv, faults = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split()
 heals = [l.split() for l in open(sys.argv[5]) if l.strip()]
 hc = sorted(int(h[1]) for h in heals if h[1].isdigit())
-def pc(q):
-    return hc[min(len(hc) - 1, int(q * len(hc)))] if hc else 0
 d = sorted(json.loads(l)["down_ms"] for l in open(rec) if '"probe"' in l)
-def p(q):
-    return d[min(len(d) - 1, int(q * len(d)))] if d else 0
+def pct(xs, q):
+    """the q-quantile of a sorted list (0 when empty)"""
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else 0
 try:
     v = json.load(open(vpath))
 except (OSError, ValueError):
@@ -431,17 +430,17 @@ else:
               v["left_in_both"]))
     print("chaos: UID anomalies the client saw during the run (two UIDs, one Message-ID):"
           " %d" % v.get("client_anomalies", 0))
-    print("chaos: redelivered by the MTA (delivered twice per the delivery logs, not a"
-          " store duplicate): %d" % v.get("redelivered", 0))
+    print("chaos: redelivered by the MTA (extra copies the logged delivery attempts account"
+          " for, not a store duplicate): %d" % v.get("redelivered", 0))
 print("chaos: faults injected %d:%s" % (sum(int(f.split("=")[1]) for f in faults),
                                         "".join(" " + f for f in faults)))
 print("chaos: failover (VIP outages seen by the SMTP probe): %d, p50 %d ms, p99 %d ms, max %d ms"
-      % (len(d), p(0.5), p(0.99), d[-1] if d else 0))
+      % (len(d), pct(d, 0.5), pct(d, 0.99), d[-1] if d else 0))
 print("chaos: convergence after the last heal: %s"
       % ("%d ms" % conv if conv >= 0 else "NOT within 120 s"))
 print("chaos: convergence after each heal (both nodes' peers in sync again): %d measured,"
       " p50 %d ms, p99 %d ms, max %d ms; cut short by the next fault %d, not within 120 s %d"
-      % (len(hc), pc(0.5), pc(0.99), hc[-1] if hc else 0,
+      % (len(hc), pct(hc, 0.5), pct(hc, 0.99), hc[-1] if hc else 0,
          sum(1 for h in heals if h[1] == "cut"), sum(1 for h in heals if h[1] == "timeout")))
 EOF
 [ -n "$conv" ] || crc=1
