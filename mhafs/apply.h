@@ -23,6 +23,10 @@ struct applier {
 	 * between a peer's change and this node's to the same message */
 	int (*local_hlc)(void *arg, const char *path, hlc_t *hlc, uint16_t *origin);
 	void *hlc_arg;
+	/* tell the kernel a path changed underneath it (a file the applier
+	 * removed that no journal entry names); NULL when nothing is mounted */
+	void (*inval)(void *arg, const char *path);
+	void *inval_arg;
 	/* conflicts resolved, by rule */
 	_Atomic unsigned long n_remote_newer, n_local_newer, n_expunged, n_redirected;
 	char redirect[4200];  /* this node's path of a message an entry named otherwise */

@@ -176,14 +176,29 @@ static int uids_moved(const struct uidlist *ours, const struct uidlist *merged)
 /* Dovecot's index of this mailbox knows messages by UIDs the merge has
  * changed: remove it (it is node-local) so Dovecot rebuilds it from the
  * uidlist and the files, and never serves one message's cached header
- * with another's body.  Clients see the old UIDs expunged and new ones. */
-static void drop_dovecot_index(int pfd, const char *path)
+ * with another's body.  Clients see the old UIDs expunged and new ones.
+ * The files go underneath the kernel, whose dentries for them would still
+ * lead a Dovecot to the removed files (mhafs keeps a handle on every inode
+ * the kernel knows): each removal is invalidated in the kernel too. */
+static void drop_dovecot_index(struct applier *a, int pfd, const char *path)
 {
 	static const char *const files[] = { "dovecot.index", "dovecot.index.log",
 					     "dovecot.index.log.2", "dovecot.index.cache" };
+	const char *slash = strrchr(path, '/');
+	int dirlen = slash ? (int)(slash - path) : 0;
 	int n = 0;
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		n += unlinkat(pfd, files[i], 0) == 0;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (unlinkat(pfd, files[i], 0) < 0)
+			continue;
+		n++;
+		if (a->inval) {
+			char gone[4200];
+			int len = dirlen ? snprintf(gone, sizeof(gone), "%.*s/%s", dirlen, path, files[i])
+					 : snprintf(gone, sizeof(gone), "%s", files[i]);
+			if (len > 0 && (size_t)len < sizeof(gone))
+				a->inval(a->inval_arg, gone);
+		}
+	}
 	if (n)
 		log_notice("apply: %s: UIDs of this node's messages changed in the merge; "
 			   "removed Dovecot's index so it is rebuilt", path);
@@ -232,7 +247,7 @@ int apply_uidlist_merge(struct applier *a, struct jentry *e, struct staged *s, i
 		goto out;
 	}
 	if (uids_moved(&ul, &um))
-		drop_dovecot_index(pfd, e->path);
+		drop_dovecot_index(a, pfd, e->path);
 	if (mlen == llen && memcmp(merged, local, mlen) == 0) {
 		rc = UIDLIST_KEEP_OURS; /* ours already holds theirs */
 	} else if (mlen == ilen && memcmp(merged, theirs, mlen) == 0) {

@@ -50,6 +50,12 @@ void repl_queue_inval(struct repl *r, const char *path)
 	free(copy); /* queue full: the entry and attribute timeouts still expire */
 }
 
+/* The applier's hook for files it removes that no entry names. */
+static void applier_inval(void *arg, const char *path)
+{
+	repl_queue_inval(arg, path);
+}
+
 static void *invalidator_main(void *arg)
 {
 	struct repl *r = arg;
@@ -254,6 +260,8 @@ struct repl *repl_start(struct mhafs *fs, char *err, size_t errlen)
 	r->applier.batched = 1; /* the receiver syncs once per batch */
 	r->applier.local_hlc = journal_catalog_hlc;
 	r->applier.hlc_arg = fs->journal;
+	r->applier.inval = applier_inval;
+	r->applier.inval_arg = r;
 	if (repl_lock_init(r) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;

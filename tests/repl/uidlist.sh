@@ -4,7 +4,11 @@
 # the link returns both hold the same merged uidlist: common entries keep
 # their UIDs, UIDVALIDITY and the mailbox GUID are kept, the colliding
 # entries get new UIDs above both next-UIDs (in the same order on both
-# nodes), and next-UID is above them all.
+# nodes), and next-UID is above them all.  B's Dovecot index of the
+# mailbox, which knew its message under the UID that moved, is gone from
+# the store and from the kernel's view of the mount alike: a Dovecot that
+# opened it through a cached dentry would serve the old UID's cached
+# headers over another message's body (partition.sh saw exactly that).
 . "$(dirname "$0")/lib.sh"
 repl_preflight
 repl_setup 1000
@@ -25,6 +29,12 @@ note "partition; each node gives UID 3 to its own new message"
 ip -n "$NS_A" link set "$VETH_A" down
 write_uidlist a "3 V1234 N4 G$G\n1 :1700000001.M1P1.a\n2 :1700000002.M2P2.a\n3 :1700000003.M3P3.a\n"
 write_uidlist b "3 V1234 N4 G$G\n1 :1700000001.M1P1.a\n2 :1700000002.M2P2.a\n3 :1700000004.M4P4.b\n"
+# B's Dovecot indexes its UID 3; reading it back leaves the kernel holding
+# the dentries (entry_timeout is 10 s, far longer than the merge takes)
+for f in dovecot.index dovecot.index.log dovecot.index.cache; do
+	echo "B's index: UID 3 is 1700000004.M4P4.b" > "$T/b/mnt/u/Maildir/$f"
+	cat "$T/b/mnt/u/Maildir/$f" >/dev/null || fail "cannot read back B's $f"
+done
 ip -n "$NS_A" link set "$VETH_A" up
 wait_synced a 20
 wait_synced b 20
@@ -36,6 +46,15 @@ grep -qx "1 :1700000001.M1P1.a" "$u" && grep -qx "2 :1700000002.M2P2.a" "$u" || 
 grep -qx "4 :1700000003.M3P3.a" "$u" && grep -qx "5 :1700000004.M4P4.b" "$u" ||
 	fail "colliding entries not given UIDs 4 and 5 in base-name order"
 [ "$(grep -c . "$u")" = 5 ] || fail "the merged uidlist has extra lines"
+for f in dovecot.index dovecot.index.log dovecot.index.cache; do
+	[ ! -e "$T/b/back/u/Maildir/$f" ] || fail "B's $f survived the merge that moved its UID 3"
+	# the invalidation runs on mhafs's own thread: give it a moment
+	for _ in $(seq 20); do [ -e "$T/b/mnt/u/Maildir/$f" ] || break; sleep 0.1; done
+	if cat "$T/b/mnt/u/Maildir/$f" >/dev/null 2>&1; then
+		fail "B's mount still opens the removed $f (a stale kernel dentry)"
+	fi
+done
+grep -q "removed Dovecot's index" "$T/b.log" || fail "B did not log the removal of its index"
 m=$(( $(status_val a uidlist_merges) + $(status_val b uidlist_merges) ))
 [ "$m" -ge 1 ] || fail "no uidlist merge counted in mhactl status"
 note "uidlist merges counted: $m"
