@@ -1,6 +1,8 @@
 /* test_uidlist.c: dovecot-uidlist parsing and writing, and the semantic
  * merge: common entries keep their UIDs, colliding UIDs are reassigned
- * above both next UIDs, UIDVALIDITY is preserved, next UID is right. */
+ * above both next UIDs, UIDVALIDITY is preserved, next UID is right, and
+ * over any sequence of versions meeting, no UID ever names another
+ * message on a node. */
 #include "uidlist.h"
 #include "tcheck.h"
 
@@ -322,6 +324,157 @@ static void test_merge_symmetric_absorbing(void)
 	uidlist_free(&b);
 }
 
+/* ---- the property Dovecot's node-local index relies on ----
+ * Two nodes start from one list; each, at random, appends a new message
+ * (as its Dovecot does), drops one (an expunge) or merges in one of the
+ * other node's versions (the latest or an older one: the stream, a walk,
+ * a backlog).  However the versions meet, a UID that ever named a message
+ * on a node never names another one there later (Dovecot's index and
+ * cache are keyed by UID, so that would serve one message's cached
+ * headers over another's body), a node's next UID never goes down, and
+ * once both have merged each other's latest version they hold the same
+ * list. */
+
+#define PROP_NODES 2
+#define PROP_STEPS 160
+#define PROP_HIST (PROP_STEPS + 2)
+
+static unsigned prop_rand(unsigned *x)
+{
+	*x = *x * 1103515245u + 12345u;
+	return *x >> 8;
+}
+
+static void prop_append(struct uidlist *u, const char *base)
+{
+	uint32_t next = uidlist_next(u);
+	u->rec = realloc(u->rec, (u->n + 1) * sizeof(*u->rec));
+	if (!u->rec)
+		abort();
+	u->rec[u->n].uid = next;
+	u->rec[u->n].ext = NULL;
+	u->rec[u->n].base = strdup(base);
+	u->n++;
+	u->cap = u->n;
+	u->nextuid = next + 1;
+}
+
+static void prop_drop(struct uidlist *u, size_t i)
+{
+	uint32_t next = uidlist_next(u);
+	free(u->rec[i].ext);
+	free(u->rec[i].base);
+	memmove(&u->rec[i], &u->rec[i + 1], (u->n - i - 1) * sizeof(*u->rec));
+	u->n--;
+	u->nextuid = next; /* Dovecot keeps the header's next UID */
+}
+
+static char *prop_text(const struct uidlist *u)
+{
+	char *out = NULL;
+	size_t len;
+	if (uidlist_format(u, &out, &len) < 0)
+		abort();
+	return out;
+}
+
+/* Whether every UID in both old and now names the same message. */
+static int prop_consistent(const char *old_text, const struct uidlist *now)
+{
+	struct uidlist old;
+	int ok = parse(old_text, &old) == 0;
+	for (size_t i = 0; ok && i < old.n; i++)
+		for (size_t j = 0; j < now->n; j++)
+			if (now->rec[j].uid == old.rec[i].uid && strcmp(now->rec[j].base, old.rec[i].base))
+				ok = 0;
+	uidlist_free(&old);
+	return ok;
+}
+
+static void test_merge_uid_never_renamed(void)
+{
+	int runs = 0, merges = 0, bad_uid = 0, lowered = 0, diverged = 0;
+	for (unsigned seed = 1; seed <= 60; seed++) {
+		unsigned x = seed * 7919u;
+		char *hist[PROP_NODES][PROP_HIST];
+		size_t nh[PROP_NODES] = { 0, 0 };
+		struct uidlist cur[PROP_NODES];
+		int msgno = 0;
+		for (int n = 0; n < PROP_NODES; n++) {
+			CHECK_INT(parse("3 V42 N6 G" GUID_A "\n1 :base1\n2 :base2\n3 :base3\n4 :base4\n5 :base5\n",
+					&cur[n]), 0);
+			hist[n][nh[n]++] = prop_text(&cur[n]);
+		}
+		for (int step = 0; step < PROP_STEPS; step++) {
+			int n = (int)(prop_rand(&x) % PROP_NODES), peer = 1 - n;
+			unsigned what = prop_rand(&x) % 10;
+			uint32_t before = uidlist_next(&cur[n]);
+			if (what < 4) {
+				char name[32];
+				snprintf(name, sizeof(name), "new%d.n%d", msgno++, n);
+				prop_append(&cur[n], name);
+			} else if (what < 6) {
+				if (cur[n].n)
+					prop_drop(&cur[n], prop_rand(&x) % cur[n].n);
+			} else {
+				/* mostly the peer's latest version, sometimes an older one */
+				size_t k = nh[peer] - 1;
+				if (what == 9 && nh[peer] > 1)
+					k = prop_rand(&x) % nh[peer];
+				struct uidlist theirs, m;
+				struct uidlist_stats st;
+				CHECK_INT(parse(hist[peer][k], &theirs), 0);
+				CHECK_INT(uidlist_merge(&cur[n], &theirs, (int)(prop_rand(&x) & 1), NULL, NULL, &m,
+							&st), 0);
+				uidlist_free(&theirs);
+				uidlist_free(&cur[n]);
+				cur[n] = m;
+				merges++;
+			}
+			if (uidlist_next(&cur[n]) < before)
+				lowered++;
+			for (size_t h = 0; h < nh[n]; h++)
+				if (!prop_consistent(hist[n][h], &cur[n]))
+					bad_uid++;
+			if (nh[n] < PROP_HIST)
+				hist[n][nh[n]++] = prop_text(&cur[n]);
+		}
+		/* the link settles: each merges the other's latest version */
+		struct uidlist theirs, m0, m1;
+		struct uidlist_stats st;
+		CHECK_INT(parse(hist[1][nh[1] - 1], &theirs), 0);
+		CHECK_INT(uidlist_merge(&cur[0], &theirs, 1, NULL, NULL, &m0, &st), 0);
+		uidlist_free(&theirs);
+		CHECK_INT(parse(hist[0][nh[0] - 1], &theirs), 0);
+		CHECK_INT(uidlist_merge(&cur[1], &theirs, 0, NULL, NULL, &m1, &st), 0);
+		uidlist_free(&theirs);
+		char *t0 = prop_text(&m0), *t1 = prop_text(&m1);
+		if (strcmp(t0, t1) != 0)
+			diverged++;
+		for (size_t h = 0; h < nh[0]; h++)
+			if (!prop_consistent(hist[0][h], &m0))
+				bad_uid++;
+		for (size_t h = 0; h < nh[1]; h++)
+			if (!prop_consistent(hist[1][h], &m1))
+				bad_uid++;
+		free(t0);
+		free(t1);
+		uidlist_free(&m0);
+		uidlist_free(&m1);
+		for (int n = 0; n < PROP_NODES; n++) {
+			uidlist_free(&cur[n]);
+			for (size_t h = 0; h < nh[n]; h++)
+				free(hist[n][h]);
+		}
+		runs++;
+	}
+	CHECK_INT(runs, 60);
+	CHECK(merges > 1000);
+	CHECK_INT(bad_uid, 0);
+	CHECK_INT(lowered, 0);
+	CHECK_INT(diverged, 0);
+}
+
 int main(void)
 {
 	test_parse_format();
@@ -330,6 +483,7 @@ int main(void)
 	test_merge_uidvalidity();
 	test_merge_disagree_and_keep();
 	test_merge_symmetric_absorbing();
+	test_merge_uid_never_renamed();
 	test_mutations();
 	return t_done("test_uidlist");
 }
