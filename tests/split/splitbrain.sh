@@ -7,7 +7,9 @@
 # they meet again and must converge by themselves.  tests/split/splitcheck.py
 # then checks: no acknowledged message missing, no duplicate, identical
 # backing trees except node-local files, identical UID FETCH 1:* (FLAGS) per
-# folder, UIDVALIDITY and the UIDs of untouched messages unchanged.
+# folder, UIDVALIDITY and the UIDs of untouched messages unchanged; and an
+# IMAP session held open on each node through it all sees what a new one
+# sees, with no message under another's header.
 #
 # VARIANT (or the name this script is called by: partition.sh, kill9.sh,
 # clockskew.sh):
@@ -104,6 +106,23 @@ if [ "$variant" = clock ]; then
 		e2e_die "causal order across the clock offset not kept"
 	split_log "causal order kept across the clock offset"
 fi
+
+# Held sessions: bob's INBOX stays open on each node that stays up, a
+# client polling with NOOP through the split and the heal; what it sees
+# at the end is checked like a new session's view.
+HELD=()
+HOLD_PIDS=()
+HOLD_GO=$E2E_TMP/hold.go
+hold_sides="1 2"
+[ "$variant" != kill9 ] || hold_sides=1
+for n in $hold_sides; do
+	out=$E2E_TMP/held-$n.json
+	e2e_client "${CHECK[@]}" hold --state "$STATE" --side "$n" --user bob@d1.test \
+		--go "$HOLD_GO" --out "$out" &
+	HOLD_PIDS+=($!)
+	HELD+=("$out")
+	e2e_wait 30 test -e "$out.ready" || e2e_die "the held IMAP session on node $n did not start"
+done
 
 # Partition: each node's namespace drops packets to and from the other
 # node's address; the client bridge and everything else are untouched.
@@ -217,8 +236,13 @@ for n in 1 2; do
 		grep -E '^(conflicts_|applied_skipped|uidlist_merges|dotlocks_)' | tr '\n' ' ')"
 done
 
+touch "$HOLD_GO"
+for pid in "${HOLD_PIDS[@]}"; do
+	wait "$pid" || e2e_log "a held IMAP session failed (see above); the check reports it"
+done
+
 rc=0
-e2e_client "${CHECK[@]}" check --state "$STATE" || rc=1
+e2e_client "${CHECK[@]}" check --state "$STATE" --held "${HELD[@]}" || rc=1
 [ "$CONVERGED" = yes ] || rc=1
 if [ "$rc" != 0 ]; then
 	e2e_die "split-brain ($variant): checks failed (classes above), converged=$CONVERGED"

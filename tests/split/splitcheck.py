@@ -11,10 +11,19 @@ nodes' backing Maildirs directly.
   splitcheck.py during --state F --side N ...
       side N's share of the split: new mail (SMTP and LMTP) and IMAP flag
       changes, moves and expunges on node N (table SPLIT_OPS).
+  splitcheck.py hold --state F --side N --user U --go FILE --out FILE
+      an IMAP client that stays connected to node N through the split and
+      the heal: INBOX selected, a NOOP every second (as a polling client
+      does) until FILE --go exists; then its view (UID, Message-ID and
+      flags, and each body's own tag) goes to --out as JSON.  When
+      Dovecot ends the session ("state is inconsistent, please relogin")
+      it logs in again, as a mail client does, and counts it.
   splitcheck.py tree --store1 DIR --store2 DIR
       are the two backing trees equal except node-local files?  (exit 0/1)
-  splitcheck.py check --state F ...
+  splitcheck.py check --state F [--held FILE...]
       every check, each failure printed under its class; exit 1 if any.
+      A held session's view (hold --out) must show no message under
+      another's header and must equal a new session's view of its node.
 
 The state file (JSON) carries what was sent, acknowledged and done from
 one phase to the next.
@@ -419,6 +428,56 @@ def during(a):
     save(a.state, st)
 
 
+def hold(a):
+    """A client that keeps bob's INBOX open through the split and the heal.
+    Dovecot may end the session when its index of the mailbox was reset
+    underneath it (the merge that moves UIDs removes the index): "IMAP
+    session state is inconsistent, please relogin".  A client then logs in
+    again, as this one does; what it must never get is a wrong view."""
+    st = load(a.state)
+    relogins = []
+
+    def session():
+        m = imap(st, a.side, a.user)
+        select(m, "INBOX", readonly=False)
+        return m
+
+    m = session()
+    try:
+        before = fetch_view(m)
+        open(a.out + ".ready", "w").close()
+        final = False
+        while True:
+            final = os.path.exists(a.go)
+            try:
+                ok(m.noop(), "NOOP")
+                if final:
+                    msgs = fetch_view(m)
+                    body = fetch_body_tags(m)
+                    break
+            except (imaplib.IMAP4.abort, imaplib.IMAP4.error, Failure) as e:
+                if "inconsistent" not in str(e) or len(relogins) >= 5:
+                    raise
+                relogins.append(time.strftime("%H:%M:%S"))
+                log("held session on node %d: Dovecot ended it (%s); logging in again"
+                    % (a.side, str(e).strip()))
+                m = session()
+                continue
+            time.sleep(1)
+    finally:
+        try:
+            m.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+    out = {"side": a.side, "user": a.user, "folder": "INBOX", "before": len(before),
+           "relogins": relogins, "msgs": msgs,
+           "wrong": [[u, t, body.get(u)] for u, t, _ in msgs if body.get(u) != t]}
+    with open(a.out, "w") as f:
+        json.dump(out, f)
+    log("held session on node %d (%s): %d messages when it opened, %d at the end, "
+        "%d relogins" % (a.side, a.user, len(before), len(msgs), len(relogins)))
+
+
 def check(a):
     st = load(a.state)
     users = st["users"]
@@ -485,6 +544,23 @@ def check(a):
                     bad("wrong-message", "node %s IMAP: %s/%s UID %d: header says %s, body is %s's"
                         % (n, user, folder, u, head, body))
 
+    for path in a.held or []:
+        try:
+            h = load(path)
+        except (OSError, ValueError) as e:
+            bad("held", "held session %s: no view (%s)" % (path, e))
+            continue
+        n, user, folder = str(h["side"]), h["user"], h["folder"]
+        where = "node %s held session %s/%s" % (n, user, folder)
+        for u, head, body in h["wrong"]:
+            bad("held", "%s UID %d: header says %s, body is %s's" % (where, u, head, body))
+        fresh = [tuple(x) for x in views[n][user].get(folder, {}).get("msgs", [])]
+        held = [(x[0], x[1], x[2]) for x in h["msgs"]]
+        fresh = [(x[0], x[1], x[2]) for x in fresh]
+        if held != fresh:
+            bad("held", "%s differs from a new session's view:\n      held  %s\n      fresh %s"
+                % (where, held, fresh))
+
     for user in users:
         v1, v2 = views["1"][user], views["2"][user]
         for folder in sorted(set(v1) | set(v2)):
@@ -527,8 +603,8 @@ def check(a):
 
     for x in st.get("before_differs", []):
         bad("before", "the nodes' IMAP views differed before any split: " + x)
-    order = ["before", "missing", "resurrected", "duplicate", "wrong-message", "tree", "fetch", "uid-map",
-             "uidvalidity", "uid-changed", "imap"]
+    order = ["before", "missing", "resurrected", "duplicate", "wrong-message", "held", "tree", "fetch",
+             "uid-map", "uidvalidity", "uid-changed", "imap"]
     for cls in order:
         msgs = problems.get(cls, [])
         print("%-12s %s" % (cls + ":", "ok" if not msgs else "%d FAILED" % len(msgs)))
@@ -543,7 +619,7 @@ def check(a):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("phase", choices=["prepare", "during", "tree", "check"])
+    p.add_argument("phase", choices=["prepare", "during", "hold", "tree", "check"])
     p.add_argument("--state")
     p.add_argument("--host1")
     p.add_argument("--host2")
@@ -556,6 +632,10 @@ def main():
     p.add_argument("--round", default="s")
     p.add_argument("--concurrent", action="store_true",
                    help="prepare: deliver the base mail through both nodes at once")
+    p.add_argument("--user", help="hold: the user whose INBOX stays open")
+    p.add_argument("--go", help="hold: the file whose existence ends the session")
+    p.add_argument("--out", help="hold: where the session's last view goes (JSON)")
+    p.add_argument("--held", nargs="*", help="check: held sessions' views (hold --out)")
     p.add_argument("--max-lines", type=int, default=40)
     a = p.parse_args()
     try:
@@ -570,6 +650,10 @@ def main():
             prepare(a)
         elif a.phase == "during":
             during(a)
+        elif a.phase == "hold":
+            if not (a.side and a.user and a.go and a.out):
+                raise Failure("hold needs --side, --user, --go and --out")
+            hold(a)
         else:
             return check(a)
         return 0
