@@ -130,7 +130,8 @@ static void journal_merged(struct repl *r, const struct jentry *applied)
 }
 
 /* Make the batch durable, record it in the catalog, acknowledge it (the
- * highest seq stands for all), and queue the cache invalidations. */
+ * highest seq stands for all; not when c is NULL: the stream is ending),
+ * and queue the cache invalidations. */
 static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 {
 	static __thread char strbuf[JENTRY_MAX_STRBUF];
@@ -142,16 +143,22 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 	if (b->n == 0)
 		return 0;
 	if (b->any_new && (rc = apply_sync(&r->applier)) < 0) {
-		send_error(c, WIRE_ERR_APPLY, "syncfs: %s", strerror(-rc));
+		b->n = 0; /* not durable: the peer sends it again */
+		if (c)
+			send_error(c, WIRE_ERR_APPLY, "syncfs: %s", strerror(-rc));
 		return rc;
 	}
 	for (int i = 0; i < b->n; i++) {
 		if (jentry_decode(b->store + (size_t)i * JENTRY_MAX_ENCODED, b->len[i], &e, strbuf,
-				  sizeof(strbuf)) < 0)
+				  sizeof(strbuf)) < 0) {
+			b->n = 0;
 			return WIRE_EFIELD; /* decoded once already: cannot happen */
+		}
 		if (!b->dup[i]) {
 			if ((rc = journal_apply_remote(r->fs->journal, &e, !b->skipped[i])) < 0) {
-				send_error(c, WIRE_ERR_APPLY, "catalog: %s", strerror(-rc));
+				b->n = 0; /* the rest is sent again and found in effect */
+				if (c)
+					send_error(c, WIRE_ERR_APPLY, "catalog: %s", strerror(-rc));
 				return rc;
 			}
 			pthread_mutex_lock(&r->lock);
@@ -172,6 +179,8 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 	pthread_mutex_unlock(&r->lock);
 	b->n = 0;
 	b->any_new = 0;
+	if (!c)
+		return 0;
 	struct wire_ack ack = { .origin = origin, .seq = top };
 	return wire_send(c, WIRE_ACK, &ack);
 }
@@ -479,6 +488,15 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 			break;
 		}
 	}
+	/* However the stream ends (an entry refused, say for a full disk, the
+	 * peer gone, or this node stopping), what was applied to the store is
+	 * recorded: left out, the catalog would not know of changes the store
+	 * holds, and a clean stop skips the start-up check that would find
+	 * them.  The peer learns of them at the next connection's hello. */
+	if (b.n && flush_batch(r, NULL, &b) < 0)
+		log_warn("replication: %d entries applied from peer %s could not be recorded at the "
+			 "end of its stream; the start-up check or the walk will find them",
+			 b.n, r->cfg->peer_name);
 	free(b.store);
 	tree_server_close(&ts);
 	repl_lock_in_down(r);

@@ -23,6 +23,7 @@ repl_preflight() {
 T=""
 NS_A=""; NS_B=""
 PIDS=""
+REPL_MOUNTS=""
 
 dump_logs() {
 	[ -n "$T" ] || return 0
@@ -41,6 +42,10 @@ repl_cleanup() {
 	if [ -n "$T" ]; then
 		for m in "$T"/a/mnt "$T"/b/mnt; do
 			grep -q " $m " /proc/mounts && { fusermount3 -uz "$m" 2>/dev/null || umount -l "$m"; }
+		done
+		# other file systems a test mounted under $T (REPL_MOUNTS)
+		for m in $REPL_MOUNTS; do
+			grep -q " $m " /proc/mounts && umount -l "$m"
 		done
 		rm -rf "$T"
 	fi
