@@ -450,8 +450,18 @@ static int mark(struct repl *r, const char *path, struct rl_mark *out)
 	}
 	struct stat st, dst;
 	int n = apply_dotlock_marker(text, sizeof(text));
-	if (n > 0 && write(fd, text, (size_t)n) != n) {
-		/* an empty marker still locks */
+	ssize_t w = n > 0 ? write(fd, text, (size_t)n) : -1;
+	if (w != n) {
+		/* A marker without its "pid:host" (a full disk) would lock the
+		 * mailbox with nobody known to hold it: Dovecot and our applier
+		 * would each wait for it to turn stale (two minutes), and every
+		 * uidlist the peer sends would stall.  Not holding the lock here
+		 * is better: the peer goes on alone, as in a split. */
+		int err = w < 0 && n > 0 ? -errno : -ENOSPC;
+		unlinkat(dfd, name, 0);
+		close(fd);
+		close(dfd);
+		return err;
 	}
 	/* Dovecot (as the mailbox owner) may have to remove a stale one */
 	if (fstat(dfd, &dst) == 0 && fchown(fd, dst.st_uid, dst.st_gid) < 0) {
