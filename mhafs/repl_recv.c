@@ -143,7 +143,7 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 	if (b->n == 0)
 		return 0;
 	if (b->any_new && (rc = apply_sync(&r->applier)) < 0) {
-		b->n = 0; /* not durable: the peer sends it again */
+		b->n = b->any_new = 0; /* not durable: the peer sends it again */
 		if (c)
 			send_error(c, WIRE_ERR_APPLY, "syncfs: %s", strerror(-rc));
 		return rc;
@@ -151,12 +151,12 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 	for (int i = 0; i < b->n; i++) {
 		if (jentry_decode(b->store + (size_t)i * JENTRY_MAX_ENCODED, b->len[i], &e, strbuf,
 				  sizeof(strbuf)) < 0) {
-			b->n = 0;
+			b->n = b->any_new = 0;
 			return WIRE_EFIELD; /* decoded once already: cannot happen */
 		}
 		if (!b->dup[i]) {
 			if ((rc = journal_apply_remote(r->fs->journal, &e, !b->skipped[i])) < 0) {
-				b->n = 0; /* the rest is sent again and found in effect */
+				b->n = b->any_new = 0; /* the rest is sent again and found in effect */
 				if (c)
 					send_error(c, WIRE_ERR_APPLY, "catalog: %s", strerror(-rc));
 				return rc;
@@ -493,10 +493,11 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 	 * recorded: left out, the catalog would not know of changes the store
 	 * holds, and a clean stop skips the start-up check that would find
 	 * them.  The peer learns of them at the next connection's hello. */
-	if (b.n && flush_batch(r, NULL, &b) < 0)
+	int open_batch = b.n;
+	if (open_batch && flush_batch(r, NULL, &b) < 0)
 		log_warn("replication: %d entries applied from peer %s could not be recorded at the "
 			 "end of its stream; the start-up check or the walk will find them",
-			 b.n, r->cfg->peer_name);
+			 open_batch, r->cfg->peer_name);
 	free(b.store);
 	tree_server_close(&ts);
 	repl_lock_in_down(r);
