@@ -17,9 +17,7 @@
 repl_preflight
 command -v sqlite3 >/dev/null || skip "no sqlite3"
 repl_setup 1000
-mkdir -p "$T/b/back"
-mount -t tmpfs -o size=8m,mode=0755 mhrepl-full "$T/b/back" || skip "cannot mount a tmpfs"
-REPL_MOUNTS="$T/b/back"
+b_on_small_disk 8m
 start_pair
 M=u/Maildir
 deliver a $M m0 1024

@@ -10,9 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 repl_preflight
 repl_setup 1000
-mkdir -p "$T/b/back"
-mount -t tmpfs -o size=4m,mode=0755 mhrepl-full "$T/b/back" || skip "cannot mount a tmpfs"
-REPL_MOUNTS="$T/b/back"
+b_on_small_disk 4m
 start_pair
 M=u/Maildir
 deliver a $M m0 1024

@@ -86,6 +86,14 @@ repl_setup() {
 	write_conf b beta 2 alpha 192.0.2.1 "$T/keys" beta
 }
 
+# b_on_small_disk SIZE: node B's backing directory on a tmpfs of SIZE
+# (unmounted at cleanup), for what a full disk does; before start_pair
+b_on_small_disk() {
+	mkdir -p "$T/b/back"
+	mount -t tmpfs -o "size=$1,mode=0755" mhrepl-full "$T/b/back" || skip "cannot mount a tmpfs"
+	REPL_MOUNTS="$REPL_MOUNTS $T/b/back"
+}
+
 # write_conf NODE NAME ID PEER PEERADDR KEYDIR CERTNAME
 write_conf() {
 	d=$T/$1
