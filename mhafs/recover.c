@@ -354,8 +354,10 @@ static int on_both(struct walker *w, int dirfd, const char *name, const struct c
 	}
 	int meta = row->mode != (uint32_t)st->st_mode || row->uid != (uint32_t)st->st_uid ||
 		   row->gid != (uint32_t)st->st_gid;
-	int content = k != 'd' && (row->size != (int64_t)st->st_size ||
-				   row->mtime_ns != mtime_ns_of(st) || row->ino != (uint64_t)st->st_ino);
+	/* size or mtime differ; or only the inode number, which a row made
+	 * from a peer's entry carries none of this node's */
+	int sized = k != 'd' && (row->size != (int64_t)st->st_size || row->mtime_ns != mtime_ns_of(st));
+	int content = sized || (k != 'd' && row->ino != (uint64_t)st->st_ino);
 	/* A build hashes every file, even where the row looks current (rows
 	 * left by an interrupted build are not trusted); the check hashes on
 	 * request; recovery where the metadata changed. */
@@ -370,12 +372,10 @@ static int on_both(struct walker *w, int dirfd, const char *name, const struct c
 		free(target);
 		return 0;
 	}
-	/* Only the inode number differs, the data is the same (a row made from
-	 * a peer's entry may carry the peer's inode number): the row is
+	/* Only the inode number differs, the data is the same: the row is
 	 * refreshed and nothing journaled.  An entry with a fresh HLC here
 	 * would win over the peer's later changes to the file. */
-	if (w->mode == W_RECOVER && !meta && same_data && want_hash && row->has_hash &&
-	    row->size == (int64_t)st->st_size && row->mtime_ns == mtime_ns_of(st)) {
+	if (w->mode == W_RECOVER && !meta && !sized && same_data && want_hash && row->has_hash) {
 		struct crow nr = *row;
 		nr.ino = (uint64_t)st->st_ino;
 		free(target);
@@ -384,12 +384,9 @@ static int on_both(struct walker *w, int dirfd, const char *name, const struct c
 
 	if (w->mode == W_CHECK) {
 		char a[HASH128_HEX], b[HASH128_HEX];
-		/* the inode number alone is no difference: a row made from a
-		 * peer's entry carries none of this node's (the start-up check
+		/* the inode number alone is no difference (the start-up check
 		 * refreshes it, as above); the data was compared by its hash */
-		int differs = meta || (k != 'd' && (row->size != (int64_t)st->st_size ||
-						    row->mtime_ns != mtime_ns_of(st)));
-		if (differs)
+		if (meta || sized)
 			report(w, "changed", row->path,
 			       "catalog mode %o uid %u gid %u size %" PRId64 " mtime_ns %" PRId64
 			       " ino %" PRIu64 "; file mode %o uid %u gid %u size %lld mtime_ns %" PRId64

@@ -45,7 +45,6 @@ done
 sleep 1
 stop_node b
 
-
 n_store=$(find "$T/b/back/$M/cur" -type f | wc -l)
 n_rows=$(sqlite3 "$T/b/state/journal.db" \
 	"SELECT count(*) FROM catalog WHERE path LIKE '$M/cur/%' AND deleted = 0")

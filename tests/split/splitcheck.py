@@ -446,7 +446,6 @@ def hold(a):
     try:
         before = fetch_view(m)
         open(a.out + ".ready", "w").close()
-        final = False
         while True:
             final = os.path.exists(a.go)
             try:
@@ -555,8 +554,7 @@ def check(a):
         for u, head, body in h["wrong"]:
             bad("held", "%s UID %d: header says %s, body is %s's" % (where, u, head, body))
         fresh = [tuple(x) for x in views[n][user].get(folder, {}).get("msgs", [])]
-        held = [(x[0], x[1], x[2]) for x in h["msgs"]]
-        fresh = [(x[0], x[1], x[2]) for x in fresh]
+        held = [tuple(x) for x in h["msgs"]]
         if held != fresh:
             bad("held", "%s differs from a new session's view:\n      held  %s\n      fresh %s"
                 % (where, held, fresh))
