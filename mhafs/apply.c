@@ -271,8 +271,93 @@ static int keep_ours(int pfd, const char *name, struct jentry *e, struct applier
 	return rc;
 }
 
+/* Whether this node's version of a message (local) was changed after the
+ * peer made entry e: last writer wins by HLC, node id breaking ties. */
+static int version_here_newer(struct applier *a, const char *local, const struct jentry *e)
+{
+	hlc_t hl = 0;
+	uint16_t ol = 0;
+	if (a->local_hlc)
+		a->local_hlc(a->hlc_arg, local, &hl, &ol);
+	return e->hlc < hl || (e->hlc == hl && e->origin < ol);
+}
+
+/* Content of a message under a name this node does not hold, where it
+ * holds the same message (base name, same content) under another name:
+ * the peer moved or copied it into this folder under other flags.  A
+ * Maildir keeps one file per base name (two make Dovecot give one a new
+ * base name, and both then live on as two messages), so the later change
+ * wins as for a rename: ours stays and the entry is skipped, or ours takes
+ * the peer's name and the entry is recorded as that rename.  Returns 1
+ * when so handled, 0 to install the content as it came, or -errno. */
+static int content_of_message_here(struct applier *a, struct jentry *e, int pfd, const char *name,
+				   int *skipped)
+{
+	char local[PATH_MAX];
+	const char *lname;
+	struct hash128 h;
+	uint64_t size = 0;
+
+	if (!maildir_is_message(e->path) || !e->has_hash ||
+	    faccessat(pfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	int found = maildir_find_key(a->root_fd, e->path, local, sizeof(local));
+	if (found <= 0)
+		return found;
+	int lpfd = open_parent(a, local, &lname, 0);
+	if (lpfd < 0)
+		return lpfd;
+	int fd = openat(lpfd, lname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	int rc = fd < 0 ? -errno : hash_fd(fd, &h, &size);
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0 || h.hi != e->hash.hi || h.lo != e->hash.lo) {
+		close(lpfd);
+		if (rc == 0)
+			log_warn("conflict: %s from node %u has other content than this node's %s: both kept",
+				 e->path, e->origin, local);
+		return rc == -ENOENT ? 0 : rc;
+	}
+	if (version_here_newer(a, local, e)) {
+		log_notice("conflict: content of %s from node %u is this node's message %s, changed here "
+			   "later: kept ours (last writer wins)", e->path, e->origin, local);
+		a->n_local_newer++;
+		*skipped = 1;
+		close(lpfd);
+		return 1;
+	}
+	rc = renameat(lpfd, lname, pfd, name) < 0 ? -errno : 0;
+	if (rc == 0 && e->has_st) {
+		/* the peer's attributes, as its content would have brought
+		 * (Dovecot takes a message's INTERNALDATE from its mtime) */
+		struct timespec tv[2] = { e->st.st_mtim, e->st.st_mtim };
+		if (fchownat(pfd, name, e->st.st_uid, e->st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    fchmodat(pfd, name, e->st.st_mode & 07777, 0) < 0 ||
+		    utimensat(pfd, name, tv, AT_SYMLINK_NOFOLLOW) < 0)
+			log_warn("apply: attributes of %s: %s", e->path, strerror(errno));
+	}
+	if (rc == 0)
+		rc = fsync_dir(a, lpfd);
+	if (rc == 0)
+		rc = fsync_dir(a, pfd);
+	close(lpfd);
+	if (rc < 0)
+		return rc;
+	log_notice("conflict: content of %s from node %u is this node's message %s: renamed to the "
+		   "peer's name (theirs is newer: last writer wins)", e->path, e->origin, local);
+	a->n_remote_newer++;
+	/* the catalog records what was done here: the rename */
+	snprintf(a->redirect, sizeof(a->redirect), "%s", local);
+	e->path2 = e->path;
+	e->path = a->redirect;
+	e->op = JOP_RENAME;
+	e->flags = 0;
+	a->entry_changed = 1;
+	return 1;
+}
+
 /* Make the staged content final at e->path. */
-static int install_content(struct applier *a, struct jentry *e, struct staged *s)
+static int install_content(struct applier *a, struct jentry *e, struct staged *s, int *skipped)
 {
 	struct hash128 h;
 	const char *name;
@@ -304,6 +389,10 @@ static int install_content(struct applier *a, struct jentry *e, struct staged *s
 	int pfd = open_parent(a, e->path, &name, 1);
 	if (pfd < 0)
 		return pfd;
+	if ((rc = content_of_message_here(a, e, pfd, name, skipped)) != 0) {
+		close(pfd);
+		return rc < 0 ? rc : 0;
+	}
 	if (e->op == JOP_COMMIT && e->path2 && link_sibling(a, e, pfd, name) == 0) {
 		close(pfd);
 		return 0; /* the staged copy is discarded by the caller */
@@ -397,11 +486,7 @@ static int resolve_moved(struct applier *a, struct jentry *e, int pfd2, const ch
 		return 0;
 	}
 	if (e->op == JOP_RENAME || e->op == JOP_SETATTR) {
-		hlc_t hl = 0;
-		uint16_t ol = 0;
-		if (a->local_hlc)
-			a->local_hlc(a->hlc_arg, local, &hl, &ol);
-		if (e->hlc < hl || (e->hlc == hl && e->origin < ol)) {
+		if (version_here_newer(a, local, e)) {
 			log_notice("conflict: %s %s from node %u is older than this node's change to the "
 				   "same message (%s): kept ours (last writer wins)", jop_name(e->op), e->path,
 				   e->origin, local);
@@ -449,7 +534,7 @@ int apply_entry(struct applier *a, struct jentry *e, struct staged *s, int *skip
 		return rc;
 	}
 	if ((e->op == JOP_WRITE || e->op == JOP_COMMIT) && s && s->fd >= 0) {
-		rc = install_content(a, e, s);
+		rc = install_content(a, e, s, skipped);
 		goto done;
 	}
 	pfd = open_parent(a, e->path, &name, e->op != JOP_UNLINK && e->op != JOP_RMDIR);
