@@ -61,6 +61,17 @@ int apply_sync(struct applier *a);
  * this mhafs is gone).  Length, or -1. */
 int apply_dotlock_marker(char *buf, size_t len);
 
+/* Whether the dotlock name in directory pfd is stale, as Dovecot judges
+ * one: its "pid:host" names a process of this host that is gone, or it is
+ * unchanged for two minutes (a holder that died before writing its pid, or
+ * Dovecot's excl lock, which holds the new uidlist and no pid).  0 when it
+ * may still be held; else one of the reasons below, which
+ * apply_dotlock_why() names. */
+#define DOTLOCK_STALE_SECS 120
+enum { DOTLOCK_HOLDER_GONE = 1, DOTLOCK_UNCHANGED = 2 };
+int apply_dotlock_stale(int pfd, const char *name);
+const char *apply_dotlock_why(int stale);
+
 /* Check that e may be applied here (safe, not node-local): 0 or -EPERM. */
 int apply_check(struct applier *a, const struct jentry *e);
 /* Apply e; s holds its content (WRITE/COMMIT with content) or is NULL.

@@ -62,12 +62,13 @@ static int held_for_peer(int pfd)
 	return k == n && memcmp(got, want, (size_t)n) == 0;
 }
 
-/* Whether the dotlock in pfd names a process of this host that is gone
- * (a Dovecot killed while it held the lock): Dovecot writes "pid:host". */
-static int holder_dead(int pfd)
+/* Whether the dotlock name in pfd names a process of this host that is
+ * gone (a Dovecot killed while it held the lock): Dovecot writes
+ * "pid:host". */
+static int holder_dead(int pfd, const char *name)
 {
 	char buf[320], host[256];
-	int fd = openat(pfd, UIDLIST_NAME ".lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
@@ -87,6 +88,16 @@ static int holder_dead(int pfd)
 	return strcmp(colon + 1, host) == 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
+int apply_dotlock_stale(int pfd, const char *name)
+{
+	struct stat st;
+	if (holder_dead(pfd, name))
+		return DOTLOCK_HOLDER_GONE;
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && time(NULL) - st.st_mtime > DOTLOCK_STALE_SECS)
+		return DOTLOCK_UNCHANGED;
+	return 0;
+}
+
 /* Dovecot's dotlock: create dovecot-uidlist.lock exclusively, waiting up
  * to two seconds for a holder; a lock older than two minutes, or whose
  * holder on this host is gone, is stale (as Dovecot treats it).  Returns
@@ -100,17 +111,13 @@ int apply_uidlist_lock(int pfd)
 			close(fd);
 			return 1;
 		}
-		struct stat st;
 		if (errno != EEXIST)
 			return 0;
 		if (held_for_peer(pfd))
 			return 2;
-		if (holder_dead(pfd)) {
-			log_notice("apply: removed a stale dovecot-uidlist.lock (its holder is gone)");
-			unlinkat(pfd, UIDLIST_NAME ".lock", 0);
-			continue;
-		}
-		if (fstatat(pfd, UIDLIST_NAME ".lock", &st, 0) == 0 && time(NULL) - st.st_mtime > 120) {
+		int stale = apply_dotlock_stale(pfd, UIDLIST_NAME ".lock");
+		if (stale) {
+			log_notice("apply: removed a stale dovecot-uidlist.lock (%s)", apply_dotlock_why(stale));
 			unlinkat(pfd, UIDLIST_NAME ".lock", 0);
 			continue;
 		}
@@ -119,6 +126,11 @@ int apply_uidlist_lock(int pfd)
 	}
 	log_warn("apply: dovecot-uidlist.lock held for 2 s; replacing the uidlist without it");
 	return 0;
+}
+
+const char *apply_dotlock_why(int stale)
+{
+	return stale == DOTLOCK_HOLDER_GONE ? "its holder is gone" : "unchanged for two minutes";
 }
 
 void apply_uidlist_unlock(int pfd, int held)

@@ -477,6 +477,28 @@ static int mark(struct repl *r, const char *path, struct rl_mark *out)
 	return rc;
 }
 
+/* A lock here that no marker of ours is: a Dovecot of this node holds it,
+ * or held it and died (killed, or aborted on a full disk).  Dovecot here
+ * would override a stale one when it next wanted the lock; the peer's
+ * Dovecot cannot (it sees no file), so a stale lock is removed here by
+ * Dovecot's own rules, and the peer takes it.  Returns 1 when removed. */
+static int remove_stale(struct repl *r, const char *path)
+{
+	const char *name;
+	int dfd = open_dir_of(r, path, &name);
+	if (dfd < 0)
+		return 0;
+	int stale = apply_dotlock_stale(dfd, name);
+	int gone = stale && unlinkat(dfd, name, 0) == 0;
+	close(dfd);
+	if (gone) {
+		log_notice("replication: removed a stale %s (%s) for peer %s to take", path,
+			   apply_dotlock_why(stale), r->cfg->peer_name);
+		repl_queue_inval(r, path);
+	}
+	return gone;
+}
+
 /* Remove a marker if it is still the file we created. */
 static void unmark(struct repl *r, struct rl_mark *m)
 {
@@ -549,6 +571,8 @@ int repl_lock_serve(struct repl *r, struct tls_conn *c, const struct wire_lock *
 	}
 	struct rl_mark mk = { 0 };
 	int rc = mark(r, path, &mk);
+	if (rc == -EEXIST && remove_stale(r, path))
+		rc = mark(r, path, &mk);
 	uint8_t result = WIRE_LOCK_GRANTED;
 	if (rc == -EEXIST) {
 		result = WIRE_LOCK_BUSY;

@@ -4,8 +4,10 @@
 # other too (a marker naming that node's mhafs, which the other node's
 # Dovecot sees as a live holder), so a second O_EXCL create there fails
 # with EEXIST; renaming it over dovecot-uidlist brings the new uidlist to
-# the peer before the peer lets the lock go; a peer that dies releases
-# what it held; with the peer down the lock is taken alone.
+# the peer before the peer lets the lock go; a lock left on one node by a
+# Dovecot that died is stale for the other node too after two minutes
+# unchanged (Dovecot's rule); a peer that dies releases what it held; with
+# the peer down the lock is taken alone.
 . "$(dirname "$0")/lib.sh"
 repl_preflight
 command -v python3 >/dev/null || skip "no python3"
@@ -113,6 +115,18 @@ done
 grep -q N9 "$T/b/back/$M/dovecot-uidlist" || fail "node b did not install the uidlist within 3 s"
 grep -q "removed a stale dovecot-uidlist.lock" "$T/b.log" || fail "node b did not remove the stale lock"
 ! grep -q "held for 2 s" "$T/b.log" || fail "node b waited for a dead holder"
+
+note "a Dovecot on node b died before it wrote into its lock: node a waits, then takes it as Dovecot would"
+: > "$T/b/back/$L"  # an excl lock holds the new uidlist, and no pid
+[ "$(excl a x)" = EEXIST ] || fail "node a took a lock that node b's Dovecot may still hold"
+touch -d '-150 seconds' "$T/b/back/$L"
+[ "$(excl a '')" = ok ] || fail "node a could not take the lock left unchanged on node b for 150 s"
+grep -q "removed a stale $L (unchanged for two minutes) for peer" "$T/b.log" ||
+	fail "node b did not log the stale lock it removed"
+[ -s "$T/b/back/$L" ] && [ "$(stat -c %Y "$T/b/back/$L")" -gt "$(( $(date +%s) - 60 ))" ] ||
+	fail "node b holds no fresh marker for node a's lock"
+rm "$T/a/mnt/$L"
+wait_gone "$T/b/back/$L" 10 || fail "node b kept the marker after node a gave the lock back"
 
 note "node b takes it and dies: node a releases its marker"
 [ "$(excl b '')" = ok ] || fail "node b could not take the lock again"
