@@ -39,6 +39,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections import Counter, defaultdict
 
 MID_RE = re.compile(rb"^message-id:[ \t]*(.*?)\s*$", re.I | re.M)
@@ -89,7 +90,15 @@ def user_maildir(root, user):
     return os.path.join(root, dom, local, "Maildir")
 
 
-def imap_view(host, user, password, timeout=20):
+# A Dovecot process that dies holding a mailbox's dovecot-uidlist.lock (a
+# kill-dovecot fault, or Dovecot's own abort on a full disk) leaves a lock
+# with no pid in it; every other Dovecot then waits until the lock is 120 s
+# old and overrides it as stale.  The checker waits that out, and reports it.
+IMAP_TIMEOUT = 150
+IMAP_SLOW = 20
+
+
+def imap_view(host, user, password, timeout=IMAP_TIMEOUT):
     """{folder: {uid: (mid, flags)}} as node HOST's IMAP server shows it."""
     m = imaplib.IMAP4(host, timeout=timeout)
     try:
@@ -397,8 +406,13 @@ def main():
             if u not in passwords:
                 print("checker: no password for %s (--user)" % u, file=sys.stderr)
                 return 2
+            t0 = time.monotonic()
             try:
                 views[node][u] = imap_view(host, u, passwords[u])
+                took = time.monotonic() - t0
+                if took > IMAP_SLOW:
+                    print("checker: IMAP on %s (%s) for %s took %.1f s (a stale dotlock?)"
+                          % (node, host, u, took), file=sys.stderr)
             except Exception as e:
                 print("checker: IMAP on %s (%s) for %s: %s" % (node, host, u, e), file=sys.stderr)
                 return 2
