@@ -407,7 +407,7 @@ static int install_content(struct applier *a, struct jentry *e, struct staged *s
 	}
 	int locked = 0;
 	if (apply_is_uidlist(e->path)) {
-		locked = apply_uidlist_lock(pfd);
+		locked = apply_uidlist_lock(a, pfd, e->path);
 		int v = apply_uidlist_merge(a, e, s, pfd, name);
 		if (v == UIDLIST_KEEP_OURS) {
 			/* the catalog keeps recording our content */

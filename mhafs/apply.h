@@ -35,6 +35,15 @@ struct applier {
 	 * catalog must record the changed entry; and the result is a new
 	 * version of ours that the peer must get (journal a local write) */
 	int entry_changed, journal_local;
+	/* dotlocks waited for and gone on without (apply_uidlist.c) */
+#define APPLY_WAITED_MAX 16
+	struct dotlock_seen {
+		dev_t dev;
+		ino_t ino;
+		int64_t mtime_ns;
+		off_t size;
+	} waited[APPLY_WAITED_MAX];
+	unsigned n_waited;
 };
 
 int applier_init(struct applier *a, int root_fd, char *const *local, size_t nlocal, char *err,

@@ -11,7 +11,7 @@ enum {
 };
 
 int apply_is_uidlist(const char *path);
-int apply_uidlist_lock(int pfd);
+int apply_uidlist_lock(struct applier *a, int pfd, const char *path);
 void apply_uidlist_unlock(int pfd, int held);
 /* Decide what a peer's dovecot-uidlist (staged in s, e its entry) does to
  * ours at pfd/name: UIDLIST_* or -errno.  May rewrite s and e's hash. */

@@ -98,13 +98,43 @@ int apply_dotlock_stale(int pfd, const char *name)
 	return 0;
 }
 
+static int64_t stat_mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* Whether lock (its stat) is one this applier already waited for and
+ * went on without; remember it when add. */
+static int waited_before(struct applier *a, const struct stat *st, int add)
+{
+	for (unsigned i = 0; i < APPLY_WAITED_MAX; i++) {
+		const struct dotlock_seen *w = &a->waited[i];
+		if (w->ino == st->st_ino && w->dev == st->st_dev && w->mtime_ns == stat_mtime_ns(st) &&
+		    w->size == st->st_size)
+			return 1;
+	}
+	if (add) {
+		struct dotlock_seen *w = &a->waited[a->n_waited++ % APPLY_WAITED_MAX];
+		w->dev = st->st_dev;
+		w->ino = st->st_ino;
+		w->mtime_ns = stat_mtime_ns(st);
+		w->size = st->st_size;
+	}
+	return 0;
+}
+
 /* Dovecot's dotlock: create dovecot-uidlist.lock exclusively, waiting up
  * to two seconds for a holder; a lock older than two minutes, or whose
- * holder on this host is gone, is stale (as Dovecot treats it).  Returns
+ * holder on this host is gone, is stale (as Dovecot treats it).  A lock
+ * waited for once and still unchanged is not waited for again: a holder
+ * that died without writing its pid (Dovecot killed, or its mhafs) would
+ * otherwise cost two seconds on every uidlist the peer sends until the
+ * lock turns stale, and replication would fall minutes behind.  Returns
  * 1 when we hold it, 2 when it is held here for the peer whose uidlist we
- * apply, 0 when we go on without. */
-int apply_uidlist_lock(int pfd)
+ * apply, 0 when we go on without.  path names the uidlist, for the log. */
+int apply_uidlist_lock(struct applier *a, int pfd, const char *path)
 {
+	struct stat st;
 	for (int i = 0; i < 200; i++) {
 		int fd = openat(pfd, UIDLIST_NAME ".lock", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd >= 0) {
@@ -117,14 +147,19 @@ int apply_uidlist_lock(int pfd)
 			return 2;
 		int stale = apply_dotlock_stale(pfd, UIDLIST_NAME ".lock");
 		if (stale) {
-			log_notice("apply: removed a stale dovecot-uidlist.lock (%s)", apply_dotlock_why(stale));
+			log_notice("apply: removed a stale %s.lock (%s)", path, apply_dotlock_why(stale));
 			unlinkat(pfd, UIDLIST_NAME ".lock", 0);
 			continue;
 		}
+		if (fstatat(pfd, UIDLIST_NAME ".lock", &st, AT_SYMLINK_NOFOLLOW) == 0 && waited_before(a, &st, 0))
+			return 0;
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
-	log_warn("apply: dovecot-uidlist.lock held for 2 s; replacing the uidlist without it");
+	if (fstatat(pfd, UIDLIST_NAME ".lock", &st, AT_SYMLINK_NOFOLLOW) == 0)
+		waited_before(a, &st, 1);
+	log_warn("apply: %s.lock held for 2 s; replacing the uidlist without it (and without waiting "
+		 "again while that lock is unchanged)", path);
 	return 0;
 }
 

@@ -113,8 +113,23 @@ for _ in $(seq 30); do
 	grep -q N9 "$T/b/back/$M/dovecot-uidlist" && break; sleep 0.1
 done
 grep -q N9 "$T/b/back/$M/dovecot-uidlist" || fail "node b did not install the uidlist within 3 s"
-grep -q "removed a stale dovecot-uidlist.lock" "$T/b.log" || fail "node b did not remove the stale lock"
+grep -q "apply: removed a stale $L (its holder is gone)" "$T/b.log" || fail "node b did not remove the stale lock"
 ! grep -q "held for 2 s" "$T/b.log" || fail "node b waited for a dead holder"
+
+note "a lock on node b whose holder lives but never lets go: node b's apply waits for it once, not per uidlist"
+sleep 300 & live=$!; PIDS="$PIDS $live"
+printf '%s:%s\n' "$live" "$(hostname)" > "$T/b/back/$L"
+before=$(grep -c "held for 2 s" "$T/b.log")
+for v in 10 11 12; do
+	printf '3 V1 N%s G0123456789abcdef0123456789abcdef\n' "$v" > "$T/a/mnt/$M/dovecot-uidlist"
+	for _ in $(seq 40); do grep -q "N$v " "$T/b/back/$M/dovecot-uidlist" && break; sleep 0.1; done
+	grep -q "N$v " "$T/b/back/$M/dovecot-uidlist" || fail "node b did not install uidlist version $v within 4 s"
+done
+waits=$(( $(grep -c "held for 2 s" "$T/b.log") - before ))
+[ "$waits" = 1 ] || fail "node b waited $waits times for the same unchanged lock (once expected)"
+grep -q "apply: $M/dovecot-uidlist.lock held for 2 s" "$T/b.log" || fail "node b's log does not name the lock it waited for"
+kill "$live"; wait "$live" 2>/dev/null
+rm -f "$T/b/back/$L"
 
 note "a Dovecot on node b died before it wrote into its lock: node a waits, then takes it as Dovecot would"
 : > "$T/b/back/$L"  # an excl lock holds the new uidlist, and no pid
