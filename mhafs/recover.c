@@ -191,11 +191,10 @@ static void report(struct walker *w, const char *kind, const char *path, const c
 	fputc('\n', w->out);
 }
 
-static int build_row(struct walker *w, const char *path, const struct stat *st,
-		     const struct hash128 *h)
+/* Write the catalog row of an object on disk, made by this node now. */
+static int put_row(struct walker *w, const char *path, const struct stat *st, const struct hash128 *h)
 {
 	struct crow r;
-	int rc;
 	memset(&r, 0, sizeof(r));
 	crow_from_stat(&r, st);
 	if (h) {
@@ -206,8 +205,15 @@ static int build_row(struct walker *w, const char *path, const struct stat *st,
 	if (r.hlc > w->j->last_hlc)
 		w->j->last_hlc = r.hlc;
 	r.origin = w->j->node;
-	if ((rc = catalog_put(w->j, path, &r)) != SQLITE_OK)
-		return -EIO;
+	return catalog_put(w->j, path, &r) == SQLITE_OK ? 0 : -EIO;
+}
+
+static int build_row(struct walker *w, const char *path, const struct stat *st,
+		     const struct hash128 *h)
+{
+	int rc = put_row(w, path, st, h);
+	if (rc < 0)
+		return rc;
 	if (++w->batch >= BUILD_BATCH) {
 		w->batch = 0;
 		if (jexec(w->j, S_COMMIT) != SQLITE_OK || jexec(w->j, S_BEGIN) != SQLITE_OK)
@@ -252,6 +258,24 @@ static int on_new(struct walker *w, int dirfd, const char *name, const char *pat
 		return rc == -ENOENT ? 0 : rc;
 	if (w->mode == W_BUILD) {
 		rc = build_row(w, path, st, hashed ? &h : NULL);
+	} else if (S_ISREG(st->st_mode) && maildir_is_message(path)) {
+		/* A message that no journal entry made: most likely a peer's
+		 * entry applied just before the crash and not yet recorded (the
+		 * peer sends it again), else this node's own.  Journaled as a
+		 * new write it would carry a fresh HLC and bring the message back
+		 * on a peer that has moved or expunged it since.  The catalog
+		 * records it, and the reconciliation walk decides by the merge
+		 * rules (expunge wins; new mail the peer never had is sent). */
+		if (jexec(w->j, S_BEGIN) != SQLITE_OK)
+			return -EIO;
+		rc = put_row(w, path, st, &h);
+		if (rc == 0 && jexec(w->j, S_COMMIT) != SQLITE_OK)
+			rc = -EIO;
+		if (rc < 0)
+			jexec(w->j, S_ROLLBACK);
+		else
+			log_info("startup check: message %s was in the store but not in the journal: "
+				 "recorded, left to the reconciliation walk", path);
 	} else if (S_ISDIR(st->st_mode)) {
 		rc = record(w, JOP_MKDIR, path, NULL, 0, st, NULL);
 	} else if (S_ISREG(st->st_mode)) {

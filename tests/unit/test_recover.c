@@ -174,13 +174,15 @@ int main(void)
 	CHECK_INT(rs.changed, 1);
 	CHECK_INT(rs.scanned, expect);
 	/* a message gone without a journaled expunge is not journaled as one:
-	 * its row goes, no tombstone (the peer's copy comes back) */
-	CHECK_INT(jcount(db), 2);
-	CHECK_INT(q_int(db, "SELECT op FROM journal WHERE path = 'u/Maildir/new/planted'", NULL), JOP_WRITE);
+	 * its row goes, no tombstone (the peer's copy comes back); a message
+	 * no entry made is recorded in the catalog, not journaled as new (a
+	 * peer's entry the crash kept from the catalog: the walk decides) */
+	CHECK_INT(jcount(db), 1);
+	CHECK_INT(q_int(db, "SELECT count(*) FROM journal WHERE path = 'u/Maildir/new/planted'", NULL), 0);
 	CHECK_INT(q_int(db, "SELECT count(*) FROM journal WHERE path = 'u/Maildir/cur/m2'", NULL), 0);
 	CHECK_INT(q_int(db, "SELECT op FROM journal WHERE path = 'u/Maildir/cur/m3'", NULL), JOP_WRITE);
 	CHECK_INT(q_int(db, "SELECT size FROM journal WHERE path = 'u/Maildir/cur/m3'", NULL), 13);
-	CHECK_INT(q_int(db, "SELECT count(*) FROM journal WHERE origin = 1 AND seq BETWEEN 1 AND 2", NULL), 2);
+	CHECK_INT(q_int(db, "SELECT count(*) FROM journal WHERE origin = 1 AND seq = 1", NULL), 1);
 	CHECK_STR(cat(db, "u/Maildir/new/planted").hash, hex_of("planted", hx));
 	CHECK_STR(cat(db, "u/Maildir/cur/m3").hash, hex_of("three, longer", hx));
 	CHECK(!cat(db, "u/Maildir/cur/m2").found);
@@ -189,7 +191,7 @@ int main(void)
 	/* Nothing changed: a second run finds nothing and journals nothing. */
 	CHECK_INT(journal_recover(j, bfd, local_pats, NLOCAL, &rs), 0);
 	CHECK(rs.added == 0 && rs.removed == 0 && rs.changed == 0);
-	CHECK_INT(jcount(db), 2);
+	CHECK_INT(jcount(db), 1);
 	journal_close(j, 0);
 
 	/* 3. A removed subtree, a file replaced by a directory, a mode change
@@ -222,7 +224,7 @@ int main(void)
 	CHECK_INT(q_int(db, "SELECT op FROM journal WHERE path = 'u/Maildir/cur/m1'", NULL), JOP_SETATTR);
 	CHECK_INT(cat(db, "u/Maildir/cur/m1").mtime_ns, 1600000000LL * 1000000000);
 	CHECK_STR(cat(db, "u/Maildir/cur/m1").hash, hex_of("one", hx));
-	CHECK_INT(jcount(db), 2 + 4 + 4);
+	CHECK_INT(jcount(db), 1 + 4 + 4);
 	CHECK_INT(check(bfd, 1, &out), 0);
 	free(out);
 	journal_close(j, 1);
