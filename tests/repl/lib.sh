@@ -217,9 +217,12 @@ quiet_after_restart() {
 	case $last in *" 0 differences"*) ;; *) fail "node $2's walk after $1 restarted still finds: $last" ;; esac
 }
 
+# mkmaildir NODE DIR: a Maildir (tmp/, new/, cur/) on NODE's mount
+mkmaildir() { mkdir -p "$T/$1/mnt/$2/tmp" "$T/$1/mnt/$2/new" "$T/$1/mnt/$2/cur"; }
+
 # deliver NODE DIR NAME [SIZE]: Maildir delivery on NODE's mount
 deliver() {
-	mkdir -p "$T/$1/mnt/$2/tmp" "$T/$1/mnt/$2/new" "$T/$1/mnt/$2/cur"
+	mkmaildir "$1" "$2"
 	head -c "${4:-4096}" /dev/urandom > "$T/$1/mnt/$2/tmp/$3"
 	mv "$T/$1/mnt/$2/tmp/$3" "$T/$1/mnt/$2/new/$3"
 }

@@ -19,7 +19,7 @@ IN=u/Maildir
 AR=u/Maildir/.Archive
 deliver a $IN M
 mv "$T/a/mnt/$IN/new/M" "$T/a/mnt/$IN/cur/M:2,S"
-for n in a b; do mkdir -p "$T/$n/mnt/$AR/tmp" "$T/$n/mnt/$AR/new" "$T/$n/mnt/$AR/cur" 2>/dev/null; done
+for n in a b; do mkmaildir $n $AR; done  # tmp/ is node-local
 converge 15
 
 # move_to_archive NODE FLAGS: Dovecot's move, through NODE's mount

@@ -15,8 +15,8 @@ repl_setup 1000
 start_pair
 IN=u/Maildir
 AR=u/Maildir/.Archive
+mkmaildir a $AR
 deliver a $IN M0
-mkdir -p "$T/a/mnt/$AR/tmp" "$T/a/mnt/$AR/new" "$T/a/mnt/$AR/cur"
 converge 15
 
 crash_node b
