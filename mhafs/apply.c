@@ -197,6 +197,17 @@ void staged_discard(struct applier *a, struct staged *s)
 	s->hs = NULL;
 }
 
+/* Hash the file name in dfd (not following a symlink): 0 or -errno. */
+static int hash_at(int dfd, const char *name, struct hash128 *h, uint64_t *size)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	if (fd < 0)
+		return -errno;
+	int rc = hash_fd(fd, h, size);
+	close(fd);
+	return rc;
+}
+
 /* The sender says the committed file is a hard link of e->path2: if this
  * node has that file with the same content, link it (replacing whatever
  * is at name) instead of storing a second copy.  0 when linked. */
@@ -213,8 +224,7 @@ static int link_sibling(struct applier *a, const struct jentry *e, int pfd, cons
 	int spfd = open_parent(a, e->path2, &sname, 0);
 	if (spfd < 0)
 		return -1;
-	int fd = openat(spfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-	if (fd >= 0 && hash_fd(fd, &h, &size) == 0 && h.hi == e->hash.hi && h.lo == e->hash.lo) {
+	if (hash_at(spfd, sname, &h, &size) == 0 && h.hi == e->hash.hi && h.lo == e->hash.lo) {
 		snprintf(tmpname, sizeof(tmpname), "link.%u.%" PRIu64, e->origin, e->seq);
 		unlinkat(a->staging_fd, tmpname, 0);
 		if (linkat(spfd, sname, a->staging_fd, tmpname, 0) == 0) {
@@ -224,8 +234,6 @@ static int link_sibling(struct applier *a, const struct jentry *e, int pfd, cons
 				unlinkat(a->staging_fd, tmpname, 0);
 		}
 	}
-	if (fd >= 0)
-		close(fd);
 	close(spfd);
 	return rc;
 }
@@ -262,10 +270,7 @@ static int content_older_than_ours(struct applier *a, const struct jentry *e)
 static int keep_ours(int pfd, const char *name, struct jentry *e, struct applier *a)
 {
 	uint64_t size = 0;
-	int fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-	int rc = fd < 0 ? -errno : hash_fd(fd, &e->hash, &size);
-	if (fd >= 0)
-		close(fd);
+	int rc = hash_at(pfd, name, &e->hash, &size);
 	e->st.st_size = (off_t)size;
 	a->entry_changed = 1;
 	return rc;
@@ -307,10 +312,7 @@ static int content_of_message_here(struct applier *a, struct jentry *e, int pfd,
 	int lpfd = open_parent(a, local, &lname, 0);
 	if (lpfd < 0)
 		return lpfd;
-	int fd = openat(lpfd, lname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-	int rc = fd < 0 ? -errno : hash_fd(fd, &h, &size);
-	if (fd >= 0)
-		close(fd);
+	int rc = hash_at(lpfd, lname, &h, &size);
 	if (rc < 0 || h.hi != e->hash.hi || h.lo != e->hash.lo) {
 		close(lpfd);
 		if (rc == 0)
@@ -331,10 +333,9 @@ static int content_of_message_here(struct applier *a, struct jentry *e, int pfd,
 		/* the peer's attributes, as its content would have brought
 		 * (Dovecot takes a message's INTERNALDATE from its mtime) */
 		struct timespec tv[2] = { e->st.st_mtim, e->st.st_mtim };
-		if (fchownat(pfd, name, e->st.st_uid, e->st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    fchmodat(pfd, name, e->st.st_mode & 07777, 0) < 0 ||
-		    utimensat(pfd, name, tv, AT_SYMLINK_NOFOLLOW) < 0)
-			log_warn("apply: attributes of %s: %s", e->path, strerror(errno));
+		set_owner_mode(pfd, name, e);
+		if (utimensat(pfd, name, tv, AT_SYMLINK_NOFOLLOW) < 0)
+			log_warn("apply: mtime of %s: %s", e->path, strerror(errno));
 	}
 	if (rc == 0)
 		rc = fsync_dir(a, lpfd);

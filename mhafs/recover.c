@@ -191,29 +191,41 @@ static void report(struct walker *w, const char *kind, const char *path, const c
 	fputc('\n', w->out);
 }
 
-/* Write the catalog row of an object on disk, made by this node now. */
-static int put_row(struct walker *w, const char *path, const struct stat *st, const struct hash128 *h)
+/* The catalog row of an object on disk, made by this node now. */
+static void row_of(struct walker *w, struct crow *r, const struct stat *st, const struct hash128 *h)
 {
-	struct crow r;
-	memset(&r, 0, sizeof(r));
-	crow_from_stat(&r, st);
+	memset(r, 0, sizeof(*r));
+	crow_from_stat(r, st);
 	if (h) {
-		r.hash = *h;
-		r.has_hash = 1;
+		r->hash = *h;
+		r->has_hash = 1;
 	}
-	r.hlc = w->j->clock ? hlc_now(w->j->clock) : ++w->j->last_hlc;
-	if (r.hlc > w->j->last_hlc)
-		w->j->last_hlc = r.hlc;
-	r.origin = w->j->node;
-	return catalog_put(w->j, path, &r) == SQLITE_OK ? 0 : -EIO;
+	r->hlc = w->j->clock ? hlc_now(w->j->clock) : ++w->j->last_hlc;
+	if (r->hlc > w->j->last_hlc)
+		w->j->last_hlc = r->hlc;
+	r->origin = w->j->node;
+}
+
+/* W_RECOVER: write a row without journaling it, in a transaction of its
+ * own (the row and its digest tree change together). */
+static int put_unjournaled(struct walker *w, const char *path, const struct crow *r)
+{
+	if (jexec(w->j, S_BEGIN) != SQLITE_OK)
+		return -EIO;
+	if (catalog_put(w->j, path, r) != SQLITE_OK || jexec(w->j, S_COMMIT) != SQLITE_OK) {
+		jexec(w->j, S_ROLLBACK);
+		return -EIO;
+	}
+	return 0;
 }
 
 static int build_row(struct walker *w, const char *path, const struct stat *st,
 		     const struct hash128 *h)
 {
-	int rc = put_row(w, path, st, h);
-	if (rc < 0)
-		return rc;
+	struct crow r;
+	row_of(w, &r, st, h);
+	if (catalog_put(w->j, path, &r) != SQLITE_OK)
+		return -EIO;
 	if (++w->batch >= BUILD_BATCH) {
 		w->batch = 0;
 		if (jexec(w->j, S_COMMIT) != SQLITE_OK || jexec(w->j, S_BEGIN) != SQLITE_OK)
@@ -266,14 +278,9 @@ static int on_new(struct walker *w, int dirfd, const char *name, const char *pat
 		 * on a peer that has moved or expunged it since.  The catalog
 		 * records it, and the reconciliation walk decides by the merge
 		 * rules (expunge wins; new mail the peer never had is sent). */
-		if (jexec(w->j, S_BEGIN) != SQLITE_OK)
-			return -EIO;
-		rc = put_row(w, path, st, &h);
-		if (rc == 0 && jexec(w->j, S_COMMIT) != SQLITE_OK)
-			rc = -EIO;
-		if (rc < 0)
-			jexec(w->j, S_ROLLBACK);
-		else
+		struct crow r;
+		row_of(w, &r, st, &h);
+		if ((rc = put_unjournaled(w, path, &r)) == 0)
 			log_info("startup check: message %s was in the store but not in the journal: "
 				 "recorded, left to the reconciliation walk", path);
 	} else if (S_ISDIR(st->st_mode)) {
@@ -403,7 +410,7 @@ static int on_both(struct walker *w, int dirfd, const char *name, const struct c
 		struct crow nr = *row;
 		nr.ino = (uint64_t)st->st_ino;
 		free(target);
-		return catalog_put(w->j, row->path, &nr) == SQLITE_OK ? 0 : -EIO;
+		return put_unjournaled(w, row->path, &nr);
 	}
 
 	if (w->mode == W_CHECK) {
