@@ -3,6 +3,7 @@
  * table of handlers indexed by op).  Runs inside journal_record's
  * transaction, under its lock. */
 #include "journal_int.h"
+#include "maildir_key.h"
 #include "mtree.h"
 
 #include <stdlib.h>
@@ -292,9 +293,28 @@ static int op_create(struct journal *j, const struct jentry *e)
 	return catalog_put(j, e->path, &r);
 }
 
+/* A Maildir message's removal from its folder, kept per (folder, base
+ * name) with where it went (see the removal table). */
+static int note_removal(struct journal *j, const struct jentry *e)
+{
+	size_t flen, blen;
+	const char *base;
+	if (!maildir_split(e->path, &flen, &base, &blen))
+		return SQLITE_OK;
+	sqlite3_stmt *s = jst(j, S_RPUT);
+	sqlite3_bind_text(s, 1, e->path, (int)flen, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, base, (int)blen, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)e->hlc);
+	sqlite3_bind_int(s, 4, e->origin);
+	if (e->path2)
+		sqlite3_bind_text(s, 5, e->path2, -1, SQLITE_STATIC);
+	return jexec(j, S_RPUT);
+}
+
 static int op_unlink(struct journal *j, const struct jentry *e)
 {
-	return tombstone(j, e, 'f', 0);
+	int rc = tombstone(j, e, 'f', 0);
+	return rc == SQLITE_OK ? note_removal(j, e) : rc;
 }
 
 static int op_rmdir(struct journal *j, const struct jentry *e)

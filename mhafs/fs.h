@@ -24,6 +24,7 @@ struct mhafs {
 	struct fuse_session *se;
 	struct repl *repl;           /* NULL without a peer */
 	struct ctl *ctl;
+	struct arrivals *arrivals;   /* messages just committed: tells a move's unlink */
 	double entry_timeout, attr_timeout;
 	atomic_int journal_failed;   /* a record failed: next start must check */
 	atomic_int journal_full;     /* the journal's file system is full */
@@ -62,8 +63,10 @@ int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path
  * symlink) on parent/name. */
 int fs_journal_new(struct mhafs *fs, enum jop op, struct inode *parent, const char *name,
 		   const char *target, const struct stat *st);
-/* Journal an unlink or rmdir of parent/name. */
-int fs_journal_remove(struct mhafs *fs, enum jop op, struct inode *parent, const char *name);
+/* Journal an unlink or rmdir of path (taken before the name was gone);
+ * an unlink that completes a move of a Maildir message says where the
+ * message went (arrivals.h). */
+int fs_journal_removed(struct mhafs *fs, enum jop op, const char *path);
 /* Journal a rename; called after it succeeded.  obj_fd is an O_PATH fd of
  * the object now at the destination (for hashing a commit). */
 int fs_journal_rename(struct mhafs *fs, struct inode *p1, const char *n1, struct inode *p2,

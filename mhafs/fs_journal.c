@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arrivals.h"
 #include "log.h"
 #include "pathpat.h"
 #include "repl.h"
@@ -247,17 +248,17 @@ int fs_journal_new(struct mhafs *fs, enum jop op, struct inode *parent, const ch
 	return fs_journal(fs, op, path, target, NULL, 0, st, -1);
 }
 
-int fs_journal_remove(struct mhafs *fs, enum jop op, struct inode *parent, const char *name)
+int fs_journal_removed(struct mhafs *fs, enum jop op, const char *path)
 {
-	char path[PATH_MAX];
-	int rc = fs_child_path(fs, parent, name, path, sizeof(path));
-	if (rc < 0)
-		return rc == -ENOENT ? 0 : rc;
+	char moved_to[PATH_MAX];
 	if (fs_is_local(fs, path)) {
 		atomic_fetch_add(&fs->ops_local, 1);
 		return 0;
 	}
-	return fs_journal(fs, op, path, NULL, NULL, 0, NULL, -1);
+	/* a move's source: the entry says where the message went */
+	int moved = op == JOP_UNLINK &&
+		    arrivals_moved_to(fs->arrivals, path, now_ms(), moved_to, sizeof(moved_to));
+	return fs_journal(fs, op, path, moved ? moved_to : NULL, NULL, 0, NULL, -1);
 }
 
 /* Journal that the object now at parent/name (with path) arrived from the
@@ -274,6 +275,8 @@ static int journal_commit(struct mhafs *fs, struct inode *parent, const char *na
 		return -errno;
 	rc = fs_journal(fs, JOP_COMMIT, path, from, NULL, 0, &st, S_ISREG(st.st_mode) ? fd : -1);
 	close(fd);
+	if (rc == 0)
+		arrivals_note(fs->arrivals, path, now_ms());
 	return rc;
 }
 

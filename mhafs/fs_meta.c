@@ -330,8 +330,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, in
 		fuse_reply_err(req, errno);
 		return;
 	}
-	if (have && !fs_is_local(fs, path))
-		fs_journal(fs, op, path, NULL, NULL, 0, NULL, -1);
+	if (have)
+		fs_journal_removed(fs, op, path);
 	fs_dotlock_give(fs, p, name, 0);
 	fuse_reply_err(req, 0);
 }

@@ -47,6 +47,13 @@ static const char schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS catalog_ino ON catalog(ino) WHERE deleted = 0;"
 	/* the tombstone collection finds old tombstones by HLC */
 	"CREATE INDEX IF NOT EXISTS catalog_tomb ON catalog(hlc) WHERE deleted = 1;"
+	/* the latest removal of each Maildir message from each folder, by
+	 * base name: where it went (dest, a move) or NULL (an expunge);
+	 * apply_move.c settles a removal on both nodes with it */
+	"CREATE TABLE IF NOT EXISTS removal(folder TEXT NOT NULL, base TEXT NOT NULL,"
+	" hlc INTEGER NOT NULL, origin INTEGER NOT NULL, dest TEXT,"
+	" PRIMARY KEY (folder, base)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS removal_hlc ON removal(hlc);"
 	/* journal_record leaves meta.last_seq to journal_close, so the last
 	 * seq lives in the journal rows; whoever deletes our own rows (the
 	 * replicator pruning acknowledged ones) must not take it with them,
@@ -93,6 +100,13 @@ const char *const jstmt_sql[NSTMT] = {
 		     " AND instr(substr(path, length(?1) + 1), '/') = 0 ORDER BY path",
 	[S_CCHILD_ROOT] = "SELECT " CAT_COLS ", path FROM catalog"
 			  " WHERE deleted = 0 AND instr(path, '/') = 0 ORDER BY path",
+	/* keep the later removal (HLC, node id breaking ties) */
+	[S_RPUT] = "INSERT INTO removal(folder, base, hlc, origin, dest) VALUES (?1, ?2, ?3, ?4, ?5)"
+		   " ON CONFLICT(folder, base) DO UPDATE SET hlc = excluded.hlc,"
+		   " origin = excluded.origin, dest = excluded.dest"
+		   " WHERE excluded.hlc > removal.hlc"
+		   " OR (excluded.hlc = removal.hlc AND excluded.origin > removal.origin)",
+	[S_RGET] = "SELECT hlc, origin, dest FROM removal WHERE folder = ?1 AND base = ?2",
 	[S_MGET] = "SELECT digest, count, nchild FROM mtree WHERE dkey = ?1 AND node = ?2",
 	[S_MPUT] = "INSERT OR REPLACE INTO mtree(dkey, node, digest, count, nchild) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[S_MDEL] = "DELETE FROM mtree WHERE dkey = ?1 AND node = ?2",

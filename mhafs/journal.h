@@ -109,7 +109,9 @@ int jentry_decode(const uint8_t *buf, size_t len, struct jentry *e, char *strbuf
  * the decoder rejects them): path is a safe store-relative path
  * (pathpat_is_safe) of at most JENTRY_MAX_PATH bytes; path2 is given for
  * exactly SYMLINK (any target), RENAME and LINK (safe paths), and may be
- * given for COMMIT (the node-local source, when known; safe); xname
+ * given for COMMIT (the node-local source, when known; safe) and UNLINK
+ * (a Maildir message's removal that is the source half of a move: where
+ * the message arrived just before, in another folder; safe); xname
  * for exactly SETXATTR and REMOVEXATTR (at most JENTRY_MAX_XNAME bytes);
  * flags are 0 except RENAME (renameat2 bits below, not NOREPLACE with
  * EXCHANGE), SETATTR (FUSE_SET_ATTR_* bits) and SETXATTR (XATTR_CREATE |
@@ -124,6 +126,9 @@ int jentry_decode(const uint8_t *buf, size_t len, struct jentry *e, char *strbuf
  * subtrees; LINK copies the row to path2; SETATTR/WRITE/COMMIT update (or
  * insert) the row at path from st and the hash (SETATTR with
  * FUSE_SET_ATTR_SIZE and no hash, and WRITE without hash, clear the hash);
+ * an UNLINK of a Maildir message also records, per (folder, base name),
+ * the latest removal of that message from that folder: its hlc, origin and
+ * path2 (where it went, or none for an expunge), for apply_move.c;
  * SETXATTR/REMOVEXATTR stamp the row's hlc.  Every change carries the
  * entry's hlc and origin. */
 #define JENTRY_MAX_PATH 4096

@@ -14,6 +14,7 @@
 
 #include "journal_int.h"
 #include "log.h"
+#include "maildir_key.h"
 
 static const char progress_sql[] =
 	"CREATE TABLE IF NOT EXISTS peer_progress("
@@ -429,6 +430,22 @@ long journal_gc_tombstones(struct journal *j, hlc_t before, hlc_t acked_hlc, lon
 		n = sqlite3_changes(j->db);
 	}
 	sqlite3_finalize(s);
+	s = NULL;
+	/* a removal is consulted only while the peer's entries of the same
+	 * time may still arrive, as for tombstones */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(j->db,
+					"DELETE FROM removal WHERE (folder, base) IN (SELECT folder, base"
+					" FROM removal WHERE hlc < ?1 AND (origin != ?2 OR hlc <= ?3) LIMIT ?4)",
+					-1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(s, 1, (int64_t)before);
+		sqlite3_bind_int(s, 2, j->node);
+		sqlite3_bind_int64(s, 3, (int64_t)acked_hlc);
+		sqlite3_bind_int64(s, 4, limit);
+		rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(j->db);
+	}
+	sqlite3_finalize(s);
 	pthread_mutex_unlock(&j->lock);
 	return rc == SQLITE_OK ? n : errno_of(rc);
 }
@@ -446,6 +463,34 @@ int journal_catalog_hlc(void *arg, const char *path, hlc_t *hlc, uint16_t *origi
 	*hlc = row.hlc;
 	*origin = row.origin;
 	return 0;
+}
+
+int journal_message_removal(void *arg, const char *path, hlc_t *hlc, uint16_t *origin, char *dest,
+			    size_t destlen)
+{
+	struct journal *j = arg;
+	size_t flen, blen;
+	const char *base;
+	if (!maildir_split(path, &flen, &base, &blen))
+		return 0;
+	journal_flush(j);
+	pthread_mutex_lock(&j->lock);
+	sqlite3_stmt *s = jst(j, S_RGET);
+	sqlite3_bind_text(s, 1, path, (int)flen, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, base, (int)blen, SQLITE_STATIC);
+	int rc = sqlite3_step(s), found = 0;
+	if (rc == SQLITE_ROW) {
+		const unsigned char *d = sqlite3_column_text(s, 2);
+		*hlc = (hlc_t)sqlite3_column_int64(s, 0);
+		*origin = (uint16_t)sqlite3_column_int(s, 1);
+		found = snprintf(dest, destlen, "%s", d ? (const char *)d : "") < (int)destlen;
+		rc = found ? SQLITE_OK : SQLITE_TOOBIG;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_OK;
+	}
+	sqlite3_reset(s);
+	pthread_mutex_unlock(&j->lock);
+	return rc == SQLITE_OK ? found : errno_of(rc);
 }
 
 int jcursor_same_inode(struct jcursor *c, uint64_t ino, const char *path, const struct hash128 *h,

@@ -47,12 +47,21 @@ int jcursor_backlog(struct jcursor *c, uint16_t origin, uint64_t after, uint64_t
  * before that the peer has, i.e. made by the peer's entries (we applied
  * them) or by ours up to acked_hlc (the HLC of our last entry it
  * acknowledged; ours are numbered in HLC order).  Tombstones are outside
- * the digest tree, so it does not change.  Returns the count or -errno. */
+ * the digest tree, so it does not change.  Message removals older than
+ * before go with them.  Returns the count of tombstones or -errno. */
 long journal_gc_tombstones(struct journal *j, hlc_t before, hlc_t acked_hlc, long limit);
 
 /* The catalog's HLC and origin of path (a live or deleted row): 0, or
  * -ENOENT.  arg is the struct journal (the shape of applier.local_hlc). */
 int journal_catalog_hlc(void *arg, const char *path, hlc_t *hlc, uint16_t *origin);
+
+/* The latest removal recorded of the Maildir message path names (its
+ * folder and base name; the flags in path do not matter): 1 with its HLC,
+ * origin and destination (a move's; "" for an expunge) in dest, 0 if none
+ * is recorded, -errno.  arg is the struct journal (the shape of
+ * applier.removal). */
+int journal_message_removal(void *arg, const char *path, hlc_t *hlc, uint16_t *origin, char *dest,
+			    size_t destlen);
 
 /* The highest seq of this node's own entries ever pruned from the journal
  * (0: none); and the number of live catalog rows. */

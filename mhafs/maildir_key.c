@@ -29,6 +29,18 @@ int maildir_is_message(const char *path)
 	       (dirlen == 3 || sub[-1] == '/');
 }
 
+int maildir_split(const char *path, size_t *folder_len, const char **base, size_t *base_len)
+{
+	if (!maildir_is_message(path))
+		return 0;
+	const char *name = strrchr(path, '/');
+	size_t dirlen = (size_t)(name - path);
+	*folder_len = dirlen == 3 ? 0 : dirlen - 4;
+	*base = name + 1;
+	*base_len = maildir_base_len(name + 1);
+	return *base_len > 0;
+}
+
 int maildir_find_key(int root_fd, const char *path, char *out, size_t outlen)
 {
 	char maildir[4200];

@@ -18,5 +18,10 @@ size_t maildir_base_len(const char *name);
  * with the same base name; 1 with its store path in out, 0 if there is
  * none or path is not a Maildir message, -errno on error. */
 int maildir_find_key(int root_fd, const char *path, char *out, size_t outlen);
+/* If path (store-relative) is a Maildir message, 1 with the length of its
+ * folder (the maildir holding new/ and cur/: path's first *folder_len
+ * bytes, 0 for a maildir at the top) and its base name (*base, *base_len);
+ * else 0. */
+int maildir_split(const char *path, size_t *folder_len, const char **base, size_t *base_len);
 
 #endif

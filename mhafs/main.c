@@ -24,6 +24,7 @@
 #include "config.h"
 #include "fs.h"
 #include "ctl.h"
+#include "arrivals.h"
 #include "log.h"
 #include "repl.h"
 
@@ -262,7 +263,8 @@ static int check_paths(struct mhafs *fs, struct config *cfg, char *mnt_real)
 	if (fstat(fs->root_fd, &st) < 0)
 		return -1;
 	fs->inodes = itable_new(fs->root_fd, st.st_dev, st.st_ino);
-	return fs->inodes ? 0 : -1;
+	fs->arrivals = arrivals_new();
+	return fs->inodes && fs->arrivals ? 0 : -1;
 }
 
 /* One mhafs per state directory: hold a lock for the life of the daemon. */
@@ -474,6 +476,7 @@ out_session:
 		   atomic_load(&fs.journal_failed) ? "; a journal write failed, the next start checks the store" : "");
 out_early:
 	itable_free(fs.inodes);
+	arrivals_free(fs.arrivals);
 	if (fs.root_fd > 0)
 		close(fs.root_fd);
 	free(fs.root_path);

@@ -151,7 +151,18 @@ int main(void)
 	e = base(JOP_UNLINK); e.path = "a/./b";       CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
 	e = base(JOP_UNLINK); e.path = "";            CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
 	e = base(JOP_UNLINK); e.path = NULL;          CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
-	e = base(JOP_UNLINK); e.path2 = "x";          CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
+	e = base(JOP_MKDIR); e.path2 = "x";           CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
+	/* an unlink may say where a moved message went, a safe path only */
+	e = base(JOP_UNLINK); e.path2 = "../x";       CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
+	e = base(JOP_UNLINK); e.path2 = "/x";         CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
+	e = base(JOP_UNLINK); e.path2 = "m/.A/cur/x:2,S";
+	{
+		long len = jentry_encode(&e, buf, sizeof(buf));
+		struct jentry back;
+		CHECK(len > 0);
+		CHECK(len > 0 && jentry_decode(buf, (size_t)len, &back, sb, sizeof(sb)) == 0 &&
+		      back.path2 && strcmp(back.path2, e.path2) == 0);
+	}
 	e = base(JOP_UNLINK); e.xname = "user.x";     CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
 	e = base(JOP_UNLINK); e.flags = 1;            CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
 	e = base(JOP_UNLINK); e.origin = 0;           CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
