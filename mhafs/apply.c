@@ -83,7 +83,7 @@ int apply_check(struct applier *a, const struct jentry *e)
 
 /* Split path into its parent (opened O_PATH beneath the root, created
  * with mode 0755 if missing) and its last component. */
-static int open_parent(struct applier *a, const char *path, const char **name, int create)
+int apply_open_parent(struct applier *a, const char *path, const char **name, int create)
 {
 	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
@@ -125,7 +125,7 @@ static int open_parent(struct applier *a, const char *path, const char **name, i
 	return fd;
 }
 
-static int fsync_dir(const struct applier *a, int path_fd)
+int apply_fsync_dir(const struct applier *a, int path_fd)
 {
 	if (a->batched)
 		return 0; /* apply_sync() makes the whole batch durable */
@@ -221,7 +221,7 @@ static int link_sibling(struct applier *a, const struct jentry *e, int pfd, cons
 
 	if (!pathpat_is_safe(e->path2) || pathpat_is_local(a->local, a->nlocal, e->path2))
 		return -1;
-	int spfd = open_parent(a, e->path2, &sname, 0);
+	int spfd = apply_open_parent(a, e->path2, &sname, 0);
 	if (spfd < 0)
 		return -1;
 	if (hash_at(spfd, sname, &h, &size) == 0 && h.hi == e->hash.hi && h.lo == e->hash.lo) {
@@ -229,7 +229,7 @@ static int link_sibling(struct applier *a, const struct jentry *e, int pfd, cons
 		unlinkat(a->staging_fd, tmpname, 0);
 		if (linkat(spfd, sname, a->staging_fd, tmpname, 0) == 0) {
 			if (renameat(a->staging_fd, tmpname, pfd, name) == 0)
-				rc = fsync_dir(a, pfd);
+				rc = apply_fsync_dir(a, pfd);
 			else
 				unlinkat(a->staging_fd, tmpname, 0);
 		}
@@ -309,7 +309,7 @@ static int content_of_message_here(struct applier *a, struct jentry *e, int pfd,
 	int found = maildir_find_key(a->root_fd, e->path, local, sizeof(local));
 	if (found <= 0)
 		return found;
-	int lpfd = open_parent(a, local, &lname, 0);
+	int lpfd = apply_open_parent(a, local, &lname, 0);
 	if (lpfd < 0)
 		return lpfd;
 	int rc = hash_at(lpfd, lname, &h, &size);
@@ -338,9 +338,9 @@ static int content_of_message_here(struct applier *a, struct jentry *e, int pfd,
 			log_warn("apply: mtime of %s: %s", e->path, strerror(errno));
 	}
 	if (rc == 0)
-		rc = fsync_dir(a, lpfd);
+		rc = apply_fsync_dir(a, lpfd);
 	if (rc == 0)
-		rc = fsync_dir(a, pfd);
+		rc = apply_fsync_dir(a, pfd);
 	close(lpfd);
 	if (rc < 0)
 		return rc;
@@ -387,7 +387,7 @@ static int install_content(struct applier *a, struct jentry *e, struct staged *s
 	}
 	if (!a->batched && fsync(s->fd) < 0)
 		return -errno;
-	int pfd = open_parent(a, e->path, &name, 1);
+	int pfd = apply_open_parent(a, e->path, &name, 1);
 	if (pfd < 0)
 		return pfd;
 	if ((rc = content_of_message_here(a, e, pfd, name, skipped)) != 0) {
@@ -436,7 +436,7 @@ static int install_content(struct applier *a, struct jentry *e, struct staged *s
 	rc = renameat(a->staging_fd, s->name, pfd, name) < 0 ? -errno : 0;
 	if (rc == 0) {
 		s->name[0] = '\0';
-		rc = fsync_dir(a, pfd);
+		rc = apply_fsync_dir(a, pfd);
 	}
 	apply_uidlist_unlock(pfd, locked);
 	close(pfd);
@@ -496,7 +496,7 @@ static int resolve_moved(struct applier *a, struct jentry *e, int pfd2, const ch
 			return 0;
 		}
 	}
-	int lpfd = open_parent(a, local, &lname, 0);
+	int lpfd = apply_open_parent(a, local, &lname, 0);
 	if (lpfd < 0)
 		return lpfd;
 	if (e->op == JOP_RENAME)
@@ -538,7 +538,7 @@ int apply_entry(struct applier *a, struct jentry *e, struct staged *s, int *skip
 		rc = install_content(a, e, s, skipped);
 		goto done;
 	}
-	pfd = open_parent(a, e->path, &name, e->op != JOP_UNLINK && e->op != JOP_RMDIR);
+	pfd = apply_open_parent(a, e->path, &name, e->op != JOP_UNLINK && e->op != JOP_RMDIR);
 	if (pfd < 0) {
 		rc = pfd;
 		goto done;
@@ -575,23 +575,14 @@ int apply_entry(struct applier *a, struct jentry *e, struct staged *s, int *skip
 				rc = -errno;
 				break;
 			}
-			/* renamed here meanwhile (flags): the expunge still wins */
-			char local[PATH_MAX];
-			const char *lname;
-			if (maildir_find_key(a->root_fd, e->path, local, sizeof(local)) == 1) {
-				int lpfd = open_parent(a, local, &lname, 0);
-				if (lpfd >= 0) {
-					if (unlinkat(lpfd, lname, 0) == 0) {
-						log_notice("conflict: expunge of %s from node %u removes this "
-							   "node's version %s (expunge wins)", e->path, e->origin, local);
-						a->n_expunged++;
-						snprintf(a->redirect, sizeof(a->redirect), "%s", local);
-						e->path = a->redirect;
-						rc = fsync_dir(a, lpfd);
-					}
-					close(lpfd);
-				}
-			}
+			/* renamed here meanwhile (flags): the removal still wins */
+			rc = apply_remove_version(a, e, e->path, "the removal wins over a flag change");
+			if (rc > 0)
+				a->n_expunged++;
+			else if (rc == 0) /* gone from this folder here too */
+				rc = apply_removals_meet(a, e);
+			if (rc > 0)
+				rc = 0;
 		}
 		break;
 	case JOP_RMDIR:
@@ -611,7 +602,7 @@ int apply_entry(struct applier *a, struct jentry *e, struct staged *s, int *skip
 		break;
 	case JOP_RENAME:
 	case JOP_LINK:
-		pfd2 = open_parent(a, e->path2, &name2, 1);
+		pfd2 = apply_open_parent(a, e->path2, &name2, 1);
 		if (pfd2 < 0) {
 			rc = pfd2;
 			break;
@@ -661,7 +652,7 @@ int apply_entry(struct applier *a, struct jentry *e, struct staged *s, int *skip
 			rc = 0;
 		}
 		if (rc == 0 && !*skipped)
-			rc = fsync_dir(a, pfd2);
+			rc = apply_fsync_dir(a, pfd2);
 		break;
 	case JOP_SETATTR:
 		rc = apply_setattr(pfd, name, e);
@@ -671,7 +662,7 @@ int apply_entry(struct applier *a, struct jentry *e, struct staged *s, int *skip
 			rc = 0;
 			*skipped = 1;
 			if (maildir_find_key(a->root_fd, e->path, local, sizeof(local)) == 1) {
-				int lpfd = open_parent(a, local, &lname, 0);
+				int lpfd = apply_open_parent(a, local, &lname, 0);
 				if (lpfd >= 0) {
 					if (apply_setattr(lpfd, lname, e) == 0) {
 						*skipped = 0;
@@ -704,7 +695,7 @@ int apply_entry(struct applier *a, struct jentry *e, struct staged *s, int *skip
 		break;
 	}
 	if (rc == 0 && !*skipped && e->op != JOP_SETATTR)
-		rc = fsync_dir(a, pfd);
+		rc = apply_fsync_dir(a, pfd);
 done:
 	if (pfd >= 0)
 		close(pfd);

@@ -22,6 +22,10 @@ struct applier {
 	/* the catalog's HLC and origin of a local path, for last-writer-wins
 	 * between a peer's change and this node's to the same message */
 	int (*local_hlc)(void *arg, const char *path, hlc_t *hlc, uint16_t *origin);
+	/* the latest removal of a message from its folder recorded here (see
+	 * journal_message_removal); same arg */
+	int (*removal)(void *arg, const char *path, hlc_t *hlc, uint16_t *origin, char *dest,
+		       size_t destlen);
 	void *hlc_arg;
 	/* tell the kernel a path changed underneath it (a file the applier
 	 * removed that no journal entry names); NULL when nothing is mounted */
@@ -29,6 +33,7 @@ struct applier {
 	void *inval_arg;
 	/* conflicts resolved, by rule */
 	_Atomic unsigned long n_remote_newer, n_local_newer, n_expunged, n_redirected;
+	_Atomic unsigned long n_removals_met; /* apply_move.c */
 	char redirect[4200];  /* this node's path of a message an entry named otherwise */
 	_Atomic unsigned long n_uidlist_merges;
 	/* set by apply_entry: it changed e (path or content hash), so the

@@ -10,6 +10,22 @@ enum {
 	UIDLIST_MERGED = 2,     /* the staging file now holds a merged version */
 };
 
+/* Split path into its parent (opened O_PATH beneath the root, created if
+ * missing and create is set) and its last component: an fd or -errno. */
+int apply_open_parent(struct applier *a, const char *path, const char **name, int create);
+/* fsync the directory path_fd (unless the applier is batched). */
+int apply_fsync_dir(const struct applier *a, int path_fd);
+
+/* apply_move.c: remove this node's version of the message named by probe
+ * (same base name in probe's folder, any flags), as the effect of the
+ * peer's entry e, which is then pointed at the removed path (a->redirect)
+ * so the catalog records it there.  why goes to the log.  1 removed, 0
+ * none here, -errno. */
+int apply_remove_version(struct applier *a, struct jentry *e, const char *probe, const char *why);
+/* The peer's removal e of a message already gone from that folder here:
+ * see apply_move.c.  1 when it removed a copy here, 0, or -errno. */
+int apply_removals_meet(struct applier *a, struct jentry *e);
+
 int apply_is_uidlist(const char *path);
 int apply_uidlist_lock(struct applier *a, int pfd, const char *path);
 void apply_uidlist_unlock(int pfd, int held);

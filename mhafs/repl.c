@@ -187,6 +187,7 @@ void repl_get_status(struct repl *r, struct repl_status *st)
 	st->conflicts_ours_newer = r->applier.n_local_newer;
 	st->conflicts_expunge_wins = r->applier.n_expunged;
 	st->conflicts_redirected = r->applier.n_redirected;
+	st->conflicts_removals_met = r->applier.n_removals_met;
 	st->uidlist_merges = r->applier.n_uidlist_merges;
 	st->peer_applied_seq = r->peer_applied;
 	st->commit_waits = r->commit_waits;
@@ -259,6 +260,7 @@ struct repl *repl_start(struct mhafs *fs, char *err, size_t errlen)
 		goto fail;
 	r->applier.batched = 1; /* the receiver syncs once per batch */
 	r->applier.local_hlc = journal_catalog_hlc;
+	r->applier.removal = journal_message_removal;
 	r->applier.hlc_arg = fs->journal;
 	r->applier.inval = applier_inval;
 	r->applier.inval_arg = r;

@@ -1,0 +1,100 @@
+#!/bin/bash
+# tests/repl/moveexpunge.sh: one message moved out of a folder on one node
+# and moved elsewhere or expunged on the other while they were apart.  A
+# message is one value keyed by its base name (DESIGN decision 3): the later
+# of the two removals says where it lives, or that it is gone.
+#   M: A moves it to Archive, later B expunges it    -> gone on both
+#   N: B expunges it, later A moves it to Archive    -> Archive only
+#   P: A moves it to Archive, later B to Trash       -> Trash only
+#   Q: B moves it to Trash, later A to Archive       -> Archive only
+#   R: copied to Archive before the split (a copy of its own); A moves the
+#      INBOX one to Trash, later B expunges it       -> the old Archive copy only
+# Dovecot moves a message by committing a copy (tmp/ to cur/, same base
+# name) and unlinking the source; it expunges by setting T and unlinking.
+# Checked: each message is where the rules say on both nodes, the stores
+# converge, and the catalog matches the store (mhactl check).
+. "$(dirname "$0")/lib.sh"
+repl_preflight
+repl_setup 1000
+start_pair
+IN=u/Maildir
+for m in M N P Q R; do
+	deliver a $IN $m
+	mv "$T/a/mnt/$IN/new/$m" "$T/a/mnt/$IN/cur/$m:2,S"
+done
+for n in a b; do mkmaildir $n $IN/.Archive; mkmaildir $n $IN/.Trash; done # tmp/ is node-local
+cp "$T/a/mnt/$IN/cur/R:2,S" "$T/a/mnt/$IN/.Archive/tmp/R.copy"
+mv "$T/a/mnt/$IN/.Archive/tmp/R.copy" "$T/a/mnt/$IN/.Archive/cur/R:2,S"
+converge 15
+
+# move NODE MSG FOLDER: Dovecot's move, through NODE's mount
+move() {
+	local m=$T/$1/mnt/$IN
+	cp "$m/cur/$2:2,S" "$m/.$3/tmp/copy.$1.$2" || fail "node $1 cannot copy $2"
+	mv "$m/.$3/tmp/copy.$1.$2" "$m/.$3/cur/$2:2,S" || fail "node $1 cannot commit $2 in $3"
+	rm "$m/cur/$2:2,S" || fail "node $1 cannot unlink $2 from INBOX"
+}
+# expunge NODE MSG: \Deleted, then EXPUNGE
+expunge() {
+	local m=$T/$1/mnt/$IN
+	mv "$m/cur/$2:2,S" "$m/cur/$2:2,ST" || fail "node $1 cannot flag $2"
+	rm "$m/cur/$2:2,ST" || fail "node $1 cannot expunge $2"
+}
+
+stop_node b
+move a M Archive
+move a P Archive
+move a R Trash
+stop_node a
+sleep 0.05
+start_node b
+expunge b M
+expunge b N
+move b P Trash
+move b Q Trash
+expunge b R
+stop_node b
+sleep 0.05
+start_node a
+move a N Archive
+move a Q Archive
+start_node b
+wait_synced a 20
+wait_synced b 20
+converge 20
+
+# where NODE MSG: the folders holding MSG in NODE's store
+where() {
+	local f out=
+	for f in INBOX Archive Trash; do
+		local d=$T/$1/back/$IN
+		[ $f = INBOX ] || d=$d/.$f
+		ls "$d/cur" "$d/new" 2>/dev/null | grep -q "^$2" && out="$out$f "
+	done
+	echo "${out% }"
+}
+expect() { # MSG FOLDERS WHY
+	for n in a b; do
+		got=$(where $n "$1")
+		[ "$got" = "$2" ] || fail "node $n: $1 is in [$got], not [$2]: $3"
+	done
+}
+expect M "" "B's expunge came after A's move"
+expect N "Archive" "A's move came after B's expunge"
+expect P "Trash" "B's move came after A's"
+expect Q "Archive" "A's move came after B's"
+expect R "Archive" "the copy made before the split is its own message; B's expunge came after A's move"
+# The node whose own move lost removes its own copy (the other node may
+# never get that copy: its sender skips content already gone).
+for nc in "a .Archive/cur/M" "a .Archive/cur/P" "b .Trash/cur/Q" "a .Trash/cur/R"; do
+	set -- $nc
+	grep -q "removes this node's copy $IN/$2" "$T/$1.log" ||
+		fail "node $1 did not log removing its copy $2 where the two removals met"
+done
+stop_node a
+stop_node b
+for n in a b; do
+	out=$("$MHACTL" -c "$T/$n/mhafs.conf" check 2>&1) || fail "node $n: mhactl check: $(echo "$out" | head -5)"
+done
+grep -h "removes this node's copy" "$T/a.log" "$T/b.log" | sed 's/^.*conflict: /# /'
+echo "PASS: a move and an expunge, or two moves, of one message while apart: the later one decides on both nodes"
