@@ -91,7 +91,7 @@ int apply_removals_meet(struct applier *a, struct jentry *e)
 	if (wdest && *wdest)
 		snprintf(why, sizeof(why), "node %u's later move put it in %s", winner, wdest);
 	else
-		snprintf(why, sizeof(why), "node %u's later removal is an expunge", winner);
+		snprintf(why, sizeof(why), "node %u's later removal left no copy under this base name (an expunge)", winner);
 	rc = apply_remove_version(a, e, ldest, why);
 	if (rc > 0)
 		a->n_removals_met++;

@@ -9,6 +9,9 @@
 #   Q: B moves it to Trash, later A to Archive       -> Archive only
 #   R: copied to Archive before the split (a copy of its own); A moves the
 #      INBOX one to Trash, later B expunges it       -> the old Archive copy only
+#   S: A moves it to Archive and B gets the copy but not A's unlink of the
+#      source; B moves it too, and finding the base name taken in Archive
+#      Dovecot gives B's copy a new one, S2          -> S2 in Archive only
 # Dovecot moves a message by committing a copy (tmp/ to cur/, same base
 # name) and unlinking the source; it expunges by setting T and unlinking.
 # Checked: each message is where the rules say on both nodes, the stores
@@ -18,7 +21,7 @@ repl_preflight
 repl_setup 1000
 start_pair
 IN=u/Maildir
-for m in M N P Q R; do
+for m in M N P Q R S; do
 	deliver a $IN $m
 	mv "$T/a/mnt/$IN/new/$m" "$T/a/mnt/$IN/cur/$m:2,S"
 done
@@ -41,7 +44,12 @@ expunge() {
 	rm "$m/cur/$2:2,ST" || fail "node $1 cannot expunge $2"
 }
 
+cp "$T/a/mnt/$IN/cur/S:2,S" "$T/a/mnt/$IN/.Archive/tmp/S.copy"
+mv "$T/a/mnt/$IN/.Archive/tmp/S.copy" "$T/a/mnt/$IN/.Archive/cur/S:2,S"
+for _ in $(seq 100); do [ -f "$T/b/back/$IN/.Archive/cur/S:2,S" ] && break; sleep 0.1; done
+[ -f "$T/b/back/$IN/.Archive/cur/S:2,S" ] || fail "node b did not get A's copy of S"
 stop_node b
+rm "$T/a/mnt/$IN/cur/S:2,S"
 move a M Archive
 move a P Archive
 move a R Trash
@@ -53,6 +61,9 @@ expunge b N
 move b P Trash
 move b Q Trash
 expunge b R
+m=$T/b/mnt/$IN
+cp "$m/cur/S:2,S" "$m/.Archive/tmp/S2.copy" && mv "$m/.Archive/tmp/S2.copy" "$m/.Archive/cur/S2:2,S" &&
+	rm "$m/cur/S:2,S" || fail "node b cannot move S"
 stop_node b
 sleep 0.05
 start_node a
@@ -69,7 +80,7 @@ where() {
 	for f in INBOX Archive Trash; do
 		local d=$T/$1/back/$IN
 		[ $f = INBOX ] || d=$d/.$f
-		ls "$d/cur" "$d/new" 2>/dev/null | grep -q "^$2" && out="$out$f "
+		ls "$d/cur" "$d/new" 2>/dev/null | grep -q -E "^$2(:|\$)" && out="$out$f "
 	done
 	echo "${out% }"
 }
@@ -84,9 +95,11 @@ expect N "Archive" "A's move came after B's expunge"
 expect P "Trash" "B's move came after A's"
 expect Q "Archive" "A's move came after B's"
 expect R "Archive" "the copy made before the split is its own message; B's expunge came after A's move"
+expect S "" "B's move of S (as S2) came after A's"
+expect S2 "Archive" "B's copy of S is the one kept"
 # The node whose own move lost removes its own copy (the other node may
 # never get that copy: its sender skips content already gone).
-for nc in "a .Archive/cur/M" "a .Archive/cur/P" "b .Trash/cur/Q" "a .Trash/cur/R"; do
+for nc in "a .Archive/cur/M" "a .Archive/cur/P" "b .Trash/cur/Q" "a .Trash/cur/R" "a .Archive/cur/S:" "b .Archive/cur/S:"; do
 	set -- $nc
 	grep -q "removes this node's copy $IN/$2" "$T/$1.log" ||
 		fail "node $1 did not log removing its copy $2 where the two removals met"
