@@ -2,16 +2,18 @@
  * nodes while they were apart.  Each removal is a move (the unlink that
  * follows the copy into another folder; its entry names where the message
  * went) or an expunge (no destination).  A message is one value keyed by
- * its base name (DESIGN decision 3): the later removal (HLC, node id
- * breaking ties) says where it lives, or that it is gone.  So when the
- * peer's removal of a message meets this node's own removal of it from the
- * same folder, the loser's destination copy is removed here, unless the
- * loser was an expunge (nothing went anywhere) or both moved it into the
- * same folder (apply.c keeps one file per base name there).  The node on
- * the other side meets the same pair the other way round and removes the
- * same copy, so both converge: the message lives only in the winner's
- * folder, or nowhere after a later expunge.  A copy is never removed on
- * the strength of a winning move unless the winner's copy is here. */
+ * its base name (DESIGN decision 3), so when the peer's removal of a
+ * message meets this node's own removal of it from the same folder, one of
+ * the two decides where it lives, or that it is gone: an expunge wins over
+ * a move, as it does over a flag change (apply.h), and of two moves the
+ * later (HLC, node id breaking ties) wins.  The two were concurrent (a node
+ * that had seen one could not make the other), so this depends on no
+ * clock but for two moves.  The loser's destination copy is removed here,
+ * unless both moved it into one folder (apply.c keeps one file per base
+ * name there).  The node on the other side meets the same pair the other
+ * way round and removes the same copy, so both converge.  A copy is never
+ * removed on the strength of a winning move unless the winner's copy is
+ * here. */
 #define _GNU_SOURCE
 #include "apply_int.h"
 
@@ -70,28 +72,28 @@ int apply_removals_meet(struct applier *a, struct jentry *e)
 	int rc = a->removal(a->hlc_arg, e->path, &rh, &ro, rdest, sizeof(rdest));
 	if (rc <= 0 || ro == e->origin)
 		return rc; /* no removal of ours from this folder to meet */
-	int theirs_later = e->hlc > rh || (e->hlc == rh && e->origin > ro);
-	const char *wdest = theirs_later ? e->path2 : rdest;
-	const char *ldest = theirs_later ? rdest : e->path2;
-	if (!ldest || !*ldest)
-		return 0; /* the earlier removal was an expunge: nothing went anywhere */
-	if (wdest && *wdest) {
+	const char *tdest = e->path2 && *e->path2 ? e->path2 : NULL, *odest = *rdest ? rdest : NULL;
+	if (!tdest && !odest)
+		return 0; /* expunged on both nodes */
+	/* an expunge wins over a move; of two moves the later wins */
+	int theirs_win = !tdest ? 1 : !odest ? 0 : e->hlc > rh || (e->hlc == rh && e->origin > ro);
+	const char *wdest = theirs_win ? tdest : odest, *ldest = theirs_win ? odest : tdest;
+	unsigned winner = theirs_win ? e->origin : ro;
+	char why[PATH_MAX + 80];
+	if (wdest) {
 		if (same_folder(wdest, ldest))
 			return 0; /* both moved it to one folder: one file there already */
 		char probe[PATH_MAX];
 		if (maildir_find_key(a->root_fd, wdest, probe, sizeof(probe)) != 1) {
-			log_notice("conflict: %s of %s from node %u meets this node's own; the copy in %s "
-				   "is kept: the later move's copy (%s) is not here", e->path2 ? "move" : "expunge",
-				   e->path, e->origin, ldest, wdest);
+			log_notice("conflict: move of %s from node %u meets this node's move; the copy in %s "
+				   "is kept: the later move's copy (%s) is not here", e->path, e->origin, ldest,
+				   wdest);
 			return 0;
 		}
-	}
-	char why[PATH_MAX + 80];
-	unsigned winner = theirs_later ? e->origin : ro;
-	if (wdest && *wdest)
 		snprintf(why, sizeof(why), "node %u's later move put it in %s", winner, wdest);
-	else
-		snprintf(why, sizeof(why), "node %u's later removal left no copy under this base name (an expunge)", winner);
+	} else {
+		snprintf(why, sizeof(why), "node %u expunged it: an expunge wins over a move", winner);
+	}
 	rc = apply_remove_version(a, e, ldest, why);
 	if (rc > 0)
 		a->n_removals_met++;

@@ -1,14 +1,15 @@
 #!/bin/bash
 # tests/repl/moveexpunge.sh: one message moved out of a folder on one node
 # and moved elsewhere or expunged on the other while they were apart.  A
-# message is one value keyed by its base name (DESIGN decision 3): the later
-# of the two removals says where it lives, or that it is gone.
+# message is one value keyed by its base name (DESIGN decision 3): an
+# expunge wins over a move (as over a flag change), and of two moves the
+# later one says where it lives.
 #   M: A moves it to Archive, later B expunges it    -> gone on both
-#   N: B expunges it, later A moves it to Archive    -> Archive only
+#   N: B expunges it, later A moves it to Archive    -> gone on both
 #   P: A moves it to Archive, later B to Trash       -> Trash only
 #   Q: B moves it to Trash, later A to Archive       -> Archive only
 #   R: copied to Archive before the split (a copy of its own); A moves the
-#      INBOX one to Trash, later B expunges it       -> the old Archive copy only
+#      INBOX one to Trash, B expunges it             -> the old Archive copy only
 #   S: A moves it to Archive and B gets the copy but not A's unlink of the
 #      source; B moves it too, and finding the base name taken in Archive
 #      Dovecot gives B's copy a new one, S2          -> S2 in Archive only
@@ -90,16 +91,17 @@ expect() { # MSG FOLDERS WHY
 		[ "$got" = "$2" ] || fail "node $n: $1 is in [$got], not [$2]: $3"
 	done
 }
-expect M "" "B's expunge came after A's move"
-expect N "Archive" "A's move came after B's expunge"
+expect M "" "B's expunge wins over A's move"
+expect N "" "B's expunge wins over A's move, even a later one"
 expect P "Trash" "B's move came after A's"
 expect Q "Archive" "A's move came after B's"
-expect R "Archive" "the copy made before the split is its own message; B's expunge came after A's move"
-expect S "" "B's move of S (as S2) came after A's"
+expect R "Archive" "the copy made before the split is its own message; B's expunge wins over A's move"
+expect S "" "B's move of S (as S2, an expunge of S) wins over A's"
 expect S2 "Archive" "B's copy of S is the one kept"
 # The node whose own move lost removes its own copy (the other node may
 # never get that copy: its sender skips content already gone).
-for nc in "a .Archive/cur/M" "a .Archive/cur/P" "b .Trash/cur/Q" "a .Trash/cur/R" "a .Archive/cur/S:" "b .Archive/cur/S:"; do
+for nc in "a .Archive/cur/M" "a .Archive/cur/N" "a .Archive/cur/P" "b .Trash/cur/Q" "a .Trash/cur/R" \
+	"a .Archive/cur/S:" "b .Archive/cur/S:"; do
 	set -- $nc
 	grep -q "removes this node's copy $IN/$2" "$T/$1.log" ||
 		fail "node $1 did not log removing its copy $2 where the two removals met"
@@ -110,4 +112,4 @@ for n in a b; do
 	out=$("$MHACTL" -c "$T/$n/mhafs.conf" check 2>&1) || fail "node $n: mhactl check: $(echo "$out" | head -5)"
 done
 grep -h "removes this node's copy" "$T/a.log" "$T/b.log" | sed 's/^.*conflict: /# /'
-echo "PASS: a move and an expunge, or two moves, of one message while apart: the later one decides on both nodes"
+echo "PASS: a move against an expunge or another move of one message while apart: the expunge, or the later move, decides on both nodes"
