@@ -9,11 +9,13 @@
  * later (HLC, node id breaking ties) wins.  The two were concurrent (a node
  * that had seen one could not make the other), so this depends on no
  * clock but for two moves.  The loser's destination copy is removed here,
- * unless both moved it into one folder (apply.c keeps one file per base
- * name there).  The node on the other side meets the same pair the other
+ * unless both moved it into one folder under one name (apply.c keeps one
+ * file per base name there).  The node on the other side meets the same pair the other
  * way round and removes the same copy, so both converge.  A copy is never
  * removed on the strength of a winning move unless the winner's copy is
- * here. */
+ * here.  A move's destination may have another base name than the source
+ * (Dovecot copies rather than links when it must, or finds the name taken
+ * in the target): copies are found by the destination's own name. */
 #define _GNU_SOURCE
 #include "apply_int.h"
 
@@ -52,13 +54,14 @@ int apply_remove_version(struct applier *a, struct jentry *e, const char *probe,
 	return rc;
 }
 
-/* Whether two message paths are in the same folder. */
-static int same_folder(const char *p, const char *q)
+/* Whether two message paths name one message in one folder (flags
+ * aside). */
+static int same_message(const char *p, const char *q)
 {
-	size_t pl, ql, bl;
-	const char *b;
-	return maildir_split(p, &pl, &b, &bl) && maildir_split(q, &ql, &b, &bl) && pl == ql &&
-	       memcmp(p, q, pl) == 0;
+	size_t pl, ql, pbl, qbl;
+	const char *pb, *qb;
+	return maildir_split(p, &pl, &pb, &pbl) && maildir_split(q, &ql, &qb, &qbl) && pl == ql &&
+	       memcmp(p, q, pl) == 0 && pbl == qbl && memcmp(pb, qb, pbl) == 0;
 }
 
 int apply_removals_meet(struct applier *a, struct jentry *e)
@@ -81,8 +84,8 @@ int apply_removals_meet(struct applier *a, struct jentry *e)
 	unsigned winner = theirs_win ? e->origin : ro;
 	char why[PATH_MAX + 80];
 	if (wdest) {
-		if (same_folder(wdest, ldest))
-			return 0; /* both moved it to one folder: one file there already */
+		if (same_message(wdest, ldest))
+			return 0; /* both moved it to one folder under its name: one file there */
 		char probe[PATH_MAX];
 		if (maildir_find_key(a->root_fd, wdest, probe, sizeof(probe)) != 1) {
 			log_notice("conflict: move of %s from node %u meets this node's move; the copy in %s "

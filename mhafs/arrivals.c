@@ -1,9 +1,11 @@
-/* arrivals.c: recent arrivals of Maildir messages, by base name (see
- * arrivals.h).  An open-addressed table of ARRIVALS_SLOTS paths; a base
- * name lives in one of ARRIVALS_PROBE slots after its hash, and a new
- * arrival takes a free, expired or the oldest of them.  Losing an arrival
- * only makes a move's unlink look like an expunge, which is how every
- * unlink was treated before. */
+/* arrivals.c: recent arrivals of Maildir messages (see arrivals.h).  An
+ * open-addressed table of ARRIVALS_SLOTS paths with their content hashes;
+ * a base name lives in one of ARRIVALS_PROBE slots after its hash, and a
+ * new arrival takes a free, expired or the oldest of them.  A lookup by
+ * content scans the whole table (a few thousand compares), and is made
+ * only for an unlink in a maildir that had an arrival in another folder
+ * within the window.  Losing an arrival only makes a move's unlink look
+ * like an expunge, which is how every unlink was treated before. */
 #include "arrivals.h"
 
 #include <pthread.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "maildir_key.h"
 
 #define ARRIVALS_SLOTS 8192
@@ -19,6 +22,8 @@
 struct arrival {
 	char *path;        /* NULL: free */
 	uint64_t ms;
+	struct hash128 h;
+	int has_h;
 };
 
 struct arrivals {
@@ -85,7 +90,14 @@ static int same_base(const char *path, const struct key *k)
 	       memcmp(o.base, k->base, k->base_len) == 0;
 }
 
-void arrivals_note(struct arrivals *ar, const char *path, uint64_t now_ms)
+/* Whether arrival o (at opath) is in another folder of k's maildir. */
+static int other_folder(const char *opath, const struct key *o, const char *path, const struct key *k)
+{
+	return o->root_len == k->root_len && memcmp(opath, path, k->root_len) == 0 &&
+	       (o->folder_len != k->folder_len || memcmp(opath, path, k->folder_len) != 0);
+}
+
+void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *h, uint64_t now_ms)
 {
 	struct key k;
 	if (!ar || !key_of(path, &k))
@@ -93,10 +105,10 @@ void arrivals_note(struct arrivals *ar, const char *path, uint64_t now_ms)
 	char *copy = strdup(path);
 	if (!copy)
 		return; /* forgetting an arrival is safe (see the top) */
-	size_t h = hash_base(k.base, k.base_len), pick = h;
+	size_t start = hash_base(k.base, k.base_len), pick = start;
 	pthread_mutex_lock(&ar->lock);
 	for (size_t i = 0; i < ARRIVALS_PROBE; i++) {
-		size_t n = (h + i) % ARRIVALS_SLOTS;
+		size_t n = (start + i) % ARRIVALS_SLOTS;
 		struct arrival *s = &ar->slot[n];
 		if (!s->path || same_base(s->path, &k) || now_ms - s->ms > ARRIVALS_WINDOW_MS) {
 			pick = n;
@@ -105,31 +117,75 @@ void arrivals_note(struct arrivals *ar, const char *path, uint64_t now_ms)
 		if (s->ms < ar->slot[pick].ms)
 			pick = n;
 	}
-	free(ar->slot[pick].path);
-	ar->slot[pick].path = copy;
-	ar->slot[pick].ms = now_ms;
+	struct arrival *s = &ar->slot[pick];
+	free(s->path);
+	s->path = copy;
+	s->ms = now_ms;
+	s->has_h = h != NULL;
+	if (h)
+		s->h = *h;
 	pthread_mutex_unlock(&ar->lock);
 }
 
-int arrivals_moved_to(struct arrivals *ar, const char *path, uint64_t now_ms, char *out,
-		      size_t outlen)
+/* The arrival of path's base name in another folder of its maildir within
+ * the window, or NULL.  Under the lock. */
+static const struct arrival *by_base(struct arrivals *ar, const char *path, const struct key *k,
+				     uint64_t now_ms)
 {
-	struct key k, o;
+	struct key o;
+	size_t start = hash_base(k->base, k->base_len);
+	for (size_t i = 0; i < ARRIVALS_PROBE; i++) {
+		const struct arrival *s = &ar->slot[(start + i) % ARRIVALS_SLOTS];
+		if (s->path && now_ms - s->ms <= ARRIVALS_WINDOW_MS && same_base(s->path, k) &&
+		    key_of(s->path, &o) && other_folder(s->path, &o, path, k))
+			return s;
+	}
+	return NULL;
+}
+
+/* The latest arrival in another folder of path's maildir within the
+ * window, with content h if h is given, or NULL.  Under the lock. */
+static const struct arrival *by_content(struct arrivals *ar, const char *path, const struct key *k,
+					const struct hash128 *h, uint64_t now_ms)
+{
+	const struct arrival *best = NULL;
+	struct key o;
+	for (size_t n = 0; n < ARRIVALS_SLOTS; n++) {
+		const struct arrival *s = &ar->slot[n];
+		if (!s->path || now_ms - s->ms > ARRIVALS_WINDOW_MS || (best && s->ms <= best->ms))
+			continue;
+		if (h && (!s->has_h || s->h.hi != h->hi || s->h.lo != h->lo))
+			continue;
+		if (key_of(s->path, &o) && other_folder(s->path, &o, path, k))
+			best = s;
+	}
+	return best;
+}
+
+int arrivals_need_hash(struct arrivals *ar, const char *path, uint64_t now_ms)
+{
+	struct key k;
+	if (!ar || !key_of(path, &k))
+		return 0;
+	pthread_mutex_lock(&ar->lock);
+	int need = !by_base(ar, path, &k, now_ms) && by_content(ar, path, &k, NULL, now_ms);
+	pthread_mutex_unlock(&ar->lock);
+	return need;
+}
+
+int arrivals_moved_to(struct arrivals *ar, const char *path, const struct hash128 *h, uint64_t now_ms,
+		      char *out, size_t outlen)
+{
+	struct key k;
 	int found = 0;
 	if (!ar || !key_of(path, &k))
 		return 0;
-	size_t h = hash_base(k.base, k.base_len);
 	pthread_mutex_lock(&ar->lock);
-	for (size_t i = 0; i < ARRIVALS_PROBE && !found; i++) {
-		const struct arrival *s = &ar->slot[(h + i) % ARRIVALS_SLOTS];
-		if (!s->path || now_ms - s->ms > ARRIVALS_WINDOW_MS || !same_base(s->path, &k))
-			continue;
-		key_of(s->path, &o);
-		/* another folder of the same maildir */
-		if (o.root_len == k.root_len && memcmp(s->path, path, k.root_len) == 0 &&
-		    (o.folder_len != k.folder_len || memcmp(s->path, path, k.folder_len) != 0))
-			found = snprintf(out, outlen, "%s", s->path) < (int)outlen;
-	}
+	const struct arrival *s = by_base(ar, path, &k, now_ms);
+	if (!s && h)
+		s = by_content(ar, path, &k, h, now_ms);
+	if (s)
+		found = snprintf(out, outlen, "%s", s->path) < (int)outlen;
 	pthread_mutex_unlock(&ar->lock);
 	return found;
 }

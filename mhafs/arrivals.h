@@ -1,10 +1,12 @@
 /* arrivals.h: the Maildir messages that arrived in a folder through this
- * node's mount in the last minute (commits out of tmp/), by base name.
- * Dovecot moves a message by committing a copy under the same base name in
- * the target folder and then unlinking the source; an unlink whose base
- * name has just arrived in another folder of the same maildir is such a
- * move's second half, and its journal entry says where the message went.
- * Any other unlink of a message is an expunge.  Thread safe. */
+ * node's mount in the last minute (commits out of tmp/), by base name and
+ * content hash.  Dovecot moves a message by committing a copy in the
+ * target folder (under the same base name when it can hard-link it, else
+ * under a new one) and then unlinking the source; an unlink whose message
+ * just arrived in another folder of the same maildir, under its base name
+ * or with its content, is such a move's second half, and its journal entry
+ * says where the message went.  Any other unlink of a message is an
+ * expunge.  Thread safe. */
 #ifndef MHAFS_ARRIVALS_H
 #define MHAFS_ARRIVALS_H
 
@@ -14,16 +16,22 @@
 #define ARRIVALS_WINDOW_MS 60000 /* a move's unlink follows its copy within this */
 
 struct arrivals;
+struct hash128;
 
 struct arrivals *arrivals_new(void);
 void arrivals_free(struct arrivals *ar);
-/* A message arrived at path (store-relative) at now_ms; other paths are
- * ignored. */
-void arrivals_note(struct arrivals *ar, const char *path, uint64_t now_ms);
-/* If the message at path (being unlinked) arrived in another folder of the
- * same maildir within the window: 1 with that arrival's path in out, else
+/* A message with content h arrived at path (store-relative) at now_ms;
+ * other paths are ignored. */
+void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *h, uint64_t now_ms);
+/* Whether the message at path (about to be unlinked) has no arrival under
+ * its base name but something arrived in another folder of its maildir
+ * within the window: then its content hash can tell (arrivals_moved_to). */
+int arrivals_need_hash(struct arrivals *ar, const char *path, uint64_t now_ms);
+/* If the message at path (being unlinked; content h, or NULL if unknown)
+ * arrived in another folder of the same maildir within the window, under
+ * its base name or with content h: 1 with that arrival's path in out, else
  * 0. */
-int arrivals_moved_to(struct arrivals *ar, const char *path, uint64_t now_ms, char *out,
-		      size_t outlen);
+int arrivals_moved_to(struct arrivals *ar, const char *path, const struct hash128 *h, uint64_t now_ms,
+		      char *out, size_t outlen);
 
 #endif

@@ -222,10 +222,13 @@ int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path
 	}
 	atomic_fetch_add(&fs->ops_journaled, 1);
 	repl_lock_journaled(fs->repl, e.seq); /* a dotlock TAKE or GIVE goes after it */
-	/* a message's commit point: in sync mode it returns once the peer
-	 * holds it durably (or is declared down) */
-	if (op == JOP_COMMIT)
+	if (op == JOP_COMMIT) {
+		/* a move's copy, if its source is unlinked next */
+		arrivals_note(fs->arrivals, path, e.has_hash ? &e.hash : NULL, now_ms());
+		/* a message's commit point: in sync mode it returns once the
+		 * peer holds it durably (or is declared down) */
 		repl_commit_wait(fs->repl, e.seq);
+	}
 	return 0;
 }
 
@@ -248,7 +251,21 @@ int fs_journal_new(struct mhafs *fs, enum jop op, struct inode *parent, const ch
 	return fs_journal(fs, op, path, target, NULL, 0, st, -1);
 }
 
-int fs_journal_removed(struct mhafs *fs, enum jop op, const char *path)
+int fs_removal_hash(struct mhafs *fs, struct inode *parent, const char *name, const char *path,
+		    struct hash128 *h)
+{
+	if (fs_is_local(fs, path) || !arrivals_need_hash(fs->arrivals, path, now_ms()))
+		return 0;
+	int fd = openat(parent->fd, name, O_RDONLY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	uint64_t size;
+	int rc = hash_fd(fd, h, &size);
+	close(fd);
+	return rc == 0;
+}
+
+int fs_journal_removed(struct mhafs *fs, enum jop op, const char *path, const struct hash128 *h)
 {
 	char moved_to[PATH_MAX];
 	if (fs_is_local(fs, path)) {
@@ -257,7 +274,7 @@ int fs_journal_removed(struct mhafs *fs, enum jop op, const char *path)
 	}
 	/* a move's source: the entry says where the message went */
 	int moved = op == JOP_UNLINK &&
-		    arrivals_moved_to(fs->arrivals, path, now_ms(), moved_to, sizeof(moved_to));
+		    arrivals_moved_to(fs->arrivals, path, h, now_ms(), moved_to, sizeof(moved_to));
 	return fs_journal(fs, op, path, moved ? moved_to : NULL, NULL, 0, NULL, -1);
 }
 
@@ -275,8 +292,6 @@ static int journal_commit(struct mhafs *fs, struct inode *parent, const char *na
 		return -errno;
 	rc = fs_journal(fs, JOP_COMMIT, path, from, NULL, 0, &st, S_ISREG(st.st_mode) ? fd : -1);
 	close(fd);
-	if (rc == 0)
-		arrivals_note(fs->arrivals, path, now_ms());
 	return rc;
 }
 

@@ -326,12 +326,14 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, in
 		return;
 	}
 	int have = fs_child_path(fs, p, name, path, sizeof(path)) == 0;
+	struct hash128 h;
+	int has_h = have && op == JOP_UNLINK && fs_removal_hash(fs, p, name, path, &h);
 	if (unlinkat(p->fd, name, flags) < 0) {
 		fuse_reply_err(req, errno);
 		return;
 	}
 	if (have)
-		fs_journal_removed(fs, op, path);
+		fs_journal_removed(fs, op, path, has_h ? &h : NULL);
 	fs_dotlock_give(fs, p, name, 0);
 	fuse_reply_err(req, 0);
 }

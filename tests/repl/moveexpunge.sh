@@ -12,7 +12,12 @@
 #      INBOX one to Trash, B expunges it             -> the old Archive copy only
 #   S: A moves it to Archive and B gets the copy but not A's unlink of the
 #      source; B moves it too, and finding the base name taken in Archive
-#      Dovecot gives B's copy a new one, S2          -> S2 in Archive only
+#      Dovecot gives B's copy a new one, S2 (B's move is the later one)
+#                                                    -> S2 in Archive only
+#   U: A moves it to Archive; later B moves it to Archive by copying, as
+#      Dovecot does when it cannot hard-link: a new base name, U2
+#                                                    -> U2 in Archive only
+#   V: B moves it to Trash by copying (V2); later A to Archive -> Archive only
 # Dovecot moves a message by committing a copy (tmp/ to cur/, same base
 # name) and unlinking the source; it expunges by setting T and unlinking.
 # Checked: each message is where the rules say on both nodes, the stores
@@ -22,7 +27,7 @@ repl_preflight
 repl_setup 1000
 start_pair
 IN=u/Maildir
-for m in M N P Q R S; do
+for m in M N P Q R S U V; do
 	deliver a $IN $m
 	mv "$T/a/mnt/$IN/new/$m" "$T/a/mnt/$IN/cur/$m:2,S"
 done
@@ -52,6 +57,7 @@ for _ in $(seq 100); do [ -f "$T/b/back/$IN/.Archive/cur/S:2,S" ] && break; slee
 stop_node b
 rm "$T/a/mnt/$IN/cur/S:2,S"
 move a M Archive
+move a U Archive
 move a P Archive
 move a R Trash
 stop_node a
@@ -62,14 +68,21 @@ expunge b N
 move b P Trash
 move b Q Trash
 expunge b R
-m=$T/b/mnt/$IN
-cp "$m/cur/S:2,S" "$m/.Archive/tmp/S2.copy" && mv "$m/.Archive/tmp/S2.copy" "$m/.Archive/cur/S2:2,S" &&
-	rm "$m/cur/S:2,S" || fail "node b cannot move S"
+# move_renamed NODE MSG FOLDER NEW: a move whose copy gets a new base name
+move_renamed() {
+	local m=$T/$1/mnt/$IN
+	cp "$m/cur/$2:2,S" "$m/.$3/tmp/$4.copy" && mv "$m/.$3/tmp/$4.copy" "$m/.$3/new/$4" &&
+		rm "$m/cur/$2:2,S" || fail "node $1 cannot move $2 as $4"
+}
+move_renamed b S Archive S2
+move_renamed b U Archive U2
+move_renamed b V Trash V2
 stop_node b
 sleep 0.05
 start_node a
 move a N Archive
 move a Q Archive
+move a V Archive
 start_node b
 wait_synced a 20
 wait_synced b 20
@@ -96,12 +109,16 @@ expect N "" "B's expunge wins over A's move, even a later one"
 expect P "Trash" "B's move came after A's"
 expect Q "Archive" "A's move came after B's"
 expect R "Archive" "the copy made before the split is its own message; B's expunge wins over A's move"
-expect S "" "B's move of S (as S2, an expunge of S) wins over A's"
+expect S "" "B's move of S (as S2) came after A's"
 expect S2 "Archive" "B's copy of S is the one kept"
+expect U "" "B's move of U (as U2) came after A's"
+expect U2 "Archive" "B's copy of U is the one kept"
+expect V "Archive" "A's move of V came after B's"
+expect V2 "" "A's move of V came after B's (as V2)"
 # The node whose own move lost removes its own copy (the other node may
 # never get that copy: its sender skips content already gone).
 for nc in "a .Archive/cur/M" "a .Archive/cur/N" "a .Archive/cur/P" "b .Trash/cur/Q" "a .Trash/cur/R" \
-	"a .Archive/cur/S:" "b .Archive/cur/S:"; do
+	"a .Archive/cur/S:" "b .Archive/cur/S:" "a .Archive/cur/U:" "b .Trash/new/V2"; do
 	set -- $nc
 	grep -q "removes this node's copy $IN/$2" "$T/$1.log" ||
 		fail "node $1 did not log removing its copy $2 where the two removals met"

@@ -39,13 +39,15 @@ import sys
 import time
 
 DOMAIN_TAG = "split.mhafs.test"
-BASE = 10          # base messages per user, b0..b9
+BASE = 12          # base messages per user, b0..b11
 FOLDER = "Archive"
 
 # What each side does to each user's base messages during the split:
 # (side, op, base index, argument).  b1 is flagged differently on both
 # sides, b4 moved on one side and flagged on the other, b6 expunged on one
-# side and flagged on the other; b0, b8 and b9 are untouched.
+# side and flagged on the other, b10 and b11 moved on one side and
+# expunged on the other (the expunge wins: gone on both); b0, b8 and b9
+# are untouched.
 SPLIT_OPS = [
     (1, "flag", 1, "\\Seen"),
     (1, "flag", 2, "\\Answered"),
@@ -57,6 +59,10 @@ SPLIT_OPS = [
     (2, "move", 5, FOLDER),
     (2, "flag", 6, "\\Flagged"),
     (2, "expunge", 7, None),
+    (1, "move", 10, FOLDER),
+    (2, "expunge", 10, None),
+    (1, "expunge", 11, None),
+    (2, "move", 11, FOLDER),
 ]
 # New mail per side and user during the split: transports in order.
 SPLIT_MAIL = ["smtp", "lmtp", "smtp"]
