@@ -411,41 +411,38 @@ long journal_baseline(struct journal *j, const char *state_dir, int root_fd,
 	return count;
 }
 
-long journal_gc_tombstones(struct journal *j, hlc_t before, hlc_t acked_hlc, long limit)
+/* Run one collection statement (?1 before, ?2 this node, ?3 acked_hlc,
+ * ?4 limit) under the lock: SQLite rc, the count of rows removed in *n. */
+static int gc_step(struct journal *j, const char *sql, hlc_t before, hlc_t acked_hlc, long limit,
+		   long *n)
 {
 	sqlite3_stmt *s = NULL;
-	long n = 0;
-	int rc;
-	journal_flush(j);
-	pthread_mutex_lock(&j->lock);
-	rc = sqlite3_prepare_v2(j->db,
-				"DELETE FROM catalog WHERE path IN (SELECT path FROM catalog WHERE deleted = 1"
-				" AND hlc < ?1 AND (origin != ?2 OR hlc <= ?3) LIMIT ?4)", -1, &s, NULL);
+	int rc = sqlite3_prepare_v2(j->db, sql, -1, &s, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(s, 1, (int64_t)before);
 		sqlite3_bind_int(s, 2, j->node);
 		sqlite3_bind_int64(s, 3, (int64_t)acked_hlc);
 		sqlite3_bind_int64(s, 4, limit);
 		rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(j->db);
-		n = sqlite3_changes(j->db);
+		*n = sqlite3_changes(j->db);
 	}
 	sqlite3_finalize(s);
-	s = NULL;
+	return rc;
+}
+
+long journal_gc_tombstones(struct journal *j, hlc_t before, hlc_t acked_hlc, long limit)
+{
+	long n = 0, removals = 0;
+	journal_flush(j);
+	pthread_mutex_lock(&j->lock);
+	int rc = gc_step(j, "DELETE FROM catalog WHERE path IN (SELECT path FROM catalog WHERE deleted = 1"
+			 " AND hlc < ?1 AND (origin != ?2 OR hlc <= ?3) LIMIT ?4)", before, acked_hlc, limit, &n);
 	/* a removal is consulted only while the peer's entries of the same
 	 * time may still arrive, as for tombstones */
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(j->db,
-					"DELETE FROM removal WHERE (folder, base) IN (SELECT folder, base"
-					" FROM removal WHERE hlc < ?1 AND (origin != ?2 OR hlc <= ?3) LIMIT ?4)",
-					-1, &s, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(s, 1, (int64_t)before);
-		sqlite3_bind_int(s, 2, j->node);
-		sqlite3_bind_int64(s, 3, (int64_t)acked_hlc);
-		sqlite3_bind_int64(s, 4, limit);
-		rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(j->db);
-	}
-	sqlite3_finalize(s);
+		rc = gc_step(j, "DELETE FROM removal WHERE (folder, base) IN (SELECT folder, base"
+			     " FROM removal WHERE hlc < ?1 AND (origin != ?2 OR hlc <= ?3) LIMIT ?4)",
+			     before, acked_hlc, limit, &removals);
 	pthread_mutex_unlock(&j->lock);
 	return rc == SQLITE_OK ? n : errno_of(rc);
 }

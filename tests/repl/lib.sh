@@ -217,6 +217,17 @@ quiet_after_restart() {
 	case $last in *" 0 differences"*) ;; *) fail "node $2's walk after $1 restarted still finds: $last" ;; esac
 }
 
+# stop_and_check: stop both nodes; each catalog must match its store
+# (mhactl check)
+stop_and_check() {
+	local n out
+	stop_node a
+	stop_node b
+	for n in a b; do
+		out=$("$MHACTL" -c "$T/$n/mhafs.conf" check 2>&1) || fail "node $n: mhactl check: $(echo "$out" | head -5)"
+	done
+}
+
 # mkmaildir NODE DIR: a Maildir (tmp/, new/, cur/) on NODE's mount
 mkmaildir() { mkdir -p "$T/$1/mnt/$2/tmp" "$T/$1/mnt/$2/new" "$T/$1/mnt/$2/cur"; }
 

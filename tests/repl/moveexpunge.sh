@@ -123,10 +123,6 @@ for nc in "a .Archive/cur/M" "a .Archive/cur/N" "a .Archive/cur/P" "b .Trash/cur
 	grep -q "removes this node's copy $IN/$2" "$T/$1.log" ||
 		fail "node $1 did not log removing its copy $2 where the two removals met"
 done
-stop_node a
-stop_node b
-for n in a b; do
-	out=$("$MHACTL" -c "$T/$n/mhafs.conf" check 2>&1) || fail "node $n: mhactl check: $(echo "$out" | head -5)"
-done
+stop_and_check
 grep -h "removes this node's copy" "$T/a.log" "$T/b.log" | sed 's/^.*conflict: /# /'
 echo "PASS: a move against an expunge or another move of one message while apart: the expunge, or the later move, decides on both nodes"

@@ -47,10 +47,6 @@ for n in a b; do
 	left=$(find "$T/$n/back/$IN/cur" "$T/$n/back/$IN/new" -type f)
 	[ -z "$left" ] || fail "node $n's INBOX still holds: $left"
 done
-stop_node a
-stop_node b
-for n in a b; do
-	out=$("$MHACTL" -c "$T/$n/mhafs.conf" check 2>&1) || fail "node $n: mhactl check: $(echo "$out" | head -5)"
-done
+stop_and_check
 grep -h "conflict: content of $AR/cur/M" "$T/a.log" "$T/b.log" | sed 's/^/# /'
 echo "PASS: a message moved on both nodes under different flags ends as one file, the later name"

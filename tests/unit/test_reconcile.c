@@ -186,6 +186,26 @@ static void test_gc(const char *sdir)
 	CHECK_INT(journal_gc_tombstones(j, theirs + 1, second, 100), 1);
 	CHECK_INT(q_int(db, "SELECT count(*) FROM catalog WHERE deleted = 1", NULL), 0);
 	CHECK_INT(q_int(db, "SELECT count(*) FROM catalog WHERE deleted = 0", NULL), 2);
+	/* a message's removal from its folder (a move: where it went) is kept
+	 * by folder and base name, and collected with the tombstones */
+	CHECK_INT(rec(j, JOP_COMMIT, "m/cur/x:2,S", NULL, S_IFREG | 0600, "x", 1), 0);
+	memset(&e, 0, sizeof(e));
+	e.op = JOP_UNLINK;
+	e.path = "m/cur/x:2,S";
+	e.path2 = "m/.A/cur/x:2,S";
+	CHECK_INT(journal_record(j, &e), 0);
+	hlc_t moved = e.hlc, rh = 0;
+	uint16_t ro = 0;
+	char dest[64];
+	CHECK_INT(journal_message_removal(j, "m/new/x", &rh, &ro, dest, sizeof(dest)), 1);
+	CHECK(rh == moved && ro == 1 && strcmp(dest, "m/.A/cur/x:2,S") == 0);
+	CHECK_INT(journal_message_removal(j, "m/.A/cur/x:2,S", &rh, &ro, dest, sizeof(dest)), 0);
+	CHECK_INT(journal_message_removal(j, "d/keep", &rh, &ro, dest, sizeof(dest)), 0);
+	CHECK_INT(journal_gc_tombstones(j, moved + 1, moved - 1, 100), 0); /* not acknowledged */
+	CHECK_INT(journal_message_removal(j, "m/cur/x:2,", &rh, &ro, dest, sizeof(dest)), 1);
+	CHECK_INT(journal_gc_tombstones(j, moved + 1, moved, 100), 1);
+	CHECK_INT(journal_message_removal(j, "m/cur/x:2,", &rh, &ro, dest, sizeof(dest)), 0);
+	CHECK_INT(q_int(db, "SELECT count(*) FROM removal", NULL), 0);
 	sqlite3_close(db);
 	journal_close(j, 1);
 	CHECK_INT(verify(sdir), 0);
