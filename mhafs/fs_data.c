@@ -183,6 +183,20 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
+/* A write that stopped after n of its bytes (only an error does that: a
+ * full disk or quota) and so extended the file from before.st_size to
+ * off + n: cut the file back to its old size, if nothing else grew it
+ * since.  1 when the file is as before the write. */
+static int undo_short_write(int fd, const struct stat *before, off_t off, ssize_t n)
+{
+	struct stat now;
+	if (off + n <= before->st_size || off < before->st_size)
+		return 0; /* it overwrote bytes of the old file: nothing to undo cleanly */
+	if (fstat(fd, &now) < 0 || now.st_size != off + n)
+		return 0;
+	return ftruncate(fd, before->st_size) == 0;
+}
+
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, off_t off,
 			 struct fuse_file_info *fi)
 {
@@ -191,11 +205,21 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 		return;
 	}
 	struct mhafs *fs = fs_of(req);
-	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in_buf));
+	int fd = (int)fi->fh;
+	size_t want = fuse_buf_size(in_buf);
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(want);
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	out.buf[0].fd = (int)fi->fh;
+	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
+	struct stat before;
+	int sized = fstat(fd, &before) == 0;
 	ssize_t n = fuse_buf_copy(&out, in_buf, 0);
+	if (n >= 0 && (size_t)n < want && sized && undo_short_write(fd, &before, off, n)) {
+		/* the disk filled part way: the write fails whole and the file
+		 * is as it was (Dovecot appends records to dovecot-uidlist in
+		 * place; a record cut in two breaks the file for good) */
+		n = -ENOSPC;
+	}
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 		return;

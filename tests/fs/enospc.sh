@@ -2,7 +2,7 @@
 # tests/fs/enospc.sh: full filesystems under mhafs.
 #  A. The backing dir on a 4 MiB tmpfs: a writer fills it and must get
 #     ENOSPC (not EIO); the size seen through the mount equals the backing
-#     file's; after freeing space writes work again, the journal passes
+#     file's, and the write that did not fit left nothing; after freeing space writes work again, the journal passes
 #     PRAGMA integrity_check and `mhactl journal`, and mhafs still serves.
 #  C. As A with writeback_cache=yes: ENOSPC at the latest at fsync, and
 #     the size through the mount equals the backing file's afterwards.
@@ -93,6 +93,14 @@ esac
 sm=$(stat -c %s "$T/mntA/big" 2>&1)
 sb=$(stat -c %s "$T/small/store/big" 2>&1)
 [ "$sm" = "$sb" ] || fail "A: size of big through the mount ($sm) differs from the backing file ($sb)"
+# A write the disk could take only part of fails whole and leaves nothing:
+# the file holds whole 64 KiB chunks, exactly what the writer was told
+# was written (ext4 keeps the part and returns a short count; a program
+# that appends records, as Dovecot does to dovecot-uidlist, is then left
+# with half a record)
+[ "$sb" = "$(field written "$r")" ] ||
+	fail "A: big holds $sb bytes, the writer was told $(field written "$r") were written"
+[ $((sb % 65536)) = 0 ] || fail "A: big ($sb bytes) ends in part of a write that failed"
 r=$("$FILLFS" "$T/mntA/while-full" 100000)
 note "A: another write while full: $r"
 case "$(field errno "$r")" in
