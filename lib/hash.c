@@ -1,7 +1,9 @@
 /* hash.c: xxHash3 wrappers over libxxhash. */
+#define _GNU_SOURCE /* O_NOATIME */
 #include "hash.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -37,6 +39,16 @@ int hash_fd(int fd, struct hash128 *out, uint64_t *size)
 			*size = (uint64_t)off;
 	}
 	XXH3_freeState(st);
+	return rc;
+}
+
+int hash_at(int dfd, const char *name, struct hash128 *out, uint64_t *size)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	if (fd < 0)
+		return -errno;
+	int rc = hash_fd(fd, out, size);
+	close(fd);
 	return rc;
 }
 

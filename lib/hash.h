@@ -15,6 +15,9 @@ struct hash128 {
 /* Hash the whole content of fd from offset 0 with pread (the file offset is
  * untouched).  Returns 0, or -errno. *size gets the bytes hashed. */
 int hash_fd(int fd, struct hash128 *out, uint64_t *size);
+/* The same for the file name in directory dfd (no symlink followed, the
+ * access time untouched: hashing is not a read by a user). */
+int hash_at(int dfd, const char *name, struct hash128 *out, uint64_t *size);
 void hash_buf(const void *p, size_t n, struct hash128 *out);
 uint64_t hash64(const void *p, size_t n);
 /* 32 lower-case hex digits and a NUL into buf (HASH128_HEX bytes). */

@@ -197,17 +197,6 @@ void staged_discard(struct applier *a, struct staged *s)
 	s->hs = NULL;
 }
 
-/* Hash the file name in dfd (not following a symlink): 0 or -errno. */
-static int hash_at(int dfd, const char *name, struct hash128 *h, uint64_t *size)
-{
-	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-	if (fd < 0)
-		return -errno;
-	int rc = hash_fd(fd, h, size);
-	close(fd);
-	return rc;
-}
-
 /* The sender says the committed file is a hard link of e->path2: if this
  * node has that file with the same content, link it (replacing whatever
  * is at name) instead of storing a second copy.  0 when linked. */

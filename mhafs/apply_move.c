@@ -10,10 +10,10 @@
  * that had seen one could not make the other), so this depends on no
  * clock but for two moves.  The loser's destination copy is removed here,
  * unless both moved it into one folder under one name (apply.c keeps one
- * file per base name there).  The node on the other side meets the same pair the other
- * way round and removes the same copy, so both converge.  A copy is never
- * removed on the strength of a winning move unless the winner's copy is
- * here.  A move's destination may have another base name than the source
+ * file per base name there).  The node on the other side meets the same
+ * pair the other way round and removes the same copy, so both converge.
+ * A copy is never removed on the strength of a winning move unless the
+ * winner's copy is here.  A move's destination may have another base name than the source
  * (Dovecot copies rather than links when it must, or finds the name taken
  * in the target): copies are found by the destination's own name. */
 #define _GNU_SOURCE

@@ -1,10 +1,10 @@
 /* arrivals.c: recent arrivals of Maildir messages (see arrivals.h).  An
  * open-addressed table of ARRIVALS_SLOTS paths with their content hashes;
  * a base name lives in one of ARRIVALS_PROBE slots after its hash, and a
- * new arrival takes a free, expired or the oldest of them.  A lookup by
- * content scans the whole table (a few thousand compares), and is made
- * only for an unlink in a maildir that had an arrival in another folder
- * within the window.  Losing an arrival only makes a move's unlink look
+ * new arrival takes a free, expired or the oldest of them.  An unlink
+ * whose base name did not arrive scans the table for any arrival in
+ * another folder of its maildir (a few thousand compares at most); only
+ * then is its content hashed and the table scanned again by hash.  Losing an arrival only makes a move's unlink look
  * like an expunge, which is how every unlink was treated before. */
 #include "arrivals.h"
 
@@ -19,8 +19,14 @@
 #define ARRIVALS_SLOTS 8192
 #define ARRIVALS_PROBE 8
 
+struct key {
+	size_t folder_len, base_len, root_len;
+	const char *base;
+};
+
 struct arrival {
 	char *path;        /* NULL: free */
+	struct key k;      /* of path (base points into it) */
 	uint64_t ms;
 	struct hash128 h;
 	int has_h;
@@ -70,11 +76,6 @@ static size_t maildir_of(const char *path, size_t folder_len)
 	return path[0] == '.' ? 0 : folder_len;
 }
 
-struct key {
-	size_t folder_len, base_len, root_len;
-	const char *base;
-};
-
 static int key_of(const char *path, struct key *k)
 {
 	if (!maildir_split(path, &k->folder_len, &k->base, &k->base_len))
@@ -83,18 +84,17 @@ static int key_of(const char *path, struct key *k)
 	return 1;
 }
 
-static int same_base(const char *path, const struct key *k)
+static int same_base(const struct key *o, const struct key *k)
 {
-	struct key o;
-	return key_of(path, &o) && o.base_len == k->base_len &&
-	       memcmp(o.base, k->base, k->base_len) == 0;
+	return o->base_len == k->base_len && memcmp(o->base, k->base, k->base_len) == 0;
 }
 
-/* Whether arrival o (at opath) is in another folder of k's maildir. */
-static int other_folder(const char *opath, const struct key *o, const char *path, const struct key *k)
+/* Whether arrival s is in another folder of the maildir of path (key k). */
+static int other_folder(const struct arrival *s, const char *path, const struct key *k)
 {
-	return o->root_len == k->root_len && memcmp(opath, path, k->root_len) == 0 &&
-	       (o->folder_len != k->folder_len || memcmp(opath, path, k->folder_len) != 0);
+	const struct key *o = &s->k;
+	return o->root_len == k->root_len && memcmp(s->path, path, k->root_len) == 0 &&
+	       (o->folder_len != k->folder_len || memcmp(s->path, path, k->folder_len) != 0);
 }
 
 void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *h, uint64_t now_ms)
@@ -110,7 +110,7 @@ void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *
 	for (size_t i = 0; i < ARRIVALS_PROBE; i++) {
 		size_t n = (start + i) % ARRIVALS_SLOTS;
 		struct arrival *s = &ar->slot[n];
-		if (!s->path || same_base(s->path, &k) || now_ms - s->ms > ARRIVALS_WINDOW_MS) {
+		if (!s->path || same_base(&s->k, &k) || now_ms - s->ms > ARRIVALS_WINDOW_MS) {
 			pick = n;
 			break;
 		}
@@ -120,6 +120,7 @@ void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *
 	struct arrival *s = &ar->slot[pick];
 	free(s->path);
 	s->path = copy;
+	key_of(copy, &s->k);
 	s->ms = now_ms;
 	s->has_h = h != NULL;
 	if (h)
@@ -132,60 +133,68 @@ void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *
 static const struct arrival *by_base(struct arrivals *ar, const char *path, const struct key *k,
 				     uint64_t now_ms)
 {
-	struct key o;
 	size_t start = hash_base(k->base, k->base_len);
 	for (size_t i = 0; i < ARRIVALS_PROBE; i++) {
 		const struct arrival *s = &ar->slot[(start + i) % ARRIVALS_SLOTS];
-		if (s->path && now_ms - s->ms <= ARRIVALS_WINDOW_MS && same_base(s->path, k) &&
-		    key_of(s->path, &o) && other_folder(s->path, &o, path, k))
+		if (s->path && now_ms - s->ms <= ARRIVALS_WINDOW_MS && same_base(&s->k, k) &&
+		    other_folder(s, path, k))
 			return s;
 	}
 	return NULL;
 }
 
 /* The latest arrival in another folder of path's maildir within the
- * window, with content h if h is given, or NULL.  Under the lock. */
+ * window with content h, or (h NULL) any such arrival; NULL if none.
+ * Under the lock. */
 static const struct arrival *by_content(struct arrivals *ar, const char *path, const struct key *k,
 					const struct hash128 *h, uint64_t now_ms)
 {
 	const struct arrival *best = NULL;
-	struct key o;
 	for (size_t n = 0; n < ARRIVALS_SLOTS; n++) {
 		const struct arrival *s = &ar->slot[n];
 		if (!s->path || now_ms - s->ms > ARRIVALS_WINDOW_MS || (best && s->ms <= best->ms))
 			continue;
 		if (h && (!s->has_h || s->h.hi != h->hi || s->h.lo != h->lo))
 			continue;
-		if (key_of(s->path, &o) && other_folder(s->path, &o, path, k))
+		if (other_folder(s, path, k)) {
 			best = s;
+			if (!h)
+				break; /* whether there is one is all the caller asks */
+		}
 	}
 	return best;
 }
 
-int arrivals_need_hash(struct arrivals *ar, const char *path, uint64_t now_ms)
+/* s's path into out: 1, or 0 if it does not fit. */
+static int copy_path(const struct arrival *s, char *out, size_t outlen)
 {
-	struct key k;
-	if (!ar || !key_of(path, &k))
-		return 0;
-	pthread_mutex_lock(&ar->lock);
-	int need = !by_base(ar, path, &k, now_ms) && by_content(ar, path, &k, NULL, now_ms);
-	pthread_mutex_unlock(&ar->lock);
-	return need;
+	return s && snprintf(out, outlen, "%s", s->path) < (int)outlen;
 }
 
-int arrivals_moved_to(struct arrivals *ar, const char *path, const struct hash128 *h, uint64_t now_ms,
-		      char *out, size_t outlen)
+int arrivals_moved_to(struct arrivals *ar, const char *path, uint64_t now_ms, char *out, size_t outlen)
 {
 	struct key k;
-	int found = 0;
+	int r = ARRIVAL_NONE;
+	if (!ar || !key_of(path, &k))
+		return r;
+	pthread_mutex_lock(&ar->lock);
+	const struct arrival *s = by_base(ar, path, &k, now_ms);
+	if (s)
+		r = copy_path(s, out, outlen) ? ARRIVAL_MOVED : ARRIVAL_NONE;
+	else if (by_content(ar, path, &k, NULL, now_ms))
+		r = ARRIVAL_BY_CONTENT;
+	pthread_mutex_unlock(&ar->lock);
+	return r;
+}
+
+int arrivals_with_content(struct arrivals *ar, const char *path, const struct hash128 *h,
+			  uint64_t now_ms, char *out, size_t outlen)
+{
+	struct key k;
 	if (!ar || !key_of(path, &k))
 		return 0;
 	pthread_mutex_lock(&ar->lock);
-	const struct arrival *s = by_base(ar, path, &k, now_ms);
-	if (!s && h)
-		s = by_content(ar, path, &k, h, now_ms);
-	if (s)
-		found = snprintf(out, outlen, "%s", s->path) < (int)outlen;
+	int found = copy_path(by_content(ar, path, &k, h, now_ms), out, outlen);
 	pthread_mutex_unlock(&ar->lock);
 	return found;
 }

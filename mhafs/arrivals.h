@@ -23,15 +23,16 @@ void arrivals_free(struct arrivals *ar);
 /* A message with content h arrived at path (store-relative) at now_ms;
  * other paths are ignored. */
 void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *h, uint64_t now_ms);
-/* Whether the message at path (about to be unlinked) has no arrival under
- * its base name but something arrived in another folder of its maildir
- * within the window: then its content hash can tell (arrivals_moved_to). */
-int arrivals_need_hash(struct arrivals *ar, const char *path, uint64_t now_ms);
-/* If the message at path (being unlinked; content h, or NULL if unknown)
- * arrived in another folder of the same maildir within the window, under
- * its base name or with content h: 1 with that arrival's path in out, else
- * 0. */
-int arrivals_moved_to(struct arrivals *ar, const char *path, const struct hash128 *h, uint64_t now_ms,
-		      char *out, size_t outlen);
+/* Where the message at path (about to be unlinked) went: ARRIVAL_MOVED,
+ * with that arrival's path in out, when it arrived under its base name in
+ * another folder of the same maildir within the window; ARRIVAL_BY_CONTENT
+ * when it did not, but something arrived in another folder of its maildir
+ * (its content can tell: arrivals_with_content); else ARRIVAL_NONE. */
+enum { ARRIVAL_NONE = 0, ARRIVAL_MOVED = 1, ARRIVAL_BY_CONTENT = 2 };
+int arrivals_moved_to(struct arrivals *ar, const char *path, uint64_t now_ms, char *out, size_t outlen);
+/* If a message with content h arrived in another folder of path's maildir
+ * within the window: 1 with the latest such arrival's path in out, else 0. */
+int arrivals_with_content(struct arrivals *ar, const char *path, const struct hash128 *h,
+			  uint64_t now_ms, char *out, size_t outlen);
 
 #endif

@@ -64,15 +64,14 @@ int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path
 int fs_journal_new(struct mhafs *fs, enum jop op, struct inode *parent, const char *name,
 		   const char *target, const struct stat *st);
 /* Journal an unlink or rmdir of path (taken before the name was gone);
- * an unlink that completes a move of a Maildir message says where the
- * message went (arrivals.h).  h: the content of the unlinked file, from
- * fs_removal_hash, or NULL. */
-int fs_journal_removed(struct mhafs *fs, enum jop op, const char *path, const struct hash128 *h);
-/* Before unlinking parent/name (at path): when only its content can tell
- * whether the unlink ends a move (arrivals_need_hash), hash it into h and
- * return 1; else 0. */
-int fs_removal_hash(struct mhafs *fs, struct inode *parent, const char *name, const char *path,
-		    struct hash128 *h);
+ * moved_to: where the message went, for an unlink that completes a move
+ * (fs_moved_to), else NULL. */
+int fs_journal_removed(struct mhafs *fs, enum jop op, const char *path, const char *moved_to);
+/* Before unlinking the Maildir message parent/name (at path): 1 with
+ * where it went in out if the unlink completes a move (arrivals.h; its
+ * content is hashed only when its base name does not tell), else 0. */
+int fs_moved_to(struct mhafs *fs, struct inode *parent, const char *name, const char *path,
+		char *out, size_t outlen);
 /* Journal a rename; called after it succeeded.  obj_fd is an O_PATH fd of
  * the object now at the destination (for hashing a commit). */
 int fs_journal_rename(struct mhafs *fs, struct inode *p1, const char *n1, struct inode *p2,

@@ -251,31 +251,27 @@ int fs_journal_new(struct mhafs *fs, enum jop op, struct inode *parent, const ch
 	return fs_journal(fs, op, path, target, NULL, 0, st, -1);
 }
 
-int fs_removal_hash(struct mhafs *fs, struct inode *parent, const char *name, const char *path,
-		    struct hash128 *h)
+int fs_moved_to(struct mhafs *fs, struct inode *parent, const char *name, const char *path,
+		char *out, size_t outlen)
 {
-	if (fs_is_local(fs, path) || !arrivals_need_hash(fs->arrivals, path, now_ms()))
+	if (fs_is_local(fs, path))
 		return 0;
-	int fd = openat(parent->fd, name, O_RDONLY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	uint64_t size;
-	int rc = hash_fd(fd, h, &size);
-	close(fd);
-	return rc == 0;
+	uint64_t now = now_ms();
+	int r = arrivals_moved_to(fs->arrivals, path, now, out, outlen);
+	if (r != ARRIVAL_BY_CONTENT)
+		return r == ARRIVAL_MOVED;
+	struct hash128 h;
+	return hash_at(parent->fd, name, &h, NULL) == 0 &&
+	       arrivals_with_content(fs->arrivals, path, &h, now, out, outlen);
 }
 
-int fs_journal_removed(struct mhafs *fs, enum jop op, const char *path, const struct hash128 *h)
+int fs_journal_removed(struct mhafs *fs, enum jop op, const char *path, const char *moved_to)
 {
-	char moved_to[PATH_MAX];
 	if (fs_is_local(fs, path)) {
 		atomic_fetch_add(&fs->ops_local, 1);
 		return 0;
 	}
-	/* a move's source: the entry says where the message went */
-	int moved = op == JOP_UNLINK &&
-		    arrivals_moved_to(fs->arrivals, path, h, now_ms(), moved_to, sizeof(moved_to));
-	return fs_journal(fs, op, path, moved ? moved_to : NULL, NULL, 0, NULL, -1);
+	return fs_journal(fs, op, path, moved_to, NULL, 0, NULL, -1);
 }
 
 /* Journal that the object now at parent/name (with path) arrived from the

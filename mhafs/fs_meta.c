@@ -326,14 +326,14 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, in
 		return;
 	}
 	int have = fs_child_path(fs, p, name, path, sizeof(path)) == 0;
-	struct hash128 h;
-	int has_h = have && op == JOP_UNLINK && fs_removal_hash(fs, p, name, path, &h);
+	char moved_to[PATH_MAX];
+	int moved = have && op == JOP_UNLINK && fs_moved_to(fs, p, name, path, moved_to, sizeof(moved_to));
 	if (unlinkat(p->fd, name, flags) < 0) {
 		fuse_reply_err(req, errno);
 		return;
 	}
 	if (have)
-		fs_journal_removed(fs, op, path, has_h ? &h : NULL);
+		fs_journal_removed(fs, op, path, moved ? moved_to : NULL);
 	fs_dotlock_give(fs, p, name, 0);
 	fuse_reply_err(req, 0);
 }
