@@ -133,9 +133,9 @@ long wire_payload_len(enum wire_type t, const void *msg)
 		size_t n = bounded_len(m->node_name, WIRE_NAME_MAX);
 		if ((rc = check_name((const uint8_t *)m->node_name, n)))
 			return rc;
-		if (m->node_id == 0)
-			return WIRE_EFIELD;
-		return (long)(2 + 1 + n + 8);
+		if (m->node_id == 0 || m->proto == 1)
+			return WIRE_EFIELD; /* level 1 is said by leaving the byte out */
+		return (long)(2 + 1 + n + 8 + (m->proto ? 1 : 0));
 	}
 	case WIRE_OP: {
 		const struct wire_op *m = msg;
@@ -224,6 +224,8 @@ static void encode_small(enum wire_type t, const void *msg, uint8_t *p)
 		p[2] = (uint8_t)n;
 		memcpy(p + 3, m->node_name, n);
 		put64(p + 3 + n, m->resume_seq);
+		if (m->proto)
+			p[3 + n + 8] = m->proto;
 		break;
 	}
 	case WIRE_ACK: {
@@ -483,6 +485,8 @@ static int decode_payload(enum wire_type t, struct rd *r, struct wire_msg *m)
 		if ((rc = rd_u16(r, &h->node_id)) || (rc = rd_name(r, h->node_name)) ||
 		    (rc = rd_u64(r, &h->resume_seq)))
 			return rc;
+		if (r->left && ((rc = rd_u8(r, &h->proto)) || h->proto < 2))
+			return rc ? rc : WIRE_EFIELD; /* level 1 leaves the byte out */
 		return h->node_id == 0 ? WIRE_EFIELD : 0;
 	}
 	case WIRE_OP: {
@@ -612,9 +616,9 @@ int wire_decode(const struct wire_hdr *h, const uint8_t *payload, struct wire_ms
 
 int wire_version_pick(const struct wire_hello *h)
 {
-	if (h->ver_min > WIRE_VERSION || h->ver_max < 1 || h->ver_min > h->ver_max)
+	if (h->ver_min > WIRE_PROTO || h->ver_max < 1 || h->ver_min > h->ver_max)
 		return WIRE_EVERSION;
-	return h->ver_max < WIRE_VERSION ? h->ver_max : WIRE_VERSION;
+	return h->ver_max < WIRE_PROTO ? h->ver_max : WIRE_PROTO;
 }
 
 /* ---- names ---- */

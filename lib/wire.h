@@ -16,7 +16,13 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define WIRE_VERSION 1
+#define WIRE_VERSION 1   /* frame format: the header's version byte */
+/* Protocol levels, agreed in HELLO (ver_min..ver_max) and HELLO_ACK:
+ *   1  the first release;
+ *   2  an UNLINK entry may carry path2, where a moved message went.
+ * A node speaks the highest level both know, so a pair mid-upgrade keeps
+ * replicating; the frame format stays WIRE_VERSION at every level. */
+#define WIRE_PROTO 2
 #define WIRE_HDR_LEN 16
 #define WIRE_MAX_PAYLOAD (1024u * 1024u)
 #define WIRE_NAME_MAX 63          /* node name: [A-Za-z0-9._-]{1,63} */
@@ -90,6 +96,10 @@ struct wire_hello_ack {
 	uint16_t node_id;
 	char node_name[WIRE_NAME_MAX + 1];
 	uint64_t resume_seq; /* last seq of the HELLO sender's origin applied durably (0: none) */
+	uint8_t proto;       /* level picked, 2..255; 0 means 1.  Encoded (one byte
+	                      * after resume_seq) only when not 0, so a level-1
+	                      * node, which answers without it, is understood, and
+	                      * is sent it only if its HELLO offered level 2 */
 };
 
 /* Pointers of a decoded OP or DATA point into the payload buffer given to

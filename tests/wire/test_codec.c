@@ -97,7 +97,7 @@ static void test_round_trips(void)
 	CHECK_EQ(m.u.hello.ver_min, 1);
 	CHECK_EQ(m.u.hello.ver_max, 3);
 	CHECK_EQ(m.u.hello.flags, WIRE_HELLO_F_SENDER | WIRE_HELLO_F_EMPTY);
-	CHECK_EQ(wire_version_pick(&m.u.hello), WIRE_VERSION);
+	CHECK_EQ(wire_version_pick(&m.u.hello), WIRE_PROTO);
 
 	/* longest name */
 	memset(he.node_name, 'x', WIRE_NAME_MAX);
@@ -113,6 +113,12 @@ static void test_round_trips(void)
 	ha.resume_seq = 0; /* nothing applied yet is valid */
 	round_trip(WIRE_HELLO_ACK, &ha, &m, buf, sizeof(buf));
 	CHECK(m.u.hello_ack.resume_seq == 0);
+	CHECK_EQ(m.u.hello_ack.proto, 0); /* level 1: no byte */
+	long n1 = wire_encode(WIRE_HELLO_ACK, &ha, buf, sizeof(buf));
+	ha.proto = 2;
+	round_trip(WIRE_HELLO_ACK, &ha, &m, buf, sizeof(buf));
+	CHECK_EQ(m.u.hello_ack.proto, 2);
+	CHECK_EQ(wire_encode(WIRE_HELLO_ACK, &ha, buf, sizeof(buf)), n1 + 1);
 
 	uint8_t entry[300];
 	for (size_t i = 0; i < sizeof(entry); i++)
@@ -211,6 +217,10 @@ static void test_malformed_payloads(void)
 	static const uint8_t ha_ok[] = { 0, 2, 1, 'b', 0, 0, 0, 0, 0, 0, 0, 5 };
 	static const uint8_t ha_trunc[] = { 0, 2, 1, 'b', 0, 0, 0, 0, 0, 0, 0 };
 	static const uint8_t ha_id0[] = { 0, 0, 1, 'b', 0, 0, 0, 0, 0, 0, 0, 5 };
+	static const uint8_t ha_p2[] = { 0, 2, 1, 'b', 0, 0, 0, 0, 0, 0, 0, 5, 2 };
+	static const uint8_t ha_p1[] = { 0, 2, 1, 'b', 0, 0, 0, 0, 0, 0, 0, 5, 1 };
+	static const uint8_t ha_p0[] = { 0, 2, 1, 'b', 0, 0, 0, 0, 0, 0, 0, 5, 0 };
+	static const uint8_t ha_trail[] = { 0, 2, 1, 'b', 0, 0, 0, 0, 0, 0, 0, 5, 2, 0 };
 	static const uint8_t op_ok[] = { 0, 0, 0, 2, 0xaa, 0xbb, 0, 0, 0, 0, 0, 0, 0, 9 };
 	static const uint8_t op_e0[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9 };
 	static const uint8_t op_over[] = { 0, 0, 0, 9, 0xaa, 0xbb, 0, 0, 0, 0, 0, 0, 0, 9 };
@@ -253,6 +263,10 @@ static void test_malformed_payloads(void)
 		{ "hello_ack ok", WIRE_HELLO_ACK, ha_ok, sizeof(ha_ok), 0 },
 		{ "hello_ack truncated seq", WIRE_HELLO_ACK, ha_trunc, sizeof(ha_trunc), WIRE_ETRUNC },
 		{ "hello_ack node id 0", WIRE_HELLO_ACK, ha_id0, sizeof(ha_id0), WIRE_EFIELD },
+		{ "hello_ack level 2", WIRE_HELLO_ACK, ha_p2, sizeof(ha_p2), 0 },
+		{ "hello_ack level 1 spelt out", WIRE_HELLO_ACK, ha_p1, sizeof(ha_p1), WIRE_EFIELD },
+		{ "hello_ack level 0 spelt out", WIRE_HELLO_ACK, ha_p0, sizeof(ha_p0), WIRE_EFIELD },
+		{ "hello_ack byte after the level", WIRE_HELLO_ACK, ha_trail, sizeof(ha_trail), WIRE_ETRAILING },
 		{ "op ok", WIRE_OP, op_ok, sizeof(op_ok), 0 },
 		{ "op empty entry", WIRE_OP, op_e0, sizeof(op_e0), WIRE_EFIELD },
 		{ "op entry past the payload", WIRE_OP, op_over, sizeof(op_over), WIRE_ETRUNC },
@@ -389,6 +403,9 @@ static void test_encoder_refuses(void)
 	he.node_id = 0;
 	CHECK_EQ(wire_encode(WIRE_HELLO, &he, buf, sizeof(buf)), WIRE_EFIELD);
 
+	struct wire_hello_ack ha = { .node_id = 1, .node_name = "ok", .proto = 1 };
+	CHECK_EQ(wire_encode(WIRE_HELLO_ACK, &ha, buf, sizeof(buf)), WIRE_EFIELD);
+
 	struct wire_ack ack = { .origin = 1, .seq = 0 };
 	CHECK_EQ(wire_encode(WIRE_ACK, &ack, buf, sizeof(buf)), WIRE_EFIELD);
 	struct wire_error e = { .code = 1, .text = "two\nlines" };
@@ -426,10 +443,15 @@ static void test_names_and_strings(void)
 	CHECK(strcmp(wire_type_name(WIRE_DATA), "DATA") == 0);
 	CHECK(strcmp(wire_type_name((enum wire_type)77), "unknown") == 0);
 
-	struct wire_hello h = { .node_id = 1, .node_name = "x", .ver_min = 2, .ver_max = 5 };
+	struct wire_hello h = { .node_id = 1, .node_name = "x", .ver_min = WIRE_PROTO + 1, .ver_max = 5 };
 	CHECK_EQ(wire_version_pick(&h), WIRE_EVERSION); /* peer too new */
 	h.ver_min = 1;
-	CHECK_EQ(wire_version_pick(&h), 1);
+	CHECK_EQ(wire_version_pick(&h), WIRE_PROTO); /* peer newer, still speaks ours */
+	h.ver_max = 1;
+	CHECK_EQ(wire_version_pick(&h), 1); /* a first-release peer */
+	h.ver_min = 2;
+	h.ver_max = 2;
+	CHECK_EQ(wire_version_pick(&h), 2);
 }
 
 /* Reconciliation frames: round trips, the body iterators, and refusal of
