@@ -177,6 +177,7 @@ void repl_get_status(struct repl *r, struct repl_status *st)
 	st->synced = r->synced;
 	st->full_sync = r->full_sync;
 	st->in_connected = r->in_connected;
+	st->peer_proto = r->out_connected ? r->out_proto : 0;
 	st->peer_hint = r->peer_hint;
 	st->acked_seq = r->acked;
 	st->sent_ops = r->sent_ops;

@@ -42,6 +42,7 @@ struct repl_status {
 	int synced;              /* ... and caught up: commits wait for it */
 	int full_sync;           /* a full copy of the store is being sent */
 	int in_connected;        /* the peer's sender is connected to us */
+	int peer_proto;          /* protocol level agreed on our stream, 0 if none yet */
 	int peer_hint;           /* heartbeatd: 1 up, 0 down, -1 unknown */
 	uint64_t last_seq;       /* our last journaled seq */
 	uint64_t acked_seq;      /* highest of ours the peer acknowledged */

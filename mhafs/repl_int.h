@@ -28,6 +28,7 @@ struct repl {
 	int wake_fd;              /* eventfd: stop or peer hint */
 	uint64_t acked;
 	int out_connected, synced, in_connected, peer_hint;
+	int out_proto;            /* protocol level agreed on our stream (wire.h WIRE_PROTO) */
 	int drop_out;             /* commit wait timed out: reconnect */
 	int full_sync;            /* a full sync is being streamed */
 	struct tls_conn *out_conn, *in_conn; /* for repl_stop's abort; under lock */

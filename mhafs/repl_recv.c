@@ -400,11 +400,17 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 			rc < 0 ? wire_strerror(rc) : wire_type_name(m.type));
 		return;
 	}
-	if (strcmp(m.u.hello.node_name, r->cfg->peer_name) != 0 || m.u.hello.node_id == r->cfg->node_id ||
-	    wire_version_pick(&m.u.hello) < 0) {
+	if (strcmp(m.u.hello.node_name, r->cfg->peer_name) != 0 || m.u.hello.node_id == r->cfg->node_id) {
 		send_error(c, WIRE_ERR_PEER, "expected node %s", r->cfg->peer_name);
 		log_err("replication: HELLO from %s (id %u) refused: we replicate with %s",
 			m.u.hello.node_name, m.u.hello.node_id, r->cfg->peer_name);
+		return;
+	}
+	int proto = wire_version_pick(&m.u.hello);
+	if (proto < 0) {
+		send_error(c, WIRE_ERR_VERSION, "no common protocol level: we speak 1 to %d", WIRE_PROTO);
+		log_err("replication: peer %s speaks protocol levels %u to %u, we 1 to %d: refused",
+			m.u.hello.node_name, m.u.hello.ver_min, m.u.hello.ver_max, WIRE_PROTO);
 		return;
 	}
 	uint16_t origin = m.u.hello.node_id;
@@ -414,6 +420,7 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 	ha.node_id = (uint16_t)r->cfg->node_id;
 	snprintf(ha.node_name, sizeof(ha.node_name), "%s", r->cfg->node_name);
 	ha.resume_seq = applied;
+	ha.proto = proto >= 2 ? (uint8_t)proto : 0; /* a level-1 sender reads no level byte */
 	if (wire_send(c, WIRE_HELLO_ACK, &ha) < 0)
 		return;
 	log_notice("replication: peer %s connected to us; we hold its entries up to seq %" PRIu64,

@@ -121,6 +121,9 @@ static int send_entry(struct repl *r, struct tls_conn *c, struct jcursor *cur, s
 		/* gone for good: send the entry without content; the peer
 		 * skips it and applies the removal that follows */
 	}
+	/* a level-1 peer refuses an UNLINK naming where the message went */
+	if (e->op == JOP_UNLINK && e->path2 && r->out_proto < 2)
+		e->path2 = NULL;
 	long n = jentry_encode(e, enc, sizeof(enc));
 	if (n < 0 || (size_t)n > sizeof(enc)) {
 		if (fd >= 0)
@@ -299,10 +302,17 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 	memset(&h, 0, sizeof(h));
 	h.node_id = self;
 	snprintf(h.node_name, sizeof(h.node_name), "%s", r->cfg->node_name);
-	h.ver_min = h.ver_max = WIRE_VERSION;
+	h.ver_min = 1;
+	h.ver_max = WIRE_PROTO;
 	h.flags = WIRE_HELLO_F_SENDER | (r->cfg->sync_mode == SYNC_MODE_ASYNC ? WIRE_HELLO_F_ASYNC : 0);
 	if ((rc = wire_send(c, WIRE_HELLO, &h)) < 0 || (rc = wire_recv(c, &m, buf, WIRE_MAX_PAYLOAD)) < 0) {
 		repl_set_error(r, "hello: %s", wire_strerror(rc));
+		return;
+	}
+	if (m.type == WIRE_ERROR) {
+		log_err("replication: peer %s refused our HELLO: %s (code %u)", r->cfg->peer_name,
+			m.u.error.text, m.u.error.code);
+		repl_set_error(r, "peer refused HELLO: %s", m.u.error.text);
 		return;
 	}
 	if (m.type != WIRE_HELLO_ACK || strcmp(m.u.hello_ack.node_name, r->cfg->peer_name) != 0 ||
@@ -312,6 +322,19 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 		repl_set_error(r, "bad HELLO_ACK from peer");
 		return;
 	}
+	int proto = m.u.hello_ack.proto ? m.u.hello_ack.proto : 1;
+	if (proto > WIRE_PROTO) {
+		log_err("replication: peer %s picked protocol level %d, above the %d we offered: closing",
+			r->cfg->peer_name, proto, WIRE_PROTO);
+		repl_set_error(r, "peer picked protocol level %d", proto);
+		return;
+	}
+	if (proto < WIRE_PROTO)
+		log_warn("replication: peer %s speaks protocol level %d, this node %d: moved messages "
+			 "reach it as plain unlinks until it is upgraded", r->cfg->peer_name, proto, WIRE_PROTO);
+	pthread_mutex_lock(&r->lock);
+	r->out_proto = proto;
+	pthread_mutex_unlock(&r->lock);
 	uint64_t resume = m.u.hello_ack.resume_seq, last = journal_last_seq(r->fs->journal);
 	uint64_t next = resume; /* last entry sent */
 	if (need_full_sync(r, c, buf, resume)) {

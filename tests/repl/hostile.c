@@ -2,7 +2,8 @@
  * certificate and sends, each on a new connection: a path with "..", an
  * absolute path, a write through a symlink that points outside the store,
  * content whose checksum does not match, a frame with a bad checksum, a
- * header announcing an oversize payload, and garbage that is not an entry.
+ * header announcing an oversize payload, garbage that is not an entry, and
+ * a HELLO offering only protocol levels this build does not speak.
  * Each must be refused (an ERROR frame or the connection closed).  The
  * calling script then checks that nothing was written anywhere.
  *
@@ -32,7 +33,7 @@ static struct tls_ctx *ctx;
 static uint8_t buf[WIRE_MAX_PAYLOAD];
 static int failures;
 
-static struct tls_conn *open_session(void)
+static struct tls_conn *open_conn(void)
 {
 	char err[512];
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -48,6 +49,12 @@ static struct tls_conn *open_session(void)
 		exit(2);
 	}
 	tls_set_timeout(c, 5000);
+	return c;
+}
+
+static struct tls_conn *open_session(void)
+{
+	struct tls_conn *c = open_conn();
 	struct wire_hello h = { .node_id = 2, .ver_min = 1, .ver_max = 1, .flags = WIRE_HELLO_F_SENDER };
 	snprintf(h.node_name, sizeof(h.node_name), "%s", myname);
 	struct wire_msg m;
@@ -273,6 +280,22 @@ int main(int argc, char **argv)
 		  "lock through a symlink leading outside");
 	/* 11: a dotlock path with "..", framed by hand (the encoder refuses) */
 	lock_case(WIRE_LOCK_TAKE, "xx/dovecot-uidlist.lock", "..", 0xff, "lock path with ..");
+
+	/* 12: a HELLO offering only protocol levels above ours: an ERROR
+	 * saying so, not a session */
+	c = open_conn();
+	struct wire_hello hv = { .node_id = 2, .ver_min = WIRE_PROTO + 1, .ver_max = 200,
+				 .flags = WIRE_HELLO_F_SENDER };
+	snprintf(hv.node_name, sizeof(hv.node_name), "%s", myname);
+	struct wire_msg mv;
+	if (wire_send(c, WIRE_HELLO, &hv) == 0 && wire_recv(c, &mv, buf, sizeof(buf)) == 0 &&
+	    mv.type == WIRE_ERROR && mv.u.error.code == WIRE_ERR_VERSION) {
+		printf("ok - levels %u to %u only: refused (%s)\n", hv.ver_min, hv.ver_max, mv.u.error.text);
+	} else {
+		printf("not ok - levels %u to %u only: no version refusal\n", hv.ver_min, hv.ver_max);
+		failures++;
+	}
+	tls_close(c);
 
 	tls_ctx_free(ctx);
 	printf("%s\n", failures ? "FAIL" : "all hostile input refused");
