@@ -1,11 +1,14 @@
 /* arrivals.c: recent arrivals of Maildir messages (see arrivals.h).  An
  * open-addressed table of ARRIVALS_SLOTS paths with their content hashes;
- * a base name lives in one of ARRIVALS_PROBE slots after its hash, and a
- * new arrival takes a free, expired or the oldest of them.  An unlink
+ * a base name lives in one of ARRIVALS_PROBE slots after its hash (once
+ * per folder), and a new arrival takes its own earlier slot, a free, an
+ * expired or the oldest of them.  An unlink
  * whose base name did not arrive scans the table for any arrival in
  * another folder of its maildir (a few thousand compares at most); only
  * then is its content hashed and the table scanned again by hash.  Losing an arrival only makes a move's unlink look
- * like an expunge, which is how every unlink was treated before. */
+ * like an expunge, which is how every unlink was treated before; taking an
+ * expunge for a move can cost a copy nobody expunged (when a concurrent
+ * removal wins over the "move"), so where in doubt it is an expunge. */
 #include "arrivals.h"
 
 #include <pthread.h>
@@ -89,12 +92,17 @@ static int same_base(const struct key *o, const struct key *k)
 	return o->base_len == k->base_len && memcmp(o->base, k->base, k->base_len) == 0;
 }
 
+static int same_folder(const struct arrival *s, const char *path, const struct key *k)
+{
+	return s->k.folder_len == k->folder_len && memcmp(s->path, path, k->folder_len) == 0;
+}
+
 /* Whether arrival s is in another folder of the maildir of path (key k). */
 static int other_folder(const struct arrival *s, const char *path, const struct key *k)
 {
 	const struct key *o = &s->k;
 	return o->root_len == k->root_len && memcmp(s->path, path, k->root_len) == 0 &&
-	       (o->folder_len != k->folder_len || memcmp(s->path, path, k->folder_len) != 0);
+	       !same_folder(s, path, k);
 }
 
 void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *h, uint64_t now_ms)
@@ -110,7 +118,8 @@ void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *
 	for (size_t i = 0; i < ARRIVALS_PROBE; i++) {
 		size_t n = (start + i) % ARRIVALS_SLOTS;
 		struct arrival *s = &ar->slot[n];
-		if (!s->path || same_base(&s->k, &k) || now_ms - s->ms > ARRIVALS_WINDOW_MS) {
+		if (!s->path || (same_base(&s->k, &k) && same_folder(s, path, &k)) ||
+		    now_ms - s->ms > ARRIVALS_WINDOW_MS) {
 			pick = n;
 			break;
 		}
@@ -128,31 +137,57 @@ void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *
 	pthread_mutex_unlock(&ar->lock);
 }
 
-/* The arrival of path's base name in another folder of its maildir within
- * the window, or NULL.  Under the lock. */
-static const struct arrival *by_base(struct arrivals *ar, const char *path, const struct key *k,
-				     uint64_t now_ms)
+static int recent(const struct arrival *s, uint64_t now_ms)
+{
+	return s->path && now_ms - s->ms <= ARRIVALS_WINDOW_MS;
+}
+
+/* When path's message arrived in its own folder within the window, or 0.
+ * Under the lock. */
+static uint64_t own_arrival(struct arrivals *ar, const char *path, const struct key *k, uint64_t now_ms)
 {
 	size_t start = hash_base(k->base, k->base_len);
 	for (size_t i = 0; i < ARRIVALS_PROBE; i++) {
 		const struct arrival *s = &ar->slot[(start + i) % ARRIVALS_SLOTS];
-		if (s->path && now_ms - s->ms <= ARRIVALS_WINDOW_MS && same_base(&s->k, k) &&
-		    other_folder(s, path, k))
-			return s;
+		if (recent(s, now_ms) && same_base(&s->k, k) && same_folder(s, path, k))
+			return s->ms;
 	}
-	return NULL;
+	return 0;
+}
+
+/* Whether arrival s could be a copy made from a message that arrived at
+ * own_ms (0: not lately): not if it came with it, as one delivery's. */
+static int after_own(const struct arrival *s, uint64_t own_ms)
+{
+	return !own_ms || s->ms >= own_ms + ARRIVALS_SIBLING_MS;
+}
+
+/* The latest arrival of path's base name in another folder of its maildir
+ * within the window, after its own arrival; or NULL.  Under the lock. */
+static const struct arrival *by_base(struct arrivals *ar, const char *path, const struct key *k,
+				     uint64_t own_ms, uint64_t now_ms)
+{
+	const struct arrival *best = NULL;
+	size_t start = hash_base(k->base, k->base_len);
+	for (size_t i = 0; i < ARRIVALS_PROBE; i++) {
+		const struct arrival *s = &ar->slot[(start + i) % ARRIVALS_SLOTS];
+		if (recent(s, now_ms) && same_base(&s->k, k) && other_folder(s, path, k) &&
+		    after_own(s, own_ms) && (!best || s->ms > best->ms))
+			best = s;
+	}
+	return best;
 }
 
 /* The latest arrival in another folder of path's maildir within the
  * window with content h, or (h NULL) any such arrival; NULL if none.
  * Under the lock. */
 static const struct arrival *by_content(struct arrivals *ar, const char *path, const struct key *k,
-					const struct hash128 *h, uint64_t now_ms)
+					const struct hash128 *h, uint64_t own_ms, uint64_t now_ms)
 {
 	const struct arrival *best = NULL;
 	for (size_t n = 0; n < ARRIVALS_SLOTS; n++) {
 		const struct arrival *s = &ar->slot[n];
-		if (!s->path || now_ms - s->ms > ARRIVALS_WINDOW_MS || (best && s->ms <= best->ms))
+		if (!recent(s, now_ms) || (best && s->ms <= best->ms) || !after_own(s, own_ms))
 			continue;
 		if (h && (!s->has_h || s->h.hi != h->hi || s->h.lo != h->lo))
 			continue;
@@ -178,10 +213,11 @@ int arrivals_moved_to(struct arrivals *ar, const char *path, uint64_t now_ms, ch
 	if (!ar || !key_of(path, &k))
 		return r;
 	pthread_mutex_lock(&ar->lock);
-	const struct arrival *s = by_base(ar, path, &k, now_ms);
+	uint64_t own = own_arrival(ar, path, &k, now_ms);
+	const struct arrival *s = by_base(ar, path, &k, own, now_ms);
 	if (s)
 		r = copy_path(s, out, outlen) ? ARRIVAL_MOVED : ARRIVAL_NONE;
-	else if (by_content(ar, path, &k, NULL, now_ms))
+	else if (by_content(ar, path, &k, NULL, own, now_ms))
 		r = ARRIVAL_BY_CONTENT;
 	pthread_mutex_unlock(&ar->lock);
 	return r;
@@ -194,7 +230,8 @@ int arrivals_with_content(struct arrivals *ar, const char *path, const struct ha
 	if (!ar || !key_of(path, &k))
 		return 0;
 	pthread_mutex_lock(&ar->lock);
-	int found = copy_path(by_content(ar, path, &k, h, now_ms), out, outlen);
+	uint64_t own = own_arrival(ar, path, &k, now_ms);
+	int found = copy_path(by_content(ar, path, &k, h, own, now_ms), out, outlen);
 	pthread_mutex_unlock(&ar->lock);
 	return found;
 }

@@ -6,7 +6,10 @@
  * just arrived in another folder of the same maildir, under its base name
  * or with its content, is such a move's second half, and its journal entry
  * says where the message went.  Any other unlink of a message is an
- * expunge.  Thread safe. */
+ * expunge.  So is one whose own arrival (in its folder, through this
+ * mount) came less than ARRIVALS_SIBLING_MS before the other: copies of
+ * one delivery (Sieve fileinto and keep) arrive together, and a move's
+ * copy is made from a message that was already there.  Thread safe. */
 #ifndef MHAFS_ARRIVALS_H
 #define MHAFS_ARRIVALS_H
 
@@ -14,6 +17,8 @@
 #include <stdint.h>
 
 #define ARRIVALS_WINDOW_MS 60000 /* a move's unlink follows its copy within this */
+#define ARRIVALS_SIBLING_MS 5000 /* arrivals this close are one delivery's copies
+				  * (a commit waits at most sync_timeout_ms, 3 s) */
 
 struct arrivals;
 struct hash128;
@@ -25,13 +30,15 @@ void arrivals_free(struct arrivals *ar);
 void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *h, uint64_t now_ms);
 /* Where the message at path (about to be unlinked) went: ARRIVAL_MOVED,
  * with that arrival's path in out, when it arrived under its base name in
- * another folder of the same maildir within the window; ARRIVAL_BY_CONTENT
+ * another folder of the same maildir within the window (and not as a
+ * sibling of path's own arrival, see above); ARRIVAL_BY_CONTENT
  * when it did not, but something arrived in another folder of its maildir
  * (its content can tell: arrivals_with_content); else ARRIVAL_NONE. */
 enum { ARRIVAL_NONE = 0, ARRIVAL_MOVED = 1, ARRIVAL_BY_CONTENT = 2 };
 int arrivals_moved_to(struct arrivals *ar, const char *path, uint64_t now_ms, char *out, size_t outlen);
 /* If a message with content h arrived in another folder of path's maildir
- * within the window: 1 with the latest such arrival's path in out, else 0. */
+ * within the window, not as a sibling of path's own arrival: 1 with the
+ * latest such arrival's path in out, else 0. */
 int arrivals_with_content(struct arrivals *ar, const char *path, const struct hash128 *h,
 			  uint64_t now_ms, char *out, size_t outlen);
 

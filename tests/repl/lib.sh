@@ -188,6 +188,11 @@ tree() {
 	) | sort
 }
 
+# age_arrivals: wait out mhafs/arrivals.h's ARRIVALS_SIBLING_MS (5 s), so
+# that a copy made next of a message delivered through the same node is
+# taken for a move, not for a second copy of one delivery
+age_arrivals() { sleep 5.1; }
+
 # converge [seconds]: wait until both trees are equal
 converge() {
 	for _ in $(seq $((${1:-15} * 5))); do

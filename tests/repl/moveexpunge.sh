@@ -38,6 +38,7 @@ for n in a b; do mkmaildir $n $IN/.Archive; mkmaildir $n $IN/.Trash; done # tmp/
 cp "$T/a/mnt/$IN/cur/R:2,S" "$T/a/mnt/$IN/.Archive/tmp/R.copy"
 mv "$T/a/mnt/$IN/.Archive/tmp/R.copy" "$T/a/mnt/$IN/.Archive/cur/R:2,S"
 converge 15
+age_arrivals
 
 # move NODE MSG FOLDER: Dovecot's move, through NODE's mount
 move() {

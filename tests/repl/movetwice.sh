@@ -21,6 +21,7 @@ deliver a $IN M
 mv "$T/a/mnt/$IN/new/M" "$T/a/mnt/$IN/cur/M:2,S"
 for n in a b; do mkmaildir $n $AR; done  # tmp/ is node-local
 converge 15
+age_arrivals
 
 # move_to_archive NODE FLAGS: Dovecot's move, through NODE's mount
 move_to_archive() {

@@ -25,6 +25,7 @@ grep -q "speaks protocol level 1, this node 2" "$T/a.log" || fail "no log line f
 deliver a $IN M
 mv "$T/a/mnt/$IN/new/M" "$T/a/mnt/$IN/cur/M:2,S"
 mkmaildir a $IN/.Archive
+age_arrivals
 cp "$T/a/mnt/$IN/cur/M:2,S" "$T/a/mnt/$IN/.Archive/tmp/M.copy"
 mv "$T/a/mnt/$IN/.Archive/tmp/M.copy" "$T/a/mnt/$IN/.Archive/cur/M:2,S"
 rm "$T/a/mnt/$IN/cur/M:2,S"

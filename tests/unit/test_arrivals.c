@@ -1,7 +1,7 @@
 /* test_arrivals.c: telling a move's unlink from an expunge (arrivals.c):
  * an unlink is a move's source only when the same base name, or the same
  * content, arrived in another folder of the same maildir within the
- * window. */
+ * window, and not together with the unlinked message itself. */
 #include <stdio.h>
 #include <string.h>
 
@@ -21,9 +21,10 @@ int main(void)
 	arrivals_note(ar, "d/u/Maildir/.Archive/cur/1.M1P2.h:2,S", NULL, t);
 	CHECK_INT(arrivals_moved_to(ar, "d/u/Maildir/cur/1.M1P2.h:2,FS", t + 5, out, sizeof(out)), ARRIVAL_MOVED);
 	CHECK(strcmp(out, "d/u/Maildir/.Archive/cur/1.M1P2.h:2,S") == 0);
-	/* and back: from .Archive to .Trash, a folder to another folder */
-	arrivals_note(ar, "d/u/Maildir/.Trash/new/1.M1P2.h", NULL, t + 10);
-	CHECK_INT(arrivals_moved_to(ar, "d/u/Maildir/.Archive/cur/1.M1P2.h:2,S", t + 11, out, sizeof(out)), ARRIVAL_MOVED);
+	/* and on: from .Archive to .Trash, a folder to another folder */
+	uint64_t t2 = t + ARRIVALS_SIBLING_MS;
+	arrivals_note(ar, "d/u/Maildir/.Trash/new/1.M1P2.h", NULL, t2);
+	CHECK_INT(arrivals_moved_to(ar, "d/u/Maildir/.Archive/cur/1.M1P2.h:2,S", t2 + 1, out, sizeof(out)), ARRIVAL_MOVED);
 	CHECK(strcmp(out, "d/u/Maildir/.Trash/new/1.M1P2.h") == 0);
 	/* an expunge: nothing of that base name arrived */
 	CHECK(arrivals_moved_to(ar, "d/u/Maildir/cur/2.M1P2.h:2,ST", t + 12, out, sizeof(out)) != ARRIVAL_MOVED);
@@ -73,6 +74,30 @@ int main(void)
 	/* a base-name arrival needs no hash */
 	arrivals_note(ar, "d/w/Maildir/.Archive/cur/11.same.h:2,S", &h2, t + 202);
 	CHECK(arrivals_moved_to(ar, "d/w/Maildir/cur/11.same.h:2,S", t + 203, out, sizeof(out)) != ARRIVAL_BY_CONTENT);
+	/* one delivery's copies in two folders (Sieve fileinto and keep), by
+	 * hard link (one base name) in either order, or by copying (the same
+	 * content): unlinking one later is an expunge, not a move */
+	uint64_t d = t + 300;
+	arrivals_note(ar, "d/s/Maildir/new/20.sv.h", &h1, d);
+	arrivals_note(ar, "d/s/Maildir/.Archive/new/20.sv.h", &h1, d + 10);
+	CHECK_INT(arrivals_moved_to(ar, "d/s/Maildir/cur/20.sv.h:2,S", d + 1000, out, sizeof(out)), ARRIVAL_NONE);
+	CHECK_INT(arrivals_with_content(ar, "d/s/Maildir/cur/20.sv.h:2,S", &h1, d + 1000, out, sizeof(out)), 0);
+	arrivals_note(ar, "d/s/Maildir/.Archive/new/21.sv.h", &h2, d);
+	arrivals_note(ar, "d/s/Maildir/new/21.sv.h", &h2, d + 10);
+	CHECK_INT(arrivals_moved_to(ar, "d/s/Maildir/cur/21.sv.h:2,S", d + 1000, out, sizeof(out)), ARRIVAL_NONE);
+	arrivals_note(ar, "d/s2/Maildir/new/22.a.h", &h1, d);
+	arrivals_note(ar, "d/s2/Maildir/.Archive/new/23.b.h", &h1, d + 2);
+	CHECK_INT(arrivals_moved_to(ar, "d/s2/Maildir/cur/22.a.h:2,S", d + 1000, out, sizeof(out)), ARRIVAL_NONE);
+	CHECK_INT(arrivals_with_content(ar, "d/s2/Maildir/cur/22.a.h:2,S", &h1, d + 1000, out, sizeof(out)), 0);
+	/* a move a while after the delivery is one, by base name or content */
+	arrivals_note(ar, "d/s/Maildir/.Trash/cur/20.sv.h:2,S", &h1, d + ARRIVALS_SIBLING_MS);
+	CHECK_INT(arrivals_moved_to(ar, "d/s/Maildir/cur/20.sv.h:2,S", d + ARRIVALS_SIBLING_MS + 1, out, sizeof(out)),
+		  ARRIVAL_MOVED);
+	CHECK(strcmp(out, "d/s/Maildir/.Trash/cur/20.sv.h:2,S") == 0);
+	arrivals_note(ar, "d/s2/Maildir/.Trash/new/24.c.h", &h1, d + ARRIVALS_SIBLING_MS + 5);
+	CHECK_INT(arrivals_with_content(ar, "d/s2/Maildir/cur/22.a.h:2,S", &h1, d + ARRIVALS_SIBLING_MS + 6, out,
+					sizeof(out)), 1);
+	CHECK(strcmp(out, "d/s2/Maildir/.Trash/new/24.c.h") == 0);
 	/* past the window */
 	CHECK_INT(arrivals_with_content(ar, "d/w/Maildir/cur/8.old.h:2,S", &h1, t + 201 + ARRIVALS_WINDOW_MS,
 				    out, sizeof(out)), 0);
