@@ -34,9 +34,6 @@ struct applier {
 	/* conflicts resolved, by rule */
 	_Atomic unsigned long n_remote_newer, n_local_newer, n_expunged, n_redirected;
 	_Atomic unsigned long n_removals_met; /* apply_move.c */
-	/* the sending peer's protocol level (wire.h): the move rule acts only
-	 * at 2, where the peer names moves and applies the same rule */
-	int peer_proto;
 	char redirect[4200];  /* this node's path of a message an entry named otherwise */
 	_Atomic unsigned long n_uidlist_merges;
 	/* set by apply_entry: it changed e (path or content hash), so the

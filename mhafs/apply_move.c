@@ -70,8 +70,8 @@ int apply_removals_meet(struct applier *a, struct jentry *e)
 	uint16_t ro = 0;
 	char rdest[PATH_MAX];
 
-	if (!a->removal || !maildir_is_message(e->path) || a->peer_proto < 2)
-		return 0; /* a level-1 peer keeps the moved copy: so do we */
+	if (!a->removal || !maildir_is_message(e->path))
+		return 0;
 	int rc = a->removal(a->hlc_arg, e->path, &rh, &ro, rdest, sizeof(rdest));
 	if (rc <= 0 || ro == e->origin)
 		return rc; /* no removal of ours from this folder to meet */

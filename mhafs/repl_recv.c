@@ -421,7 +421,6 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 	snprintf(ha.node_name, sizeof(ha.node_name), "%s", r->cfg->node_name);
 	ha.resume_seq = applied;
 	ha.proto = proto >= 2 ? (uint8_t)proto : 0; /* a level-1 sender reads no level byte */
-	r->applier.peer_proto = proto; /* only this thread applies the peer's entries */
 	if (wire_send(c, WIRE_HELLO_ACK, &ha) < 0)
 		return;
 	log_notice("replication: peer %s connected to us; we hold its entries up to seq %" PRIu64,
