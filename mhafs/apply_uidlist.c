@@ -24,6 +24,7 @@
 #include "apply_int.h"
 #include "hash.h"
 #include "log.h"
+#include "maildir_key.h"
 #include "uidlist.h"
 
 #define UIDLIST_NAME "dovecot-uidlist"
@@ -200,9 +201,39 @@ static int cmp_rec_base(const void *x, const void *y)
 	return strcmp(a->base, b->base);
 }
 
-/* Whether some message of ours has another UID in the merged version (or
- * none): this node's Dovecot indexed it under the old UID. */
-static int uids_moved(const struct uidlist *ours, const struct uidlist *merged)
+#define GONE_CHECKS_MAX 64 /* renumbered entries looked up in the maildir; past that, drop */
+
+/* Whether uid names a message other than base in the merged version. */
+static int uid_names_other(const struct uidlist *merged, uint32_t uid, const char *base)
+{
+	for (size_t i = 0; i < merged->n; i++)
+		if (merged->rec[i].uid == uid)
+			return strcmp(merged->rec[i].base, base) != 0;
+	return 0;
+}
+
+/* Whether the message base of the maildir holding the uidlist at path has
+ * a file here: 1, 0, or -errno. */
+static int message_here(int root_fd, const char *path, const char *base)
+{
+	char probe[4400], found[4400];
+	const char *slash = strrchr(path, '/');
+	int dirlen = slash ? (int)(slash - path) : 0;
+	int n = snprintf(probe, sizeof(probe), "%.*s%scur/%s", dirlen, path, dirlen ? "/" : "", base);
+	if (n < 0 || (size_t)n >= sizeof(probe))
+		return -ENAMETOOLONG;
+	return maildir_find_key(root_fd, probe, found, sizeof(found));
+}
+
+/* Whether the merge changed what a UID of ours names in a way this node's
+ * Dovecot index could see: a message of ours whose file is here got
+ * another UID (or none), or an old UID of ours now names another message.
+ * An entry renumbered after its file went (expunged or moved away here)
+ * is not: Dovecot drops its UID when it finds the file gone, as after any
+ * expunge, and dropping the index for it would log every client of the
+ * mailbox out for nothing. */
+static int uids_moved(const struct uidlist *ours, const struct uidlist *merged, int root_fd,
+		      const char *path)
 {
 	if (ours->n == 0)
 		return 0;
@@ -211,10 +242,14 @@ static int uids_moved(const struct uidlist *ours, const struct uidlist *merged)
 		return 1;
 	memcpy(sorted, merged->rec, merged->n * sizeof(*sorted));
 	qsort(sorted, merged->n, sizeof(*sorted), cmp_rec_base);
-	int moved = 0;
+	int moved = 0, checks = 0;
 	for (size_t i = 0; i < ours->n && !moved; i++) {
-		struct uidlist_rec *hit = bsearch(&ours->rec[i], sorted, merged->n, sizeof(*sorted), cmp_rec_base);
-		moved = !hit || hit->uid != ours->rec[i].uid;
+		const struct uidlist_rec *r = &ours->rec[i];
+		struct uidlist_rec *hit = bsearch(r, sorted, merged->n, sizeof(*sorted), cmp_rec_base);
+		if (hit && hit->uid == r->uid)
+			continue;
+		moved = ++checks > GONE_CHECKS_MAX || uid_names_other(merged, r->uid, r->base) ||
+			message_here(root_fd, path, r->base) != 0;
 	}
 	free(sorted);
 	return moved;
@@ -293,7 +328,7 @@ int apply_uidlist_merge(struct applier *a, struct jentry *e, struct staged *s, i
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (uids_moved(&ul, &um))
+	if (uids_moved(&ul, &um, a->root_fd, e->path))
 		drop_dovecot_index(a, pfd, e->path);
 	if (mlen == llen && memcmp(merged, local, mlen) == 0) {
 		rc = UIDLIST_KEEP_OURS; /* ours already holds theirs */

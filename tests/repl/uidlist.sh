@@ -9,26 +9,39 @@
 # the store and from the kernel's view of the mount alike: a Dovecot that
 # opened it through a cached dentry would serve the old UID's cached
 # headers over another message's body (partition.sh saw exactly that).
+# In a second mailbox B's colliding entry names a message B has already
+# expunged (its uidlist not yet rewritten): there B's index stays, since
+# Dovecot drops that UID anyway, and clients are not logged out for it.
 . "$(dirname "$0")/lib.sh"
 repl_preflight
 repl_setup 1000
 start_pair
 
 G=0123456789abcdef0123456789abcdef
-# write_uidlist NODE CONTENT: as Dovecot does, through the lock file
+# write_uidlist NODE CONTENT [FOLDER]: as Dovecot does, through the lock file
 write_uidlist() {
-	d=$T/$1/mnt/u/Maildir
+	d=$T/$1/mnt/u/Maildir${3:+/$3}
 	mkdir -p "$d/cur" "$d/new" "$d/tmp"
 	printf '%b' "$2" > "$d/dovecot-uidlist.lock"
 	mv "$d/dovecot-uidlist.lock" "$d/dovecot-uidlist"
 }
+# message NODE BASE [FOLDER]: a message file in cur/
+message() { echo "Subject: $2" > "$T/$1/mnt/u/Maildir${3:+/$3}/cur/$2:2,"; }
 write_uidlist a "3 V1234 N3 G$G\n1 :1700000001.M1P1.a\n2 :1700000002.M2P2.a\n"
+write_uidlist a "3 V77 N2 G$G\n1 :1700000011.M1P1.a\n" .Other
+message a 1700000011.M1P1.a .Other
 converge 10
 
 note "partition; each node gives UID 3 to its own new message"
 ip -n "$NS_A" link set "$VETH_A" down
 write_uidlist a "3 V1234 N4 G$G\n1 :1700000001.M1P1.a\n2 :1700000002.M2P2.a\n3 :1700000003.M3P3.a\n"
 write_uidlist b "3 V1234 N4 G$G\n1 :1700000001.M1P1.a\n2 :1700000002.M2P2.a\n3 :1700000004.M4P4.b\n"
+message a 1700000003.M3P3.a
+message b 1700000004.M4P4.b
+write_uidlist a "3 V77 N3 G$G\n1 :1700000011.M1P1.a\n2 :1700000012.M2P2.a\n" .Other
+message a 1700000012.M2P2.a .Other
+write_uidlist b "3 V77 N3 G$G\n1 :1700000011.M1P1.a\n2 :1700000013.M3P3.b\n" .Other
+echo "B's index of .Other" > "$T/b/mnt/u/Maildir/.Other/dovecot.index"
 # B's Dovecot indexes its UID 3; reading it back leaves the kernel holding
 # the dentries (entry_timeout is 10 s, far longer than the merge takes)
 for f in dovecot.index dovecot.index.log dovecot.index.cache; do
@@ -55,6 +68,12 @@ for f in dovecot.index dovecot.index.log dovecot.index.cache; do
 	fi
 done
 grep -q "removed Dovecot's index" "$T/b.log" || fail "B did not log the removal of its index"
+o=$T/b/back/u/Maildir/.Other
+grep -q "^3 :1700000012.M2P2.a" "$o/dovecot-uidlist" && grep -q "^4 :1700000013.M3P3.b" "$o/dovecot-uidlist" ||
+	fail ".Other's collision not merged: $(cat "$o/dovecot-uidlist")"
+[ -e "$o/dovecot.index" ] || fail "B dropped its index of .Other, where only an expunged message was renumbered"
+! grep -q "Other/dovecot-uidlist: UIDs of this node's messages changed" "$T/b.log" ||
+	fail "B logged an index removal for .Other"
 m=$(( $(status_val a uidlist_merges) + $(status_val b uidlist_merges) ))
 [ "$m" -ge 1 ] || fail "no uidlist merge counted in mhactl status"
 note "uidlist merges counted: $m"
