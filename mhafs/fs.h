@@ -12,6 +12,7 @@
 #include "hlc.h"
 #include "inode.h"
 #include "journal.h"
+#include "reserve.h"
 
 struct mhafs {
 	struct config *cfg;
@@ -29,8 +30,8 @@ struct mhafs {
 	atomic_int journal_failed;   /* a record failed: next start must check */
 	atomic_int journal_full;     /* the journal's file system is full */
 	atomic_ullong gate_checked_ms;
-	char ballast[4200];          /* state_dir/reserve: space kept for the journal */
-	long long ballast_size;
+	struct reserve journal_reserve; /* state_dir/reserve: space kept for the journal */
+	struct reserve control_reserve; /* in the store: space kept for Dovecot's control files */
 	atomic_ulong ops_journaled;
 	atomic_ulong ops_local;
 };
@@ -39,6 +40,10 @@ struct mhafs {
 const struct fuse_lowlevel_ops *fs_build_ops(void);
 void fs_data_ops(struct fuse_lowlevel_ops *ops);
 int fs_do_lookup(struct mhafs *fs, struct inode *parent, const char *name, struct fuse_entry_param *e);
+/* Whether name in parent is mhafs's own (CONFIG_STAGING_DIR at the top:
+ * the replicator's staging files and the store's space reserve), which
+ * the mount does not show. */
+int fs_hidden(struct mhafs *fs, struct inode *parent, const char *name);
 
 static inline struct mhafs *fs_of(fuse_req_t req)
 {
@@ -105,6 +110,26 @@ void fs_dotlock_give(struct mhafs *fs, struct inode *parent, const char *name, i
 void fs_space_init(struct mhafs *fs);
 /* 0 if changes may proceed, else ENOSPC. */
 int fs_gate(struct mhafs *fs);
+
+/* ---- fs_space.c: room in the store for Dovecot's control files ----
+ * A reserve in the backing file system (CONFIG_STAGING_DIR/reserve) is
+ * released when a write to one of Dovecot's control files (dovecot-uidlist,
+ * dovecot-keywords, its indexes, subscriptions) finds the file system full,
+ * and that write is made again.  Until there is room for the reserve
+ * twice over, other writes that would take space (mail) get ENOSPC, so the
+ * room goes to the control files: a Dovecot that fails to write its
+ * uidlist can lose its map of UIDs to messages (tests/fs/controlfull.sh). */
+void fs_control_space_init(struct mhafs *fs);
+/* Whether a file name is one of Dovecot's control files. */
+int fs_control_name(const char *name);
+/* Before a write or fallocate on fd: 0 to go ahead, or ENOSPC while the
+ * reserve is given away and fd is not a control file. */
+int fs_space_admit(struct mhafs *fs, int fd);
+/* The same for content the peer sent for a store path (the receiver). */
+int fs_space_admit_path(struct mhafs *fs, const char *path);
+/* A write or fallocate on fd failed with ENOSPC: 1 when fd is a control
+ * file and the reserve was just released for it (try once more). */
+int fs_space_release_for(struct mhafs *fs, int fd);
 /* Switch the journal to its writer thread (group commit), after the fork. */
 int fs_start_journal_writer(struct mhafs *fs);
 

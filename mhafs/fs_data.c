@@ -197,16 +197,12 @@ static int undo_short_write(int fd, const struct stat *before, off_t off, ssize_
 	return ftruncate(fd, before->st_size) == 0;
 }
 
-static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, off_t off,
-			 struct fuse_file_info *fi)
+/* Write in_buf to fd at off: the count written, or -errno.  A write the
+ * disk filled part way fails whole with the file as it was, when it can
+ * be (Dovecot appends records to dovecot-uidlist in place; a record cut in
+ * two breaks the file for good). */
+static ssize_t write_whole(int fd, struct fuse_bufvec *in_buf, off_t off, size_t want)
 {
-	if (fs_gate(fs_of(req))) {
-		fuse_reply_err(req, ENOSPC);
-		return;
-	}
-	struct mhafs *fs = fs_of(req);
-	int fd = (int)fi->fh;
-	size_t want = fuse_buf_size(in_buf);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(want);
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fd;
@@ -214,11 +210,36 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 	struct stat before;
 	int sized = fstat(fd, &before) == 0;
 	ssize_t n = fuse_buf_copy(&out, in_buf, 0);
-	if (n >= 0 && (size_t)n < want && sized && undo_short_write(fd, &before, off, n)) {
-		/* the disk filled part way: the write fails whole and the file
-		 * is as it was (Dovecot appends records to dovecot-uidlist in
-		 * place; a record cut in two breaks the file for good) */
+	if (n >= 0 && (size_t)n < want && sized && undo_short_write(fd, &before, off, n))
 		n = -ENOSPC;
+	return n;
+}
+
+/* Whether in_buf can be copied again (memory; a pipe is drained). */
+static int rewindable(const struct fuse_bufvec *in_buf)
+{
+	for (size_t i = 0; i < in_buf->count; i++)
+		if (in_buf->buf[i].flags & FUSE_BUF_IS_FD)
+			return 0;
+	return 1;
+}
+
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_buf, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct mhafs *fs = fs_of(req);
+	int fd = (int)fi->fh;
+	int err = fs_gate(fs);
+	if (err || (err = fs_space_admit(fs, fd))) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	size_t want = fuse_buf_size(in_buf), idx = in_buf->idx, boff = in_buf->off;
+	ssize_t n = write_whole(fd, in_buf, off, want);
+	if (n == -ENOSPC && rewindable(in_buf) && fs_space_release_for(fs, fd)) {
+		in_buf->idx = idx; /* a control file: once more, in the reserve's room */
+		in_buf->off = boff;
+		n = write_whole(fd, in_buf, off, want);
 	}
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
@@ -257,12 +278,17 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			 struct fuse_file_info *fi)
 {
-	if (fs_gate(fs_of(req))) {
-		fuse_reply_err(req, ENOSPC);
+	struct mhafs *fs = fs_of(req);
+	int fd = (int)fi->fh;
+	int err = fs_gate(fs);
+	if (err || (err = fs_space_admit(fs, fd))) {
+		fuse_reply_err(req, err);
 		return;
 	}
-	struct mhafs *fs = fs_of(req);
-	if (fallocate((int)fi->fh, mode, off, len) < 0) {
+	int rc = fallocate(fd, mode, off, len);
+	if (rc < 0 && errno == ENOSPC && fs_space_release_for(fs, fd))
+		rc = fallocate(fd, mode, off, len);
+	if (rc < 0) {
 		fuse_reply_err(req, errno);
 		return;
 	}
@@ -342,6 +368,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset
 		const char *name = d->entry->d_name;
 		off_t next = d->entry->d_off;
 		size_t sz;
+		if (fs_hidden(fs, dir, name)) {
+			d->entry = NULL;
+			d->offset = next;
+			continue;
+		}
 		if (plus) {
 			struct fuse_entry_param e;
 			int dots = !strcmp(name, ".") || !strcmp(name, "..");

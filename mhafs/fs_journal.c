@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,45 +87,22 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int make_reserve(struct mhafs *fs)
-{
-	int fd = open(fs->ballast, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	int rc = posix_fallocate(fd, 0, (off_t)fs->ballast_size);
-	if (rc == 0)
-		rc = fsync(fd) < 0 ? errno : 0;
-	close(fd);
-	if (rc != 0) {
-		unlink(fs->ballast);
-		return -rc;
-	}
-	return 0;
-}
-
 void fs_space_init(struct mhafs *fs)
 {
-	struct statvfs sv;
-	snprintf(fs->ballast, sizeof(fs->ballast), "%s/reserve", fs->cfg->state_dir);
-	fs->ballast_size = 1 << 20;
-	if (statvfs(fs->cfg->state_dir, &sv) == 0) {
-		long long total = (long long)sv.f_blocks * (long long)sv.f_frsize;
-		if (total / 8 < fs->ballast_size)
-			fs->ballast_size = total / 8;
-	}
-	int rc = make_reserve(fs);
+	int rc = reserve_init(&fs->journal_reserve, fs->cfg->state_dir, "reserve", 1 << 20);
 	if (rc < 0) {
 		log_warn("journal: cannot reserve %lld bytes in %s (%s): the journal's disk is full or "
 			 "nearly; changes are refused until there is room",
-			 fs->ballast_size, fs->cfg->state_dir, strerror(-rc));
+			 fs->journal_reserve.size, fs->cfg->state_dir, strerror(-rc));
 		atomic_store(&fs->journal_full, 1);
 	}
+	fs_control_space_init(fs);
 }
 
 /* The journal hit ENOSPC: give it the reserve.  1 if there was one. */
 static int release_reserve(struct mhafs *fs)
 {
-	int had = unlink(fs->ballast) == 0;
+	int had = reserve_release(&fs->journal_reserve);
 	if (!atomic_exchange(&fs->journal_full, 1))
 		log_err("journal: the file system of %s is full; %s the reserve and refusing every "
 			"change with ENOSPC until space is freed", fs->cfg->state_dir,
@@ -167,11 +143,8 @@ int fs_gate(struct mhafs *fs)
 	uint64_t now = now_ms(), last = atomic_load(&fs->gate_checked_ms);
 	if (now - last < 200 || !atomic_compare_exchange_strong(&fs->gate_checked_ms, &last, now))
 		return ENOSPC;
-	struct statvfs sv;
-	if (statvfs(fs->cfg->state_dir, &sv) < 0 ||
-	    (long long)sv.f_bavail * (long long)sv.f_frsize < 2 * fs->ballast_size + (1 << 20) / 4)
-		return ENOSPC;
-	if (make_reserve(fs) < 0)
+	atomic_store(&fs->journal_reserve.checked_ms, 0); /* the gate is rate-limited already */
+	if (!reserve_regain(&fs->journal_reserve, now))
 		return ENOSPC;
 	atomic_store(&fs->journal_full, 0);
 	log_notice("journal: space is available again in %s; changes accepted", fs->cfg->state_dir);

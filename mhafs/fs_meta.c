@@ -44,6 +44,11 @@ static int uncached_name(const char *name)
 	return (n > 5 && strcmp(name + n - 5, ".lock") == 0) || strcmp(name, "dovecot-uidlist") == 0;
 }
 
+int fs_hidden(struct mhafs *fs, struct inode *parent, const char *name)
+{
+	return parent == itable_root(fs->inodes) && strcmp(name, CONFIG_STAGING_DIR) == 0;
+}
+
 /* Look name up in parent and fill e (lookup count +1).  Returns 0 or errno. */
 int fs_do_lookup(struct mhafs *fs, struct inode *parent, const char *name, struct fuse_entry_param *e)
 {
@@ -54,6 +59,8 @@ int fs_do_lookup(struct mhafs *fs, struct inode *parent, const char *name, struc
 		e->attr_timeout = e->entry_timeout = 0;
 	if (bad_name(name))
 		return EINVAL;
+	if (fs_hidden(fs, parent, name))
+		return ENOENT;
 	int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno;

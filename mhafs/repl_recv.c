@@ -227,6 +227,12 @@ static int handle_op(struct repl *r, struct tls_conn *c, const struct wire_op *o
 		return WIRE_EFIELD;
 	}
 	int dup = e.seq <= *applied;
+	if (content && !dup && (rc = fs_space_admit_path(r->fs, e.path))) {
+		/* the store's last room is kept for Dovecot's control files */
+		send_error(c, WIRE_ERR_APPLY, "%s: %s", e.path, strerror(rc));
+		repl_set_error(r, "applying %s %s: %s", jop_name(e.op), e.path, strerror(rc));
+		return -rc;
+	}
 	if (content && !dup && (rc = staged_open(&r->applier, &e, &s)) < 0) {
 		send_error(c, WIRE_ERR_APPLY, "staging: %s", strerror(-rc));
 		return rc;

@@ -17,12 +17,15 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 scratch sem
 
-# tree DIR: one line per object below DIR with the fields that must match.
+# tree DIR: one line per object below DIR with the fields that must match;
+# mhafs's own .mhafs-staging (its space reserve) is in the backing dir and
+# hidden from the mount, so it is left out of both.
 tree() {
-	(cd "$1" && find . -mindepth 1 -printf '%P %y ino=%i mode=%m nlink=%n size=%s uid=%U gid=%G mtime=%T@\n' | sort)
+	(cd "$1" && find . -mindepth 1 -path ./.mhafs-staging -prune -o \
+		-printf '%P %y ino=%i mode=%m nlink=%n size=%s uid=%U gid=%G mtime=%T@\n' | sort)
 }
 sums() {
-	(cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum)
+	(cd "$1" && find . -path ./.mhafs-staging -prune -o -type f -print0 | sort -z | xargs -0 -r sha256sum)
 }
 
 # 1. the reference: a plain directory on the same filesystem
