@@ -215,6 +215,14 @@ static ssize_t write_whole(int fd, struct fuse_bufvec *in_buf, off_t off, size_t
 	return n;
 }
 
+/* Before a write or fallocate: 0, or ENOSPC when the journal's disk is
+ * full or the store keeps its last room for Dovecot's control files. */
+static int may_take_space(struct mhafs *fs, int fd)
+{
+	int err = fs_gate(fs);
+	return err ? err : fs_space_admit(fs, fd);
+}
+
 /* Whether in_buf can be copied again (memory; a pipe is drained). */
 static int rewindable(const struct fuse_bufvec *in_buf)
 {
@@ -229,8 +237,8 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 {
 	struct mhafs *fs = fs_of(req);
 	int fd = (int)fi->fh;
-	int err = fs_gate(fs);
-	if (err || (err = fs_space_admit(fs, fd))) {
+	int err = may_take_space(fs, fd);
+	if (err) {
 		fuse_reply_err(req, err);
 		return;
 	}
@@ -280,8 +288,8 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 {
 	struct mhafs *fs = fs_of(req);
 	int fd = (int)fi->fh;
-	int err = fs_gate(fs);
-	if (err || (err = fs_space_admit(fs, fd))) {
+	int err = may_take_space(fs, fd);
+	if (err) {
 		fuse_reply_err(req, err);
 		return;
 	}
