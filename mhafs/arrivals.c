@@ -37,14 +37,17 @@ struct arrival {
 
 struct arrivals {
 	pthread_mutex_t lock;
+	uint64_t sibling_ms;
 	struct arrival slot[ARRIVALS_SLOTS];
 };
 
-struct arrivals *arrivals_new(void)
+struct arrivals *arrivals_new(uint64_t sibling_ms)
 {
 	struct arrivals *ar = calloc(1, sizeof(*ar));
-	if (ar)
-		pthread_mutex_init(&ar->lock, NULL);
+	if (!ar)
+		return NULL;
+	pthread_mutex_init(&ar->lock, NULL);
+	ar->sibling_ms = sibling_ms > ARRIVALS_SIBLING_MS ? sibling_ms : ARRIVALS_SIBLING_MS;
 	return ar;
 }
 
@@ -157,9 +160,9 @@ static uint64_t own_arrival(struct arrivals *ar, const char *path, const struct 
 
 /* Whether arrival s could be a copy made from a message that arrived at
  * own_ms (0: not lately): not if it came with it, as one delivery's. */
-static int after_own(const struct arrival *s, uint64_t own_ms)
+static int after_own(const struct arrivals *ar, const struct arrival *s, uint64_t own_ms)
 {
-	return !own_ms || s->ms >= own_ms + ARRIVALS_SIBLING_MS;
+	return !own_ms || s->ms >= own_ms + ar->sibling_ms;
 }
 
 /* The latest arrival of path's base name in another folder of its maildir
@@ -172,7 +175,7 @@ static const struct arrival *by_base(struct arrivals *ar, const char *path, cons
 	for (size_t i = 0; i < ARRIVALS_PROBE; i++) {
 		const struct arrival *s = &ar->slot[(start + i) % ARRIVALS_SLOTS];
 		if (recent(s, now_ms) && same_base(&s->k, k) && other_folder(s, path, k) &&
-		    after_own(s, own_ms) && (!best || s->ms > best->ms))
+		    after_own(ar, s, own_ms) && (!best || s->ms > best->ms))
 			best = s;
 	}
 	return best;
@@ -187,7 +190,7 @@ static const struct arrival *by_content(struct arrivals *ar, const char *path, c
 	const struct arrival *best = NULL;
 	for (size_t n = 0; n < ARRIVALS_SLOTS; n++) {
 		const struct arrival *s = &ar->slot[n];
-		if (!recent(s, now_ms) || (best && s->ms <= best->ms) || !after_own(s, own_ms))
+		if (!recent(s, now_ms) || (best && s->ms <= best->ms) || !after_own(ar, s, own_ms))
 			continue;
 		if (h && (!s->has_h || s->h.hi != h->hi || s->h.lo != h->lo))
 			continue;

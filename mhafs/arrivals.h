@@ -7,7 +7,7 @@
  * or with its content, is such a move's second half, and its journal entry
  * says where the message went.  Any other unlink of a message is an
  * expunge.  So is one whose own arrival (in its folder, through this
- * mount) came less than ARRIVALS_SIBLING_MS before the other: copies of
+ * mount) came less than the sibling window before the other: copies of
  * one delivery (Sieve fileinto and keep) arrive together, and a move's
  * copy is made from a message that was already there.  Thread safe. */
 #ifndef MHAFS_ARRIVALS_H
@@ -17,13 +17,17 @@
 #include <stdint.h>
 
 #define ARRIVALS_WINDOW_MS 60000 /* a move's unlink follows its copy within this */
-#define ARRIVALS_SIBLING_MS 5000 /* arrivals this close are one delivery's copies
-				  * (a commit waits at most sync_timeout_ms, 3 s) */
+#define ARRIVALS_SIBLING_MS 5000 /* the least sibling window: arrivals this close
+				  * are one delivery's copies (a commit waits for
+				  * the peer at most sync_timeout_ms, 3 s by default) */
 
 struct arrivals;
 struct hash128;
 
-struct arrivals *arrivals_new(void);
+/* sibling_ms: the sibling window, at least ARRIVALS_SIBLING_MS (mhafs
+ * gives sync_timeout_ms + 2 s, so one delivery's commits, each waiting
+ * for the peer, fall inside it). */
+struct arrivals *arrivals_new(uint64_t sibling_ms);
 void arrivals_free(struct arrivals *ar);
 /* A message with content h arrived at path (store-relative) at now_ms;
  * other paths are ignored. */

@@ -263,7 +263,7 @@ static int check_paths(struct mhafs *fs, struct config *cfg, char *mnt_real)
 	if (fstat(fs->root_fd, &st) < 0)
 		return -1;
 	fs->inodes = itable_new(fs->root_fd, st.st_dev, st.st_ino);
-	fs->arrivals = arrivals_new();
+	fs->arrivals = arrivals_new((uint64_t)cfg->sync_timeout_ms + 2000);
 	return fs->inodes && fs->arrivals ? 0 : -1;
 }
 

@@ -188,7 +188,8 @@ tree() {
 	) | sort
 }
 
-# age_arrivals: wait out mhafs/arrivals.h's ARRIVALS_SIBLING_MS (5 s), so
+# age_arrivals: wait out the sibling window of mhafs/arrivals.h (5 s with
+# the default sync_timeout_ms; these tests set 1 s, the least is 5 s), so
 # that a copy made next of a message delivered through the same node is
 # taken for a move, not for a second copy of one delivery
 age_arrivals() { sleep 5.1; }

@@ -11,7 +11,7 @@
 
 int main(void)
 {
-	struct arrivals *ar = arrivals_new();
+	struct arrivals *ar = arrivals_new(0); /* the least window, ARRIVALS_SIBLING_MS */
 	char out[256];
 	uint64_t t = 1000000;
 
@@ -98,6 +98,16 @@ int main(void)
 	CHECK_INT(arrivals_with_content(ar, "d/s2/Maildir/cur/22.a.h:2,S", &h1, d + ARRIVALS_SIBLING_MS + 6, out,
 					sizeof(out)), 1);
 	CHECK(strcmp(out, "d/s2/Maildir/.Trash/new/24.c.h") == 0);
+	/* a longer sync timeout widens the sibling window: a copy 10 s after
+	 * the delivery is a sibling when commits may wait 18 s for the peer */
+	struct arrivals *slow = arrivals_new(20000);
+	CHECK(slow != NULL);
+	arrivals_note(slow, "d/s/Maildir/new/30.sv.h", &h1, d);
+	arrivals_note(slow, "d/s/Maildir/.Archive/new/30.sv.h", &h1, d + 10000);
+	CHECK_INT(arrivals_moved_to(slow, "d/s/Maildir/cur/30.sv.h:2,S", d + 11000, out, sizeof(out)), ARRIVAL_NONE);
+	arrivals_note(slow, "d/s/Maildir/.Trash/new/30.sv.h", &h1, d + 20000);
+	CHECK_INT(arrivals_moved_to(slow, "d/s/Maildir/cur/30.sv.h:2,S", d + 20001, out, sizeof(out)), ARRIVAL_MOVED);
+	arrivals_free(slow);
 	/* past the window */
 	CHECK_INT(arrivals_with_content(ar, "d/w/Maildir/cur/8.old.h:2,S", &h1, t + 201 + ARRIVALS_WINDOW_MS,
 				    out, sizeof(out)), 0);
