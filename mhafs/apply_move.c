@@ -72,6 +72,11 @@ int apply_removals_meet(struct applier *a, struct jentry *e)
 
 	if (!a->removal || !maildir_is_message(e->path))
 		return 0;
+	/* the walk re-stating a tombstone (which may be an echo of this node's
+	 * own change, found through a stale catalog row) is no concurrent
+	 * removal by a user: taking it for an expunge lost moved messages */
+	if (e->flags & JOP_UNLINK_RESTATED)
+		return 0;
 	int rc = a->removal(a->hlc_arg, e->path, &rh, &ro, rdest, sizeof(rdest));
 	if (rc <= 0 || ro == e->origin)
 		return rc; /* no removal of ours from this folder to meet */

@@ -314,7 +314,9 @@ static int note_removal(struct journal *j, const struct jentry *e)
 static int op_unlink(struct journal *j, const struct jentry *e)
 {
 	int rc = tombstone(j, e, 'f', 0);
-	return rc == SQLITE_OK ? note_removal(j, e) : rc;
+	if (rc != SQLITE_OK || (e->flags & JOP_UNLINK_RESTATED))
+		return rc; /* the walk re-stating a tombstone removed nothing of a user's */
+	return note_removal(j, e);
 }
 
 static int op_rmdir(struct journal *j, const struct jentry *e)

@@ -138,6 +138,10 @@ int jentry_decode(const uint8_t *buf, size_t len, struct jentry *e, char *strbuf
 #define JOP_RENAME_WHITEOUT 4u    /* = RENAME_WHITEOUT */
 #define JOP_RENAME_FLAGS 7u
 #define JOP_SETATTR_FLAGS 0x3ffffu /* FUSE_SET_ATTR_MODE .. _TOUCH */
+/* An UNLINK the reconciliation walk sends to re-state a deletion its
+ * catalog holds (protocol level 2): not a user's expunge or move, so the
+ * move rule (apply_move.c) does not take it for one. */
+#define JOP_UNLINK_RESTATED 1u
 #define JOP_SETXATTR_FLAGS 3u      /* XATTR_CREATE | XATTR_REPLACE */
 /* Largest encoded entry: fixed part, st, hash and three maximal strings. */
 #define JENTRY_MAX_ENCODED (25 + 36 + 16 + 3 * 2 + 2 * JENTRY_MAX_PATH + JENTRY_MAX_XNAME)

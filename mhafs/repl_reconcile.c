@@ -352,6 +352,7 @@ static int rec_diff(void *arg, const char *path, const struct crow *l, const str
 				return 0;
 			}
 			e.op = JOP_UNLINK;
+			e.flags = JOP_UNLINK_RESTATED; /* a catalog's tombstone, not a user's removal */
 		} else {
 			if (!l || !later_than(l, rr, self)) {
 				x->kept++;

@@ -121,9 +121,12 @@ static int send_entry(struct repl *r, struct tls_conn *c, struct jcursor *cur, s
 		/* gone for good: send the entry without content; the peer
 		 * skips it and applies the removal that follows */
 	}
-	/* a level-1 peer refuses an UNLINK naming where the message went */
-	if (e->op == JOP_UNLINK && e->path2 && r->out_proto < 2)
+	/* a level-1 peer refuses an UNLINK naming where the message went, or
+	 * with any flag */
+	if (e->op == JOP_UNLINK && r->out_proto < 2) {
 		e->path2 = NULL;
+		e->flags = 0;
+	}
 	long n = jentry_encode(e, enc, sizeof(enc));
 	if (n < 0 || (size_t)n > sizeof(enc)) {
 		if (fd >= 0)

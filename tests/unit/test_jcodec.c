@@ -164,7 +164,16 @@ int main(void)
 		      back.path2 && strcmp(back.path2, e.path2) == 0);
 	}
 	e = base(JOP_UNLINK); e.xname = "user.x";     CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
-	e = base(JOP_UNLINK); e.flags = 1;            CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
+	e = base(JOP_UNLINK); e.flags = 2;            CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
+	{ /* the walk's re-stated removal: its one flag round-trips */
+		struct jentry back;
+		char rsb[JENTRY_MAX_STRBUF];
+		e = base(JOP_UNLINK);
+		e.flags = JOP_UNLINK_RESTATED;
+		long len = jentry_encode(&e, buf, sizeof(buf));
+		CHECK(len > 0 && jentry_decode(buf, (size_t)len, &back, rsb, sizeof(rsb)) == 0 &&
+		      back.flags == JOP_UNLINK_RESTATED);
+	}
 	e = base(JOP_UNLINK); e.origin = 0;           CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
 	e = base(JOP_UNLINK); e.seq = 0;              CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
 	e = base(JOP_UNLINK); e.hlc = 0;              CHECK_INT(jentry_encode(&e, buf, sizeof(buf)), -1);
