@@ -56,6 +56,7 @@ struct journal {
 	uint64_t seq;        /* last seq assigned to this node's origin */
 	hlc_t last_hlc;
 	int catalog_built;
+	int progress_ready;  /* the peer_progress table exists (journal_repl.c) */
 	int failing;         /* an error was logged; cleared on success */
 	/* the asynchronous writer (journal_async.c); while async is 0,
 	 * journal_record writes the entry itself */

@@ -20,14 +20,15 @@ static const char progress_sql[] =
 	"CREATE TABLE IF NOT EXISTS peer_progress("
 	" origin INTEGER PRIMARY KEY, applied_seq INTEGER NOT NULL)";
 
+/* Under j->lock.  Kept per journal, not per database pointer: a journal
+ * closed and opened again may get the same pointer for a new database. */
 static int ensure_progress(struct journal *j)
 {
-	static __thread sqlite3 *done_for;
-	if (done_for == j->db)
+	if (j->progress_ready)
 		return SQLITE_OK;
 	int rc = sqlite3_exec(j->db, progress_sql, NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
-		done_for = j->db;
+		j->progress_ready = 1;
 	return rc;
 }
 
@@ -49,6 +50,14 @@ int journal_apply_remote(struct journal *j, const struct jentry *e, int update_c
 		hlc_update(j->clock, e->hlc);
 	if ((rc = jexec(j, S_BEGIN)) != SQLITE_OK)
 		goto out;
+	if (update_catalog == JAR_UNLESS_GONE) {
+		struct crow row;
+		if (catalog_get(j, e->path, &row) == 1 && row.deleted && row.hlc > e->hlc) {
+			update_catalog = JAR_SKIP;
+			log_info("journal: %s from node %u: gone here since by a later change; its "
+				 "tombstone stays", e->path, e->origin);
+		}
+	}
 	rc = update_catalog ? catalog_apply(j, e) : SQLITE_OK;
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(j->db,

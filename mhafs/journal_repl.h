@@ -13,9 +13,14 @@
 #include "journal.h"
 
 /* Record in the catalog that the peer's entry e (origin, seq, hlc set) has
- * been applied to the backing tree (unless update_catalog is 0: the entry
- * was not applied, this node's state stands), and advance that origin's
- * resume point; merges e->hlc into the local clock.  0 or -errno. */
+ * been applied to the backing tree (update_catalog JAR_RECORD; JAR_SKIP:
+ * the entry was not applied, this node's state stands), and advance that
+ * origin's resume point; merges e->hlc into the local clock.  0 or -errno.
+ * JAR_UNLESS_GONE: e made an object that is no longer in the store (a
+ * local change between the apply and this record, e.g. Dovecot renaming a
+ * replicated message out of new/): a newer tombstone the catalog holds for
+ * it stays, rather than a stale live row the walk would act on. */
+enum { JAR_SKIP = 0, JAR_RECORD = 1, JAR_UNLESS_GONE = 2 };
 int journal_apply_remote(struct journal *j, const struct jentry *e, int update_catalog);
 /* Highest seq of origin applied here (0 if none). */
 uint64_t journal_applied_seq(struct journal *j, uint16_t origin);

@@ -132,6 +132,20 @@ static void journal_merged(struct repl *r, const struct jentry *applied)
 /* Make the batch durable, record it in the catalog, acknowledge it (the
  * highest seq stands for all; not when c is NULL: the stream is ending),
  * and queue the cache invalidations. */
+/* How to record an applied entry in the catalog: an object it made that is
+ * already gone from the store again keeps a newer tombstone (see
+ * journal_repl.h). */
+static int record_mode(struct repl *r, const struct jentry *e, int skipped)
+{
+	struct stat st;
+	if (skipped)
+		return JAR_SKIP;
+	if ((e->op == JOP_COMMIT || e->op == JOP_CREATE || e->op == JOP_WRITE || e->op == JOP_MKNOD) &&
+	    fstatat(r->fs->root_fd, e->path, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+		return JAR_UNLESS_GONE;
+	return JAR_RECORD;
+}
+
 static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 {
 	static __thread char strbuf[JENTRY_MAX_STRBUF];
@@ -155,7 +169,7 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 			return WIRE_EFIELD; /* decoded once already: cannot happen */
 		}
 		if (!b->dup[i]) {
-			if ((rc = journal_apply_remote(r->fs->journal, &e, !b->skipped[i])) < 0) {
+			if ((rc = journal_apply_remote(r->fs->journal, &e, record_mode(r, &e, b->skipped[i]))) < 0) {
 				b->n = b->any_new = 0; /* the rest is sent again and found in effect */
 				if (c)
 					send_error(c, WIRE_ERR_APPLY, "catalog: %s", strerror(-rc));

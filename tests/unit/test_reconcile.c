@@ -211,6 +211,59 @@ static void test_gc(const char *sdir)
 	CHECK_INT(verify(sdir), 0);
 }
 
+/* A peer's entry recorded after a local change removed what it made (the
+ * receiver records a batch after its syncfs; Dovecot may rename a message
+ * out of new/ meanwhile): JAR_UNLESS_GONE keeps the newer tombstone,
+ * JAR_RECORD (the object is in the store) records the entry. */
+static struct jentry peer_commit(const char *path, uint64_t seq, hlc_t hlc)
+{
+	struct jentry e;
+	memset(&e, 0, sizeof(e));
+	e.op = JOP_COMMIT;
+	e.path = path;
+	e.path2 = "m/tmp/p";
+	e.origin = 2;
+	e.seq = seq;
+	e.hlc = hlc;
+	e.has_st = 1;
+	e.st = mkst(S_IFREG | 0600, 1, 1700000000);
+	e.has_hash = 1;
+	hash_buf("p", 1, &e.hash);
+	return e;
+}
+
+static void test_superseded(const char *sdir)
+{
+	char err[512];
+	struct journal *j = journal_open(sdir, 1, &clk, NULL, err, sizeof(err));
+	CHECK(j != NULL);
+	if (!j)
+		return;
+	CHECK_INT(rec(j, JOP_MKDIR, "m", NULL, S_IFDIR | 0700, NULL, 0), 0);
+	CHECK_INT(rec(j, JOP_MKDIR, "m/new", NULL, S_IFDIR | 0700, NULL, 0), 0);
+	hlc_t applied = hlc_now(&clk);
+	struct jentry l;
+	memset(&l, 0, sizeof(l));
+	l.op = JOP_UNLINK; /* gone again here, recorded first (Dovecot's rename) */
+	l.path = "m/new/y";
+	CHECK_INT(journal_record(j, &l), 0);
+	l.path = "m/new/z";
+	CHECK_INT(journal_record(j, &l), 0);
+	struct jentry e = peer_commit("m/new/y", 1, applied);
+	CHECK_INT(journal_apply_remote(j, &e, JAR_UNLESS_GONE), 0);
+	e = peer_commit("m/new/z", 2, applied);
+	CHECK_INT(journal_apply_remote(j, &e, JAR_RECORD), 0);
+	e = peer_commit("m/new/w", 3, hlc_now(&clk)); /* nothing newer here */
+	CHECK_INT(journal_apply_remote(j, &e, JAR_UNLESS_GONE), 0);
+	journal_flush(j);
+	sqlite3 *db = db_reader(sdir);
+	CHECK_INT(q_int(db, "SELECT deleted FROM catalog WHERE path = 'm/new/y'", NULL), 1);
+	CHECK_INT(q_int(db, "SELECT deleted FROM catalog WHERE path = 'm/new/z'", NULL), 0);
+	CHECK_INT(q_int(db, "SELECT deleted FROM catalog WHERE path = 'm/new/w'", NULL), 0);
+	sqlite3_close(db);
+	journal_close(j, 1);
+}
+
 /* The group-commit writer merges a batch's digest deltas and writes them
  * once: the tree must still equal a recomputation, and equal the tree of
  * the same changes recorded one by one. */
@@ -382,6 +435,8 @@ int main(void)
 
 	snprintf(sa, sizeof(sa), "%s/gc", ta);
 	test_gc(sa);
+	snprintf(sa, sizeof(sa), "%s/superseded", ta);
+	test_superseded(sa);
 	snprintf(sa, sizeof(sa), "%s/async1", ta);
 	snprintf(sb, sizeof(sb), "%s/async2", ta);
 	test_async(sa, sb);
