@@ -19,7 +19,8 @@
 #define WIRE_VERSION 1   /* frame format: the header's version byte */
 /* Protocol levels, agreed in HELLO (ver_min..ver_max) and HELLO_ACK:
  *   1  the first release;
- *   2  an UNLINK entry may carry path2, where a moved message went.
+ *   2  an UNLINK entry may carry path2, where a moved message went, and
+ *      the flag JOP_UNLINK_RESTATED (the reconciliation walk's).
  * A node speaks the highest level both know, so a pair mid-upgrade keeps
  * replicating; the frame format stays WIRE_VERSION at every level. */
 #define WIRE_PROTO 2

@@ -114,7 +114,8 @@ int fs_gate(struct mhafs *fs);
 /* ---- fs_space.c: room in the store for Dovecot's control files ----
  * A reserve in the backing file system (CONFIG_STAGING_DIR/reserve) is
  * released when a write to one of Dovecot's control files (dovecot-uidlist,
- * dovecot-keywords, its indexes, subscriptions) finds the file system full,
+ * dovecot-keywords, its indexes, subscriptions, and their .lock files)
+ * finds the file system full,
  * and that write is made again.  Until there is room for the reserve
  * twice over, other writes that would take space (mail) get ENOSPC, so the
  * room goes to the control files: a Dovecot that fails to write its

@@ -37,6 +37,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
 		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
 	conn->want &= ~FUSE_CAP_EXPORT_SUPPORT;
+	/* Writes come in memory, not spliced from a pipe: a write to a control
+	 * file that finds the disk full is made again in the reserve's room
+	 * (fs_space.c), and a pipe cannot be read twice. */
+	conn->want &= ~FUSE_CAP_SPLICE_READ;
 	conn->time_gran = 1; /* nanosecond timestamps: mtime is INTERNALDATE */
 	if (conn->max_background < 64)
 		conn->max_background = 64;

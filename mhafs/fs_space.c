@@ -46,7 +46,8 @@ void fs_control_space_init(struct mhafs *fs)
 
 int fs_control_name(const char *name)
 {
-	return strncmp(name, "dovecot", 7) == 0 || strcmp(name, "subscriptions") == 0;
+	/* subscriptions is written as subscriptions.lock and renamed */
+	return strncmp(name, "dovecot", 7) == 0 || strncmp(name, "subscriptions", 13) == 0;
 }
 
 /* The name of the file open as fd, into buf: 0 or -1. */

@@ -259,6 +259,9 @@ static int handle_op(struct repl *r, struct tls_conn *c, const struct wire_op *o
 	}
 	if (!dup) {
 		const char *named = e.path;
+		/* the peer's clock first: a local change the apply sets off (Dovecot
+		 * renaming the message it sees arrive) must be later than e */
+		hlc_update(&r->fs->clock, e.hlc);
 		rc = apply_entry(&r->applier, &e, content ? &s : NULL, &skipped);
 		staged_discard(&r->applier, &s);
 		if (rc == 0 && (e.path != named || r->applier.entry_changed)) {

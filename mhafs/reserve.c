@@ -62,7 +62,12 @@ int reserve_regain(struct reserve *r, uint64_t now_ms)
 	if (slash)
 		*slash = '\0';
 	struct statvfs sv;
-	if (statvfs(dir, &sv) < 0 || (long long)sv.f_bavail * (long long)sv.f_frsize < 2 * r->size + (1 << 18))
+	if (statvfs(dir, &sv) < 0)
+		return 0;
+	/* root writes into the blocks kept for root, so root's ENOSPC means
+	 * those are gone too: its room is f_bfree */
+	unsigned long long blocks = geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
+	if ((long long)blocks * (long long)sv.f_frsize < 2 * r->size + (1 << 18))
 		return 0;
 	if (make(r) < 0)
 		return 0;
