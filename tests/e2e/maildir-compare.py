@@ -8,6 +8,7 @@ differs between runs.
 --replicated compares the two backing trees of a replicating pair: what
 mhafs keeps node-local by default (dovecot.index*, dovecot.list.index*,
 *.lock, dovecot-uidlist.tmp, tmp/ and its contents) is skipped altogether.
+mhafs's own .mhafs-staging at the top of a tree is always skipped.
 
 A message file (in cur/ or new/) is keyed by its folder, its subdirectory,
 its flags (after ":2,") and its content with the leading trace headers
@@ -82,6 +83,8 @@ class Tree:
         inodes = {}
         uidlists = []
         for d, dirs, files in os.walk(root):
+            if d == root:  # mhafs's own (staging files, the space reserve)
+                dirs[:] = [x for x in dirs if x != ".mhafs-staging"]
             if replicated:
                 dirs[:] = [x for x in dirs if x != "tmp"]
                 files = [f for f in files if not NODE_LOCAL.match(f)]
