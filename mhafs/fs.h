@@ -74,7 +74,8 @@ int fs_journal_new(struct mhafs *fs, enum jop op, struct inode *parent, const ch
 int fs_journal_removed(struct mhafs *fs, enum jop op, const char *path, const char *moved_to);
 /* Before unlinking the Maildir message parent/name (at path): 1 with
  * where it went in out if the unlink completes a move (arrivals.h; its
- * content is hashed only when its base name does not tell), else 0. */
+ * content is hashed only when its base name does not tell), else 0.
+ * Asked for node-local paths too: fs_journal_removed skips those. */
 int fs_moved_to(struct mhafs *fs, struct inode *parent, const char *name, const char *path,
 		char *out, size_t outlen);
 /* Journal a rename; called after it succeeded.  obj_fd is an O_PATH fd of
@@ -121,8 +122,6 @@ int fs_gate(struct mhafs *fs);
  * room goes to the control files: a Dovecot that fails to write its
  * uidlist can lose its map of UIDs to messages (tests/fs/controlfull.sh). */
 void fs_control_space_init(struct mhafs *fs);
-/* Whether a file name is one of Dovecot's control files. */
-int fs_control_name(const char *name);
 /* Before a write or fallocate on fd: 0 to go ahead, or ENOSPC while the
  * reserve is given away and fd is not a control file. */
 int fs_space_admit(struct mhafs *fs, int fd);

@@ -144,7 +144,7 @@ int fs_gate(struct mhafs *fs)
 	if (now - last < 200 || !atomic_compare_exchange_strong(&fs->gate_checked_ms, &last, now))
 		return ENOSPC;
 	atomic_store(&fs->journal_reserve.checked_ms, 0); /* the gate is rate-limited already */
-	if (!reserve_regain(&fs->journal_reserve, now))
+	if (!reserve_regain(&fs->journal_reserve))
 		return ENOSPC;
 	atomic_store(&fs->journal_full, 0);
 	log_notice("journal: space is available again in %s; changes accepted", fs->cfg->state_dir);
@@ -227,8 +227,6 @@ int fs_journal_new(struct mhafs *fs, enum jop op, struct inode *parent, const ch
 int fs_moved_to(struct mhafs *fs, struct inode *parent, const char *name, const char *path,
 		char *out, size_t outlen)
 {
-	if (fs_is_local(fs, path))
-		return 0;
 	uint64_t now = now_ms();
 	int r = arrivals_moved_to(fs->arrivals, path, now, out, outlen);
 	if (r != ARRIVAL_BY_CONTENT)

@@ -13,19 +13,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
 #define CONTROL_RESERVE_MAX (4 << 20)
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void fs_control_space_init(struct mhafs *fs)
 {
@@ -44,7 +36,8 @@ void fs_control_space_init(struct mhafs *fs)
 			 strerror(-rc));
 }
 
-int fs_control_name(const char *name)
+/* Whether a file name is one of Dovecot's control files. */
+static int control_name(const char *name)
 {
 	/* subscriptions is written as subscriptions.lock and renamed */
 	return strncmp(name, "dovecot", 7) == 0 || strncmp(name, "subscriptions", 13) == 0;
@@ -66,7 +59,7 @@ static int fd_name(int fd, char *buf, size_t len)
 static int fd_is_control(int fd)
 {
 	char name[256];
-	return fd_name(fd, name, sizeof(name)) == 0 && fs_control_name(name);
+	return fd_name(fd, name, sizeof(name)) == 0 && control_name(name);
 }
 
 /* 1 while the reserve is given away (after trying to make it again). */
@@ -75,7 +68,7 @@ static int tight(struct mhafs *fs)
 	struct reserve *r = &fs->control_reserve;
 	if (reserve_held(r) || r->size <= 0)
 		return 0;
-	if (!reserve_regain(r, mono_ms()))
+	if (!reserve_regain(r))
 		return 1;
 	log_notice("store: room again on the backing file system: the %lld-byte reserve for "
 		   "Dovecot's control files is back, mail is accepted", r->size);
@@ -90,14 +83,14 @@ int fs_space_admit(struct mhafs *fs, int fd)
 int fs_space_admit_path(struct mhafs *fs, const char *path)
 {
 	const char *slash = strrchr(path, '/');
-	return tight(fs) && !fs_control_name(slash ? slash + 1 : path) ? ENOSPC : 0;
+	return tight(fs) && !control_name(slash ? slash + 1 : path) ? ENOSPC : 0;
 }
 
 int fs_space_release_for(struct mhafs *fs, int fd)
 {
 	struct reserve *r = &fs->control_reserve;
 	char name[256];
-	if (r->size <= 0 || fd_name(fd, name, sizeof(name)) < 0 || !fs_control_name(name) ||
+	if (r->size <= 0 || fd_name(fd, name, sizeof(name)) < 0 || !control_name(name) ||
 	    !reserve_release(r))
 		return 0;
 	log_warn("store: the backing file system is full: released the %lld-byte reserve for %s "

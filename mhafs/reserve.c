@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 static int make(struct reserve *r)
@@ -49,10 +50,13 @@ int reserve_release(struct reserve *r)
 	return 1;
 }
 
-int reserve_regain(struct reserve *r, uint64_t now_ms)
+int reserve_regain(struct reserve *r)
 {
 	if (!atomic_load(&r->released))
 		return 1;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 	uint64_t last = atomic_load(&r->checked_ms);
 	if (now_ms - last < 200 || !atomic_compare_exchange_strong(&r->checked_ms, &last, now_ms))
 		return 0;

@@ -22,9 +22,10 @@ struct reserve {
 int reserve_init(struct reserve *r, const char *dir, const char *name, long long max_size);
 /* Give the space away: 1 if this call released it, 0 if it was already. */
 int reserve_release(struct reserve *r);
-/* If released and now_ms is 200 ms past the last try: make it again when
- * the file system has room for it twice over.  1 if held afterwards. */
-int reserve_regain(struct reserve *r, uint64_t now_ms);
+/* If released and 200 ms have passed since the last try (or checked_ms
+ * was reset to 0): make it again when the file system has room for it
+ * twice over.  1 if held afterwards. */
+int reserve_regain(struct reserve *r);
 static inline int reserve_held(struct reserve *r)
 {
 	return !atomic_load(&r->released);

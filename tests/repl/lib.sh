@@ -194,6 +194,18 @@ tree() {
 # taken for a move, not for a second copy of one delivery
 age_arrivals() { sleep 5.1; }
 
+# plant_live_row NODE PATH LIKE: with NODE stopped, make its catalog row of
+# PATH live again, with the HLC and origin of LIKE's row (as a delivery
+# left it), and have the digest tree rebuilt from the catalog at start
+plant_live_row() {
+	local db=$T/$1/state/journal.db
+	sqlite3 "$db" "UPDATE catalog SET deleted = 0, (hlc, origin) =
+		(SELECT hlc, origin FROM catalog WHERE path = '$3') WHERE path = '$2';
+		UPDATE mtree_meta SET built = 0" || fail "cannot plant node $1's stale row of $2"
+	[ "$(sqlite3 "$db" "SELECT deleted FROM catalog WHERE path = '$2'")" = 0 ] ||
+		fail "node $1: the plant of $2 did not take"
+}
+
 # converge [seconds]: wait until both trees are equal
 converge() {
 	for _ in $(seq $((${1:-15} * 5))); do

@@ -31,11 +31,7 @@ converge 15
 	fail "A did not journal its unlink as a move"
 stop_node a
 stop_node b
-DBA=$T/a/state/journal.db
-sqlite3 "$DBA" "UPDATE catalog SET deleted = 0, (hlc, origin) =
-	(SELECT hlc, origin FROM catalog WHERE path = '$M/new/y') WHERE path = '$M/new/x';
-	UPDATE mtree_meta SET built = 0" || fail "cannot plant A's stale row"
-[ "$(sqlite3 "$DBA" "SELECT deleted FROM catalog WHERE path = '$M/new/x'")" = 0 ] || fail "plant did not take"
+plant_live_row a "$M/new/x" "$M/new/y"
 
 before=$(walks b)
 start_pair

@@ -27,11 +27,7 @@ stop_node b
 DBB=$T/b/state/journal.db
 # the row as the delivery left it: live, with the delivery's HLC and origin
 # (y's, delivered just after), not the rename's
-sqlite3 "$DBB" "UPDATE catalog SET deleted = 0, (hlc, origin) =
-	(SELECT hlc, origin FROM catalog WHERE path = '$M/new/y') WHERE path = '$M/new/x';
-	UPDATE mtree_meta SET built = 0" ||
-	fail "cannot plant B's stale row"
-[ "$(sqlite3 "$DBB" "SELECT deleted FROM catalog WHERE path = '$M/new/x'")" = 0 ] || fail "plant did not take"
+plant_live_row b "$M/new/x" "$M/new/y"
 
 before=$(walks a)
 start_pair
