@@ -3,14 +3,16 @@
  * place a key is declared. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-enum key_type { K_STR, K_UINT, K_INT64, K_BOOL, K_DOUBLE, K_SYNCMODE, K_LIST };
+enum key_type { K_STR, K_UINT, K_INT64, K_BOOL, K_DOUBLE, K_SYNCMODE, K_LIST, K_WEIGHT };
 
 struct key_def {
 	const char *name;
@@ -61,6 +63,11 @@ static const struct key_def keys[] = {
 	{ "role_hook",             K_STR,  F(role_hook), 0, 0, 0, NULL },
 	{ "heartbeat_socket",      K_STR,  F(heartbeat_socket), 0, 0, 0, "/run/mhafs/heartbeatd.sock" },
 	{ "announce_count",        K_UINT, F(announce_count), 0, 1, 100, "3" },
+	{ "node_weight",           K_WEIGHT, F(node_weight), 0, 1, 256, "auto" },
+	{ "node_address",          K_STR,  F(node_address), 0, 0, 0, NULL },
+	{ "agent_port",            K_UINT, F(agent_port), 0, 0, 65535, "0" },
+	{ "nodes_file",            K_STR,  F(nodes_file), 0, 0, 0, "/run/mhafs/nodes" },
+	{ "haproxy_socket",        K_STR,  F(haproxy_socket), 0, 0, 0, NULL },
 	{ "log_target",            K_STR,  F(log_target), 0, 0, 0, "syslog" },
 	{ "log_level",             K_STR,  F(log_level), 0, 0, 0, "info" },
 };
@@ -212,6 +219,18 @@ static int set_value(struct config *cfg, const struct key_def *k, const char *v,
 			return -1;
 		}
 		return 0;
+	case K_WEIGHT:
+		if (!strcmp(v, "auto")) {
+			*(unsigned *)(base + k->off) = 0;
+			return 0;
+		}
+		if (parse_ll(v, &n) < 0 || n < k->min || n > k->max) {
+			seterr(err, errlen, "%s: '%s' is not auto or a whole number %lld..%lld", k->name, v,
+			       k->min, k->max);
+			return -1;
+		}
+		*(unsigned *)(base + k->off) = (unsigned)n;
+		return 0;
 	case K_LIST: {
 		char **list = (char **)(base + k->off);
 		size_t *count = (size_t *)(base + k->count_off);
@@ -355,6 +374,24 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 		seterr(err, errlen, "peer_name equals node_name");
 		return -1;
 	}
+	if (cfg->node_address) {
+		unsigned char b[16];
+		if (inet_pton(AF_INET, cfg->node_address, b) != 1 &&
+		    inet_pton(AF_INET6, cfg->node_address, b) != 1) {
+			seterr(err, errlen, "node_address '%s' is not a numeric IPv4 or IPv6 address",
+			       cfg->node_address);
+			return -1;
+		}
+	}
+	if (cfg->agent_port && !cfg->node_address) {
+		seterr(err, errlen, "agent_port is set but node_address is not (the address HAProxy "
+		       "and the peer connect to)");
+		return -1;
+	}
+	if (cfg->nodes_file && cfg->nodes_file[0] != '/') {
+		seterr(err, errlen, "nodes_file must be an absolute path");
+		return -1;
+	}
 	if (strcmp(cfg->log_target, "syslog") && strcmp(cfg->log_target, "stderr")) {
 		seterr(err, errlen, "log_target must be syslog or stderr");
 		return -1;
@@ -368,6 +405,14 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+unsigned config_node_weight(const struct config *cfg)
+{
+	if (cfg->node_weight)
+		return cfg->node_weight;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 256 ? 256 : (unsigned)n;
 }
 
 void config_free(struct config *cfg)
@@ -410,6 +455,14 @@ void config_dump(const struct config *cfg, FILE *out)
 		case K_SYNCMODE:
 			fprintf(out, "%s", cfg->sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
 			break;
+		case K_WEIGHT: {
+			unsigned w = *(const unsigned *)(base + k->off);
+			if (w)
+				fprintf(out, "%u", w);
+			else
+				fprintf(out, "auto");
+			break;
+		}
 		case K_LIST: {
 			char *const *list = (char *const *)(base + k->off);
 			size_t n = *(const size_t *)(base + k->count_off);

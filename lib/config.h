@@ -62,6 +62,12 @@ struct config {
 	char *role_hook;
 	char *heartbeat_socket;
 	unsigned announce_count;
+	/* balancing (both nodes serve; heartbeatd.8) */
+	unsigned node_weight;        /* 1..256; 0 = auto (online CPUs, at most 256) */
+	char *node_address;          /* this node's service address (IP literal) */
+	unsigned agent_port;         /* HAProxy agent-check responder; 0 = off */
+	char *nodes_file;            /* the node table heartbeatd writes */
+	char *haproxy_socket;        /* local HAProxy stats socket (mhactl status) */
 	/* logging */
 	char *log_target;            /* "syslog" or "stderr" */
 	char *log_level;             /* "debug", "info", "notice", "warning", "error" */
@@ -88,6 +94,9 @@ int config_is_key(const char *key);
 int config_validate(const struct config *cfg, char *err, size_t errlen);
 
 void config_free(struct config *cfg);
+
+/* node_weight with "auto" resolved: the online CPUs, 1..256. */
+unsigned config_node_weight(const struct config *cfg);
 
 /* Write every key and its value, one per line, in file syntax. */
 void config_dump(const struct config *cfg, FILE *out);
