@@ -309,18 +309,29 @@ e2e_mail_start() {
 	chown postfix "$d/data" && chmod 0755 "$d" "$d/conf" "$d/log" ||
 		e2e_die "cannot set up $d"
 	E2E_MAIL="$E2E_MAIL $n"
+	# behind the balancer the VIP's ports belong to HAProxy: listen on the
+	# node's own address (and loopback, for heartbeatd's health checks)
+	local listen='*' inet=all
+	if [ -n "${E2E_BALANCE:-}" ]; then
+		listen="$(e2e_ip "$n"), 127.0.0.1"; inet=$listen
+		E2E_LMTP_PORT=24   # LMTP proxied from the peer
+	fi
 	e2e_render "$E2E_SRC/conf/dovecot.conf.in" "$d/conf/dovecot.conf" \
 		INSTANCE="$E2E_ID-n$n" RUN_DIR="$d/run" STATE_DIR="$d/state" \
 		LOG_DIR="$d/log" PROTOCOLS="$protos" CONF_DIR="$d/conf" \
 		VMAIL_UID="$VMAIL_UID" VMAIL_GID="$VMAIL_GID" STORE="$store" \
 		IMAP_PORT=143 POP3_PORT=110 LMTP_PORT="${E2E_LMTP_PORT:-0}" \
-		LMTP_MIN="${E2E_LMTP_MIN:-0}" MAIL_HOST="$host"
+		LMTP_MIN="${E2E_LMTP_MIN:-0}" MAIL_HOST="$host" \
+		LISTEN="$listen"
 	e2e_render "$E2E_SRC/conf/postfix-main.cf.in" "$d/conf/main.cf" \
 		CONF_DIR="$d/conf" SPOOL_DIR="$d/spool" DATA_DIR="$d/data" \
 		LOG_DIR="$d/log" MAIL_HOST="$host" LMTP_DOMAIN="$E2E_LMTP_DOMAIN" \
 		VIRTUAL_DOMAIN="$E2E_VIRTUAL_DOMAIN" LMTP_SOCKET="$d/run/lmtp" \
-		STORE="$store" VMAIL_UID="$VMAIL_UID" VMAIL_GID="$VMAIL_GID"
+		STORE="$store" VMAIL_UID="$VMAIL_UID" VMAIL_GID="$VMAIL_GID" \
+		INET_INTERFACES="$inet"
 	cp "$E2E_SRC/conf/postfix-master.cf" "$d/conf/master.cf" || e2e_die "no master.cf"
+	# the balancer's listeners (tests/e2e/lib-balance.sh)
+	[ -z "${E2E_BALANCE:-}" ] || e2e_balance_mail_conf "$n"
 
 	# Daemons get no terminal or pipe of ours: `tools/demo | tee` must end.
 	# a second try after a moment: a node booting right after a crash can

@@ -1,0 +1,147 @@
+-- conf/mhafs-home.lua: Dovecot passdb (driver = lua) that sends each user
+-- to its home node.  Dovecot wants one server per mailbox at a time, so
+-- every IMAP, POP3 and LMTP session of a user is served by one node: the
+-- node that wins a weighted rendezvous hash of the login over the nodes
+-- that are up.  heartbeatd writes the node table (nodes_file); this script
+-- only reads it, so both nodes compute the same answer without talking.
+-- The hash is lib/homenode.c's, bit for bit (tests/balance checks the two
+-- against each other); `mhactl user ADDRESS` shows the same answer.
+--
+-- It only routes, never authenticates: it answers noauthenticate=y and
+-- the passdb after it checks the password.  A user at home here gets no
+-- proxy fields; a user whose home is the peer gets proxy=y host=<peer>.
+-- A connection that the peer proxied here is served here whatever this
+-- node computes: one hop at most, even while the two views differ.
+-- Without a usable node table the user is served here (logged).
+--
+-- passdb { driver = lua
+--          args = file=/etc/dovecot/mhafs-home.lua blocking=yes
+--          result_success = continue   result_failure = continue
+--          result_internalfail = continue }
+
+-- heartbeatd's nodes_file (mhafs.conf(5)); Dovecot 2.3 passes a Lua passdb
+-- no arguments, so an installation that moves the file edits this line.
+local nodes_file = "/run/mhafs/nodes"
+local ports = { imap = "143", pop3 = "110", lmtp = "24" }
+
+-- FNV-1a 64 over the key, a 0 byte and the node id in decimal, then
+-- MurmurHash3's 64-bit finaliser; Lua 5.3+ integers wrap like uint64_t.
+local function node_hash(key, id)
+	local h = 0xcbf29ce484222325
+	local function feed(s)
+		for i = 1, #s do
+			h = (h ~ string.byte(s, i)) * 0x100000001b3
+		end
+	end
+	feed(key)
+	feed("\0")
+	feed(tostring(id))
+	h = h ~ (h >> 33)
+	h = h * 0xff51afd7ed558ccd
+	h = h ~ (h >> 33)
+	h = h * 0xc4ceb9fe1a85ec53
+	h = h ~ (h >> 33)
+	return h
+end
+
+local function node_score(key, node)
+	local u = ((node_hash(key, node.id) >> 11) + 0.5) / 9007199254740992.0
+	return -node.weight / math.log(u)
+end
+
+-- The node table: "self ID" and "node ID NAME ADDRESS WEIGHT STATE" lines.
+-- Returns self id, list of nodes; or nil and why.
+local function read_nodes()
+	local f, err = io.open(nodes_file, "r")
+	if f == nil then
+		return nil, err
+	end
+	local self, nodes, n = nil, {}, 0
+	for line in f:lines() do
+		n = n + 1
+		local id = line:match("^self (%d+)$")
+		if id ~= nil then
+			self = tonumber(id)
+		elseif line:match("^node ") then
+			local nid, name, addr, w, st = line:match("^node (%d+) (%S+) (%S+) (%d+) (%a+)$")
+			if nid == nil then
+				f:close()
+				return nil, nodes_file .. ":" .. n .. ": malformed node line"
+			end
+			table.insert(nodes, { id = tonumber(nid), name = name, addr = addr,
+				weight = tonumber(w), state = st })
+		elseif not line:match("^#") and line ~= "" then
+			f:close()
+			return nil, nodes_file .. ":" .. n .. ": unknown line"
+		end
+	end
+	f:close()
+	if self == nil then
+		return nil, nodes_file .. ": no self line"
+	end
+	return self, nodes
+end
+
+-- The home node of login among the up nodes (nil: none is up).
+local function home_of(login, nodes)
+	local key = login:gsub("%u", string.lower)
+	local best, best_score = nil, nil
+	for _, node in ipairs(nodes) do
+		if node.state == "up" and node.weight > 0 then
+			local s = node_score(key, node)
+			if best == nil or s > best_score or (s == best_score and node.id < best.id) then
+				best, best_score = node, s
+			end
+		end
+	end
+	return best
+end
+
+function auth_passdb_lookup(req)
+	local here = { noauthenticate = "y" }
+	local self, nodes = read_nodes()
+	if self == nil then
+		req:log_warning("mhafs-home: " .. tostring(nodes) .. ": served here")
+		return dovecot.auth.PASSDB_RESULT_OK, here
+	end
+	local home = home_of(req.user, nodes)
+	if home == nil or home.id == self then
+		return dovecot.auth.PASSDB_RESULT_OK, here
+	end
+	local port = ports[req.service]
+	if port == nil then
+		return dovecot.auth.PASSDB_RESULT_OK, here
+	end
+	-- The peer's Dovecot proxied this session here (to the plain port; the
+	-- balancer's connections come from a node's address too, but to the
+	-- PROXY port): serve it, never bounce it back.
+	for _, node in ipairs(nodes) do
+		if node.id ~= self and node.addr == req.real_rip and
+		    tostring(req.real_lport) == port then
+			req:log_info("mhafs-home: proxied by " .. node.name .. " while home is " ..
+				home.name .. " here: served here")
+			return dovecot.auth.PASSDB_RESULT_OK, here
+		end
+	end
+	req:log_debug("mhafs-home: home is " .. home.name .. ": proxied to " .. home.addr)
+	return dovecot.auth.PASSDB_RESULT_OK, { noauthenticate = "y", proxy = "y",
+		host = home.addr, port = port }
+end
+
+-- For tests/balance: the home node's name for a login, from the table.
+function mhafs_home(login)
+	local self, nodes = read_nodes()
+	if self == nil then
+		return nil
+	end
+	local home = home_of(login, nodes)
+	if home == nil then
+		for _, node in ipairs(nodes) do
+			if node.id == self then
+				return node.name
+			end
+		end
+		return nil
+	end
+	return home.name
+end
