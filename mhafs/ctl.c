@@ -58,6 +58,7 @@ static void answer_status(struct ctl *c, FILE *out)
 	fprintf(out, "ops_journaled=%lu\nops_node_local=%lu\njournal_failed=%d\n",
 		atomic_load(&fs->ops_journaled), atomic_load(&fs->ops_local),
 		atomic_load(&fs->journal_failed));
+	fprintf(out, "sql_statements=%" PRIu64 "\n", journal_statements());
 	fprintf(out, "sync_mode=%s\n", fs->cfg->sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
 	fprintf(out, "replication=%s\n", st.configured ? "on" : "off");
 	if (st.configured) {

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,29 @@ static int is_damage(int rc)
 	return rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT;
 }
 
+static atomic_ullong statements;
+
+/* SQLITE_TRACE_STMT: x is the statement's SQL, or a comment ("-- ...")
+ * when a trigger's body starts, which is part of the statement counted. */
+static int count_statement(unsigned type, void *ctx, void *p, void *x)
+{
+	(void)type, (void)ctx, (void)p;
+	const char *sql = x;
+	if (!sql || sql[0] != '-' || sql[1] != '-')
+		atomic_fetch_add_explicit(&statements, 1, memory_order_relaxed);
+	return 0;
+}
+
+void journal_count_statements(sqlite3 *db)
+{
+	sqlite3_trace_v2(db, SQLITE_TRACE_STMT, count_statement, NULL);
+}
+
+uint64_t journal_statements(void)
+{
+	return atomic_load_explicit(&statements, memory_order_relaxed);
+}
+
 enum open_result { OPEN_OK, OPEN_DAMAGED, OPEN_FAIL };
 
 /* Open (creating) the database and check it.  meta_* get the stored
@@ -218,6 +242,7 @@ static enum open_result try_open(const char *path, uint16_t node, sqlite3 **dbp,
 		goto fail;
 	sqlite3_busy_timeout(db, 5000);
 	sqlite3_extended_result_codes(db, 1);
+	journal_count_statements(db);
 	if ((rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL)) != SQLITE_OK ||
 	    (rc = sqlite3_exec(db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL)) != SQLITE_OK ||
 	    (rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL)) != SQLITE_OK)

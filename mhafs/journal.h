@@ -52,6 +52,12 @@ struct jentry {
 
 struct journal;
 
+/* SQL statements this process has run on its journal database (every
+ * connection: the journal's own, the sender's and the receiver's readers;
+ * a trigger's body is not counted apart from the statement that fired it).
+ * A figure for `mhactl status` and bench/lmtp-delivery. */
+uint64_t journal_statements(void);
+
 /* Open or create state_dir/journal.db.  clean_out (may be NULL) gets 1 if
  * the last run closed the journal cleanly, 0 after a crash. */
 struct journal *journal_open(const char *state_dir, uint16_t node_id, struct hlc *clock,

@@ -82,6 +82,10 @@ struct journal {
 /* SQL text of every prepared statement (journal.c prepares them). */
 extern const char *const jstmt_sql[NSTMT];
 
+/* Count the statements db runs into journal_statements(); call once right
+ * after opening a connection to the journal database. */
+void journal_count_statements(sqlite3 *db);
+
 /* Statement helpers: reset + clear bindings before use. */
 sqlite3_stmt *jst(struct journal *j, enum jstmt s);
 int jexec(struct journal *j, enum jstmt s);   /* step a no-result stmt */

@@ -143,6 +143,7 @@ struct jcursor *jcursor_open(const char *state_dir, char *err, size_t errlen)
 	snprintf(path, sizeof(path), "%s/%s", state_dir, JOURNAL_DB_NAME);
 	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		goto fail;
+	journal_count_statements(c->db);
 	sqlite3_busy_timeout(c->db, 5000);
 	if (sqlite3_prepare_v2(c->db,
 			       "SELECT origin, seq, hlc, op, path, path2, xname, flags, mode, uid, gid,"
