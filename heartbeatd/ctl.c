@@ -1,6 +1,7 @@
 /* ctl.c: heartbeatd's outward interfaces other than heartbeats: the
- * control socket (heartbeat_socket, "status" answered in "key: value"
- * lines), the --status client, the role_hook runner, and the line protocol
+ * control socket (heartbeat_socket: "status" answered in "key: value"
+ * lines, "drain" and "undrain" answered "drained: yes|no" or
+ * "error: ..."), the --status client, the role_hook runner, and the line protocol
  * that tells the local mhafs whether the peer is up ("PEER up\n" /
  * "PEER down\n" on control_socket, answered "OK\n"). */
 #define _GNU_SOURCE 1 /* accept4, pipe2 */
@@ -133,6 +134,7 @@ static void status_text(struct hbd *d, FILE *f)
 	if (d->cfg.witness)
 		fprintf(f, "witness: %s %s\n", d->cfg.witness,
 			!d->witness_checked_ms ? "not-needed" : d->witness_ok ? "reachable" : "unreachable");
+	agent_status(d, f);
 	fprintf(f, "mhafs_told: %s\n", d->peer_reported < 0 ? "nothing-yet" :
 		d->peer_reported ? "peer-up" : "peer-down");
 	fprintf(f, "counters: tx=%llu tx_err=%llu rx_ok=%llu bad_mac=%llu replay=%llu malformed=%llu "
@@ -187,10 +189,16 @@ void ctl_serve(struct hbd *d)
 		close(fd);
 		return;
 	}
+	char err[256];
 	if (!strcmp(line, "status"))
 		status_text(d, f);
-	else
-		fprintf(f, "error: unknown command '%.40s' (try 'status')\n", line);
+	else if (!strcmp(line, "drain") || !strcmp(line, "undrain")) {
+		if (agent_set_drain(d, line[0] == 'd', err, sizeof(err)) < 0)
+			fprintf(f, "error: %s\n", err);
+		else
+			fprintf(f, "drained: %s\n", d->drained ? "yes" : "no");
+	} else
+		fprintf(f, "error: unknown command '%.40s' (try status, drain or undrain)\n", line);
 	fclose(f);
 	for (size_t off = 0; off < outlen;) {
 		if (wait_fd(fd, POLLOUT, CTL_IO_MS) < 0)

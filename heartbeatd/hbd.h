@@ -1,12 +1,15 @@
 /* hbd.h: the heartbeat daemon's state, shared by main.c (the event loop,
- * heartbeats, VIP actions, reload) and ctl.c (control socket, status,
- * role hook, telling mhafs about the peer). */
+ * heartbeats, VIP actions, reload), ctl.c (control socket, status,
+ * role hook, telling mhafs about the peer) and agent.c (HAProxy's
+ * agent-check, drain, the nodes file). */
 #ifndef MHAFS_HBD_H
 #define MHAFS_HBD_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
+#include "agent.h"
 #include "config.h"
 #include "fsm.h"
 #include "health.h"
@@ -73,6 +76,22 @@ struct hbd {
 	unsigned drops_unlogged;
 	char drop_last[160];
 
+	/* balancing (agent.c) */
+	int agent_fd;
+	struct probe probe;
+	int drained;               /* mhactl drain (persisted) */
+	int ready;                 /* caught up after the start (latched) */
+	char ready_why[AGENT_REASON];
+	struct agent_say said;     /* what the agent answers */
+	int said_known;
+	uint64_t agent_answers;
+	enum hn_state peer_bal;    /* the peer as the nodes file gives it */
+	int peer_bal_known;
+	char peer_bal_why[AGENT_REASON];
+	unsigned peer_weight;      /* last weight its agent gave; 0 none yet */
+	char nodes_written[2048];  /* the nodes file's content, as last written */
+	char nodes_err[512];
+
 	struct hbd_trans trans[HBD_TRANS];
 	unsigned n_trans;          /* total ever; ring of HBD_TRANS */
 	int stopping;
@@ -88,5 +107,14 @@ void hook_reap(void);
 void mhafs_notify(struct hbd *d, uint64_t now);
 int hbd_peer_alive(const struct hbd *d, uint64_t now);
 uint64_t wall_ms(void);
+
+/* agent.c */
+int agent_open(struct hbd *d, char *err, size_t errlen);
+void agent_close(struct hbd *d);
+void agent_reload(struct hbd *d, const char *old_addr, unsigned old_port);
+void agent_serve(struct hbd *d);
+void agent_update(struct hbd *d, uint64_t now);
+int agent_set_drain(struct hbd *d, int on, char *err, size_t errlen);
+void agent_status(struct hbd *d, FILE *f);
 
 #endif

@@ -4,7 +4,8 @@
  * state machine (fsm.c) and carries out the action of each transition
  * (take, release or announce the VIP through vipctl's library).  Health
  * checks run in their own thread (health.c); the control socket, role hook
- * and mhafs notification live in ctl.c. */
+ * and mhafs notification live in ctl.c; HAProxy's agent-check, drain and
+ * the nodes file in agent.c. */
 #define _GNU_SOURCE 1 /* accept4, pipe2 */
 #include "hbd.h"
 
@@ -528,6 +529,9 @@ static void reload(struct hbd *d)
 	int ctl_changed = strcmp(cfg.heartbeat_socket, d->cfg.heartbeat_socket);
 	if (ctl_changed)
 		ctl_close(d);
+	char old_addr[64];
+	unsigned old_port = d->cfg.node_address ? d->cfg.agent_port : 0;
+	snprintf(old_addr, sizeof(old_addr), "%s", d->cfg.node_address ? d->cfg.node_address : "");
 	config_free(&d->cfg);
 	d->cfg = cfg;
 	d->key = key;
@@ -546,6 +550,7 @@ static void reload(struct hbd *d)
 	struct health_cfg hc;
 	health_cfg_from(&d->cfg, &hc);
 	health_set_cfg(&d->health, &hc);
+	agent_reload(d, old_addr, old_port);
 	log_init("heartbeatd", !strcmp(d->cfg.log_target, "stderr"), log_level_from_name(d->cfg.log_level));
 	log_notice("configuration reloaded from %s", d->cfg_path);
 }
@@ -627,6 +632,11 @@ static int run(struct hbd *d)
 		log_err("control socket: %s", err);
 		return 1;
 	}
+	if (agent_open(d, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		ctl_close(d);
+		return 1;
+	}
 	/* a VIP left over from a crash is not ours until the peer agrees */
 	vip_release_all(d);
 	struct health_cfg hc;
@@ -646,14 +656,15 @@ static int run(struct hbd *d)
 	uint64_t last_loop = now;
 	while (d->state != HB_S_STOPPED) {
 		now = mono_ms();
-		struct pollfd p[4] = {
+		/* fds below 0 are ignored by poll */
+		struct pollfd p[5] = {
 			{ .fd = d->udp_fd, .events = POLLIN },
 			{ .fd = d->sig_fd, .events = POLLIN },
 			{ .fd = d->hpipe[0], .events = POLLIN },
 			{ .fd = d->ctl_fd, .events = POLLIN },
+			{ .fd = d->agent_fd, .events = POLLIN },
 		};
-		int np = d->ctl_fd >= 0 ? 4 : 3;
-		if (poll(p, (nfds_t)np, timeout_ms(d, now)) < 0 && errno != EINTR) {
+		if (poll(p, 5, timeout_ms(d, now)) < 0 && errno != EINTR) {
 			log_err("poll: %s", strerror(errno));
 			break;
 		}
@@ -681,12 +692,15 @@ static int run(struct hbd *d)
 		update_health(d, now);
 		if (p[0].revents & POLLIN)
 			receive(d, now);
-		if (np == 4 && (p[3].revents & POLLIN))
+		if (d->ctl_fd >= 0 && (p[3].revents & POLLIN))
 			ctl_serve(d);
 		evaluate(d);
 		if (d->state == HB_S_STOPPED)
 			break;
 		now = mono_ms();
+		agent_update(d, now);
+		if (d->agent_fd >= 0 && (p[4].revents & POLLIN))
+			agent_serve(d);
 		mhafs_notify(d, now);
 		if (d->announce_left && now >= d->next_announce_ms) {
 			if (hb_state_holds_vip(d->state))
@@ -702,6 +716,7 @@ static int run(struct hbd *d)
 		}
 	}
 	health_stop(&d->health);
+	agent_close(d);
 	ctl_close(d);
 	close(d->udp_fd);
 	log_notice("stopped");
@@ -726,7 +741,7 @@ int main(int argc, char **argv)
 
 	memset(d, 0, sizeof(*d));
 	d->cfg_path = MHAFS_DEFAULT_CONFIG;
-	d->ctl_fd = d->udp_fd = d->sig_fd = -1;
+	d->ctl_fd = d->udp_fd = d->sig_fd = d->agent_fd = -1;
 	d->overrides = calloc((size_t)argc, sizeof(char *));
 	while ((c = getopt_long(argc, argv, "c:o:s:h", opts, NULL)) != -1) {
 		switch (c) {

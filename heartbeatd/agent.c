@@ -1,0 +1,389 @@
+/* agent.c: heartbeatd's part in balancing (agent.h): the HAProxy
+ * agent-check responder on node_address:agent_port (one line per
+ * connection, then close), the drain flag (mhactl drain; kept in
+ * state_dir/heartbeatd.drained across restarts), readiness after a start,
+ * the peer's state as the nodes file gives it, and the nodes file itself
+ * (rewritten atomically when its content changes). */
+#define _GNU_SOURCE 1 /* accept4 */
+#include "hbd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define PROBE_TIMEOUT_MS 300
+#define PEER_FAILS_DOWN 2        /* polls in a row that fail before the peer is down */
+#define READY_MAX_MS 120000      /* not caught up by then: ready anyway (logged) */
+
+static void mkdir_parents(const char *path);
+
+static int agent_on(const struct hbd *d)
+{
+	return d->cfg.agent_port != 0 && d->cfg.node_address;
+}
+
+static void drain_path(const struct hbd *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/heartbeatd.drained", d->cfg.state_dir);
+}
+
+static int listen_on(const char *addr, unsigned port, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		sl = sizeof(*s6);
+	} else {
+		snprintf(err, errlen, "node_address '%s' is not an IP address", addr);
+		return -1;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "agent socket: %s", strerror(errno));
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "agent_port: cannot listen on %s%s%s:%u: %s%s", ss.ss_family == AF_INET6 ? "[" : "",
+			 addr, ss.ss_family == AF_INET6 ? "]" : "", port, strerror(e),
+			 e == EADDRINUSE ? " (another heartbeatd, or another program, has this port)" :
+			 e == EADDRNOTAVAIL ? " (node_address is not an address of this node)" : "");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void probe_cfg_from(const struct config *cfg, struct probe_cfg *pc)
+{
+	memset(pc, 0, sizeof(*pc));
+	snprintf(pc->peer_address, sizeof(pc->peer_address), "%s", cfg->peer_address ? cfg->peer_address : "");
+	pc->agent_port = cfg->node_address ? cfg->agent_port : 0;
+	if (pc->agent_port && cfg->control_socket)
+		snprintf(pc->control_socket, sizeof(pc->control_socket), "%s", cfg->control_socket);
+	pc->interval_ms = cfg->health_interval_ms;
+	pc->timeout_ms = PROBE_TIMEOUT_MS;
+}
+
+int agent_open(struct hbd *d, char *err, size_t errlen)
+{
+	char path[4200];
+	d->agent_fd = -1;
+	drain_path(d, path, sizeof(path));
+	if (access(path, F_OK) == 0) {
+		d->drained = 1;
+		log_notice("drained (%s exists, left by mhactl drain): 'mhactl undrain' to serve again", path);
+	}
+	if (agent_on(d)) {
+		d->agent_fd = listen_on(d->cfg.node_address, d->cfg.agent_port, err, errlen);
+		if (d->agent_fd < 0)
+			return -1;
+		log_info("agent: answering HAProxy's agent-check on %s port %u, weight %u", d->cfg.node_address,
+			 d->cfg.agent_port, config_node_weight(&d->cfg));
+	}
+	struct probe_cfg pc;
+	probe_cfg_from(&d->cfg, &pc);
+	if (probe_start(&d->probe, &pc, d->hpipe[1]) < 0) {
+		snprintf(err, errlen, "cannot start the agent probe thread");
+		if (d->agent_fd >= 0)
+			close(d->agent_fd);
+		d->agent_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+void agent_close(struct hbd *d)
+{
+	probe_stop(&d->probe);
+	if (d->agent_fd >= 0)
+		close(d->agent_fd);
+	d->agent_fd = -1;
+}
+
+void agent_reload(struct hbd *d, const char *old_addr, unsigned old_port)
+{
+	char err[256];
+	int was = old_port && old_addr, now = agent_on(d);
+	if (!now && d->agent_fd >= 0) {
+		close(d->agent_fd);
+		d->agent_fd = -1;
+		log_notice("agent: off");
+	} else if (now && (!was || old_port != d->cfg.agent_port || strcmp(old_addr, d->cfg.node_address))) {
+		int fd = listen_on(d->cfg.node_address, d->cfg.agent_port, err, sizeof(err));
+		if (fd < 0) {
+			log_err("reload: %s (the agent keeps its old socket)", err);
+		} else {
+			if (d->agent_fd >= 0)
+				close(d->agent_fd);
+			d->agent_fd = fd;
+			log_notice("agent: now on %s port %u", d->cfg.node_address, d->cfg.agent_port);
+		}
+	}
+	struct probe_cfg pc;
+	probe_cfg_from(&d->cfg, &pc);
+	probe_set_cfg(&d->probe, &pc);
+	d->nodes_written[0] = '\0'; /* the file may have moved: write it again */
+}
+
+void agent_serve(struct hbd *d)
+{
+	char line[AGENT_LINE_MAX], junk[256];
+	size_t n = agent_line_format(&d->said, line, sizeof(line));
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(d->agent_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		ssize_t w = send(fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w; /* one short line always fits a fresh socket's buffer */
+		/* what the client sent (HAProxy's agent-send) is read, so that
+		 * close() sends FIN, not a reset that could discard our line */
+		while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+			;
+		shutdown(fd, SHUT_WR);
+		close(fd);
+		d->agent_answers++;
+	}
+}
+
+int agent_set_drain(struct hbd *d, int on, char *err, size_t errlen)
+{
+	char path[4200];
+	drain_path(d, path, sizeof(path));
+	if (on) {
+		mkdir_parents(path);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || write(fd, "drained by mhactl drain\n", 24) != 24) {
+			snprintf(err, errlen, "cannot record the drain in %s: %s", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+	} else if (unlink(path) < 0 && errno != ENOENT) {
+		snprintf(err, errlen, "cannot remove %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (on != d->drained)
+		log_notice("%s by mhactl %s%s", on ? "drained" : "undrained", on ? "drain" : "undrain",
+			   on ? " (recorded in state_dir: stays drained across restarts)" : "");
+	d->drained = on;
+	return 0;
+}
+
+/* ---- deciding what to say and what to write ---- */
+
+static void update_ready(struct hbd *d, uint64_t now, const struct probe_result *r)
+{
+	char why[AGENT_REASON] = "";
+	if (d->ready)
+		return;
+	if (r->rounds && mhafs_view_ready(&r->mhafs, why, sizeof(why))) {
+		snprintf(d->ready_why, sizeof(d->ready_why), "%s", why);
+	} else if (!hbd_peer_alive(d, now) && now - d->start_ms >= d->cfg.peer_dead_ms) {
+		snprintf(d->ready_why, sizeof(d->ready_why), "the peer is not alive: nothing to catch up with");
+	} else if (now - d->start_ms >= READY_MAX_MS) {
+		snprintf(d->ready_why, sizeof(d->ready_why), "not caught up after %u s (%.100s): ready anyway",
+			 READY_MAX_MS / 1000, r->rounds ? why : "mhafs not asked yet");
+		log_warn("agent: %s", d->ready_why);
+	} else {
+		snprintf(d->ready_why, sizeof(d->ready_why), "waiting: %.140s", r->rounds ? why : "mhafs not asked yet");
+		return;
+	}
+	d->ready = 1;
+	log_notice("agent: ready (%s)", d->ready_why);
+}
+
+/* The peer as the nodes file gives it: down when heartbeats say it is not
+ * alive, or its agent failed PEER_FAILS_DOWN polls in a row (unreachable
+ * or garbled); else what its agent says. */
+static void update_peer(struct hbd *d, uint64_t now, const struct probe_result *r)
+{
+	enum hn_state st;
+	char why[AGENT_REASON];
+	int alive = hbd_peer_alive(d, now);
+	if (!alive) {
+		st = HN_DOWN;
+		snprintf(why, sizeof(why), "heartbeats: peer %s", !d->peer_seen ? "not heard yet" :
+			 d->peer_msg.type == HB_T_LEAVING ? "left" : "dead");
+	} else if (!r->rounds) {
+		st = HN_DOWN;
+		snprintf(why, sizeof(why), "its agent not polled yet");
+	} else if (r->peer_ok) {
+		st = r->peer.state;
+		if (st == HN_UP)
+			d->peer_weight = r->peer.weight;
+		snprintf(why, sizeof(why), "its agent says '%s'", st == HN_UP ? "up ready" : hn_state_name(st));
+	} else if (r->peer_fails < PEER_FAILS_DOWN && d->peer_bal_known) {
+		return; /* one failed poll changes nothing yet */
+	} else {
+		st = HN_DOWN;
+		snprintf(why, sizeof(why), "its agent at %.46s:%u: %.80s", d->cfg.peer_address, d->cfg.agent_port,
+			 r->peer_why);
+	}
+	if (!d->peer_bal_known || st != d->peer_bal || (st == HN_DOWN && strcmp(why, d->peer_bal_why)))
+		log_notice("peer in the nodes file: %s (%s)", hn_state_name(st), why);
+	d->peer_bal = st;
+	d->peer_bal_known = 1;
+	snprintf(d->peer_bal_why, sizeof(d->peer_bal_why), "%s", why);
+}
+
+static void node_name(const char *name, unsigned id, char *buf, size_t len)
+{
+	if (name)
+		snprintf(buf, len, "%s", name);
+	else
+		snprintf(buf, len, "node%u", id);
+}
+
+static void build_table(struct hbd *d, struct hn_table *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->self_id = d->cfg.node_id;
+	struct hn_node *s = &t->nodes[t->n++];
+	s->id = d->cfg.node_id;
+	node_name(d->cfg.node_name, s->id, s->name, sizeof(s->name));
+	snprintf(s->address, sizeof(s->address), "%s", d->cfg.node_address);
+	s->weight = config_node_weight(&d->cfg);
+	s->state = d->said.state;
+	/* the peer's id is known once it has been heard */
+	if (!d->peer_seen || d->peer_msg.node_id == d->cfg.node_id)
+		return;
+	struct hn_node *p = &t->nodes[t->n++];
+	p->id = d->peer_msg.node_id;
+	node_name(d->cfg.peer_name, p->id, p->name, sizeof(p->name));
+	snprintf(p->address, sizeof(p->address), "%s", d->cfg.peer_address);
+	/* last weight its agent gave; before any, ours (nodes are alike) */
+	p->weight = d->peer_weight ? d->peer_weight : s->weight;
+	p->state = d->peer_bal;
+}
+
+static void mkdir_parents(const char *path)
+{
+	char buf[4200];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(buf, 0755);
+		*p = '/';
+	}
+}
+
+static int write_nodes(const char *path, const char *text, size_t len, char *err, size_t errlen)
+{
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	mkdir_parents(path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "%.400s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	fchmod(fd, 0644); /* whatever the umask: Dovecot's auth process reads it */
+	ssize_t w = write(fd, text, len);
+	int e = errno;
+	if (close(fd) < 0 && w == (ssize_t)len) {
+		w = -1;
+		e = errno;
+	}
+	if (w != (ssize_t)len || rename(tmp, path) < 0) {
+		if (w == (ssize_t)len)
+			e = errno;
+		snprintf(err, errlen, "%.400s: %s", w == (ssize_t)len ? path : tmp, strerror(e));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+void agent_update(struct hbd *d, uint64_t now)
+{
+	if (!agent_on(d))
+		return;
+	struct probe_result r;
+	probe_get(&d->probe, &r);
+	update_ready(d, now, &r);
+	struct agent_say s;
+	agent_decide(d->healthy, d->drained, d->ready, config_node_weight(&d->cfg), &s);
+	if (s.state != d->said.state || s.weight != d->said.weight || !d->said_known) {
+		char line[AGENT_LINE_MAX];
+		agent_line_format(&s, line, sizeof(line));
+		line[strcspn(line, "\n")] = '\0';
+		log_notice("agent: answering '%s' (%s)", line,
+			   s.state == HN_DOWN ? (d->healthy < 0 ? "no health verdict yet" : "local health checks fail") :
+			   s.state == HN_UP ? "healthy, ready" : d->drained ? "drained" : "not ready yet");
+	}
+	d->said = s;
+	d->said_known = 1;
+	update_peer(d, now, &r);
+
+	struct hn_table t;
+	char text[sizeof(d->nodes_written)], err[512];
+	build_table(d, &t);
+	int n = homenode_format(&t, text, sizeof(text));
+	if (n < 0 || !strcmp(text, d->nodes_written))
+		return;
+	if (write_nodes(d->cfg.nodes_file, text, (size_t)n, err, sizeof(err)) < 0) {
+		if (strcmp(err, d->nodes_err))
+			log_err("cannot write the nodes file: %s", err);
+		snprintf(d->nodes_err, sizeof(d->nodes_err), "%s", err);
+		return;
+	}
+	if (d->nodes_err[0])
+		log_notice("nodes file %s written again", d->cfg.nodes_file);
+	d->nodes_err[0] = '\0';
+	memcpy(d->nodes_written, text, (size_t)n + 1);
+	log_debug("nodes file %s rewritten", d->cfg.nodes_file);
+}
+
+void agent_status(struct hbd *d, FILE *f)
+{
+	fprintf(f, "weight: %u%s\n", config_node_weight(&d->cfg), d->cfg.node_weight ? "" : " (auto: online CPUs)");
+	fprintf(f, "drained: %s\n", d->drained ? "yes" : "no");
+	if (!agent_on(d)) {
+		fprintf(f, "agent: off\n");
+		return;
+	}
+	char line[AGENT_LINE_MAX];
+	agent_line_format(&d->said, line, sizeof(line));
+	line[strcspn(line, "\n")] = '\0';
+	fprintf(f, "agent: %s (%s port %u, %llu answers)\n", line, d->cfg.node_address, d->cfg.agent_port,
+		(unsigned long long)d->agent_answers);
+	fprintf(f, "ready: %s (%s)\n", d->ready ? "yes" : "no", d->ready_why[0] ? d->ready_why : "-");
+	struct probe_result r;
+	probe_get(&d->probe, &r);
+	if (!r.rounds)
+		fprintf(f, "peer_agent: not polled yet\n");
+	else if (r.peer_ok && r.peer.state == HN_UP)
+		fprintf(f, "peer_agent: up weight %u\n", r.peer.weight);
+	else if (r.peer_ok)
+		fprintf(f, "peer_agent: %s\n", hn_state_name(r.peer.state));
+	else
+		fprintf(f, "peer_agent: failing (%s; %u polls in a row)\n", r.peer_why, r.peer_fails);
+	if (d->peer_bal_known)
+		fprintf(f, "peer_balance: %s weight %u (%s)\n", hn_state_name(d->peer_bal),
+			d->peer_weight ? d->peer_weight : config_node_weight(&d->cfg), d->peer_bal_why);
+	fprintf(f, "nodes_file: %s%s%s\n", d->cfg.nodes_file, d->nodes_err[0] ? " write failing: " : "",
+		d->nodes_err);
+}
