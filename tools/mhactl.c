@@ -2,7 +2,8 @@
  *   mhactl [-c CONFIG] journal [--since SEQ] [--limit N] [--origin ID] [--json]
  *   mhactl [-c CONFIG] catalog [--json] [PATH-PREFIX]
  *   mhactl [-c CONFIG] check [--hash] [BACKING-DIR]
- * (status and peer, which talk to the running daemon, are in mhactl_status.c.)
+ * (status and peer, which talk to the running daemon, are in mhactl_status.c;
+ * user, drain and undrain, about balancing, in mhactl_balance.c.)
  * Everything here opens state_dir/journal.db read-only, so it is safe while
  * mhafs runs.  Exit: 0 ok, 1 check found differences, 2 usage, 3 error. */
 #include <errno.h>
@@ -38,6 +39,8 @@ static const char usage_text[] =
 	"                     compare catalog and backing tree (exit 1 if they differ)\n"
 	"  status             state of the running mhafs (control socket)\n"
 	"  peer up|down       tell the running mhafs the peer's state\n"
+	"  user ADDRESS       which node serves a user, and why (nodes_file)\n"
+	"  drain | undrain    take this node out of (or back into) the balance\n"
 	"CONFIG defaults to " MHAFS_DEFAULT_CONFIG ".\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -375,7 +378,8 @@ int main(int argc, char **argv)
 	int (*fn)(const struct config *, int, char **) =
 		!strcmp(cmd, "journal") ? cmd_journal : !strcmp(cmd, "catalog") ? cmd_catalog :
 		!strcmp(cmd, "check") ? cmd_check : !strcmp(cmd, "status") ? cmd_status :
-		!strcmp(cmd, "peer") ? cmd_peer : NULL;
+		!strcmp(cmd, "peer") ? cmd_peer : !strcmp(cmd, "user") ? cmd_user :
+		!strcmp(cmd, "drain") || !strcmp(cmd, "undrain") ? cmd_drain : NULL;
 	if (!fn)
 		return usage_error("unknown command '%s'", cmd);
 	config_defaults(&cfg);

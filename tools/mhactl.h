@@ -8,5 +8,9 @@ struct config;
 int mhactl_ask(const char *sock, const char *cmd, FILE *out);
 int cmd_status(const struct config *cfg, int argc, char **argv);
 int cmd_peer(const struct config *cfg, int argc, char **argv);
+/* mhactl_balance.c */
+int cmd_user(const struct config *cfg, int argc, char **argv);
+int cmd_drain(const struct config *cfg, int argc, char **argv); /* drain and undrain */
+void balance_status(const struct config *cfg, FILE *out);
 
 #endif

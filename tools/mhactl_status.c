@@ -3,7 +3,8 @@
  * "key=value" lines: node, journal counters, replication (peer connected,
  * caught up, acknowledged seq, backlog in operations and bytes, last
  * commit-to-acknowledgement time, last error), then heartbeatd's view
- * (role, peer, VIP owner) from its control socket (heartbeat_socket). */
+ * (role, peer, VIP owner, agent, drain) from its control socket
+ * (heartbeat_socket), then the balancer (mhactl_balance.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -113,6 +114,7 @@ int cmd_status(const struct config *cfg, int argc, char **argv)
 	}
 	int rc = mhactl_ask(cfg->control_socket, "STATUS", stdout) == 0 ? 0 : 1;
 	heartbeat_status(cfg->heartbeat_socket, stdout);
+	balance_status(cfg, stdout);
 	return rc;
 }
 
