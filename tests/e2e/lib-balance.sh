@@ -44,7 +44,7 @@ e2e_balance_mail_conf() {
 	sed "s|^local nodes_file = .*|local nodes_file = \"$(e2e_nodes_file "$n")\"|" \
 		"$E2E_SRC/conf/mhafs-home.lua" >"$d/conf/mhafs-home.lua" || e2e_die "no mhafs-home.lua"
 	e2e_render "$E2E_SRC/conf/dovecot-balance.conf.in" "$d/conf/dovecot-balance.conf" \
-		NODE_ADDRS="$addrs" NODE_ADDR="$(e2e_ip "$n")" LUA_FILE="$d/conf/mhafs-home.lua" \
+		NODE_ADDRS="$addrs" NODE_ADDR="$(e2e_ip "$n")" NODE_NAME="n$n" LUA_FILE="$d/conf/mhafs-home.lua" \
 		IMAP_PROXY_PORT="$E2E_IMAP_PROXY_PORT" \
 		POP3_PROXY_PORT="$E2E_POP3_PROXY_PORT"
 	e2e_render "$E2E_SRC/conf/postfix-master-balance.cf.in" "$d/conf/master-balance.cf" \
@@ -104,6 +104,12 @@ e2e_haproxy_cmd() {
 e2e_haproxy_weight() {
 	e2e_haproxy_cmd "$1" "show servers state $2" |
 		awk -v s="$3" '$4 == s { print $8 }'
+}
+
+# e2e_haproxy_status N BACKEND SERVER: the server's status there (UP, DOWN,
+# DRAIN, MAINT, ...), from `show stat`.
+e2e_haproxy_status() {
+	e2e_haproxy_cmd "$1" "show stat" | awk -F, -v b="$2" -v s="$3" '$1 == b && $2 == s { print $18 }'
 }
 
 # e2e_haproxy_up N BACKEND SERVER: is the server UP (2) there?

@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+"""tests/balance/balclient.py: the client side of the balancer tests.  It
+runs in the lab's client namespace and talks only to the VIP and the
+nodes' addresses (192.0.2.0/24).
+
+  balclient.py smtp --vip IP --count N --users U,U,... --tag T
+      N SMTP sessions in turn through the VIP, one message each to the
+      users in turn; prints one line per node: "NODE COUNT" (the node is
+      read from the SMTP banner), and fails if any message was refused.
+  balclient.py imap-hold --vip IP --count N --users U,U,... --ready F
+                         --release F [--hold S]
+      opens N IMAP sessions at once (users in turn, password pw-<local>),
+      SELECTs INBOX in each, writes F(ready) and waits until F(release)
+      exists (at most S seconds); then every session must still answer
+      NOOP and LOGOUT.  Prints "open N" and "alive N".
+  balclient.py imap-who --vip IP --users U,U,...
+      logs each user in through the VIP and asks IMAP ID which node serves
+      the session; prints "USER NODE" per user.
+  balclient.py forge --host IP --port P
+      sends a PROXY v2 header that claims another client address
+      (192.0.2.99) and expects the connection to be refused or closed
+      without a greeting.  Exit 0 when refused.
+"""
+import argparse
+import imaplib
+import os
+import re
+import smtplib
+import socket
+import struct
+import sys
+import time
+
+
+def users_of(arg):
+    return [u for u in arg.split(",") if u]
+
+
+def message(tag, i, rcpt):
+    return ("From: <balance@client.mhafs.test>\r\nTo: <%s>\r\n"
+            "Subject: balance %s %d\r\nMessage-ID: <%s-%d@balance.mhafs.test>\r\n"
+            "\r\nbalance test message %s %d\r\n" % (rcpt, tag, i, tag, i, tag, i)).encode()
+
+
+def cmd_smtp(a):
+    users = users_of(a.users)
+    per_node = {}
+    for i in range(a.count):
+        rcpt = users[i % len(users)]
+        with smtplib.SMTP(a.vip, 25, timeout=30) as s:
+            code, banner = s.ehlo("client.mhafs.test")
+            m = re.match(rb"(\S+)\.mhafs\.test", banner)
+            node = m.group(1).decode() if m else "unknown"
+            refused = s.sendmail("balance@client.mhafs.test", [rcpt], message(a.tag, i, rcpt))
+            if refused:
+                print("refused %s: %r" % (rcpt, refused), file=sys.stderr)
+                return 1
+        per_node[node] = per_node.get(node, 0) + 1
+    for node in sorted(per_node):
+        print(node, per_node[node])
+    return 0
+
+
+def cmd_imap_hold(a):
+    users = users_of(a.users)
+    sessions = []
+    for i in range(a.count):
+        u = users[i % len(users)]
+        try:
+            m = imaplib.IMAP4(a.vip, 143, timeout=30)
+            m.login(u, "pw-" + u.split("@")[0])
+            typ, _ = m.select("INBOX")
+            if typ != "OK":
+                raise imaplib.IMAP4.error("SELECT: " + typ)
+            sessions.append(m)
+        except (OSError, imaplib.IMAP4.error) as e:
+            print("session %d (%s): %s" % (i, u, e), file=sys.stderr)
+    print("open", len(sessions), flush=True)
+    with open(a.ready, "w") as f:
+        f.write("%d\n" % len(sessions))
+    deadline = time.monotonic() + a.hold
+    while not os.path.exists(a.release) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = 0
+    for m in sessions:
+        try:
+            if m.noop()[0] == "OK":
+                alive += 1
+            m.logout()
+        except (OSError, imaplib.IMAP4.error) as e:
+            print("a held session failed: %s" % e, file=sys.stderr)
+    print("alive", alive, flush=True)
+    return 0 if alive == len(sessions) == a.count else 1
+
+
+def serving_node(m):
+    """The x-mhafs-node of the server's IMAP ID answer (None if absent)."""
+    typ, _ = m.xatom("ID", "NIL")
+    for line in m.untagged_responses.pop("ID", []) or []:
+        f = re.search(rb'"x-mhafs-node" "([^"]*)"', line or b"")
+        if f:
+            return f.group(1).decode()
+    return None
+
+
+def cmd_imap_who(a):
+    for u in users_of(a.users):
+        m = imaplib.IMAP4(a.vip, 143, timeout=30)
+        m.login(u, "pw-" + u.split("@")[0])
+        print(u, serving_node(m) or "unknown", flush=True)
+        m.logout()
+    return 0
+
+
+def proxy_v2_header(src, dst, sport, dport):
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+    body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, dport)
+    return sig + bytes([0x21, 0x11]) + struct.pack("!H", len(body)) + body
+
+
+def cmd_forge(a):
+    try:
+        s = socket.create_connection((a.host, a.port), timeout=5)
+    except OSError as e:
+        print("refused at connect: %s" % e)
+        return 0
+    try:
+        s.sendall(proxy_v2_header("192.0.2.99", a.host, 40000, a.port))
+        s.sendall(b"EHLO forged.example\r\n")
+        data = s.recv(4096)
+    except OSError as e:
+        print("refused: %s" % e)
+        return 0
+    finally:
+        s.close()
+    if not data:
+        print("closed without a greeting")
+        return 0
+    print("ACCEPTED a forged PROXY header: %r" % data[:200])
+    return 1
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("smtp")
+    s.add_argument("--vip", required=True)
+    s.add_argument("--count", type=int, required=True)
+    s.add_argument("--users", required=True)
+    s.add_argument("--tag", default="t")
+    s = sub.add_parser("imap-hold")
+    s.add_argument("--vip", required=True)
+    s.add_argument("--count", type=int, required=True)
+    s.add_argument("--users", required=True)
+    s.add_argument("--ready", required=True)
+    s.add_argument("--release", required=True)
+    s.add_argument("--hold", type=float, default=120)
+    s = sub.add_parser("imap-who")
+    s.add_argument("--vip", required=True)
+    s.add_argument("--users", required=True)
+    s = sub.add_parser("forge")
+    s.add_argument("--host", required=True)
+    s.add_argument("--port", type=int, required=True)
+    a = p.parse_args()
+    return {"smtp": cmd_smtp, "imap-hold": cmd_imap_hold, "imap-who": cmd_imap_who,
+            "forge": cmd_forge}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+# tests/balance/lib.sh: the balanced two-node cluster of the balancer tests
+# (bash, sourced after tests/e2e/lib.sh and lib-balance.sh): replicating
+# mhafs mounts, Dovecot and Postfix behind PROXY listeners, heartbeatd with
+# the VIP and its agent, HAProxy on both nodes.  bal_setup builds it and
+# waits until the VIP holder's HAProxy has both nodes up at their weights;
+# bal_node_up (re)starts one node the same way after a crash.
+
+VIP=192.0.2.100
+MHACTL=$E2E_BUILD/tools/mhactl
+BAL=$E2E_SRC/tests/balance/balclient.py
+
+bal_require() {
+	e2e_require_mail
+	e2e_require_mhafs
+	[ -x "$MHACTL" ] || e2e_skip "no mhactl"
+	[ -x "$E2E_HB_BIN" ] || e2e_skip "no heartbeatd"
+	e2e_balance_init "$VIP"
+}
+
+# bal_mount N: node N's mhafs with replication, heartbeatd and agent keys.
+bal_mount() {
+	local n=$1
+	E2E_MHAFS_CONF_EXTRA="$(e2e_peer_conf "$n" $((3 - n)))
+$(e2e_hb_conf "$n" $((3 - n)) "$VIP/24")
+$(e2e_balance_conf "$n")"
+	e2e_mhafs_mount "$n" "$E2E_TMP/n$n-backing" "$E2E_TMP/n$n-mnt" "$E2E_TMP/n$n-state"
+	E2E_MHAFS_CONF_EXTRA=""
+}
+
+# bal_setup USER...: the whole cluster, the users on both nodes.
+bal_setup() {
+	local n
+	e2e_vmail
+	e2e_net_client
+	e2e_cluster_keys 1 2
+	for n in 1 2; do
+		e2e_net_node "$n"
+		e2e_users "$n" "$@"
+	done
+	for n in 1 2; do bal_mount "$n"; done
+	for n in 1 2; do
+		e2e_wait 15 e2e_peer_synced "$n" || e2e_die "node $n did not get in sync with its peer"
+	done
+	e2e_store_prepare "$E2E_TMP/n1-mnt"
+	e2e_wait 10 test -d "$E2E_TMP/n2-mnt/$E2E_LMTP_DOMAIN" || e2e_die "store layout not replicated"
+	for n in 1 2; do e2e_mail_start "$n" "$E2E_TMP/n$n-mnt"; done
+	for n in 1 2; do e2e_hb_start "$n"; done
+	for n in 1 2; do e2e_haproxy_start "$n"; done
+	e2e_wait 15 bal_one_holder || e2e_die "no single VIP holder"
+	H=$(bal_holder)
+	e2e_log "node $H holds the VIP"
+	e2e_wait 15 bal_weighted || {
+		e2e_haproxy_cmd "$H" "show servers state" >&2
+		e2e_die "HAProxy on node $H did not take both nodes up at their agents' weights"
+	}
+}
+
+bal_holder() { e2e_vip_holder "$VIP" 1 2; }
+bal_one_holder() { [ "$(bal_holder | wc -l)" = 1 ]; }
+
+# bal_weighted: the holder's HAProxy has both nodes up, at the weights set
+# in E2E_WEIGHT_1 and E2E_WEIGHT_2 where those are set, else at any weight.
+bal_weighted() {
+	local n w
+	for n in 1 2; do
+		eval "w=\${E2E_WEIGHT_$n:-}"
+		if [ -n "$w" ]; then
+			[ "$(e2e_haproxy_weight "$H" smtp "n$n")" = "$w" ] || return 1
+		else
+			[ "$(e2e_haproxy_weight "$H" smtp "n$n")" -gt 0 ] 2>/dev/null || return 1
+		fi
+		e2e_haproxy_up "$H" imap "n$n" && e2e_haproxy_up "$H" smtp "n$n" || return 1
+	done
+}
+
+# bal_home LOGIN: the user's home node (n1 or n2) as mhactl user says.
+bal_home() { "$MHACTL" -c "$(e2e_node_dir 1)/conf/mhafs.conf" user "$1" | sed -n 's/^home=\([^ ]*\).*/\1/p'; }
+
+# bal_node_up N: node N back after e2e_node_crash: mount, mail, heartbeatd,
+# HAProxy.
+bal_node_up() {
+	local n=$1
+	bal_mount "$n"
+	e2e_mail_start "$n" "$E2E_TMP/n$n-mnt"
+	e2e_hb_start "$n"
+	e2e_haproxy_start "$n"
+}
