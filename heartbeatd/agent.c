@@ -3,7 +3,8 @@
  * connection, then close), the drain flag (mhactl drain; kept in
  * state_dir/heartbeatd.drained across restarts), readiness after a start,
  * the peer's state as the nodes file gives it, and the nodes file itself
- * (rewritten atomically when its content changes). */
+ * (rewritten atomically when its content changes, removed at a clean
+ * stop). */
 #define _GNU_SOURCE 1 /* accept4 */
 #include "hbd.h"
 
@@ -112,12 +113,18 @@ int agent_open(struct hbd *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* On a clean stop the nodes file goes: nobody would keep it true, and a
+ * stale table could send users to a peer that has died since (without
+ * the file, Dovecot's script serves every user here). */
 void agent_close(struct hbd *d)
 {
 	probe_stop(&d->probe);
 	if (d->agent_fd >= 0)
 		close(d->agent_fd);
 	d->agent_fd = -1;
+	if (d->nodes_written[0] && unlink(d->cfg.nodes_file) == 0)
+		log_info("removed the nodes file %s", d->cfg.nodes_file);
+	d->nodes_written[0] = '\0';
 }
 
 void agent_reload(struct hbd *d, const char *old_addr, unsigned old_port)

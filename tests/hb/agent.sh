@@ -2,7 +2,8 @@
 # agent.sh: heartbeatd's part in balancing, in network namespaces with a
 # plain TCP client: the HAProxy agent answers "up ready W%" with the
 # configured weight, "up drain" after mhactl drain (kept across a restart;
-# both nodes' nodes files say drain) and is back after undrain; the nodes
+# both nodes' nodes files say drain) and is back after undrain, "up drain"
+# after a start until mhafs has caught up with the peer; the nodes
 # file on both nodes; a peer killed with SIGKILL is down in the survivor's
 # file within 2 s; a peer whose agent answers garbage is down; a taken
 # agent_port and a bad node_weight are refused with a clear message;
@@ -167,6 +168,27 @@ wait_agent b "up ready 1%" 2
 wait_state a b up 3
 wait_state b b up 3
 note "drain: agent and both nodes files followed; kept over a restart"
+
+# 4b. readiness: b restarts while its mhafs says its stream to the peer
+#     has not caught up: drain until it has; a clean stop removes the file
+stop hb-b
+[ -e "$T/b/run/nodes" ] && fail "b's nodes file is still there after a clean stop"
+printf 'replication=on\npeer_connected=yes\npeer_synced=no\npeer_stream_in=yes\nfull_sync=no\n' \
+	>"$T/b/mhafs.lines.status"
+hb_start b
+wait_role b SECONDARY 10
+sleep 1
+[ "$(agent b)" = "up drain" ] || fail "b not caught up but its agent says '$(agent b)'"
+wait_state a b drain 3
+status b | grep -q "^ready: no (waiting: mhafs's stream to the peer has not caught up)" ||
+	fail "b's status: $(status b | grep ready)"
+sed -i 's/peer_synced=no/peer_synced=yes/' "$T/b/mhafs.lines.status"
+wait_agent b "up ready 1%" 3
+wait_state a b up 3
+grep -q 'agent: ready (mhafs is connected to the peer both ways and caught up)' "$T/hb-b.log" ||
+	fail "b did not log why it became ready"
+rm -f "$T/b/mhafs.lines.status"
+note "readiness: drain until mhafs caught up, then up"
 
 # 5. heartbeatd on b killed with SIGKILL: a's file has b down within 2 s
 t0=$(date +%s%N)
