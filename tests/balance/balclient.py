@@ -16,6 +16,11 @@ nodes' addresses (192.0.2.0/24).
   balclient.py imap-who --vip IP --users U,U,...
       logs each user in through the VIP and asks IMAP ID which node serves
       the session; prints "USER NODE" per user.
+  balclient.py load --vip IP --users U,U,... --seconds S --out FILE
+      for S seconds, an SMTP session with one message every 0.1 s and an
+      IMAP login (SELECT, LOGOUT) every 0.2 s, all through the VIP; writes
+      one line per attempt to FILE: "ms smtp|imap ok|fail TAG-or-reason",
+      ms being the wall-clock start of the attempt.
   balclient.py forge --host IP --port P
       sends a PROXY v2 header that claims another client address
       (192.0.2.99) and expects the connection to be refused or closed
@@ -112,6 +117,47 @@ def cmd_imap_who(a):
     return 0
 
 
+def cmd_load(a):
+    users = users_of(a.users)
+    end = time.monotonic() + a.seconds
+    next_smtp = next_imap = time.monotonic()
+    i = 0
+    with open(a.out, "w") as out:
+        while time.monotonic() < end:
+            now = time.monotonic()
+            if now >= next_smtp:
+                next_smtp = now + 0.1
+                i += 1
+                rcpt = users[i % len(users)]
+                tag = "load-%d" % i
+                t0 = int(time.time() * 1000)
+                try:
+                    with smtplib.SMTP(a.vip, 25, timeout=5) as s:
+                        s.ehlo("client.mhafs.test")
+                        refused = s.sendmail("balance@client.mhafs.test", [rcpt],
+                                             message("load", i, rcpt))
+                    res = "fail refused" if refused else "ok %s %s" % (tag, rcpt)
+                except (OSError, smtplib.SMTPException) as e:
+                    res = "fail %s" % str(e).replace("\n", " ")[:80]
+                out.write("%d smtp %s\n" % (t0, res))
+            if now >= next_imap:
+                next_imap = now + 0.2
+                u = users[(i * 7) % len(users)]
+                t0 = int(time.time() * 1000)
+                try:
+                    m = imaplib.IMAP4(a.vip, 143, timeout=5)
+                    m.login(u, "pw-" + u.split("@")[0])
+                    typ, _ = m.select("INBOX")
+                    m.logout()
+                    res = "ok %s" % u if typ == "OK" else "fail SELECT %s" % typ
+                except (OSError, imaplib.IMAP4.error) as e:
+                    res = "fail %s" % str(e).replace("\n", " ")[:80]
+                out.write("%d imap %s\n" % (t0, res))
+            out.flush()
+            time.sleep(0.01)
+    return 0
+
+
 def proxy_v2_header(src, dst, sport, dport):
     sig = b"\r\n\r\n\x00\r\nQUIT\n"
     body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, dport)
@@ -158,11 +204,17 @@ def main():
     s = sub.add_parser("imap-who")
     s.add_argument("--vip", required=True)
     s.add_argument("--users", required=True)
+    s = sub.add_parser("load")
+    s.add_argument("--vip", required=True)
+    s.add_argument("--users", required=True)
+    s.add_argument("--seconds", type=float, required=True)
+    s.add_argument("--out", required=True)
     s = sub.add_parser("forge")
     s.add_argument("--host", required=True)
     s.add_argument("--port", type=int, required=True)
     a = p.parse_args()
     return {"smtp": cmd_smtp, "imap-hold": cmd_imap_hold, "imap-who": cmd_imap_who,
+            "load": cmd_load,
             "forge": cmd_forge}[a.cmd](a)
 
 

@@ -53,7 +53,16 @@ bal_setup() {
 		e2e_haproxy_cmd "$H" "show servers state" >&2
 		e2e_die "HAProxy on node $H did not take both nodes up at their agents' weights"
 	}
+	for n in 1 2; do
+		e2e_wait 10 bal_table_up "$n" || {
+			cat "$(e2e_nodes_file "$n")" >&2
+			e2e_die "node $n's node table does not have both nodes up"
+		}
+	done
 }
+
+# bal_table_up N: node N's node table (heartbeatd's nodes_file) has both up.
+bal_table_up() { [ "$(grep -c '^node .* up$' "$(e2e_nodes_file "$1")")" = 2 ]; }
 
 bal_holder() { e2e_vip_holder "$VIP" 1 2; }
 bal_one_holder() { [ "$(bal_holder | wc -l)" = 1 ]; }
