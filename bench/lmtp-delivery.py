@@ -93,6 +93,7 @@ def figures(d):
         try:
             f["sql" + node] = (int(d["sql%s1" % node]) - int(d["sql%s0" % node])) / n
             f["cpu" + node] = (int(d["cpu%s1" % node]) - int(d["cpu%s0" % node])) * ms
+            f["ops" + node] = (int(d["ops%s1" % node]) - int(d["ops%s0" % node])) / n
         except (KeyError, ValueError):
             pass
     for node in "ABM":
@@ -118,8 +119,8 @@ def line(_argv):
         s += "  syncs/msg mail %s" % fmt(f, "syncM", "%.2f")
     for node in "AB":
         if "sql" + node in f:
-            s += "  %s: sql %s cpu %s syncs %s (f %s d %s s %s)" % (
-                node, fmt(f, "sql" + node), fmt(f, "cpu" + node, "%.2f"), fmt(f, "sync" + node, "%.2f"),
+            s += "  %s: ops %s sql %s cpu %s syncs %s (f %s d %s s %s)" % (
+                node, fmt(f, "ops" + node, "%.2f"), fmt(f, "sql" + node), fmt(f, "cpu" + node, "%.2f"), fmt(f, "sync" + node, "%.2f"),
                 fmt(f, "f" + node, "%.2f"), fmt(f, "d" + node, "%.2f"), fmt(f, "s" + node, "%.2f"))
     if "fuse" in f:
         s += "  fuse %s/msg" % fmt(f, "fuse")
@@ -137,9 +138,11 @@ def summary(_argv):
             ("mail syncs/msg", "syncM", "%.2f"),
             ("A mhafs cpu ms/msg", "cpuA", "%.2f"), ("A syncs/msg", "syncA", "%.2f"),
             ("A fsync/fdatasync/syncfs", "fdsA", None), ("A sql stmts/msg", "sqlA", "%.1f"),
+            ("A journal ops/msg", "opsA", "%.2f"),
             ("A fuse requests/msg", "fuse", "%.1f"),
             ("B mhafs cpu ms/msg", "cpuB", "%.2f"), ("B syncs/msg", "syncB", "%.2f"),
-            ("B fsync/fdatasync/syncfs", "fdsB", None), ("B sql stmts/msg", "sqlB", "%.1f")]
+            ("B fsync/fdatasync/syncfs", "fdsB", None), ("B sql stmts/msg", "sqlB", "%.1f"),
+            ("B applied ops/msg", "opsB", "%.2f")]
     present = [k for k in KINDS if by[k]]
     print("medians over %s rounds (range in brackets):" % max(len(by[k]) for k in present))
     print("  %-26s" % "" + "".join("%-24s" % k for k in present))
