@@ -112,7 +112,6 @@ e2e_haproxy_status() {
 	e2e_haproxy_cmd "$1" "show stat" | awk -F, -v b="$2" -v s="$3" '$1 == b && $2 == s { print $18 }'
 }
 
-# e2e_haproxy_up N BACKEND SERVER: is the server UP (2) there?
-e2e_haproxy_up() {
-	[ "$(e2e_haproxy_cmd "$1" "show servers state $2" | awk -v s="$3" '$4 == s { print $6 }')" = 2 ]
-}
+# e2e_haproxy_up N BACKEND SERVER: does the server take new connections
+# there (UP, neither down nor drained)?
+e2e_haproxy_up() { [ "$(e2e_haproxy_status "$@")" = UP ]; }
