@@ -74,12 +74,14 @@ static int listen_on(const char *addr, unsigned port, char *err, size_t errlen)
 	return fd;
 }
 
-static void probe_cfg_from(const struct config *cfg, struct probe_cfg *pc)
+/* mhafs is asked only until the node is ready (readiness is latched). */
+static void probe_cfg_from(const struct hbd *d, struct probe_cfg *pc)
 {
+	const struct config *cfg = &d->cfg;
 	memset(pc, 0, sizeof(*pc));
 	snprintf(pc->peer_address, sizeof(pc->peer_address), "%s", cfg->peer_address ? cfg->peer_address : "");
 	pc->agent_port = cfg->node_address ? cfg->agent_port : 0;
-	if (pc->agent_port && cfg->control_socket)
+	if (pc->agent_port && cfg->control_socket && !d->ready)
 		snprintf(pc->control_socket, sizeof(pc->control_socket), "%s", cfg->control_socket);
 	pc->interval_ms = cfg->health_interval_ms;
 	pc->timeout_ms = PROBE_TIMEOUT_MS;
@@ -102,7 +104,7 @@ int agent_open(struct hbd *d, char *err, size_t errlen)
 			 d->cfg.agent_port, config_node_weight(&d->cfg));
 	}
 	struct probe_cfg pc;
-	probe_cfg_from(&d->cfg, &pc);
+	probe_cfg_from(d, &pc);
 	if (probe_start(&d->probe, &pc, d->hpipe[1]) < 0) {
 		snprintf(err, errlen, "cannot start the agent probe thread");
 		if (d->agent_fd >= 0)
@@ -147,7 +149,7 @@ void agent_reload(struct hbd *d, const char *old_addr, unsigned old_port)
 		}
 	}
 	struct probe_cfg pc;
-	probe_cfg_from(&d->cfg, &pc);
+	probe_cfg_from(d, &pc);
 	probe_set_cfg(&d->probe, &pc);
 	d->nodes_written[0] = '\0'; /* the file may have moved: write it again */
 }
@@ -218,6 +220,9 @@ static void update_ready(struct hbd *d, uint64_t now, const struct probe_result 
 	}
 	d->ready = 1;
 	log_notice("agent: ready (%s)", d->ready_why);
+	struct probe_cfg pc;
+	probe_cfg_from(d, &pc);
+	probe_set_cfg(&d->probe, &pc);
 }
 
 /* The peer as the nodes file gives it: down when heartbeats say it is not
