@@ -237,9 +237,10 @@ static void update_peer(struct hbd *d, uint64_t now, const struct probe_result *
 		st = HN_DOWN;
 		snprintf(why, sizeof(why), "heartbeats: peer %s", !d->peer_seen ? "not heard yet" :
 			 d->peer_msg.type == HB_T_LEAVING ? "left" : "dead");
-	} else if (!r->rounds) {
+	} else if (!r->rounds || r->poll_ms < d->peer_since_ms) {
+		/* a poll from before the peer (re)started says nothing of it */
 		st = HN_DOWN;
-		snprintf(why, sizeof(why), "its agent not polled yet");
+		snprintf(why, sizeof(why), "its agent not polled since it started");
 	} else if (r->peer_ok) {
 		st = r->peer.state;
 		if (st == HN_UP)

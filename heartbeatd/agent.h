@@ -60,6 +60,7 @@ struct probe_cfg {
 
 struct probe_result {
 	uint64_t rounds;
+	uint64_t poll_ms;         /* monotonic start of the last poll */
 	int peer_ok;              /* the last poll got a valid line */
 	struct agent_say peer;    /* ... and this is it */
 	char peer_why[AGENT_REASON]; /* why the last poll failed */

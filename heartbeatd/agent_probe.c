@@ -153,12 +153,14 @@ static void *probe_main(void *arg)
 		struct agent_say say = { HN_DOWN, 0 };
 		char why[AGENT_REASON] = "";
 		int ok = -1;
+		uint64_t started = mono_ms();
 		if (cfg.agent_port)
 			ok = probe_agent(cfg.peer_address, cfg.agent_port, cfg.timeout_ms, &say, why, sizeof(why));
 		struct mhafs_view v;
 		ask_mhafs(cfg.control_socket, cfg.timeout_ms, &v);
 		pthread_mutex_lock(&p->lock);
 		p->res.rounds++;
+		p->res.poll_ms = started;
 		p->res.peer_ok = ok == 0;
 		if (ok == 0) {
 			p->res.peer = say;

@@ -58,6 +58,7 @@ struct hbd {
 	struct hb_msg peer_msg;    /* last accepted */
 	int peer_seen;
 	uint64_t peer_rx_ms;       /* monotonic, last accepted */
+	uint64_t peer_since_ms;    /* monotonic, first packet of its current epoch */
 	uint64_t peer_unauth_ms;   /* last unverifiable packet from peer_address */
 	int peer_reported;         /* what mhafs was told: -1 nothing, 0 down, 1 up */
 	uint64_t mhafs_retry_ms;

@@ -350,9 +350,11 @@ static void receive(struct hbd *d, uint64_t now)
 			log_warn("peer node %u restarted with an older epoch (its clock stepped back?); accepted",
 				 m.node_id);
 		d->c.rx_ok++;
-		if (!d->peer_seen || d->peer_msg.epoch != m.epoch)
+		if (!d->peer_seen || d->peer_msg.epoch != m.epoch) {
+			d->peer_since_ms = now;
 			log_info("peer node %u (epoch %llu) heard from %s, state %s", m.node_id,
 				 (unsigned long long)m.epoch, addr, hb_state_name((enum hb_state)m.state));
+		}
 		d->peer_seen = 1;
 		d->peer_msg = m;
 		d->peer_rx_ms = now;
