@@ -59,18 +59,7 @@ int probe_agent(const char *addr, unsigned port, unsigned timeout_ms, struct age
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	memset(&ss, 0, sizeof(ss));
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		sl = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		sl = sizeof(*s6);
-	} else {
+	if (hb_sockaddr(addr, port, &ss, &sl) < 0) {
 		snprintf(why, whylen, "'%s' is not an IP address", addr);
 		return -1;
 	}
@@ -175,16 +164,7 @@ static void *probe_main(void *arg)
 			ssize_t w = write(p->notify_fd, &c, 1);
 			(void)w; /* a full pipe already wakes the loop */
 		}
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += cfg.interval_ms / 1000;
-		until.tv_nsec += (long)(cfg.interval_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		while (!p->stop && pthread_cond_timedwait(&p->cond, &p->lock, &until) == 0)
-			;
+		hb_pause(&p->cond, &p->lock, cfg.interval_ms, &p->stop);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;

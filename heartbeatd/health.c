@@ -30,6 +30,40 @@ uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+int hb_sockaddr(const char *addr, unsigned port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*s4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*s6);
+		return 0;
+	}
+	return -1;
+}
+
+void hb_pause(pthread_cond_t *cond, pthread_mutex_t *lock, unsigned ms, const int *stop)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (!*stop && pthread_cond_timedwait(cond, lock, &until) == 0)
+		;
+}
+
 static int check_if(const char *ifname, char *reason, size_t len)
 {
 	struct ifreq ifr;
@@ -162,16 +196,7 @@ static void *health_main(void *arg)
 			ssize_t w = write(h->notify_fd, &c, 1);
 			(void)w; /* a full pipe already wakes the main loop */
 		}
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += cfg.interval_ms / 1000;
-		until.tv_nsec += (long)(cfg.interval_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		while (!h->stop && pthread_cond_timedwait(&h->cond, &h->lock, &until) == 0)
-			;
+		hb_pause(&h->cond, &h->lock, cfg.interval_ms, &h->stop);
 	}
 	pthread_mutex_unlock(&h->lock);
 	return NULL;

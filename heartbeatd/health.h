@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define HEALTH_REASON 160
 
@@ -49,5 +50,13 @@ int health_round(const struct health_cfg *cfg, char *reason, size_t len);
 int witness_probe(const char *addr, unsigned timeout_ms);
 
 uint64_t mono_ms(void);
+
+/* An IPv4 or IPv6 literal and a port as a socket address.  Returns 0, or
+ * -1 when addr is not an IP literal. */
+int hb_sockaddr(const char *addr, unsigned port, struct sockaddr_storage *ss, socklen_t *len);
+
+/* A polling thread's pause: wait on cond (lock held) for ms milliseconds
+ * of CLOCK_MONOTONIC, or until *stop is set and cond signalled. */
+void hb_pause(pthread_cond_t *cond, pthread_mutex_t *lock, unsigned ms, const int *stop);
 
 #endif

@@ -38,25 +38,6 @@ static struct hbd D;
 
 /* ---- configuration ---- */
 
-static int parse_peer(const char *addr, unsigned port, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		*len = sizeof(*s4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*s6);
-		return 0;
-	}
-	return -1;
-}
 
 /* Load and check everything heartbeatd needs into the out-parameters;
  * nothing of the running daemon changes unless this succeeds. */
@@ -88,7 +69,7 @@ static int load_all(const char *path, char **ov, int nov, struct config *cfg, st
 		snprintf(err, errlen, "peer_address is not set (the peer's heartbeat address)");
 		goto fail;
 	}
-	if (parse_peer(cfg->peer_address, cfg->heartbeat_port, peer, peer_len) < 0) {
+	if (hb_sockaddr(cfg->peer_address, cfg->heartbeat_port, peer, peer_len) < 0) {
 		snprintf(err, errlen, "peer_address '%s' is not a numeric IPv4 or IPv6 address",
 			 cfg->peer_address);
 		goto fail;
@@ -121,7 +102,7 @@ static int load_all(const char *path, char **ov, int nov, struct config *cfg, st
 	if (cfg->witness) {
 		struct sockaddr_storage w;
 		socklen_t wl;
-		if (parse_peer(cfg->witness, 0, &w, &wl) < 0) {
+		if (hb_sockaddr(cfg->witness, 0, &w, &wl) < 0) {
 			snprintf(err, errlen, "witness '%s' is not a numeric IPv4 or IPv6 address", cfg->witness);
 			goto fail;
 		}
