@@ -14,14 +14,29 @@
 -- node computes: one hop at most, even while the two views differ.
 -- Without a usable node table the user is served here (logged).
 --
+-- The same script is the first userdb.  A userdb lookup happens only on the
+-- node that is about to serve the user (after authentication, never on the
+-- node that proxies): there it raises the user's MODSEQ floor once per
+-- node-table stamp (mhafs-modseq-floor), before Dovecot syncs any mailbox
+-- of the user here, so IMAP state never goes backwards for a user who
+-- moves between nodes.  If that fails the lookup fails (a temporary
+-- error: the client or the MTA tries again).
+--
 -- passdb { driver = lua
 --          args = file=/etc/dovecot/mhafs-home.lua blocking=yes
 --          result_success = continue   result_failure = continue
 --          result_internalfail = continue }
+-- userdb { driver = lua
+--          args = file=/etc/dovecot/mhafs-home.lua blocking=yes
+--          result_success = continue }
 
 -- heartbeatd's nodes_file (mhafs.conf(5)); Dovecot 2.3 passes a Lua passdb
 -- no arguments, so an installation that moves the file edits this line.
 local nodes_file = "/run/mhafs/nodes"
+-- The floor command (mhafs-modseq-floor: its options but -s, -t and the
+-- user) and where it records each user's last stamp.
+local floor_cmd = "/usr/sbin/mhafs-modseq-floor"
+local floor_dir = "/var/lib/mhafs/modseq-floor"
 local ports = { imap = "143", pop3 = "110", lmtp = "24" }
 
 -- FNV-1a 64 over the key, a 0 byte and the node id in decimal, then
@@ -57,11 +72,15 @@ local function read_nodes()
 		return nil, err
 	end
 	local self, nodes, n = nil, {}, 0
+	nodes.stamp = "0"
 	for line in f:lines() do
 		n = n + 1
 		local id = line:match("^self (%d+)$")
+		local stamp = line:match("^stamp (%d+)$")
 		if id ~= nil then
 			self = tonumber(id)
+		elseif stamp ~= nil then
+			nodes.stamp = stamp
 		elseif line:match("^node ") then
 			local nid, name, addr, w, st = line:match("^node (%d+) (%S+) (%S+) (%d+) (%a+)$")
 			if nid == nil then
@@ -126,6 +145,48 @@ function auth_passdb_lookup(req)
 	req:log_debug("mhafs-home: home is " .. home.name .. ": proxied to " .. home.addr)
 	return dovecot.auth.PASSDB_RESULT_OK, { noauthenticate = "y", proxy = "y",
 		host = home.addr, port = port }
+end
+
+-- The stamp this node last raised login's floor for ("" if never).
+local function floor_stamp(login)
+	local f = io.open(floor_dir .. "/" .. login, "r")
+	if f == nil then
+		return ""
+	end
+	local v = f:read("l") or ""
+	f:close()
+	return v
+end
+
+function auth_userdb_lookup(req)
+	-- doveadm's own lookups (the floor command's among them) pass through
+	if req.service == "doveadm" then
+		return dovecot.auth.USERDB_RESULT_OK, {}
+	end
+	local login = req.user
+	if not login:match("^[%w_+@-][%w._+@-]*$") then
+		req:log_warning("mhafs-home: no MODSEQ floor for a user name with other characters")
+		return dovecot.auth.USERDB_RESULT_OK, {}
+	end
+	local self, nodes = read_nodes()
+	if self == nil then
+		req:log_warning("mhafs-home: " .. tostring(nodes) .. ": MODSEQ floor not checked")
+		return dovecot.auth.USERDB_RESULT_OK, {}
+	end
+	if floor_stamp(login) == nodes.stamp then
+		return dovecot.auth.USERDB_RESULT_OK, {}
+	end
+	local cmd = floor_cmd .. " -s " .. floor_dir .. " -t " .. nodes.stamp .. " " .. login .. " 2>&1"
+	local p = io.popen(cmd, "r")
+	local out = p:read("a") or ""
+	local ok = p:close()
+	out = out:gsub("%s+$", "")
+	if not ok then
+		req:log_error("mhafs-home: " .. out)
+		return dovecot.auth.USERDB_RESULT_INTERNAL_FAILURE, {}
+	end
+	if dovecot.i_info ~= nil then dovecot.i_info(out) else req:log_warning(out) end
+	return dovecot.auth.USERDB_RESULT_OK, {}
 end
 
 -- For tests/balance: the home node's name for a login, from the table.

@@ -341,12 +341,20 @@ void agent_update(struct hbd *d, uint64_t now)
 	update_peer(d, now, &r);
 
 	struct hn_table t;
-	char text[sizeof(d->nodes_written)], err[512];
+	char text[sizeof(d->nodes_written)], out[sizeof(d->nodes_written) + 32], err[512];
 	build_table(d, &t);
 	int n = homenode_format(&t, text, sizeof(text));
 	if (n < 0 || !strcmp(text, d->nodes_written))
 		return;
-	if (write_nodes(d->cfg.nodes_file, text, (size_t)n, err, sizeof(err)) < 0) {
+	/* A new content gets a new stamp (wall-clock microseconds, and always
+	 * above the last): a user's MODSEQ floor is raised once per stamp. */
+	t.stamp = (uint64_t)wall_ms() * 1000;
+	if (t.stamp <= d->nodes_stamp)
+		t.stamp = d->nodes_stamp + 1;
+	int m = homenode_format(&t, out, sizeof(out));
+	if (m < 0)
+		return;
+	if (write_nodes(d->cfg.nodes_file, out, (size_t)m, err, sizeof(err)) < 0) {
 		if (strcmp(err, d->nodes_err))
 			log_err("cannot write the nodes file: %s", err);
 		snprintf(d->nodes_err, sizeof(d->nodes_err), "%s", err);
@@ -356,6 +364,7 @@ void agent_update(struct hbd *d, uint64_t now)
 		log_notice("nodes file %s written again", d->cfg.nodes_file);
 	d->nodes_err[0] = '\0';
 	memcpy(d->nodes_written, text, (size_t)n + 1);
+	d->nodes_stamp = t.stamp;
 	log_debug("nodes file %s rewritten", d->cfg.nodes_file);
 }
 

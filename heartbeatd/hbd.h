@@ -90,7 +90,8 @@ struct hbd {
 	int peer_bal_known;
 	char peer_bal_why[AGENT_REASON];
 	unsigned peer_weight;      /* last weight its agent gave; 0 none yet */
-	char nodes_written[2048];  /* the nodes file's content, as last written */
+	char nodes_written[2048];  /* the nodes file's content as last written, less its stamp */
+	uint64_t nodes_stamp;      /* the stamp written with it */
 	char nodes_err[512];
 
 	struct hbd_trans trans[HBD_TRANS];

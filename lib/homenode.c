@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -199,8 +200,19 @@ static int parse_line(char *line, const char *name, unsigned ln, struct hn_table
 		*self_seen = 1;
 		return 0;
 	}
+	if (!strcmp(f[0], "stamp")) {
+		char *end;
+		errno = 0;
+		unsigned long long v = nf == 2 && f[1][0] >= '1' && f[1][0] <= '9' ? strtoull(f[1], &end, 10) : 0;
+		if (nf != 2 || !v || errno || *end || v > INT64_MAX)
+			return failf(err, errlen, "%s:%u: expected 'stamp <1..2^63-1>'", name, ln);
+		if (t->stamp)
+			return failf(err, errlen, "%s:%u: 'stamp' given twice", name, ln);
+		t->stamp = v;
+		return 0;
+	}
 	if (strcmp(f[0], "node"))
-		return failf(err, errlen, "%s:%u: unknown record '%.32s' (expected self or node)", name, ln, f[0]);
+		return failf(err, errlen, "%s:%u: unknown record '%.32s' (expected self, stamp or node)", name, ln, f[0]);
 	if (nf != 6)
 		return failf(err, errlen, "%s:%u: expected 'node <id> <name> <address> <weight> <state>'", name, ln);
 	if (t->n >= HN_MAX_NODES)
@@ -287,6 +299,12 @@ int homenode_format(const struct hn_table *t, char *buf, size_t len)
 	if (n < 0 || (size_t)n >= len)
 		return -1;
 	off = (size_t)n;
+	if (t->stamp) {
+		n = snprintf(buf + off, len - off, "stamp %" PRIu64 "\n", t->stamp);
+		if (n < 0 || (size_t)n >= len - off)
+			return -1;
+		off += (size_t)n;
+	}
 	for (size_t i = 0; i < t->n; i++) {
 		const struct hn_node *nd = &t->nodes[i];
 		n = snprintf(buf + off, len - off, "node %u %s %s %u %s\n", nd->id, nd->name, nd->address,

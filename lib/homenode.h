@@ -26,11 +26,15 @@
  * The nodes file, one record per line, fields separated by one space:
  *   # comment lines (first byte '#')
  *   self <id>
+ *   stamp <n>          (optional, at most once)
  *   node <id> <name> <address> <weight> <state>
  * id 1..65535 in decimal without leading zeros, name 1..63 of
  * A-Z a-z 0-9 . _ -, address an IPv4 or IPv6 literal, weight 1..256,
  * state up, drain or down.  "self" appears exactly once and names one of
- * the node lines; ids and names are unique. */
+ * the node lines; ids and names are unique.  The stamp (1..2^63-1) tells
+ * one writing of the table from every other: heartbeatd gives each new
+ * content a new stamp, and the Dovecot passdb raises a user's MODSEQ floor
+ * on this node once per stamp (conf/mhafs-home.lua). */
 #ifndef MHAFS_HOMENODE_H
 #define MHAFS_HOMENODE_H
 
@@ -55,6 +59,7 @@ struct hn_node {
 
 struct hn_table {
 	unsigned self_id;
+	uint64_t stamp;           /* 0: none */
 	size_t n;
 	struct hn_node nodes[HN_MAX_NODES];
 };

@@ -59,6 +59,9 @@ static void answer_status(struct ctl *c, FILE *out)
 		atomic_load(&fs->ops_journaled), atomic_load(&fs->ops_local),
 		atomic_load(&fs->journal_failed));
 	fprintf(out, "sql_statements=%" PRIu64 "\n", journal_statements());
+	/* the clock now: above every change this node made or applied (the
+	 * MODSEQ floor of a user who starts being served here) */
+	fprintf(out, "hlc=%" PRIu64 "\n", (uint64_t)hlc_now(&fs->clock));
 	fprintf(out, "sync_mode=%s\n", fs->cfg->sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
 	fprintf(out, "replication=%s\n", st.configured ? "on" : "off");
 	if (st.configured) {

@@ -21,6 +21,12 @@ nodes' addresses (192.0.2.0/24).
       IMAP login (SELECT, LOGOUT) every 0.2 s, all through the VIP; writes
       one line per attempt to FILE: "ms smtp|imap ok|fail TAG-or-reason",
       ms being the wall-clock start of the attempt.
+  balclient.py condstore --vip IP --user U [--store UIDS FLAG] [--since N]
+      a CONDSTORE client: logs in, ENABLEs CONDSTORE, SELECTs INBOX and
+      prints "node N uidvalidity V highestmodseq M"; with --store it adds
+      FLAG to the messages UIDS (e.g. 4,5) and prints "stored M" (the
+      HIGHESTMODSEQ after); with --since it prints "changed UID FLAGS..."
+      for each message FETCH (FLAGS) (CHANGEDSINCE N) returns.
   balclient.py forge --host IP --port P
       sends a PROXY v2 header that claims another client address
       (192.0.2.99) and expects the connection to be refused or closed
@@ -158,6 +164,51 @@ def cmd_load(a):
     return 0
 
 
+def select_modseq(m):
+    typ, _ = m.select("INBOX")
+    if typ != "OK":
+        raise imaplib.IMAP4.error("SELECT failed")
+    vals = {}
+    for line in m.untagged_responses.get("OK", []):
+        f = re.search(rb"\[(UIDVALIDITY|HIGHESTMODSEQ) (\d+)\]", line or b"")
+        if f:
+            vals[f.group(1).decode()] = int(f.group(2))
+    return vals
+
+
+def cmd_condstore(a):
+    m = imaplib.IMAP4(a.vip, 143, timeout=30)
+    m.login(a.user, "pw-" + a.user.split("@")[0])
+    node = serving_node(m) or "unknown"
+    typ, _ = m._simple_command("ENABLE", "CONDSTORE")
+    if typ != "OK":
+        raise imaplib.IMAP4.error("ENABLE CONDSTORE failed")
+    v = select_modseq(m)
+    print("node %s uidvalidity %d highestmodseq %d" % (node, v.get("UIDVALIDITY", 0),
+                                                       v.get("HIGHESTMODSEQ", 0)), flush=True)
+    if a.store:
+        typ, _ = m.uid("STORE", a.store[0], "+FLAGS", "(%s)" % a.store[1])
+        if typ != "OK":
+            raise imaplib.IMAP4.error("STORE failed")
+        m.close()
+        v = select_modseq(m)
+        print("stored %d" % v.get("HIGHESTMODSEQ", 0), flush=True)
+    if a.since is not None:
+        typ, data = m.uid("FETCH", "1:*", "(FLAGS) (CHANGEDSINCE %d)" % a.since)
+        if typ != "OK":
+            raise imaplib.IMAP4.error("FETCH CHANGEDSINCE failed")
+        for item in data:
+            if not isinstance(item, bytes):
+                continue
+            uid = re.search(rb"UID (\d+)", item)
+            flags = re.search(rb"FLAGS \(([^)]*)\)", item)
+            if uid:
+                print("changed %s %s" % (uid.group(1).decode(),
+                                         flags.group(1).decode() if flags else ""), flush=True)
+    m.logout()
+    return 0
+
+
 def proxy_v2_header(src, dst, sport, dport):
     sig = b"\r\n\r\n\x00\r\nQUIT\n"
     body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, dport)
@@ -209,12 +260,17 @@ def main():
     s.add_argument("--users", required=True)
     s.add_argument("--seconds", type=float, required=True)
     s.add_argument("--out", required=True)
+    s = sub.add_parser("condstore")
+    s.add_argument("--vip", required=True)
+    s.add_argument("--user", required=True)
+    s.add_argument("--store", nargs=2, metavar=("UIDS", "FLAG"))
+    s.add_argument("--since", type=int)
     s = sub.add_parser("forge")
     s.add_argument("--host", required=True)
     s.add_argument("--port", type=int, required=True)
     a = p.parse_args()
     return {"smtp": cmd_smtp, "imap-hold": cmd_imap_hold, "imap-who": cmd_imap_who,
-            "load": cmd_load,
+            "load": cmd_load, "condstore": cmd_condstore,
             "forge": cmd_forge}[a.cmd](a)
 
 

@@ -141,6 +141,12 @@ for hp in "$(e2e_ip 1) $E2E_SMTP_PROXY_PORT" "$(e2e_ip 2) $E2E_IMAP_PROXY_PORT" 
 done
 ! grep -q '192\.0\.2\.99' "$E2E_TMP"/n[12]/log/*.log || e2e_die "a forged client address reached a mail server's log"
 
+bad=$(grep -h 'mhafs-home: ' "$E2E_TMP"/n[12]/log/dovecot.log | grep -v 'HIGHESTMODSEQ floor')
+[ -z "$bad" ] || e2e_die "the home-node script complained:
+$bad"
+floors=$(cat "$E2E_TMP"/n[12]/log/dovecot.log | grep -c 'HIGHESTMODSEQ floor')
+[ "$floors" -ge 20 ] || e2e_die "only $floors MODSEQ floors were raised for 20 users"
+
 for n in 1 2; do e2e_mail_stop "$n"; done
 for n in 1 2; do e2e_mhafs_log_clean "$E2E_TMP/n$n-state"; done
 e2e_log "PASS: both nodes serve by weight, each user on its home node"

@@ -180,6 +180,15 @@ static void parse_ok(void)
 	CHECK_INT(homenode_format(&t, out, sizeof(out)), (long long)strlen(txt));
 	CHECK_STR(out, txt);
 	CHECK_INT(homenode_format(&t, out, 20), -1);
+	CHECK_INT((long long)t.stamp, 0);
+	/* a stamp round-trips, after self */
+	const char *st = "# mhafs nodes file, written by heartbeatd: read by the Dovecot passdb script and mhactl user\n"
+			 "self 1\nstamp 1796531097123456\nnode 1 n1 192.0.2.11 1 up\n";
+	CHECK_INT(homenode_parse(st, strlen(st), "f", &t, err, sizeof(err)), 0);
+	CHECK(t.stamp == 1796531097123456ULL);
+	CHECK_INT(homenode_format(&t, out, sizeof(out)), (long long)strlen(st));
+	CHECK_STR(out, st);
+	CHECK_INT(homenode_parse(txt, strlen(txt), "f", &t, err, sizeof(err)), 0);
 	/* last line without a newline is accepted */
 	CHECK_INT(homenode_parse(txt, strlen(txt) - 1, "f", &t, err, sizeof(err)), 0);
 	/* the file itself */
@@ -221,10 +230,16 @@ static void parse_bad(void)
 		{ "self 1\nself 1\nnode 1 a 192.0.2.1 1 up\n", "f:2: 'self' given twice" },
 		{ "self x\nnode 1 a 192.0.2.1 1 up\n", "f:1: self: 'x'" },
 		{ "self\n", "f:1: expected 'self <id>'" },
-		{ "nodes 1 a 192.0.2.1 1 up\n", "f:1: unknown record 'nodes'" },
+		{ "nodes 1 a 192.0.2.1 1 up\n", "f:1: unknown record 'nodes' (expected self, stamp or node)" },
 		{ "node 1 a 192.0.2.1 1 up\n", "f: no 'self' line" },
 		{ "self 3\nnode 1 a 192.0.2.1 1 up\n", "f: self 3 is not one of the node lines" },
 		{ "", "f: no 'self' line" },
+		{ "self 1\nstamp 0\nnode 1 a 192.0.2.1 1 up\n", "f:2: expected 'stamp <1..2^63-1>'" },
+		{ "self 1\nstamp 012\nnode 1 a 192.0.2.1 1 up\n", "f:2: expected 'stamp" },
+		{ "self 1\nstamp 9223372036854775808\nnode 1 a 192.0.2.1 1 up\n", "f:2: expected 'stamp" },
+		{ "self 1\nstamp -1\nnode 1 a 192.0.2.1 1 up\n", "f:2: expected 'stamp" },
+		{ "self 1\nstamp 5 6\nnode 1 a 192.0.2.1 1 up\n", "f:2: expected 'stamp" },
+		{ "self 1\nstamp 5\nstamp 5\nnode 1 a 192.0.2.1 1 up\n", "f:3: 'stamp' given twice" },
 	};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		struct hn_table t;
