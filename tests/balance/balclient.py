@@ -27,6 +27,12 @@ nodes' addresses (192.0.2.0/24).
       FLAG to the messages UIDS (e.g. 4,5) and prints "stored M" (the
       HIGHESTMODSEQ after); with --since it prints "changed UID FLAGS..."
       for each message FETCH (FLAGS) (CHANGEDSINCE N) returns.
+  balclient.py stress --vip IP --user U --sessions N --seconds S [--seed K]
+      N sessions of one user at once (imaptest's way: each SELECTs INBOX
+      and, at random, stores or clears flags, fetches flags, appends,
+      expunges what it marked deleted, NOOPs); prints "ops N" and one
+      "error KIND COUNT" line per kind of tagged NO/BAD, BYE or dropped
+      connection, KIND being the response text with numbers removed.
   balclient.py forge --host IP --port P
       sends a PROXY v2 header that claims another client address
       (192.0.2.99) and expects the connection to be refused or closed
@@ -209,6 +215,75 @@ def cmd_condstore(a):
     return 0
 
 
+def stress_session(a, k, result, lock):
+    import random
+    rnd = random.Random(a.seed * 1000 + k)
+    ops = 0
+    errors = {}
+
+    def err(kind):
+        kind = re.sub(r"\d+", "N", kind)[:100]
+        errors[kind] = errors.get(kind, 0) + 1
+
+    end = time.monotonic() + a.seconds
+    try:
+        m = imaplib.IMAP4(a.vip, 143, timeout=30)
+        m.login(a.user, "pw-" + a.user.split("@")[0])
+        m.select("INBOX")
+        while time.monotonic() < end:
+            r = rnd.random()
+            try:
+                if r < 0.35:
+                    typ, data = m.uid("STORE", "%d" % rnd.randint(1, 60),
+                                      rnd.choice(["+FLAGS", "-FLAGS"]),
+                                      "(%s)" % rnd.choice(["\\Seen", "\\Flagged", "\\Answered"]))
+                elif r < 0.6:
+                    typ, data = m.uid("FETCH", "1:*", "(FLAGS)")
+                elif r < 0.75:
+                    typ, data = m.append("INBOX", None, None,
+                                         message("stress", k * 100000 + ops, a.user))
+                elif r < 0.85:
+                    typ, data = m.uid("STORE", "%d" % rnd.randint(1, 60), "+FLAGS", "(\\Deleted)")
+                    if typ == "OK":
+                        typ, data = m.expunge()
+                else:
+                    typ, data = m.noop()
+                if typ != "OK":
+                    err("%s %s" % (typ, (data[0] if data and isinstance(data[0], bytes) else b"").decode(errors="replace")))
+                ops += 1
+            except imaplib.IMAP4.abort as e:
+                err("BYE/abort %s" % e)
+                m = imaplib.IMAP4(a.vip, 143, timeout=30)
+                m.login(a.user, "pw-" + a.user.split("@")[0])
+                m.select("INBOX")
+            except imaplib.IMAP4.error as e:
+                err("NO/BAD %s" % e)
+            time.sleep(rnd.random() * 0.02)
+        m.logout()
+    except (OSError, imaplib.IMAP4.error) as e:
+        err("session %s" % e)
+    with lock:
+        result["ops"] += ops
+        for kind, n in errors.items():
+            result["errors"][kind] = result["errors"].get(kind, 0) + n
+
+
+def cmd_stress(a):
+    import threading
+    result = {"ops": 0, "errors": {}}
+    lock = threading.Lock()
+    threads = [threading.Thread(target=stress_session, args=(a, k, result, lock))
+               for k in range(a.sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("ops", result["ops"])
+    for kind, n in sorted(result["errors"].items()):
+        print("error", kind.replace("\n", " "), "COUNT", n)
+    return 0
+
+
 def proxy_v2_header(src, dst, sport, dport):
     sig = b"\r\n\r\n\x00\r\nQUIT\n"
     body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, dport)
@@ -265,12 +340,19 @@ def main():
     s.add_argument("--user", required=True)
     s.add_argument("--store", nargs=2, metavar=("UIDS", "FLAG"))
     s.add_argument("--since", type=int)
+    s = sub.add_parser("stress")
+    s.add_argument("--vip", required=True)
+    s.add_argument("--user", required=True)
+    s.add_argument("--sessions", type=int, default=10)
+    s.add_argument("--seconds", type=float, default=30)
+    s.add_argument("--seed", type=int, default=1)
     s = sub.add_parser("forge")
     s.add_argument("--host", required=True)
     s.add_argument("--port", type=int, required=True)
     a = p.parse_args()
     return {"smtp": cmd_smtp, "imap-hold": cmd_imap_hold, "imap-who": cmd_imap_who,
             "load": cmd_load, "condstore": cmd_condstore,
+            "stress": cmd_stress,
             "forge": cmd_forge}[a.cmd](a)
 
 

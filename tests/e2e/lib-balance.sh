@@ -37,12 +37,14 @@ e2e_balance_conf() {
 
 # e2e_balance_mail_conf N: node N's Dovecot include, the Lua passdb and the
 # Postfix PROXY listeners (called by e2e_mail_start).  E2E_FLOOR_CMD replaces
-# the MODSEQ floor command (E2E_FLOOR_CMD=true: no floor, to see a test fail).
+# the MODSEQ floor command (E2E_FLOOR_CMD=true: no floor, to see a test fail);
+# E2E_NODES_FILE_LUA=/nonexistent makes the script serve every user where
+# the connection landed (no affinity, likewise).
 e2e_balance_mail_conf() {
 	local n=$1 d addrs
 	d=$(e2e_node_dir "$n")
 	addrs="$(e2e_ip 1) $(e2e_ip 2)"
-	sed -e "s|^local nodes_file = .*|local nodes_file = \"$(e2e_nodes_file "$n")\"|" \
+	sed -e "s|^local nodes_file = .*|local nodes_file = \"${E2E_NODES_FILE_LUA:-$(e2e_nodes_file "$n")}\"|" \
 		-e "s|^local floor_cmd = .*|local floor_cmd = \"${E2E_FLOOR_CMD:-$E2E_SRC/tools/mhafs-modseq-floor -c $d/conf/mhafs.conf -d $d/conf/dovecot.conf -m $E2E_BUILD/tools/mhactl}\"|" \
 		-e "s|^local floor_dir = .*|local floor_dir = \"$d/state/modseq-floor\"|" \
 		"$E2E_SRC/conf/mhafs-home.lua" >"$d/conf/mhafs-home.lua" || e2e_die "no mhafs-home.lua"
