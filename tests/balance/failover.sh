@@ -1,5 +1,6 @@
 #!/bin/bash
-# tests/balance/failover.sh: a node that serves clients dies and returns.
+# tests/balance/failover.sh: a node that serves clients dies and returns;
+# then its Dovecot alone, and its Postfix alone, die and are restarted.
 # The balanced cluster of tests/balance/lib.sh serves SMTP and IMAP load
 # through the VIP (balclient.py load); the node that does not hold the VIP
 # is killed whole (kill -9 of mhafs, Dovecot, Postfix, heartbeatd, HAProxy).
@@ -7,6 +8,8 @@
 #    that no attempt fails: the survivor serves every user, its users too;
 #  - it returns: new logins of its users go back to it, while a session of
 #    one of them held on the survivor during the outage is not cut;
+#  - its Dovecot, then its Postfix, killed alone under load: its health
+#    checks take the node out the same way, and it returns when restarted;
 #  - no acknowledged message is lost: each is in both nodes' stores.
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
@@ -78,8 +81,45 @@ e2e_log "new logins of node $V's users are served by it again: $out"
 : >"$E2E_TMP/held-release"
 wait "$holder" || { cat "$E2E_TMP/held.out" >&2; e2e_die "the session held on node $H was cut when node $V returned"; }
 
+# --- each daemon alone: Dovecot, then Postfix, killed on node V under load;
+# its health checks fail, its agent says down, HAProxy and both node tables
+# take it out, its users go to node H; restarted, it comes back
+for svc in dovecot postfix; do
+	d=$(e2e_node_dir "$V")
+	pidf=$([ "$svc" = dovecot ] && echo "$d/run/master.pid" || echo "$d/spool/pid/master.pid")
+	pid=$(tr -d ' \n' <"$pidf")
+	e2e_client "$E2E_PY" "$BAL" load --vip "$VIP" --users "${USERS// /,}" --seconds 12 \
+		--out "$E2E_TMP/load-$svc" &
+	load=$!
+	sleep 2
+	t_kill=$(e2e_ms)
+	kill -KILL "$pid" || e2e_die "cannot kill node $V's $svc ($pid)"
+	e2e_wait 10 victim_out || e2e_die "HAProxy still has node $V after its $svc died"
+	t_out=$(e2e_ms)
+	e2e_wait 10 victim_down || e2e_die "node $H's table does not mark node $V down after its $svc died"
+	e2e_log "$svc of node $V killed: out of HAProxy after $((t_out - t_kill)) ms"
+	wait "$load" || e2e_die "the load client failed"
+	late=$(awk -v t="$t_out" '$3 == "fail" && $1 > t + 500' "$E2E_TMP/load-$svc")
+	[ -z "$late" ] || e2e_die "attempts failed after node $V was out ($svc killed):
+$late"
+	out=$(e2e_client "$E2E_PY" "$BAL" imap-who --vip "$VIP" --users "${VICTIM_USERS// /,}" | tr '\n' ' ')
+	[ "$(printf '%s\n' $out | grep -c "^n$H\$")" = "$NV" ] || e2e_die "with its $svc dead, node $V's users are not served by node $H: $out"
+	e2e_wait 20 e2e_gone "$pid"
+	if [ "$svc" = dovecot ]; then
+		e2e_in "$(e2e_ns "$V")" dovecot -c "$d/conf/dovecot.conf" </dev/null >>"$d/log/dovecot.log" 2>&1 ||
+			{ sleep 1; e2e_in "$(e2e_ns "$V")" dovecot -c "$d/conf/dovecot.conf" </dev/null >>"$d/log/dovecot.log" 2>&1; } ||
+			e2e_die "dovecot did not restart on node $V"
+	else
+		rm -f "$d/spool/pid/master.pid"
+		e2e_in "$(e2e_ns "$V")" postfix -c "$d/conf" start </dev/null >>"$d/log/postfix-start.log" 2>&1 ||
+			e2e_die "postfix did not restart on node $V"
+	fi
+	e2e_wait 30 victim_back || e2e_die "node $V did not come back after its $svc restarted"
+	e2e_log "$svc of node $V restarted: back in service"
+done
+
 # every acknowledged message, in both stores
-grep ' smtp ok ' "$E2E_TMP/load" | awk '{ print $4 }' >"$E2E_TMP/acked"
+cat "$E2E_TMP"/load* | grep ' smtp ok ' | awk '{ print $4 }' >"$E2E_TMP/acked"
 acked=$(wc -l <"$E2E_TMP/acked")
 missing() { # N: acknowledged messages not (yet) in node N's store
 	grep -rhoa 'Message-ID: <load-[0-9]*@' "$E2E_TMP/n$1-mnt/$E2E_LMTP_DOMAIN" 2>/dev/null |
