@@ -111,6 +111,16 @@ bad=$(grep -ho 'Login: user=<[^>]*>, method=[A-Z]*, rip=[0-9.]*' "$E2E_TMP"/n[12
 [ -z "$bad" ] || e2e_die "Dovecot saw logins from other than the client's address: $bad"
 e2e_log "every user's IMAP sessions are served by its home node"
 
+# mhactl status on the VIP holder shows the weights and each node's share
+st=$("$MHACTL" -c "$(e2e_node_dir "$H")/conf/mhafs.conf" status)
+c1=$(printf '%s\n' "$st" | sed -n 's/^balancer_connections_n1=\([0-9]*\) .*/\1/p')
+c2=$(printf '%s\n' "$st" | sed -n 's/^balancer_connections_n2=\([0-9]*\) .*/\1/p')
+[ -n "$c1" ] && [ -n "$c2" ] && [ $((c1 + c2)) -ge 200 ] && share_ok "$c1" $((c1 + c2)) ||
+	e2e_die "mhactl status does not show the connections split 2:1: $(printf '%s\n' "$st" | grep '^balancer_')"
+printf '%s\n' "$st" | grep -q '^balancer_node_n1=.*weight 2' ||
+	e2e_die "mhactl status does not show node 1's weight: $(printf '%s\n' "$st" | grep '^balancer_')"
+e2e_log "mhactl status: $(printf '%s\n' "$st" | grep '^balancer_' | tr '\n' ' ')"
+
 # and as the client sees it: IMAP ID after login names the serving node
 e2e_client "$E2E_PY" "$BAL" imap-who --vip "$VIP" --users "${USERS// /,}" >"$E2E_TMP/who" ||
 	e2e_die "IMAP ID through the VIP failed"
