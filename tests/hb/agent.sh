@@ -80,8 +80,11 @@ wait_state b a up 5
 head='# mhafs nodes file, written by heartbeatd: read by the Dovecot passdb script and mhactl user'
 printf '%s\nself 1\nnode 1 a 192.0.2.1 3 up\nnode 2 b 192.0.2.2 1 up\n' "$head" >"$T/want-a"
 printf '%s\nself 2\nnode 2 b 192.0.2.2 1 up\nnode 1 a 192.0.2.1 3 up\n' "$head" >"$T/want-b"
-cmp -s "$T/want-a" "$T/a/run/nodes" || fail "a's nodes file: $(cat "$T/a/run/nodes")"
-cmp -s "$T/want-b" "$T/b/run/nodes" || fail "b's nodes file: $(cat "$T/b/run/nodes")"
+# each writing carries a stamp of its own (the MODSEQ floor's trigger)
+stamp_a=$(sed -n 's/^stamp \([1-9][0-9]*\)$/\1/p' "$T/a/run/nodes")
+[ -n "$stamp_a" ] || fail "a's nodes file has no stamp: $(cat "$T/a/run/nodes")"
+grep -v '^stamp ' "$T/a/run/nodes" | cmp -s "$T/want-a" - || fail "a's nodes file: $(cat "$T/a/run/nodes")"
+grep -v '^stamp ' "$T/b/run/nodes" | cmp -s "$T/want-b" - || fail "b's nodes file: $(cat "$T/b/run/nodes")"
 [ "$(stat -c %a "$T/a/run/nodes")" = 644 ] || fail "nodes file mode $(stat -c %a "$T/a/run/nodes")"
 status a | grep -q '^agent: up ready 3% ' || fail "a's status: $(status a | grep agent)"
 status a | grep -q '^peer_agent: up weight 1$' || fail "a's status: $(status a | grep peer_agent)"
@@ -152,6 +155,8 @@ mh b drain | grep -q '^drained=yes$' || fail "mhactl drain"
 wait_agent b "up drain" 2
 wait_state b b drain 3
 wait_state a b drain 3
+stamp2=$(sed -n 's/^stamp //p' "$T/a/run/nodes")
+[ -n "$stamp2" ] && [ "$stamp2" != "$stamp_a" ] || fail "a's nodes file kept its stamp $stamp_a through a change"
 status b | grep -q '^drained: yes$' || fail "b's status does not say drained"
 mh a user "$ub" >"$T/user.out"
 grep -q "^home=a (id 1, 192.0.2.1)$" "$T/user.out" || fail "drained b still home: $(cat "$T/user.out")"
