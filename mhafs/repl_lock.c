@@ -10,7 +10,7 @@
  *   TAKE path ---------------------> create path O_EXCL with a marker
  *                                    (content "pid:host" of its mhafs, so
  *                                    its Dovecot waits, and treats it as
- *                                    stale if that mhafs died); wait until
+ *                                    stale if that mhafs died); answer once
  *                                    the peer's own journal is
  *                                    acknowledged, so the requester already
  *                                    holds the peer's last uidlist
@@ -27,7 +27,14 @@
  * does not answer within sync_timeout_ms is not waited for: the lock is
  * then this node's alone, as in a split brain, and the uidlist merge
  * (apply_uidlist.c) reconciles afterwards.  Markers held for a peer whose
- * connection ends are removed. */
+ * connection ends are removed.
+ *
+ * The grant waits for acknowledgements that the peer's receiver sends, and
+ * it is answered by this node's receiver: were the receiver to block until
+ * then, two nodes granting each other a lock at once would each stop
+ * applying (and acknowledging) the other's stream, and both would wait
+ * out sync_timeout_ms, their commits too.  So a grant is kept pending
+ * (repl_lock_due answers it) while the receiver goes on with the stream. */
 #define _GNU_SOURCE
 #include "repl_lock.h"
 #include "repl_int.h"
@@ -66,6 +73,14 @@ struct rl_mark {
 	ino_t ino;
 };
 
+/* A grant whose answer waits for the peer to acknowledge our journal. */
+struct rl_grant {
+	int used;
+	uint64_t id;
+	uint64_t want;            /* our seq the peer must have acknowledged */
+	struct timespec deadline;
+};
+
 struct rlocks {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -73,6 +88,7 @@ struct rlocks {
 	struct rl_req req[RL_MAX];
 	char *held[RL_MAX];        /* granted by the peer and created here */
 	struct rl_mark mark[RL_MAX]; /* held here on the peer's behalf */
+	struct rl_grant grant[RL_MAX]; /* granted, answer pending (receiver's) */
 	uint64_t n_granted, n_busy, n_alone, n_served;
 	_Atomic uint64_t journaled; /* highest seq of ours journaled this run */
 };
@@ -521,6 +537,8 @@ static void unmark(struct repl *r, struct rl_mark *m)
 	memset(m, 0, sizeof(*m));
 }
 
+static int defer_grant(struct repl *r, uint64_t id);
+
 static int answer(struct tls_conn *c, uint64_t id, uint8_t result)
 {
 	struct wire_lock_resp a = { .id = id, .result = result };
@@ -596,9 +614,73 @@ int repl_lock_serve(struct repl *r, struct tls_conn *c, const struct wire_lock *
 		  rc == 0 ? "marker" : strerror(-rc));
 	if (result == WIRE_LOCK_GRANTED) {
 		repl_queue_inval(r, path); /* a cached "no such file" here */
-		barrier(r);
+		if (defer_grant(r, m->id) == 0)
+			return 0;
+		barrier(r); /* no slot for a pending grant: wait here */
 	}
 	return answer(c, m->id, result);
+}
+
+/* Keep the grant of request id pending until the peer has acknowledged
+ * what this node journaled so far (repl_lock_due answers it).  0, or -1
+ * when every slot is taken. */
+static int defer_grant(struct repl *r, uint64_t id)
+{
+	struct rlocks *l = r->locks;
+	journal_flush(r->fs->journal);
+	pthread_mutex_lock(&l->mu);
+	for (int i = 0; i < RL_MAX; i++) {
+		struct rl_grant *g = &l->grant[i];
+		if (g->used)
+			continue;
+		g->used = 1;
+		g->id = id;
+		g->want = atomic_load(&l->journaled);
+		deadline_in(&g->deadline, r->cfg->sync_timeout_ms);
+		pthread_mutex_unlock(&l->mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return -1;
+}
+
+static int passed(const struct timespec *dl)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > dl->tv_sec || (now.tv_sec == dl->tv_sec && now.tv_nsec >= dl->tv_nsec);
+}
+
+int repl_lock_due(struct repl *r, struct tls_conn *c)
+{
+	struct rlocks *l = r->locks;
+	if (!l)
+		return 0;
+	pthread_mutex_lock(&r->lock);
+	int stop = r->stop, synced = r->synced;
+	uint64_t acked = r->acked;
+	pthread_mutex_unlock(&r->lock);
+	int pending = 0;
+	pthread_mutex_lock(&l->mu);
+	for (int i = 0; i < RL_MAX; i++) {
+		struct rl_grant *g = &l->grant[i];
+		if (!g->used)
+			continue;
+		/* as barrier(): answered once acknowledged, or when waiting
+		 * makes no sense (stopping, peer not caught up) or took too long */
+		if (!stop && synced && acked < g->want && !passed(&g->deadline)) {
+			pending++;
+			continue;
+		}
+		uint64_t id = g->id;
+		g->used = 0;
+		pthread_mutex_unlock(&l->mu);
+		if (answer(c, id, WIRE_LOCK_GRANTED) < 0)
+			return -1;
+		pthread_mutex_lock(&l->mu);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return pending;
 }
 
 void repl_lock_in_down(struct repl *r)
@@ -608,11 +690,13 @@ void repl_lock_in_down(struct repl *r)
 		return;
 	int n = 0;
 	pthread_mutex_lock(&l->mu);
-	for (int i = 0; i < RL_MAX; i++)
+	for (int i = 0; i < RL_MAX; i++) {
 		if (l->mark[i].path) {
 			unmark(r, &l->mark[i]);
 			n++;
 		}
+		l->grant[i].used = 0; /* its connection is gone: no answer */
+	}
 	pthread_mutex_unlock(&l->mu);
 	if (n)
 		log_notice("replication: peer %s gone: released %d lock(s) held for it", r->cfg->peer_name, n);

@@ -42,6 +42,9 @@ void repl_lock_out_down(struct repl *r);
 /* Receiver thread: a TAKE or GIVE from the peer (origin); answers a TAKE.
  * 0 or a wire error. */
 int repl_lock_serve(struct repl *r, struct tls_conn *c, const struct wire_lock *m, uint16_t origin);
+/* Answer the pending grants that are due, on c (the receiver's).  The
+ * number still pending, or -1 when c failed. */
+int repl_lock_due(struct repl *r, struct tls_conn *c);
 /* Receiver thread: the peer's connection ended; drop its markers. */
 void repl_lock_in_down(struct repl *r);
 

@@ -100,6 +100,7 @@ static int recv_content(struct repl *r, struct tls_conn *c, uint64_t len, struct
 /* Entries applied but not yet durable nor acknowledged: the group commit.
  * The encoded entry is kept so the catalog update can follow the sync. */
 #define BATCH_MAX 64
+#define GRANT_POLL_MS 2   /* how often pending lock grants are looked at */
 
 struct batch {
 	uint8_t *store;                  /* BATCH_MAX * JENTRY_MAX_ENCODED */
@@ -467,6 +468,17 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 		if (stop) {
 			send_error(c, WIRE_ERR_SHUTDOWN, "node stopping");
 			break;
+		}
+		/* lock grants waiting for the peer's acknowledgements: answer
+		 * the due ones, and while some wait, look again every few ms
+		 * rather than block on the stream */
+		int pending = repl_lock_due(r, c);
+		if (pending < 0)
+			break;
+		if (pending > 0 && tls_pending(c) == 0) {
+			struct pollfd gp = { .fd = tls_conn_fd(c), .events = POLLIN };
+			if (poll(&gp, 1, GRANT_POLL_MS) == 0)
+				continue;
 		}
 		rc = wire_recv(c, &m, buf, WIRE_MAX_PAYLOAD);
 		if (rc == WIRE_ETIMEDOUT) {
