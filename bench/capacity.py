@@ -30,6 +30,20 @@ def body(size, tag, i, rcpt):
     return (head + line * n).encode()
 
 
+def run_all(worker, n, errors):
+    """Run worker in n threads and wait for all; False (and the first
+    error printed) if any failed."""
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        print("error", errors[0], file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_smtp(a):
     users = [u for u in a.users.split(",") if u]
     work = queue.Queue()
@@ -64,13 +78,7 @@ def cmd_smtp(a):
                 return
 
     t0 = time.monotonic()
-    threads = [threading.Thread(target=worker) for _ in range(a.conc)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        print("error", errors[0], file=sys.stderr)
+    if not run_all(worker, a.conc, errors):
         return 1
     print("sent %d seconds %.3f" % (sum(nodes.values()), time.monotonic() - t0))
     for n in sorted(nodes):
@@ -109,13 +117,7 @@ def cmd_fetch(a):
                 return
 
     t0 = time.monotonic()
-    threads = [threading.Thread(target=worker) for _ in range(a.conc)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        print("error", errors[0], file=sys.stderr)
+    if not run_all(worker, a.conc, errors):
         return 1
     print("read %d seconds %.3f" % (total[0], time.monotonic() - t0))
     return 0

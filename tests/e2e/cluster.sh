@@ -14,24 +14,7 @@ e2e_init cluster
 e2e_require_mail
 e2e_require_mhafs
 [ -x "$E2E_BUILD/tools/mhactl" ] || e2e_skip "no mhactl"
-e2e_vmail
-e2e_net_client
-e2e_cluster_keys 1 2
-for n in 1 2; do
-	e2e_net_node "$n"
-	e2e_users "$n" alice@d1.test carol@d2.test
-done
-for n in 1 2; do
-	E2E_MHAFS_CONF_EXTRA=$(e2e_peer_conf "$n" $((3 - n)))
-	e2e_mhafs_mount "$n" "$E2E_TMP/n$n-backing" "$E2E_TMP/n$n-mnt" "$E2E_TMP/n$n-state"
-done
-E2E_MHAFS_CONF_EXTRA=""
-for n in 1 2; do
-	e2e_wait 15 e2e_peer_synced "$n" || e2e_die "node $n did not get in sync with its peer"
-done
-# The store layout is made once, through node 1, and replicated.
-e2e_store_prepare "$E2E_TMP/n1-mnt"
-e2e_wait 10 test -d "$E2E_TMP/n2-mnt/d2.test" || e2e_die "store layout not replicated to node 2"
+e2e_pair alice@d1.test carol@d2.test
 for n in 1 2; do e2e_mail_start "$n" "$E2E_TMP/n$n-mnt"; done
 
 e2e_client "$E2E_PY" "$E2E_SRC/tests/e2e/mailclient.py" cluster \

@@ -194,6 +194,32 @@ e2e_peer_conf() {
 	[ -z "${E2E_MHAFS_LOG_LEVEL:-}" ] || printf 'log_level = %s\n' "$E2E_MHAFS_LOG_LEVEL"
 }
 
+# e2e_pair USER...: two nodes whose mhafs mounts ($E2E_TMP/nN-mnt over
+# nN-backing, state in nN-state) replicate each other in sync mode, the
+# users on both, in sync, with the store layout made through node 1 and
+# replicated; the mail servers are the caller's to start.
+e2e_pair() {
+	local n
+	e2e_vmail
+	e2e_net_client
+	e2e_cluster_keys 1 2
+	for n in 1 2; do
+		e2e_net_node "$n"
+		e2e_users "$n" "$@"
+	done
+	for n in 1 2; do
+		E2E_MHAFS_CONF_EXTRA=$(e2e_peer_conf "$n" $((3 - n)))
+		e2e_mhafs_mount "$n" "$E2E_TMP/n$n-backing" "$E2E_TMP/n$n-mnt" "$E2E_TMP/n$n-state"
+	done
+	E2E_MHAFS_CONF_EXTRA=""
+	for n in 1 2; do
+		e2e_wait 15 e2e_peer_synced "$n" || e2e_die "node $n did not get in sync with its peer"
+	done
+	e2e_store_prepare "$E2E_TMP/n1-mnt"
+	e2e_wait 10 test -d "$E2E_TMP/n2-mnt/$E2E_VIRTUAL_DOMAIN" ||
+		e2e_die "store layout not replicated to node 2"
+}
+
 # e2e_mhafs_status N KEY: one value of `mhactl status` for node N.
 e2e_mhafs_status() {
 	"$E2E_BUILD/tools/mhactl" -c "$(e2e_node_dir "$1")/conf/mhafs.conf" status 2>/dev/null |

@@ -16,26 +16,10 @@ e2e_init twoway
 e2e_require_mail
 e2e_require_mhafs
 [ -x "$E2E_BUILD/tools/mhactl" ] || e2e_skip "no mhactl"
-e2e_vmail
-e2e_net_client
-e2e_cluster_keys 1 2
 U1="" U2=""
 for i in 1 2 3 4 5 6 7 8; do U1="$U1 a$i@$E2E_LMTP_DOMAIN"; U2="$U2 b$i@$E2E_LMTP_DOMAIN"; done
-for n in 1 2; do
-	e2e_net_node "$n"
-	# shellcheck disable=SC2086
-	e2e_users "$n" $U1 $U2
-done
-for n in 1 2; do
-	E2E_MHAFS_CONF_EXTRA=$(e2e_peer_conf "$n" $((3 - n)))
-	e2e_mhafs_mount "$n" "$E2E_TMP/n$n-backing" "$E2E_TMP/n$n-mnt" "$E2E_TMP/n$n-state"
-done
-E2E_MHAFS_CONF_EXTRA=""
-for n in 1 2; do
-	e2e_wait 15 e2e_peer_synced "$n" || e2e_die "node $n did not get in sync with its peer"
-done
-e2e_store_prepare "$E2E_TMP/n1-mnt"
-e2e_wait 10 test -d "$E2E_TMP/n2-mnt/$E2E_LMTP_DOMAIN" || e2e_die "store layout not replicated"
+# shellcheck disable=SC2086
+e2e_pair $U1 $U2
 for n in 1 2; do E2E_LMTP_MIN=8 e2e_mail_start "$n" "$E2E_TMP/n$n-mnt" lmtp; done
 
 cat >"$E2E_TMP/lmtp.py" <<'EOP'
