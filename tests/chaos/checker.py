@@ -370,6 +370,10 @@ def main():
     ap.add_argument("--view-json", action="append", default=[], metavar="NODE=FILE",
                     help="an IMAP view saved before (self-test: no server needed)")
     ap.add_argument("--save-view", metavar="DIR", help="write each node's IMAP view there")
+    ap.add_argument("--views-only", action="store_true",
+                    help="only fetch the --imap views and write them (--save-view); no "
+                    "trees, no verdict (run.sh fetches each node's view from its peer's "
+                    "address, which the home-node passdb serves where it lands)")
     ap.add_argument("--delivery-log", action="append", default=[], metavar="FILE",
                     help="a Dovecot or Postfix log: delivery attempts per Message-ID")
     ap.add_argument("--json")
@@ -382,7 +386,7 @@ def main():
             print("checker: --tree %r: want NODE=DIR, an existing directory" % t, file=sys.stderr)
             return 2
         trees.append((node, d))
-    if len(trees) < 2:
+    if len(trees) < 2 and not a.views_only:
         print("checker: need two --tree NODE=DIR", file=sys.stderr)
         return 2
     try:
@@ -426,6 +430,8 @@ def main():
         for node, v in views.items():
             with open(os.path.join(a.save_view, "imap-%s.json" % node), "w") as f:
                 json.dump(v, f, indent=1, sort_keys=True)
+    if a.views_only:
+        return 0
     try:
         deliveries = load_deliveries(a.delivery_log)
     except OSError as e:

@@ -8,9 +8,11 @@ tests/chaos/checker.py:
              [--seconds N] [--max-messages M] [--seed S] [--stop-file F]
 
 SMTP thread: one message at a time, each with a unique Message-ID, round
-robin over the users; recorded with ack true (the final 250 of DATA), false
-(a definite refusal before DATA ended) or null (cut off after DATA was sent:
-indeterminate).  IMAP thread per user: select INBOX, fetch, flag, move to
+robin over the users, a new connection every --per-connection messages
+(0: one connection until it fails; through a balancer each new connection
+may go to another node); recorded with ack true (the final 250 of DATA),
+false (a definite refusal before DATA ended) or null (cut off after DATA
+was sent: indeterminate).  IMAP thread per user: select INBOX, fetch, flag, move to
 Archive, flag and expunge; each command recorded with ok true when its
 tagged OK came back, false on NO/BAD, null when the connection died before.
 Moves and expunges are also recorded before they are sent (phase "sent"),
@@ -98,6 +100,12 @@ def smtp_loop(a, rec, stop, stats):
             stats["smtp_" + ("ack" if ack else "nack")] += 1
             if not ack:
                 conn.rset()
+            elif a.per_connection and n % a.per_connection == 0:
+                try:
+                    conn.quit()      # the message is recorded: a failed QUIT is no matter
+                except (OSError, smtplib.SMTPException):
+                    pass
+                conn = None
         except smtplib.SMTPResponseException as e:
             # A refusal (4xx/5xx) before or at DATA's end: not delivered.
             rec.write(op="smtp", mid=mid, user=user, ack=False, code=e.smtp_code)
@@ -258,7 +266,8 @@ def imap_loop(a, rec, stop, stats, user, pw, rnd):
 
 def probe_loop(a, rec, stop, stats):
     """Every 0.2 s: does an SMTP server greet on the VIP within 1 s?  Each
-    outage (first failure to next success) is recorded with its length."""
+    outage (first failure to next success) is recorded with its length,
+    and its start and end (epoch seconds) to line it up with the logs."""
     down_since = None
     while not stop.event.is_set():
         t = time.time()
@@ -272,7 +281,8 @@ def probe_loop(a, rec, stop, stats):
         if not up and down_since is None:
             down_since = t
         elif up and down_since is not None:
-            rec.write(op="probe", down_ms=int((t - down_since) * 1000))
+            rec.write(op="probe", down_ms=int((t - down_since) * 1000),
+                      since=round(down_since, 3), until=round(t, 3))
             stats["outages"] += 1
             down_since = None
         time.sleep(max(0, 0.2 - (time.time() - t)))
@@ -288,6 +298,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--run-id", type=int, default=0, help="part of every Message-ID")
     ap.add_argument("--interval", type=float, default=0.1, help="pause between messages")
+    ap.add_argument("--per-connection", type=int, default=0,
+                    help="messages per SMTP connection (0: until it fails)")
     ap.add_argument("--imap-interval", type=float, default=0.2)
     ap.add_argument("--timeout", type=float, default=15)
     ap.add_argument("--stop-file")
