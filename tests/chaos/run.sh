@@ -6,6 +6,13 @@
 # seed, heals everything, waits for the nodes to converge, runs checker.py
 # on both backing stores and both IMAP views and prints the verdict.
 #
+# Both nodes serve (issue 15, tests/e2e/lib-balance.sh): HAProxy on both
+# nodes bound to the VIP, Postfix and Dovecot behind PROXY v2 listeners,
+# heartbeatd's agent and node table, the home-node passdb.  A fault that
+# restarts a node's processes starts its balancer parts again too (a crash
+# of the node kills its HAProxy).  CHAOS_BALANCE=0: the VIP holder alone
+# serves, as before issue 15.
+#
 #   run.sh [--seconds N] [--seed S] [--keep]
 #   run.sh --short [--seed S]   every fault kind once, no more (~4 min)
 #   run.sh --long [--seed S]    an hour of faults (--seconds 3600)
@@ -17,6 +24,7 @@
 # checker finds nothing, 1 otherwise, 77 when the machine cannot run it.
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
+. "$E2E_SRC/tests/e2e/lib-balance.sh"
 
 SECONDS_WANTED=150 SEED=$(( $(date +%s) % 100000 )) PLAN=""
 while [ $# -gt 0 ]; do
@@ -33,8 +41,14 @@ done
 case "$SECONDS_WANTED$SEED" in ''|*[!0-9]*)
 	echo "run.sh: --seconds and --seed take non-negative integers" >&2; exit 2 ;; esac
 
+BALANCE=${CHAOS_BALANCE:-1}
+case "$BALANCE" in 0|1) ;; *) echo "run.sh: CHAOS_BALANCE is 0 or 1" >&2; exit 2 ;; esac
 VIP=192.0.2.100
 USERS="alice@d1.test carol@d2.test"
+# both nodes serve: one user at home on each node (with equal weights,
+# alice's home is n1 and dave's n2), one delivered by LMTP (proxied to its
+# home node), one by Postfix's virtual(8) on whichever node took the mail
+[ "$BALANCE" = 0 ] || USERS="alice@d1.test dave@d2.test"
 KINDS="kill-mhafs kill-heartbeatd kill-dovecot kill-postfix crash-node partition disk-full clock-offset restart-mhafs restart-heartbeatd restart-dovecot restart-postfix"
 E2E_SYNC_TIMEOUT_MS=2000
 FULLFS=""
@@ -71,6 +85,7 @@ chaos_cleanup() {
 	local rc=$?
 	[ -z "${LOADPID:-}" ] || { kill "$LOADPID" 2>/dev/null; wait "$LOADPID" 2>/dev/null; }
 	[ -z "${TAPPID:-}" ] || { kill "$TAPPID" 2>/dev/null; wait "$TAPPID" 2>/dev/null; }
+	[ -z "${BTAPPID:-}" ] || { kill "$BTAPPID" 2>/dev/null; wait "$BTAPPID" 2>/dev/null; }
 	local p
 	for p in ${CONVPIDS:-}; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	# Node 2's store goes with its tmpfs: keep a copy beside the logs.
@@ -91,6 +106,11 @@ e2e_require_mail
 e2e_require_mhafs
 [ -x "$E2E_HB_BIN" ] || e2e_skip "no heartbeatd at $E2E_HB_BIN"
 [ -x "$E2E_BUILD/tools/mhactl" ] || e2e_skip "no mhactl"
+HAPROXY_BIN=""
+if [ "$BALANCE" != 0 ]; then
+	e2e_balance_init "$VIP"
+	HAPROXY_BIN=$(readlink -f "$(command -v haproxy)")
+fi
 e2e_vmail
 CH=$E2E_TMP/chaos
 mkdir -p "$CH" || e2e_die "mkdir $CH"
@@ -121,6 +141,7 @@ mhafs_up() { # N: mount node N's mhafs (with its clock offset)
 	off=$([ "$n" = 1 ] && echo "$OFFSET1" || echo "$OFFSET2")
 	E2E_MHAFS_CONF_EXTRA="$(e2e_peer_conf "$n" $((3 - n)))
 $(e2e_hb_conf "$n" $((3 - n)) "$VIP/24")
+$([ "$BALANCE" = 0 ] || e2e_balance_conf "$n")
 clock_offset_ms = $off"
 	rotate "$(state "$n")/mhafs.log"
 	e2e_mhafs_mount "$n" "$(backing "$n")" "$(mnt "$n")" "$(state "$n")"
@@ -128,6 +149,18 @@ clock_offset_ms = $off"
 }
 hb_up() { rotate "$(e2e_node_dir "$1")/log/heartbeatd.log"; e2e_hb_start "$1"; }
 hb_pid() { proc_in "$1" "$E2E_HB_BIN"; }
+# haproxy_up N: node N's HAProxy (balance mode), unless it runs.  It does
+# not use the mount, so only a crash of the whole node stops it.
+haproxy_pid() { [ "$BALANCE" = 0 ] || proc_in "$1" "$HAPROXY_BIN"; }
+haproxy_up() {
+	local d
+	[ "$BALANCE" != 0 ] && [ -z "$(haproxy_pid "$1")" ] || return 0
+	d=$(e2e_node_dir "$1")
+	rotate "$d/log/haproxy.log"
+	# its sockets from an earlier life: the start waits for a new one
+	rm -f "$d/run/haproxy.sock" "$d/run/haproxy.pid"
+	e2e_haproxy_start "$1"
+}
 dovecot_up() {
 	local d n=$1 i p
 	d=$(e2e_node_dir "$n")
@@ -140,11 +173,35 @@ dovecot_up() {
 	done
 	e2e_die "dovecot did not restart on node $n"
 }
+# postfix_leftovers N: Postfix daemons still running in node N's namespace.
+postfix_leftovers() {
+	local p
+	for p in $(ip netns pids "$(e2e_ns "$1")" 2>/dev/null); do
+		case "$(readlink -f "/proc/$p/exe" 2>/dev/null)" in
+		/usr/lib/postfix/sbin/*) printf '%s\n' "$p" ;;
+		esac
+	done
+}
 postfix_up() {
-	local d n=$1 i p
+	local d n=$1 i p left
 	d=$(e2e_node_dir "$n")
 	p=$(master_pid "$n" postfix)
 	[ -z "$p" ] || e2e_wait 20 reaped "$p"
+	# What a supervisor does before it starts a service again (systemd kills
+	# the rest of the unit's processes when its main process dies): end what
+	# is left of the old instance.  Children of a master killed with -9 live
+	# on while they are in a session, holding the old listening sockets, and
+	# Postfix binds with SO_REUSEPORT, so the new master's sockets would
+	# share each port with them: the kernel would hand part of the new
+	# connections to a socket nobody accepts on (they hung until the orphans
+	# went, and the node's SMTP health check failed at random meanwhile).
+	left=$(postfix_leftovers "$n")
+	if [ -n "$left" ]; then
+		say "node $n: ending $(printf '%s\n' $left | wc -l) Postfix processes left by the killed master"
+		# shellcheck disable=SC2086
+		kill -KILL $left 2>/dev/null
+		for p in $left; do e2e_wait 10 e2e_gone "$p" || say "pid $p survived kill -9 for 10 s"; done
+	fi
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		e2e_in "$(e2e_ns "$n")" postfix -c "$d/conf" start </dev/null >>"$d/log/postfix-start.log" 2>&1 &&
 			e2e_wait 10 e2e_port_open "$n" 25 && return 0
@@ -158,10 +215,17 @@ master_pid() { # N dovecot|postfix
 	tr -d ' \n' 2>/dev/null <"$f"
 }
 # node_kill_all N [KEEP_HB]: kill -9 what runs in node N's namespace, then
-# detach its (dead or orphaned) FUSE mount as a reboot would.
+# detach its (dead or orphaned) FUSE mount as a reboot would.  KEEP_HB
+# spares heartbeatd and HAProxy (neither uses the mount).
 node_kill_all() {
 	local n=$1 keep=${2:-} p pids="" hb=""
-	[ -z "$keep" ] || hb=$(hb_pid "$n")
+	if [ -n "$keep" ]; then
+		# shellcheck disable=SC2046
+		hb=$(printf '%s ' $(hb_pid "$n") $(haproxy_pid "$n"))
+	else
+		# started by us in the background: no "Killed" notice from bash
+		for p in $(haproxy_pid "$n") $(hb_pid "$n"); do disown "$p" 2>/dev/null; done
+	fi
 	for p in $(ip netns pids "$(e2e_ns "$n")" 2>/dev/null); do
 		case " $hb " in *" $p "*) ;; *) pids="$pids $p" ;; esac
 	done
@@ -182,10 +246,28 @@ mail_up() {
 	done
 	e2e_mail_start "$1" "$(mnt "$1")"
 }
-boot() { mhafs_up "$1"; mail_up "$1"; hb_up "$1"; }
+# HAProxy before heartbeatd: the VIP may come as soon as heartbeatd runs
+boot() { mhafs_up "$1"; mail_up "$1"; haproxy_up "$1"; hb_up "$1"; }
 
-vip_settled() { [ "$(e2e_vip_holder "$VIP" 1 2 | wc -l)" = 1 ] && e2e_port_open_vip; }
-e2e_port_open_vip() { e2e_client bash -c "exec 3<>/dev/tcp/$VIP/25" 2>/dev/null; }
+vip_settled() { [ "$(e2e_vip_holder "$VIP" 1 2 | wc -l)" = 1 ] && vip_greets; }
+# vip_greets: an SMTP server greets a client of the VIP
+vip_greets() {
+	e2e_client timeout 3 bash -c "exec 3<>/dev/tcp/$VIP/25 && IFS= read -r -t 2 l <&3 && [[ \$l == 220* ]]" 2>/dev/null
+}
+# bal_serving: the VIP holder's HAProxy sends new SMTP and IMAP sessions to
+# both nodes (balance mode)
+bal_serving() {
+	local h st n b
+	h=$(e2e_vip_holder "$VIP" 1 2)
+	case "$h" in [12]) ;; *) return 1 ;; esac
+	st=$(e2e_haproxy_cmd "$h" "show stat") || return 1
+	for b in smtp imap; do
+		for n in 1 2; do
+			[ "$(printf '%s\n' "$st" | awk -F, -v b="$b" -v s="n$n" '$1 == b && $2 == s { print $18 }')" = UP ] ||
+				return 1
+		done
+	done
+}
 
 # ---- the cluster
 e2e_net_client
@@ -198,8 +280,19 @@ for n in 1 2; do e2e_wait 20 e2e_peer_synced "$n" || e2e_die "node $n not in syn
 e2e_store_prepare "$(mnt 1)"
 e2e_wait 15 test -d "$(mnt 2)/$E2E_VIRTUAL_DOMAIN" || e2e_die "store layout not replicated"
 for n in 1 2; do mail_up "$n"; done
+for n in 1 2; do haproxy_up "$n"; done
 for n in 1 2; do hb_up "$n"; done
 e2e_wait 20 vip_settled || e2e_die "no single node took the VIP"
+if [ "$BALANCE" != 0 ]; then
+	e2e_wait 60 bal_serving || e2e_die "the VIP holder's HAProxy does not have both nodes up"
+	# what each HAProxy thinks of the servers, over time (chaos/balance.log)
+	"$E2E_PY" "$E2E_SRC/tests/chaos/baltap.py" "$CH/balance.log" \
+		"n1=$(e2e_node_dir 1)/run/haproxy.sock" "n2=$(e2e_node_dir 2)/run/haproxy.sock" &
+	BTAPPID=$!
+	say "both nodes serve: HAProxy on both, bound to the VIP; users $USERS"
+else
+	say "one node serves (CHAOS_BALANCE=0): the VIP holder's Postfix and Dovecot"
+fi
 say "cluster up, VIP on node $(e2e_vip_holder "$VIP" 1 2); seed $SEED, $SECONDS_WANTED s of faults"
 
 # ---- evidence: each node's journal is pruned as it goes, so copy what it
@@ -224,9 +317,10 @@ TAPPID=$!
 # ---- load
 userargs=""
 for u in $USERS; do userargs="$userargs --user $u=pw-${u%@*}"; done
-# shellcheck disable=SC2086
+# shellcheck disable=SC2086,SC2046
 e2e_client "$E2E_PY" "$E2E_SRC/tests/chaos/loadgen.py" --host "$VIP" --record "$RECORD" \
 	$userargs --seconds $((SECONDS_WANTED + 600)) --seed "$SEED" --run-id $$ \
+	$([ "$BALANCE" = 0 ] || echo --per-connection 5) \
 	--stop-file "$CH/stop" >"$CH/loadgen.out" 2>&1 &
 LOADPID=$!
 
@@ -259,7 +353,7 @@ fault() { # KIND NODE: inject, hold, heal
 	rnd 3 8; hold=$R
 	FAULTNO=$((FAULTNO + 1)); echo "$FAULTNO" >"$CH/faultno"
 	t0=$(e2e_ms)
-	printf '%s %s node=%s hold=%ss\n' "$(date +%T)" "$kind" "$n" "$hold" >>"$FAULTS"
+	printf '%s %s node=%s hold=%ss\n' "$(date '+%F %T.%3N')" "$kind" "$n" "$hold" >>"$FAULTS"
 	say "fault: $kind on node $n for $hold s"
 	case "$kind" in
 	kill-mhafs)
@@ -267,7 +361,7 @@ fault() { # KIND NODE: inject, hold, heal
 		sleep "$hold"
 		node_kill_all "$n" keep-hb; mhafs_up "$n"; mail_up "$n" ;;
 	kill-heartbeatd)
-		p=$(hb_pid "$n"); [ -z "$p" ] || kill -KILL $p
+		p=$(hb_pid "$n"); [ -z "$p" ] || { disown $p 2>/dev/null; kill -KILL $p; }
 		sleep "$hold"; hb_up "$n" ;;
 	kill-dovecot)
 		p=$(master_pid "$n" dovecot); [ -z "$p" ] || kill -KILL "$p"
@@ -309,7 +403,7 @@ fault() { # KIND NODE: inject, hold, heal
 		e2e_stop_pidfile "$(e2e_node_dir "$n")/spool/pid/master.pid"; postfix_up "$n" ;;
 	esac
 	NFAULT[$kind]=$(( ${NFAULT[$kind]:-0} + 1 ))
-	printf '%s healed %s after %s ms\n' "$(date +%T)" "$kind" $(( $(e2e_ms) - t0 )) >>"$FAULTS"
+	printf '%s healed %s after %s ms\n' "$(date '+%F %T.%3N')" "$kind" $(( $(e2e_ms) - t0 )) >>"$FAULTS"
 	conv_watch "$kind" "$FAULTNO" "$(e2e_ms)" &
 	CONVPIDS="$CONVPIDS $!"
 }
@@ -349,10 +443,12 @@ theal=$(e2e_ms)
 for n in 1 2; do
 	ip -n "$(e2e_ns "$n")" link set eth0 up
 	e2e_is_fuse_mount "$(mnt "$n")" || boot "$n"
+	haproxy_up "$n"
 	[ -n "$(hb_pid "$n")" ] || hb_up "$n"
 done
 rm -f "$FULLFS/filler"
 e2e_wait 30 vip_settled || say "VIP not settled 30 s after healing"
+[ "$BALANCE" = 0 ] || e2e_wait 60 bal_serving || say "the VIP holder's HAProxy does not have both nodes up 60 s after healing"
 sleep 5
 touch "$CH/stop"
 wait "$LOADPID"; LOADPID=""
@@ -360,34 +456,53 @@ wait "$LOADPID"; LOADPID=""
 # this node's queue") and each node reports its peer in sync.
 queue_empty() {
 	local out
-	out=$(postqueue -c "$(e2e_node_dir "$1")/conf" -p 2>&1)
+	out=$(e2e_in "$(e2e_ns "$1")" postqueue -c "$(e2e_node_dir "$1")/conf" -p 2>&1)
 	case "$out" in *"Mail queue is empty"*) return 0 ;; *) return 1 ;; esac
 }
 tconv0=$(e2e_ms)
 conv=""
-for n in 1 2; do postqueue -c "$(e2e_node_dir "$n")/conf" -f 2>/dev/null; done
+# in the node's namespace: behind the balancer its Postfix's inet_interfaces
+# name the node's own address
+for n in 1 2; do e2e_in "$(e2e_ns "$n")" postqueue -c "$(e2e_node_dir "$n")/conf" -f 2>/dev/null; done
 if e2e_wait 120 queue_empty 1 && e2e_wait 120 queue_empty 2 &&
 	e2e_wait 120 e2e_peer_synced 1 && e2e_wait 120 e2e_peer_synced 2; then
 	conv_heal=$(( $(e2e_ms) - theal )) conv_stop=$(( $(e2e_ms) - tconv0 ))
 	conv="$conv_heal ms after the last fault healed, $conv_stop"
 else
-	for n in 1 2; do say "node $n queue: $(postqueue -c "$(e2e_node_dir "$n")/conf" -p 2>&1 | tail -1)"; done
+	for n in 1 2; do say "node $n queue: $(e2e_in "$(e2e_ns "$n")" postqueue -c "$(e2e_node_dir "$n")/conf" -p 2>&1 | tail -1)"; done
 fi
 # the last heals' watchers end once the nodes are in sync (or time out)
 for p in $CONVPIDS; do wait "$p" 2>/dev/null; done
 CONVPIDS=""
+[ -z "${BTAPPID:-}" ] || { kill "$BTAPPID" 2>/dev/null; wait "$BTAPPID" 2>/dev/null; BTAPPID=""; }
 sleep 2
 # ---- check
 userpw=""
 for u in $USERS; do userpw="$userpw --user $u=pw-${u%@*}"; done
+# Each node's own IMAP view, asked from its peer's address: the home-node
+# passdb serves a session the peer sent here where it lands (one hop), so
+# node N shows what node N's Dovecot holds, not its user's home node's.
+: >"$CH/checker.out"
+vrc=0 views=""
+for n in 1 2; do
+	rm -f "$CH/imap-n$n.json"
+	# shellcheck disable=SC2086
+	e2e_in "$(e2e_ns $((3 - n)))" "$E2E_PY" "$E2E_SRC/tests/chaos/checker.py" --views-only \
+		--record "$RECORD" --imap "n$n=$(e2e_ip "$n")" $userpw --save-view "$CH" \
+		>>"$CH/checker.out" 2>&1 && [ -s "$CH/imap-n$n.json" ] || vrc=1
+	[ ! -s "$CH/imap-n$n.json" ] || views="$views --view-json n$n=$CH/imap-n$n.json"
+done
 # shellcheck disable=SC2086
 e2e_client "$E2E_PY" "$E2E_SRC/tests/chaos/checker.py" ${CHAOS_STRICT:+--strict} --record "$RECORD" \
-	--tree "n1=$(backing 1)" --tree "n2=$(backing 2)" \
-	--imap "n1=$(e2e_ip 1)" --imap "n2=$(e2e_ip 2)" $userpw \
+	--tree "n1=$(backing 1)" --tree "n2=$(backing 2)" $views $userpw \
 	--delivery-log "$(e2e_node_dir 1)/log/dovecot.log" --delivery-log "$(e2e_node_dir 2)/log/dovecot.log" \
 	--delivery-log "$(e2e_node_dir 1)/log/postfix.log" --delivery-log "$(e2e_node_dir 2)/log/postfix.log" \
-	--save-view "$CH" --json "$CH/verdict.json" >"$CH/checker.out" 2>&1
+	--json "$CH/verdict.json" >>"$CH/checker.out" 2>&1
 crc=$?
+if [ "$vrc" != 0 ]; then
+	say "an IMAP view could not be fetched (chaos/checker.out): not compared"
+	crc=1
+fi
 
 # ---- figures
 cat "$CH/loadgen.out" >&2
@@ -401,9 +516,10 @@ echo "chaos: converged (queues empty, peers in sync) ${conv:-NOT: not within 120
 faults=""
 for k in $KINDS; do faults="$faults $k=${NFAULT[$k]:-0}"; done
 touch "$CH/convergence.log"
-"$E2E_PY" - "$RECORD" "$CH/verdict.json" "${conv_heal:--1}" "$faults" "$CH/convergence.log" <<'EOF'
+"$E2E_PY" - "$RECORD" "$CH/verdict.json" "${conv_heal:--1}" "$faults" "$CH/convergence.log" "$BALANCE" <<'EOF'
 import json, sys
 rec, vpath, conv, faults = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split()
+balance = sys.argv[6] != "0"
 heals = [l.split() for l in open(sys.argv[5]) if l.strip()]
 hc = sorted(int(h[1]) for h in heals if h[1].isdigit())
 d = sorted(json.loads(l)["down_ms"] for l in open(rec) if '"probe"' in l)
@@ -415,6 +531,9 @@ try:
 except (OSError, ValueError):
     v = None
 print("chaos: ---- verdict")
+print("chaos: %s" % ("both nodes serve: HAProxy on both bound to the VIP, PROXY listeners,"
+                     " heartbeatd's agents, the home-node passdb" if balance else
+                     "one node serves: the VIP holder's Postfix and Dovecot (CHAOS_BALANCE=0)"))
 if v is None:
     print("chaos: no verdict from the checker (see checker.out)")
 else:
@@ -434,8 +553,8 @@ else:
           " for, not a store duplicate): %d" % v.get("redelivered", 0))
 print("chaos: faults injected %d:%s" % (sum(int(f.split("=")[1]) for f in faults),
                                         "".join(" " + f for f in faults)))
-print("chaos: failover (VIP outages seen by the SMTP probe): %d, p50 %d ms, p99 %d ms, max %d ms"
-      % (len(d), pct(d, 0.5), pct(d, 0.99), d[-1] if d else 0))
+print("chaos: failover (client-visible outages: an SMTP greeting on the VIP, probed every 0.2 s):"
+      " %d, p50 %d ms, p99 %d ms, max %d ms" % (len(d), pct(d, 0.5), pct(d, 0.99), d[-1] if d else 0))
 print("chaos: convergence after the last heal: %s"
       % ("%d ms" % conv if conv >= 0 else "NOT within 120 s"))
 print("chaos: convergence after each heal (both nodes' peers in sync again): %d measured,"
@@ -443,7 +562,29 @@ print("chaos: convergence after each heal (both nodes' peers in sync again): %d 
       % (len(hc), pct(hc, 0.5), pct(hc, 0.99), hc[-1] if hc else 0,
          sum(1 for h in heals if h[1] == "cut"), sum(1 for h in heals if h[1] == "timeout")))
 EOF
+# why the long outages happened: the fault in flight, heartbeatd's and
+# HAProxy's view of it (chaos/outages.txt)
+hblogs=""
+[ "$BALANCE" = 0 ] || hblogs="--tap $CH/balance.log"
+for n in 1 2; do
+	for f in "$(e2e_node_dir "$n")"/log/heartbeatd.log*; do
+		[ ! -s "$f" ] || hblogs="$hblogs --log n$n=$f"
+	done
+done
+# shellcheck disable=SC2086
+"$E2E_PY" "$E2E_SRC/tests/chaos/outages.py" --record "$RECORD" --faults "$FAULTS" \
+	--out "$CH/outages.txt" $hblogs
 [ -n "$conv" ] || crc=1
+for n in 1 2; do
+	# who served: messages Postfix took, IMAP sessions Dovecot served (its
+	# own and those the peer proxied here), sessions it proxied to the
+	# peer, LMTP deliveries it saved
+	printf 'chaos: node %s served: SMTP messages %s, IMAP logins %s (proxied to the peer %s), LMTP deliveries %s\n' "$n" \
+		"$(grep -c 'postfix/cleanup\[[0-9]*\]: [0-9A-Za-z]*: message-id=<chaos-' "$(e2e_node_dir "$n")/log/postfix.log")" \
+		"$(grep -c "imap-login: .*Login: .*rip=$E2E_CLIENT_IP," "$(e2e_node_dir "$n")/log/dovecot.log")" \
+		"$(grep -ci 'imap-login: .*proxy(.*started proxying' "$(e2e_node_dir "$n")/log/dovecot.log")" \
+		"$(grep -c 'lmtp(.*saved mail to' "$(e2e_node_dir "$n")/log/dovecot.log")"
+done
 for n in 1 2; do
 	# Evidence for the findings: what the daemons themselves noticed.
 	printf 'chaos: node %s logs: mhafs errors %s, Dovecot "Fixed a duplicate" %s, Dovecot ENOSPC %s, Dovecot errors %s\n' "$n" \
