@@ -23,6 +23,7 @@
 #define PROBE_TIMEOUT_MS 300
 #define PEER_FAILS_DOWN 2        /* polls in a row that fail before the peer is down */
 #define READY_MAX_MS 120000      /* not caught up by then: ready anyway (logged) */
+#define PEER_DOWN_READY_MS 5000  /* the peer down (alive or not) this long: ready */
 
 static void mkdir_parents(const char *path);
 
@@ -199,6 +200,11 @@ static void update_ready(struct hbd *d, uint64_t now, const struct probe_result 
 		snprintf(d->ready_why, sizeof(d->ready_why), "%s", why);
 	} else if (!hbd_peer_alive(d, now) && now - d->start_ms >= d->cfg.peer_dead_ms) {
 		snprintf(d->ready_why, sizeof(d->ready_why), "the peer is not alive: nothing to catch up with");
+	} else if (d->peer_down_since_ms && now - d->peer_down_since_ms >= PEER_DOWN_READY_MS) {
+		/* alive but unable to serve (its mhafs or mail servers dead):
+		 * waiting to catch up with it would leave HAProxy no node */
+		snprintf(d->ready_why, sizeof(d->ready_why), "the peer has been down for %u s: it serves nobody",
+			 PEER_DOWN_READY_MS / 1000);
 	} else if (now - d->start_ms >= READY_MAX_MS) {
 		snprintf(d->ready_why, sizeof(d->ready_why), "not caught up after %u s (%.100s): ready anyway",
 			 READY_MAX_MS / 1000, r->rounds ? why : "mhafs not asked yet");
@@ -244,6 +250,10 @@ static void update_peer(struct hbd *d, uint64_t now, const struct probe_result *
 	}
 	if (!d->peer_bal_known || st != d->peer_bal || (st == HN_DOWN && strcmp(why, d->peer_bal_why)))
 		log_notice("peer in the nodes file: %s (%s)", hn_state_name(st), why);
+	if (st != HN_DOWN)
+		d->peer_down_since_ms = 0;
+	else if (!d->peer_down_since_ms)
+		d->peer_down_since_ms = now ? now : 1;
 	d->peer_bal = st;
 	d->peer_bal_known = 1;
 	snprintf(d->peer_bal_why, sizeof(d->peer_bal_why), "%s", why);

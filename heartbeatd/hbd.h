@@ -88,6 +88,7 @@ struct hbd {
 	uint64_t agent_answers;
 	enum hn_state peer_bal;    /* the peer as the nodes file gives it */
 	int peer_bal_known;
+	uint64_t peer_down_since_ms; /* monotonic; 0 unless peer_bal is down */
 	char peer_bal_why[AGENT_REASON];
 	unsigned peer_weight;      /* last weight its agent gave; 0 none yet */
 	char nodes_written[2048];  /* the nodes file's content as last written, less its stamp */

@@ -3,7 +3,8 @@
 # plain TCP client: the HAProxy agent answers "up ready W%" with the
 # configured weight, "up drain" after mhactl drain (kept across a restart;
 # both nodes' nodes files say drain) and is back after undrain, "up drain"
-# after a start until mhafs has caught up with the peer; the nodes
+# after a start until mhafs has caught up with the peer (or the peer has
+# been down 5 s); the nodes
 # file on both nodes; a peer killed with SIGKILL is down in the survivor's
 # file within 2 s; a peer whose agent answers garbage is down; a taken
 # agent_port and a bad node_weight are refused with a clear message;
@@ -194,6 +195,23 @@ grep -q 'agent: ready (mhafs is connected to the peer both ways and caught up)' 
 	fail "b did not log why it became ready"
 rm -f "$T/b/mhafs.lines.status"
 note "readiness: drain until mhafs caught up, then up"
+
+# 4c. b restarts not caught up while a, alive, serves nobody (its health
+#     checks fail): b must not wait to catch up, or HAProxy has no node
+stop hb-b
+printf 'replication=on\npeer_connected=no\npeer_synced=no\npeer_stream_in=no\nfull_sync=no\n' \
+	>"$T/b/mhafs.lines.status"
+svc_stop a
+hb_start b
+wait_role b SECONDARY 10
+wait_state b a down 5
+wait_agent b "up ready 1%" 12
+grep -q 'agent: ready (the peer has been down for 5 s: it serves nobody)' "$T/hb-b.log" ||
+	fail "b did not log why it became ready: $(grep 'agent: ' "$T/hb-b.log" | tail -3)"
+svc_start a
+rm -f "$T/b/mhafs.lines.status"
+wait_state b a up 10
+note "readiness: not waited for while the peer serves nobody"
 
 # 5. heartbeatd on b killed with SIGKILL: a's file has b down within 2 s
 t0=$(date +%s%N)
