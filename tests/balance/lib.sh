@@ -17,12 +17,18 @@ bal_require() {
 	e2e_balance_init "$VIP"
 }
 
-# bal_mount N: node N's mhafs with replication, heartbeatd and agent keys.
+# bal_conf N: node N's mhafs.conf lines beyond replication: heartbeatd
+# with the VIP, and its agent.
+bal_conf() {
+	e2e_hb_conf "$1" $((3 - $1)) "$VIP/24"
+	e2e_balance_conf "$1"
+}
+
+# bal_mount N: node N's mhafs again (after a crash), as bal_setup made it.
 bal_mount() {
 	local n=$1
 	E2E_MHAFS_CONF_EXTRA="$(e2e_peer_conf "$n" $((3 - n)))
-$(e2e_hb_conf "$n" $((3 - n)) "$VIP/24")
-$(e2e_balance_conf "$n")"
+$(bal_conf "$n")"
 	e2e_mhafs_mount "$n" "$E2E_TMP/n$n-backing" "$E2E_TMP/n$n-mnt" "$E2E_TMP/n$n-state"
 	E2E_MHAFS_CONF_EXTRA=""
 }
@@ -30,19 +36,7 @@ $(e2e_balance_conf "$n")"
 # bal_setup USER...: the whole cluster, the users on both nodes.
 bal_setup() {
 	local n
-	e2e_vmail
-	e2e_net_client
-	e2e_cluster_keys 1 2
-	for n in 1 2; do
-		e2e_net_node "$n"
-		e2e_users "$n" "$@"
-	done
-	for n in 1 2; do bal_mount "$n"; done
-	for n in 1 2; do
-		e2e_wait 15 e2e_peer_synced "$n" || e2e_die "node $n did not get in sync with its peer"
-	done
-	e2e_store_prepare "$E2E_TMP/n1-mnt"
-	e2e_wait 10 test -d "$E2E_TMP/n2-mnt/$E2E_LMTP_DOMAIN" || e2e_die "store layout not replicated"
+	E2E_PAIR_CONF=bal_conf e2e_pair "$@"
 	for n in 1 2; do e2e_mail_start "$n" "$E2E_TMP/n$n-mnt"; done
 	for n in 1 2; do e2e_hb_start "$n"; done
 	for n in 1 2; do e2e_haproxy_start "$n"; done

@@ -197,7 +197,9 @@ e2e_peer_conf() {
 # e2e_pair USER...: two nodes whose mhafs mounts ($E2E_TMP/nN-mnt over
 # nN-backing, state in nN-state) replicate each other in sync mode, the
 # users on both, in sync, with the store layout made through node 1 and
-# replicated; the mail servers are the caller's to start.
+# replicated; the mail servers are the caller's to start.  E2E_PAIR_CONF
+# names a function that prints more mhafs.conf lines for node N (its
+# heartbeatd's, say).
 e2e_pair() {
 	local n
 	e2e_vmail
@@ -208,7 +210,8 @@ e2e_pair() {
 		e2e_users "$n" "$@"
 	done
 	for n in 1 2; do
-		E2E_MHAFS_CONF_EXTRA=$(e2e_peer_conf "$n" $((3 - n)))
+		E2E_MHAFS_CONF_EXTRA="$(e2e_peer_conf "$n" $((3 - n)))
+$([ -z "${E2E_PAIR_CONF:-}" ] || "$E2E_PAIR_CONF" "$n")"
 		e2e_mhafs_mount "$n" "$E2E_TMP/n$n-backing" "$E2E_TMP/n$n-mnt" "$E2E_TMP/n$n-state"
 	done
 	E2E_MHAFS_CONF_EXTRA=""
