@@ -89,6 +89,7 @@ struct rlocks {
 	char *held[RL_MAX];        /* granted by the peer and created here */
 	struct rl_mark mark[RL_MAX]; /* held here on the peer's behalf */
 	struct rl_grant grant[RL_MAX]; /* granted, answer pending (receiver's) */
+	_Atomic int n_grants;      /* used slots of grant[]: the receiver's fast check */
 	uint64_t n_granted, n_busy, n_alone, n_served;
 	_Atomic uint64_t journaled; /* highest seq of ours journaled this run */
 };
@@ -634,6 +635,7 @@ static int defer_grant(struct repl *r, uint64_t id)
 		if (g->used)
 			continue;
 		g->used = 1;
+		atomic_fetch_add(&l->n_grants, 1);
 		g->id = id;
 		g->want = atomic_load(&l->journaled);
 		deadline_in(&g->deadline, r->cfg->sync_timeout_ms);
@@ -654,7 +656,7 @@ static int passed(const struct timespec *dl)
 int repl_lock_due(struct repl *r, struct tls_conn *c)
 {
 	struct rlocks *l = r->locks;
-	if (!l)
+	if (!l || atomic_load(&l->n_grants) == 0)
 		return 0;
 	pthread_mutex_lock(&r->lock);
 	int stop = r->stop, synced = r->synced;
@@ -674,6 +676,7 @@ int repl_lock_due(struct repl *r, struct tls_conn *c)
 		}
 		uint64_t id = g->id;
 		g->used = 0;
+		atomic_fetch_sub(&l->n_grants, 1);
 		pthread_mutex_unlock(&l->mu);
 		if (answer(c, id, WIRE_LOCK_GRANTED) < 0)
 			return -1;
@@ -695,7 +698,10 @@ void repl_lock_in_down(struct repl *r)
 			unmark(r, &l->mark[i]);
 			n++;
 		}
-		l->grant[i].used = 0; /* its connection is gone: no answer */
+		if (l->grant[i].used) { /* its connection is gone: no answer */
+			l->grant[i].used = 0;
+			atomic_fetch_sub(&l->n_grants, 1);
+		}
 	}
 	pthread_mutex_unlock(&l->mu);
 	if (n)
