@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sdnotify.h"
 
 #define CLOCK_SKEW_MS 60000      /* heartbeats further off than this are refused */
 #define DROP_LOG_MS 10000        /* at most one drop summary per 10 s */
@@ -312,7 +313,9 @@ static void receive(struct hbd *d, uint64_t now)
 		}
 		if (m.node_id == d->cfg.node_id) {
 			d->c.rx_self++;
-			note_drop(d, now, "our own node id (looped back or replayed)", addr);
+			note_drop(d, now, from_peer_address(d, &from)
+				   ? "the peer's node_id equals ours: give each node its own node_id in mhafs.conf"
+				   : "our own node id (looped back or replayed)", addr);
 			continue;
 		}
 		uint64_t w = wall_ms();
@@ -635,8 +638,11 @@ static int run(struct hbd *d)
 		   d->cfg.witness ? ", witness " : "", d->cfg.witness ? d->cfg.witness : "");
 	hook_run(d, HB_S_STARTING, HB_S_STARTING);
 	d->next_send_ms = now;
+	sdn_ready("starting");
 
-	uint64_t last_loop = now;
+	/* systemd's watchdog is fed from this loop, so only while it runs */
+	uint64_t last_loop = now, wd_ms = sdn_watchdog_usec() / 3000, wd_last = 0;
+	enum hb_state shown = HB_S_STARTING;
 	while (d->state != HB_S_STOPPED) {
 		now = mono_ms();
 		/* fds below 0 are ignored by poll */
@@ -654,11 +660,16 @@ static int run(struct hbd *d)
 		now = mono_ms();
 		stall_guard(d, now, last_loop);
 		last_loop = now;
+		if (wd_ms && now - wd_last >= wd_ms) {
+			sdn_watchdog();
+			wd_last = now;
+		}
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(d->sig_fd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 					log_notice("signal %u: releasing the VIP and leaving", si.ssi_signo);
+					sdn_stopping("releasing the VIP and leaving");
 					d->stopping = 1;
 				} else if (si.ssi_signo == SIGHUP) {
 					reload(d);
@@ -680,6 +691,10 @@ static int run(struct hbd *d)
 		evaluate(d);
 		if (d->state == HB_S_STOPPED)
 			break;
+		if (d->state != shown) {
+			shown = d->state;
+			sdn_status("%s", hb_state_name(shown));
+		}
 		now = mono_ms();
 		agent_update(d, now);
 		if (d->agent_fd >= 0 && (p[4].revents & POLLIN))

@@ -226,8 +226,10 @@ static int check_own_cert(SSL_CTX *sctx, const char *cert_file, const char *ca_f
 	} else if (!X509_STORE_CTX_init(vctx, SSL_CTX_get_cert_store(sctx), cert, NULL)) {
 		errf(err, errlen, "cannot check %s against %s", cert_file, ca_file);
 	} else if (X509_verify_cert(vctx) != 1) {
-		errf(err, errlen, "certificate %s is not valid under the cluster CA %s: %s", cert_file,
-		     ca_file, X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));
+		errf(err, errlen, "certificate %s is not valid under the cluster CA %s: %s (certificates "
+		     "of another cluster? both nodes need the ca.pem that signed their certificates: "
+		     "mhafs-keygen(8))", cert_file, ca_file,
+		     X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));
 	} else {
 		rc = 0;
 	}
@@ -315,6 +317,25 @@ fail:
 	return NULL;
 }
 
+int tls_ctx_check_name(const struct tls_ctx *ctx, const char *node_name, const char *cert_file,
+		       char *err, size_t errlen)
+{
+	X509 *cert = ctx ? SSL_CTX_get0_certificate(ctx->ssl_ctx) : NULL;
+	char seen[128];
+
+	if (!cert || !node_name) {
+		errf(err, errlen, "no certificate or node name to compare");
+		return -1;
+	}
+	if (cert_names(cert, node_name))
+		return 0;
+	cert_describe(cert, seen, sizeof(seen));
+	errf(err, errlen, "certificate %s names node '%s', but node_name is '%s': the peer would refuse "
+	     "it; install this node's own certificate and key (mhafs-keygen node DIR %s) or fix node_name",
+	     cert_file, seen, node_name, node_name);
+	return -1;
+}
+
 void tls_ctx_free(struct tls_ctx *ctx)
 {
 	if (!ctx)
@@ -367,8 +388,9 @@ static void explain(struct tls_conn *c, int ssl_err, int sys_errno, const char *
 		case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
 		case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
 		case X509_V_ERR_CERT_SIGNATURE_FAILURE:
-			errf(err, errlen, "peer certificate '%s' is not signed by the cluster CA (%s)", c->seen_name,
-			     X509_verify_cert_error_string(c->verr));
+			errf(err, errlen, "peer certificate '%s' is not signed by the cluster CA (%s): "
+			     "a certificate of another cluster? both nodes need the same ca_file",
+			     c->seen_name, X509_verify_cert_error_string(c->verr));
 			break;
 		default:
 			errf(err, errlen, "peer certificate '%s' refused: %s", c->seen_name,

@@ -29,6 +29,11 @@ struct tls_conn;
 struct tls_ctx *tls_ctx_new(int is_server, const char *ca_file, const char *cert_file,
 			    const char *key_file, char *err, size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
+/* Whether the context's own certificate (from cert_file, named in the
+ * message) names node_name, as the peer checks it: 0, or -1 with a message
+ * in err that says what to fix. */
+int tls_ctx_check_name(const struct tls_ctx *ctx, const char *node_name, const char *cert_file,
+		       char *err, size_t errlen);
 
 /* Handshake on a connected socket fd (blocking or not; it is made
  * non-blocking), within timeout_ms (<= 0: 10 s), and check that the peer is

@@ -596,6 +596,10 @@ int apply_entry(struct applier *a, struct jentry *e, struct staged *s, int *skip
 			rc = pfd2;
 			break;
 		}
+		if ((rc = apply_flag_change(a, e, pfd, name, skipped)) != 0) {
+			rc = rc > 0 ? 0 : rc;
+			break;
+		}
 		if (e->op == JOP_RENAME && local_change_newer(a, e)) {
 			log_notice("conflict: rename %s -> %s from node %u is older than this node's last "
 				   "change to the message: kept ours (last writer wins)", e->path, e->path2,

@@ -11,6 +11,8 @@
 #include "hash.h"
 #include "journal.h"
 
+struct fregs;
+
 #define STAGING_DIR CONFIG_STAGING_DIR
 
 struct applier {
@@ -26,6 +28,9 @@ struct applier {
 	 * journal_message_removal); same arg */
 	int (*removal)(void *arg, const char *path, hlc_t *hlc, uint16_t *origin, char *dest,
 		       size_t destlen);
+	/* the stamps of the flags of the message at path (flagmerge.h): 1
+	 * filled, 0 none kept (empty), -errno; same arg */
+	int (*flag_regs)(void *arg, const char *path, struct fregs *r);
 	void *hlc_arg;
 	/* tell the kernel a path changed underneath it (a file the applier
 	 * removed that no journal entry names); NULL when nothing is mounted */
@@ -34,7 +39,9 @@ struct applier {
 	/* conflicts resolved, by rule */
 	_Atomic unsigned long n_remote_newer, n_local_newer, n_expunged, n_redirected;
 	_Atomic unsigned long n_removals_met; /* apply_move.c */
+	_Atomic unsigned long n_flags_merged; /* apply_flags.c */
 	char redirect[4200];  /* this node's path of a message an entry named otherwise */
+	char redirect2[4200]; /* and the target it took (apply_flags.c) */
 	_Atomic unsigned long n_uidlist_merges;
 	/* set by apply_entry: it changed e (path or content hash), so the
 	 * catalog must record the changed entry; and the result is a new

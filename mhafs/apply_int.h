@@ -26,6 +26,12 @@ int apply_remove_version(struct applier *a, struct jentry *e, const char *probe,
  * see apply_move.c.  1 when it removed a copy here, 0, or -errno. */
 int apply_removals_meet(struct applier *a, struct jentry *e);
 
+/* apply_flags.c: a peer's rename that changes only a message's flags,
+ * merged flag by flag with this node's version (pfd/name: e's source
+ * here).  1 when so applied (or kept, *skipped set), 0 when it is no such
+ * rename or another rule applies (apply.c goes on), -errno. */
+int apply_flag_change(struct applier *a, struct jentry *e, int pfd, const char *name, int *skipped);
+
 int apply_is_uidlist(const char *path);
 int apply_uidlist_lock(struct applier *a, int pfd, const char *path);
 void apply_uidlist_unlock(int pfd, int held);

@@ -3,6 +3,7 @@
  * table of handlers indexed by op).  Runs inside journal_record's
  * transaction, under its lock. */
 #include "journal_int.h"
+#include "flagmerge.h"
 #include "maildir_key.h"
 #include "mtree.h"
 
@@ -311,12 +312,74 @@ static int note_removal(struct journal *j, const struct jentry *e)
 	return jexec(j, S_RPUT);
 }
 
+/* Bind a message's (folder, base name) to ?1, ?2; 0 if path is none. */
+static int bind_message_key(sqlite3_stmt *s, const char *path)
+{
+	size_t flen, blen;
+	const char *base;
+	if (!maildir_split(path, &flen, &base, &blen))
+		return 0;
+	sqlite3_bind_text(s, 1, path, (int)flen, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, base, (int)blen, SQLITE_STATIC);
+	return 1;
+}
+
+int flagreg_get(struct journal *j, const char *path, struct fregs *r)
+{
+	memset(r, 0, sizeof(*r));
+	sqlite3_stmt *s = jst(j, S_FGET);
+	if (!bind_message_key(s, path))
+		return 0;
+	int rc = sqlite3_step(s), found = 0;
+	if (rc == SQLITE_ROW) {
+		/* a row we cannot read counts as none: the merge falls back to
+		 * the versions' own stamps */
+		found = fregs_decode(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), r) == 0;
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_OK;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_OK ? found : -rc;
+}
+
+/* A rename that changes only a message's flags (same folder, same base
+ * name; new/ to cur/ included) stamps each flag it changed. */
+static int note_flags(struct journal *j, const struct jentry *e)
+{
+	size_t fl1, bl1, fl2, bl2;
+	const char *b1, *b2;
+	uint64_t from, to;
+	struct fregs r;
+	uint8_t buf[FREGS_MAX_BYTES];
+	if (!maildir_split(e->path, &fl1, &b1, &bl1) || !maildir_split(e->path2, &fl2, &b2, &bl2) ||
+	    fl1 != fl2 || bl1 != bl2 || memcmp(e->path, e->path2, fl1) != 0 || memcmp(b1, b2, bl1) != 0)
+		return SQLITE_OK;
+	if (!mflags_parse(b1, &from) || !mflags_parse(b2, &to) || from == to)
+		return SQLITE_OK;
+	int rc = flagreg_get(j, e->path, &r);
+	if (rc < 0)
+		return -rc;
+	struct fstamp st = { e->hlc, e->origin };
+	fregs_note(&r, from, to, &st);
+	size_t n = fregs_encode(&r, buf, sizeof(buf));
+	sqlite3_stmt *s = jst(j, S_FPUT);
+	bind_message_key(s, e->path);
+	sqlite3_bind_blob(s, 3, buf, (int)n, SQLITE_STATIC);
+	return jexec(j, S_FPUT);
+}
+
 static int op_unlink(struct journal *j, const struct jentry *e)
 {
 	int rc = tombstone(j, e, 'f', 0);
 	if (rc != SQLITE_OK || (e->flags & JOP_UNLINK_RESTATED))
 		return rc; /* the walk re-stating a tombstone removed nothing of a user's */
-	return note_removal(j, e);
+	if ((rc = note_removal(j, e)) != SQLITE_OK)
+		return rc;
+	/* gone from its folder: its flags' stamps with it (a message that
+	 * comes back there is new mail, or a copy whose flags start over) */
+	sqlite3_stmt *s = jst(j, S_FDEL);
+	return bind_message_key(s, e->path) ? jexec(j, S_FDEL) : SQLITE_OK;
 }
 
 static int op_rmdir(struct journal *j, const struct jentry *e)
@@ -397,6 +460,8 @@ static int op_rename(struct journal *j, const struct jentry *e)
 		goto out;
 	if (xchg)
 		rc = put_moved(j, &b, e->path2, e->path, e);
+	else
+		rc = note_flags(j, e);
 out:
 	crows_free(&a);
 	crows_free(&b);

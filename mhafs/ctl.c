@@ -83,6 +83,7 @@ static void answer_status(struct ctl *c, FILE *out)
 			st.conflicts_theirs_newer, st.conflicts_ours_newer, st.conflicts_expunge_wins,
 			st.conflicts_redirected);
 		fprintf(out, "conflicts_removals_met=%" PRIu64 "\n", st.conflicts_removals_met);
+		fprintf(out, "conflicts_flags_merged=%" PRIu64 "\n", st.conflicts_flags_merged);
 		fprintf(out, "uidlist_merges=%" PRIu64 "\n", st.uidlist_merges);
 		fprintf(out, "reconcile_runs=%" PRIu64 "\nreconcile_nodes=%" PRIu64 "\nreconcile_entries=%" PRIu64
 			"\nreconcile_diffs=%" PRIu64 "\nreconcile_sent=%" PRIu64 "\nreconcile_last_ms=%" PRIu64

@@ -55,6 +55,10 @@ static const char schema_sql[] =
 	" hlc INTEGER NOT NULL, origin INTEGER NOT NULL, dest TEXT,"
 	" PRIMARY KEY (folder, base)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS removal_hlc ON removal(hlc);"
+	/* the stamp of the last change of each flag of a Maildir message,
+	 * by folder and base name (flagmerge.h): the per-flag merge */
+	"CREATE TABLE IF NOT EXISTS flagreg(folder TEXT NOT NULL, base TEXT NOT NULL,"
+	" regs BLOB NOT NULL, PRIMARY KEY (folder, base)) WITHOUT ROWID;"
 	/* journal_record leaves meta.last_seq to journal_close, so the last
 	 * seq lives in the journal rows; whoever deletes our own rows (the
 	 * replicator pruning acknowledged ones) must not take it with them,
@@ -108,6 +112,9 @@ const char *const jstmt_sql[NSTMT] = {
 		   " WHERE excluded.hlc > removal.hlc"
 		   " OR (excluded.hlc = removal.hlc AND excluded.origin > removal.origin)",
 	[S_RGET] = "SELECT hlc, origin, dest FROM removal WHERE folder = ?1 AND base = ?2",
+	[S_FGET] = "SELECT regs FROM flagreg WHERE folder = ?1 AND base = ?2",
+	[S_FPUT] = "INSERT OR REPLACE INTO flagreg(folder, base, regs) VALUES (?1, ?2, ?3)",
+	[S_FDEL] = "DELETE FROM flagreg WHERE folder = ?1 AND base = ?2",
 	[S_MGET] = "SELECT digest, count, nchild FROM mtree WHERE dkey = ?1 AND node = ?2",
 	[S_MPUT] = "INSERT OR REPLACE INTO mtree(dkey, node, digest, count, nchild) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[S_MDEL] = "DELETE FROM mtree WHERE dkey = ?1 AND node = ?2",

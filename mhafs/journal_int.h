@@ -38,6 +38,7 @@ enum jstmt {
 	S_CGET, S_CPUT, S_CTOMB_TREE, S_CTREE, S_CCHILD, S_CCHILD_ROOT,
 	S_MGET, S_MPUT, S_MDEL,
 	S_RPUT, S_RGET,
+	S_FGET, S_FPUT, S_FDEL,
 	NSTMT
 };
 
@@ -108,6 +109,10 @@ void crows_free(struct crows *c);
 /* Apply an entry (with hlc and origin set) to the catalog: SQLITE_OK or an
  * sqlite error code.  Called inside the record transaction. */
 int catalog_apply(struct journal *j, const struct jentry *e);
+/* The stamps of the flags of the Maildir message at path (table flagreg):
+ * 1 with *r filled, 0 when none are kept (r empty), or an SQLite error. */
+struct fregs;
+int flagreg_get(struct journal *j, const char *path, struct fregs *r);
 
 /* journal.c: record without taking the lock (caller holds it). */
 int journal_record_locked(struct journal *j, struct jentry *e);

@@ -472,6 +472,16 @@ int journal_catalog_hlc(void *arg, const char *path, hlc_t *hlc, uint16_t *origi
 	return 0;
 }
 
+int journal_flag_regs(void *arg, const char *path, struct fregs *r)
+{
+	struct journal *j = arg;
+	journal_flush(j);
+	pthread_mutex_lock(&j->lock);
+	int rc = flagreg_get(j, path, r);
+	pthread_mutex_unlock(&j->lock);
+	return rc < 0 ? errno_of(-rc) : rc;
+}
+
 int journal_message_removal(void *arg, const char *path, hlc_t *hlc, uint16_t *origin, char *dest,
 			    size_t destlen)
 {

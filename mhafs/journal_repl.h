@@ -60,6 +60,12 @@ long journal_gc_tombstones(struct journal *j, hlc_t before, hlc_t acked_hlc, lon
  * -ENOENT.  arg is the struct journal (the shape of applier.local_hlc). */
 int journal_catalog_hlc(void *arg, const char *path, hlc_t *hlc, uint16_t *origin);
 
+/* The stamps of the flags of the Maildir message path names (its folder
+ * and base name): 1 filled, 0 none kept, -errno.  arg is the struct
+ * journal (the shape of applier.flag_regs). */
+struct fregs;
+int journal_flag_regs(void *arg, const char *path, struct fregs *r);
+
 /* The latest removal recorded of the Maildir message path names (its
  * folder and base name; the flags in path do not matter): 1 with its HLC,
  * origin and destination (a move's; "" for an expunge) in dest, 0 if none

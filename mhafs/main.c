@@ -26,7 +26,9 @@
 #include "ctl.h"
 #include "arrivals.h"
 #include "log.h"
+#include "ready.h"
 #include "repl.h"
+#include "sdnotify.h"
 
 #define MAX_OVERRIDES 64
 
@@ -342,6 +344,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct mhafs fs;
 	char mnt_real[PATH_MAX];
+	struct ready *rdy = NULL; /* READY=1 and the watchdog (systemd) */
 	int ret = 1;
 
 	umask(0); /* the kernel applies the caller's umask; modes arrive final */
@@ -386,6 +389,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mhafs: %s\n", fuse_log_msg[0] ? fuse_log_msg : "bad FUSE options");
 		goto out_early;
 	}
+	sdn_status("start-up check of the journal and the store");
 	if (lock_state_dir(cfg.state_dir) < 0 || open_journal(&fs, &cfg) < 0) {
 		fuse_session_destroy(fs.se);
 		goto out_early;
@@ -444,6 +448,10 @@ int main(int argc, char **argv)
 			log_err("cannot start the control socket thread");
 			goto out_unmount;
 		}
+		char status[2 * PATH_MAX + 128];
+		snprintf(status, sizeof(status), "serving %s on %s (node %s id %u)", fs.root_path,
+			 mnt_real, cfg.node_name ? cfg.node_name : "-", cfg.node_id);
+		rdy = ready_start(mnt_real, status);
 	}
 
 	if (cl.single_thread) {
@@ -456,14 +464,17 @@ int main(int argc, char **argv)
 		ret = fuse_session_loop_mt(fs.se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
-	ret = ret != 0;
+	/* libfuse returns the signal that ended the loop: a stop, not a failure */
+	ret = ret != 0 && ret != SIGTERM && ret != SIGINT && ret != SIGHUP;
 out_unmount:
+	sdn_stopping("unmounting");
 	/* stop replication first: its threads use the session */
 	ctl_stop(fs.ctl);
 	fs.ctl = NULL;
 	repl_stop(fs.repl);
 	fs.repl = NULL;
 	fuse_session_unmount(fs.se);
+	ready_stop(rdy); /* its probe of the mount returns once unmounted */
 out_signals:
 	ctl_stop(fs.ctl);
 	repl_stop(fs.repl);

@@ -170,6 +170,7 @@ static const char *const action_names[MA_COUNT] = {
 	[MA_KEEP_BOTH_A_RENAMED] = "keep-both-rename-a",
 	[MA_KEEP_BOTH_B_RENAMED] = "keep-both-rename-b",
 	[MA_MERGE_UIDLIST] = "merge-uidlist",
+	[MA_MERGE_FLAGS] = "merge-flags",
 };
 
 const char *merge_class_name(enum merge_class c)

@@ -72,6 +72,7 @@ enum merge_action {
 	MA_KEEP_BOTH_A_RENAMED, /* A's file gets a new unique name, both kept */
 	MA_KEEP_BOTH_B_RENAMED,
 	MA_MERGE_UIDLIST, /* write the semantic merge to both sides */
+	MA_MERGE_FLAGS,   /* both take a third name: flags merged one by one */
 	MA_COUNT
 };
 

@@ -189,6 +189,7 @@ void repl_get_status(struct repl *r, struct repl_status *st)
 	st->conflicts_expunge_wins = r->applier.n_expunged;
 	st->conflicts_redirected = r->applier.n_redirected;
 	st->conflicts_removals_met = r->applier.n_removals_met;
+	st->conflicts_flags_merged = r->applier.n_flags_merged;
 	st->uidlist_merges = r->applier.n_uidlist_merges;
 	st->peer_applied_seq = r->peer_applied;
 	st->commit_waits = r->commit_waits;
@@ -253,7 +254,8 @@ struct repl *repl_start(struct mhafs *fs, char *err, size_t errlen)
 		goto fail;
 	}
 	r->server_ctx = tls_ctx_new(1, cfg->ca_file, cfg->cert_file, cfg->key_file, terr, sizeof(terr));
-	if (!r->server_ctx) {
+	if (!r->server_ctx || tls_ctx_check_name(r->server_ctx, cfg->node_name, cfg->cert_file, terr,
+						 sizeof(terr)) < 0) {
 		snprintf(err, errlen, "TLS: %s", terr);
 		goto fail;
 	}
@@ -262,6 +264,7 @@ struct repl *repl_start(struct mhafs *fs, char *err, size_t errlen)
 	r->applier.batched = 1; /* the receiver syncs once per batch */
 	r->applier.local_hlc = journal_catalog_hlc;
 	r->applier.removal = journal_message_removal;
+	r->applier.flag_regs = journal_flag_regs;
 	r->applier.hlc_arg = fs->journal;
 	r->applier.inval = applier_inval;
 	r->applier.inval_arg = r;

@@ -51,7 +51,7 @@ struct repl_status {
 	uint64_t applied_ops, applied_skipped, peer_applied_seq;
 	/* split-brain conflicts resolved, by rule */
 	uint64_t conflicts_theirs_newer, conflicts_ours_newer, conflicts_expunge_wins,
-		conflicts_redirected, conflicts_removals_met, uidlist_merges;
+		conflicts_redirected, conflicts_removals_met, conflicts_flags_merged, uidlist_merges;
 	uint64_t commit_waits, commit_timeouts;
 	uint64_t last_ack_lag_us; /* last commit-to-acknowledgement time */
 	/* reconciliation walks toward the peer: runs, digests and catalog rows

@@ -424,6 +424,16 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 			rc < 0 ? wire_strerror(rc) : wire_type_name(m.type));
 		return;
 	}
+	if (strcmp(m.u.hello.node_name, r->cfg->peer_name) == 0 && m.u.hello.node_id == r->cfg->node_id) {
+		send_error(c, WIRE_ERR_PEER, "node %s has node_id %u like you: give each node its own node_id",
+			   r->cfg->node_name, r->cfg->node_id);
+		log_err("replication: peer %s has node_id %u, the same as this node: refused; give each "
+			"node its own node_id in mhafs.conf (and restart the one changed)",
+			m.u.hello.node_name, m.u.hello.node_id);
+		repl_set_error(r, "peer %s has our node_id %u: refused", m.u.hello.node_name,
+			       m.u.hello.node_id);
+		return;
+	}
 	if (strcmp(m.u.hello.node_name, r->cfg->peer_name) != 0 || m.u.hello.node_id == r->cfg->node_id) {
 		send_error(c, WIRE_ERR_PEER, "expected node %s", r->cfg->peer_name);
 		log_err("replication: HELLO from %s (id %u) refused: we replicate with %s",

@@ -318,6 +318,12 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 		repl_set_error(r, "peer refused HELLO: %s", m.u.error.text);
 		return;
 	}
+	if (m.type == WIRE_HELLO_ACK && m.u.hello_ack.node_id == self) {
+		log_err("replication: peer %s has node_id %u, the same as this node: closing; give each "
+			"node its own node_id in mhafs.conf", r->cfg->peer_name, self);
+		repl_set_error(r, "peer %s has our node_id %u", r->cfg->peer_name, self);
+		return;
+	}
 	if (m.type != WIRE_HELLO_ACK || strcmp(m.u.hello_ack.node_name, r->cfg->peer_name) != 0 ||
 	    m.u.hello_ack.node_id == self) {
 		log_err("replication: peer answered HELLO wrongly (type %s, name %s): closing",

@@ -48,6 +48,16 @@ struct side {
 	int quick;             /* trust catalog hashes (--quick) */
 	struct crow_lite *c;   /* sorted by path */
 	size_t nc;
+	struct flagreg_lite *fr; /* the catalog's flag stamps, sorted by key */
+	size_t nfr;
+};
+
+/* One message's flag stamps as the catalog keeps them (table flagreg):
+ * key is "<folder>\n<base name>". */
+struct flagreg_lite {
+	char *key;
+	uint8_t *regs;
+	size_t len;
 };
 
 struct diff {
@@ -83,6 +93,10 @@ int side_scan(struct side *s, const struct fsck_opts *o, char *err, size_t errle
 void side_free(struct side *s);
 struct fent *side_find(const struct side *s, const char *path);
 const struct crow_lite *side_catalog(const struct side *s, const char *path);
+/* The stamps of the flags of the message at path in s's catalog: 1 filled,
+ * 0 none (r empty). */
+struct fregs;
+int side_flag_regs(const struct side *s, const char *path, struct fregs *r);
 int fent_hash(const struct side *s, struct fent *e, char *err, size_t errlen);
 void progress(const struct fsck_opts *o, const char *what, size_t i, size_t n);
 

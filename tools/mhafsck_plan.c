@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "flagmerge.h"
 #include "uidlist.h"
 
 #define UIDLIST_NAME "dovecot-uidlist"
@@ -214,6 +215,53 @@ static int location_detail(char **out, const struct msg_side *a, const struct ms
 			folder && !flags ? "s" : "", a->dir, a->name, b->dir, b->name, win) < 0 ? -1 : 0;
 }
 
+/* The node id in a side's tie-break name ("node 00002"), else 0. */
+static uint16_t node_num(const struct mstamp *m)
+{
+	unsigned id = 0;
+	return m->node && sscanf(m->node, "node %u", &id) == 1 ? (uint16_t)id : 0;
+}
+
+/* A message held in one maildir under two flag sets: merged flag by flag
+ * (flagmerge.h) with each catalog's flag stamps.  Sets d->act to the side
+ * that takes the other's name, or to MA_MERGE_FLAGS with the third name in
+ * *merged (in cur/ when either is there).  0 when done, 1 when the names
+ * are not "2," flag names in one maildir (the move rule stands). */
+static int merge_flag_names(struct ctx *c, const struct fent *ea, const struct fent *eb,
+			    const struct msg_side *ma, const struct msg_side *mb,
+			    struct merge_decision *d, char **merged)
+{
+	size_t la, lb;
+	uint64_t fa, fb;
+	struct fregs ra, rb;
+	if (!maildir_is_message(ea->path, &la) || !maildir_is_message(eb->path, &lb) || la != lb ||
+	    strncmp(ea->path, eb->path, la) != 0 || !mflags_parse(ma->name, &fa) ||
+	    !mflags_parse(mb->name, &fb))
+		return 1;
+	side_flag_regs(c->a, ea->path, &ra);
+	side_flag_regs(c->b, eb->path, &rb);
+	struct fside sa = { fa, &ra, { ma->stamp.hlc, node_num(&ma->stamp) } };
+	struct fside sb = { fb, &rb, { mb->stamp.hlc, node_num(&mb->stamp) } };
+	uint64_t m = merge_flags(&sa, &sb);
+	int cur = strcmp(ma->dir + strlen(ma->dir) - 3, "cur") == 0 ||
+		  strcmp(mb->dir + strlen(mb->dir) - 3, "cur") == 0;
+	const char *dir = cur ? (strcmp(ma->dir + strlen(ma->dir) - 3, "cur") == 0 ? ma->dir : mb->dir)
+			      : ma->dir;
+	if (m == fa && strcmp(dir, ma->dir) == 0) {
+		d->act = MA_MOVE_ON_B;
+		return 0;
+	}
+	if (m == fb && strcmp(dir, mb->dir) == 0) {
+		d->act = MA_MOVE_ON_A;
+		return 0;
+	}
+	char name[512];
+	if (mflags_name(ma->name, m, name, sizeof(name)) < 0 || asprintf(merged, "%s/%s", dir, name) < 0)
+		return 1;
+	d->act = MA_MERGE_FLAGS;
+	return 0;
+}
+
 /* One message key, decided and turned into a diff (or not). */
 static int decide_message(struct ctx *c, struct fent *ea, struct fent *eb, const char *key,
 			  int use_tombs)
@@ -242,6 +290,9 @@ static int decide_message(struct ctx *c, struct fent *ea, struct fent *eb, const
 		mb.stamp = (struct mstamp){ t, c->b->node };
 	}
 	merge_message(&ma, &mb, &d);
+	char *merged = NULL;
+	if (d.act == MA_MOVE_ON_A || d.act == MA_MOVE_ON_B)
+		merge_flag_names(c, ea, eb, &ma, &mb, &d, &merged);
 	const char *keep_path = NULL;
 	struct diff *df = NULL;
 	int rc = 0;
@@ -275,6 +326,17 @@ static int decide_message(struct ctx *c, struct fent *ea, struct fent *eb, const
 			return oom(c);
 		rc = location_detail(&df->detail, &ma, &mb, d.act);
 		break;
+	case MA_MERGE_FLAGS:
+		keep_path = merged;
+		if (!(df = new_diff(c, d.cls, d.act, ea->path))) {
+			free(merged);
+			return oom(c);
+		}
+		df->new_path = merged;
+		rc = asprintf(&df->detail, "flags differ: a has %s/%s, b has %s/%s; merged flag by flag "
+			      "(each flag's later change): both become %s", ma.dir, ma.name, mb.dir,
+			      mb.name, merged);
+		break;
 	case MA_KEEP_BOTH_A_RENAMED:
 	case MA_KEEP_BOTH_B_RENAMED: {
 		int a_loses = d.act == MA_KEEP_BOTH_A_RENAMED;
@@ -295,6 +357,7 @@ static int decide_message(struct ctx *c, struct fent *ea, struct fent *eb, const
 		break;
 	}
 	default:
+		free(merged);
 		snprintf(c->err, c->errlen, "%s: unexpected decision", ea ? ea->path : eb->path);
 		return -1;
 	}

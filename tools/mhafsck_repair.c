@@ -382,6 +382,11 @@ static int apply(struct side *a, struct side *b, const struct diff *d,
 	case MA_KEEP_BOTH_A_RENAMED:
 	case MA_KEEP_BOTH_B_RENAMED:
 		return keep_both(a, b, d);
+	case MA_MERGE_FLAGS: {
+		/* both take the merged name (one of them may hold it already) */
+		int rc = strcmp(d->path_a, d->new_path) ? move_obj(a, b, d->path_a, d->new_path) : 0;
+		return rc || !strcmp(d->path_b, d->new_path) ? rc : move_obj(b, a, d->path_b, d->new_path);
+	}
 	case MA_MERGE_UIDLIST: {
 		int rc = write_buf(a, d->path_a, d->text, d->text_len);
 		return rc ? rc : write_buf(b, d->path_b, d->text, d->text_len);

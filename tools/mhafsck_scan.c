@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "flagmerge.h"
 #include "hlc.h"
 #include "pathpat.h"
 
@@ -149,6 +150,67 @@ static int cmp_crow(const void *x, const void *y)
 	return strcmp(((const struct crow_lite *)x)->path, ((const struct crow_lite *)y)->path);
 }
 
+static int cmp_freg(const void *x, const void *y)
+{
+	return strcmp(((const struct flagreg_lite *)x)->key, ((const struct flagreg_lite *)y)->key);
+}
+
+/* The flag stamps (flagreg); a catalog older than the table has none. */
+static int load_flagregs(struct side *s, sqlite3 *db)
+{
+	sqlite3_stmt *q = NULL;
+	size_t cap = 0;
+	int rc = sqlite3_prepare_v2(db, "SELECT folder, base, regs FROM flagreg", -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		return strstr(sqlite3_errmsg(db), "no such table") ? SQLITE_OK : rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *f = (const char *)sqlite3_column_text(q, 0);
+		const char *b = (const char *)sqlite3_column_text(q, 1);
+		const void *blob = sqlite3_column_blob(q, 2);
+		size_t len = (size_t)sqlite3_column_bytes(q, 2);
+		if (!f || !b || !blob || !len)
+			continue;
+		if (s->nfr == cap) {
+			cap = cap ? cap * 2 : 256;
+			struct flagreg_lite *v = realloc(s->fr, cap * sizeof(*v));
+			if (!v)
+				break;
+			s->fr = v;
+		}
+		struct flagreg_lite *r = &s->fr[s->nfr];
+		if (asprintf(&r->key, "%s\n%s", f, b) < 0)
+			break;
+		if (!(r->regs = malloc(len))) {
+			free(r->key);
+			break;
+		}
+		memcpy(r->regs, blob, len);
+		r->len = len;
+		s->nfr++;
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return rc == SQLITE_ROW ? SQLITE_NOMEM : rc;
+	if (s->nfr)
+		qsort(s->fr, s->nfr, sizeof(*s->fr), cmp_freg);
+	return SQLITE_OK;
+}
+
+int side_flag_regs(const struct side *s, const char *path, struct fregs *r)
+{
+	size_t mlen;
+	memset(r, 0, sizeof(*r));
+	if (!s->nfr || !maildir_is_message(path, &mlen))
+		return 0;
+	const char *name = strrchr(path, '/') + 1;
+	char *key = NULL;
+	if (asprintf(&key, "%.*s\n%.*s", (int)mlen, path, (int)maildir_base_len(name), name) < 0)
+		return 0;
+	struct flagreg_lite k = { .key = key }, *hit = bsearch(&k, s->fr, s->nfr, sizeof(*s->fr), cmp_freg);
+	free(key);
+	return hit && fregs_decode(hit->regs, hit->len, r) == 0;
+}
+
 static int load_catalog(struct side *s, const char *state_dir, char *err, size_t errlen)
 {
 	char uri[PATH_MAX + 32];
@@ -207,6 +269,8 @@ static int load_catalog(struct side *s, const char *state_dir, char *err, size_t
 			hash_from_bytes(sqlite3_column_blob(q, 5), &c->hash);
 		s->nc++;
 	}
+	if (rc == SQLITE_OK)
+		rc = load_flagregs(s, db);
 	if (rc != SQLITE_OK)
 		snprintf(err, errlen, "%s/journal.db: catalog: %s", state_dir,
 			 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -247,6 +311,11 @@ void side_free(struct side *s)
 		free(s->e[i].path);
 	for (size_t i = 0; i < s->nc; i++)
 		free(s->c[i].path);
+	for (size_t i = 0; i < s->nfr; i++) {
+		free(s->fr[i].key);
+		free(s->fr[i].regs);
+	}
+	free(s->fr);
 	free(s->e);
 	free(s->c);
 	free(s->root);

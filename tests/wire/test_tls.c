@@ -490,6 +490,14 @@ static void test_ctx_errors(void)
 	x = tls_connect(cli_b, 0, "a/b", 100, err, sizeof(err));
 	CHECK(x == NULL);
 	CHECK_HAS(err, "invalid expected peer name");
+	/* a node whose own certificate names another node is told so at start */
+	c = tls_ctx_new(1, t_key("c1", "ca", "pem"), t_key("c1", "a", "pem"), t_key("c1", "a", "key"), err,
+			sizeof(err));
+	CHECK(c != NULL);
+	CHECK(tls_ctx_check_name(c, "a", "a.pem", err, sizeof(err)) == 0);
+	CHECK(tls_ctx_check_name(c, "b", "a.pem", err, sizeof(err)) == -1);
+	CHECK_HAS(err, "certificate a.pem names node 'a', but node_name is 'b'");
+	tls_ctx_free(c);
 }
 
 int main(void)
