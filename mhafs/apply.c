@@ -309,12 +309,37 @@ static int content_of_message_here(struct applier *a, struct jentry *e, int pfd,
 				 e->path, e->origin, local);
 		return rc == -ENOENT ? 0 : rc;
 	}
-	if (version_here_newer(a, local, e)) {
+	char target[PATH_MAX];
+	int merged = apply_flags_content(a, e, local, target, sizeof(target));
+	if (merged < 0) {
+		close(lpfd);
+		return merged;
+	}
+	if (merged ? strcmp(target, local) == 0 : version_here_newer(a, local, e)) {
 		log_notice("conflict: content of %s from node %u is this node's message %s, changed here "
-			   "later: kept ours (last writer wins)", e->path, e->origin, local);
+			   "later: kept ours (%s)", e->path, e->origin, local,
+			   merged ? "each flag's later change" : "last writer wins");
 		a->n_local_newer++;
 		*skipped = 1;
 		close(lpfd);
+		return 1;
+	}
+	if (merged && strcmp(target, e->path) != 0) {
+		/* a third name: ours takes each flag's later change */
+		close(lpfd);
+		if ((rc = apply_move_here(a, local, target)) < 0)
+			return rc;
+		log_notice("conflict: content of %s from node %u is this node's message %s: merged flag "
+			   "by flag, now %s", e->path, e->origin, local, target);
+		a->n_flags_merged++;
+		snprintf(a->redirect, sizeof(a->redirect), "%s", local);
+		snprintf(a->redirect2, sizeof(a->redirect2), "%s", target);
+		e->path = a->redirect;
+		e->path2 = a->redirect2;
+		e->op = JOP_RENAME;
+		e->flags = 0;
+		a->entry_changed = 1;
+		*skipped = 0;
 		return 1;
 	}
 	rc = renameat(lpfd, lname, pfd, name) < 0 ? -errno : 0;

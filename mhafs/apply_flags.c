@@ -47,7 +47,7 @@ static int target_path(const char *local, const char *dst, uint64_t flags, char 
 	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
-static int move_here(struct applier *a, const char *from, const char *to)
+int apply_move_here(struct applier *a, const char *from, const char *to)
 {
 	const char *fname, *tname;
 	int fpfd = apply_open_parent(a, from, &fname, 0), rc;
@@ -66,6 +66,46 @@ static int move_here(struct applier *a, const char *from, const char *to)
 	close(fpfd);
 	close(tpfd);
 	return rc;
+}
+
+/* This node's version of a message (local): its flags' stamps and its own
+ * last change, from the catalog. */
+static int our_side(struct applier *a, const char *local, struct fregs *regs, struct fstamp *mine)
+{
+	hlc_t lh = 0;
+	uint16_t lo = 0;
+	int rc = a->flag_regs(a->hlc_arg, local, regs);
+	*mine = (struct fstamp){ 0, 0 };
+	if (a->local_hlc && a->local_hlc(a->hlc_arg, local, &lh, &lo) == 0)
+		*mine = (struct fstamp){ lh, lo };
+	return rc < 0 ? rc : 0;
+}
+
+int apply_flags_content(struct applier *a, const struct jentry *e, const char *local, char *target,
+			size_t len)
+{
+	size_t fl1, bl1, fl2, bl2;
+	const char *b1, *b2;
+	uint64_t here, theirs;
+	if (!a->flag_regs || !maildir_split(e->path, &fl1, &b1, &bl1) ||
+	    !maildir_split(local, &fl2, &b2, &bl2) || fl1 != fl2 || memcmp(e->path, local, fl1) != 0 ||
+	    !mflags_parse(b1, &theirs) || !mflags_parse(b2, &here))
+		return 0;
+	/* the peer's version says nothing of when each flag changed: each
+	 * flag where the two differ counts as changed at the version's own
+	 * stamp, and so does each such flag here that has no stamp of its
+	 * own; one stamped here later still wins */
+	struct fregs peer, regs;
+	struct fstamp s = { e->hlc, e->origin }, mine;
+	memset(&peer, 0, sizeof(peer));
+	fregs_note(&peer, here, theirs, &s);
+	int rc = our_side(a, local, &regs, &mine);
+	if (rc < 0)
+		return rc;
+	fregs_note(&regs, 0, (here ^ theirs) & ~regs.known, &mine);
+	struct fside ours = { here, &regs, mine }, peers = { theirs, &peer, s };
+	rc = target_path(local, e->path, merge_flags(&ours, &peers), target, len);
+	return rc < 0 ? rc : 1;
 }
 
 int apply_flag_change(struct applier *a, struct jentry *e, int pfd, const char *name, int *skipped)
@@ -88,18 +128,14 @@ int apply_flag_change(struct applier *a, struct jentry *e, int pfd, const char *
 	if (!mflags_parse(strrchr(local, '/') + 1, &here))
 		return 0; /* not a "2," name here: last writer wins as before */
 
+	/* the peer's change stamps the flags it changed, and only those */
 	struct fregs regs;
-	struct fstamp mine = { 0, 0 }, theirs = { e->hlc, e->origin };
-	hlc_t lh = 0;
-	uint16_t lo = 0;
-	int rc = a->flag_regs(a->hlc_arg, local, &regs);
+	struct fstamp theirs = { e->hlc, e->origin }, mine;
+	char target[PATH_MAX];
+	int rc = our_side(a, local, &regs, &mine);
 	if (rc < 0)
 		return rc;
-	if (a->local_hlc && a->local_hlc(a->hlc_arg, local, &lh, &lo) == 0)
-		mine = (struct fstamp){ lh, lo };
 	uint64_t merged = merge_flags_change(here, &regs, &mine, src, dst, &theirs);
-
-	char target[PATH_MAX];
 	if ((rc = target_path(local, e->path2, merged, target, sizeof(target))) < 0)
 		return rc;
 	if (strcmp(target, local) == 0) {
@@ -109,7 +145,7 @@ int apply_flag_change(struct applier *a, struct jentry *e, int pfd, const char *
 		*skipped = 1;
 		return 1;
 	}
-	if ((rc = move_here(a, local, target)) < 0)
+	if ((rc = apply_move_here(a, local, target)) < 0)
 		return rc;
 	if (strcmp(local, e->path) != 0 || strcmp(target, e->path2) != 0) {
 		log_notice("conflict: flags %s -> %s from node %u merged flag by flag with this node's "

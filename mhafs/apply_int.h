@@ -31,6 +31,14 @@ int apply_removals_meet(struct applier *a, struct jentry *e);
  * here).  1 when so applied (or kept, *skipped set), 0 when it is no such
  * rename or another rule applies (apply.c goes on), -errno. */
 int apply_flag_change(struct applier *a, struct jentry *e, int pfd, const char *name, int *skipped);
+/* The peer's content e of a message this node holds (same content) as
+ * local under other flags in the same maildir: 1 with the name this node's
+ * version takes in target (local itself: ours stands), 0 when the names
+ * are not merged flag by flag, -errno. */
+int apply_flags_content(struct applier *a, const struct jentry *e, const char *local, char *target,
+			size_t len);
+/* Rename from to to beneath the root, durably.  0 or -errno. */
+int apply_move_here(struct applier *a, const char *from, const char *to);
 
 int apply_is_uidlist(const char *path);
 int apply_uidlist_lock(struct applier *a, int pfd, const char *path);
