@@ -68,6 +68,12 @@ static const struct key_def keys[] = {
 	{ "agent_port",            K_UINT, F(agent_port), 0, 0, 65535, "0" },
 	{ "nodes_file",            K_STR,  F(nodes_file), 0, 0, 0, "/run/mhafs/nodes" },
 	{ "haproxy_socket",        K_STR,  F(haproxy_socket), 0, 0, 0, NULL },
+	{ "metrics_file",          K_STR,  F(metrics_file), 0, 0, 0, NULL },
+	{ "metrics_interval",      K_UINT, F(metrics_interval), 0, 1, 3600, "15" },
+	{ "space_warn_pct",        K_UINT, F(space_warn_pct), 0, 1, 99, "85" },
+	{ "space_crit_pct",        K_UINT, F(space_crit_pct), 0, 1, 99, "95" },
+	{ "space_hook",            K_STR,  F(space_hook), 0, 0, 0, NULL },
+	{ "space_hook_timeout",    K_UINT, F(space_hook_timeout), 0, 1, 3600, "30" },
 	{ "log_target",            K_STR,  F(log_target), 0, 0, 0, "syslog" },
 	{ "log_level",             K_STR,  F(log_level), 0, 0, 0, "info" },
 };
@@ -392,6 +398,17 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 		seterr(err, errlen, "nodes_file must be an absolute path");
 		return -1;
 	}
+	if (cfg->space_warn_pct >= cfg->space_crit_pct) {
+		seterr(err, errlen, "space_warn_pct (%u) must be below space_crit_pct (%u)",
+		       cfg->space_warn_pct, cfg->space_crit_pct);
+		return -1;
+	}
+	const char *paths[2][2] = { { "metrics_file", cfg->metrics_file }, { "space_hook", cfg->space_hook } };
+	for (int i = 0; i < 2; i++)
+		if (paths[i][1] && paths[i][1][0] != '/') {
+			seterr(err, errlen, "%s must be an absolute path", paths[i][0]);
+			return -1;
+		}
 	if (strcmp(cfg->log_target, "syslog") && strcmp(cfg->log_target, "stderr")) {
 		seterr(err, errlen, "log_target must be syslog or stderr");
 		return -1;

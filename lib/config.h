@@ -68,6 +68,13 @@ struct config {
 	unsigned agent_port;         /* HAProxy agent-check responder; 0 = off */
 	char *nodes_file;            /* the node table heartbeatd writes */
 	char *haproxy_socket;        /* local HAProxy stats socket (mhactl status) */
+	/* watching (mhafs/watch.c): metrics and storage-space warnings */
+	char *metrics_file;          /* Prometheus text file, written atomically; NULL = off */
+	unsigned metrics_interval;   /* s between writes */
+	unsigned space_warn_pct;     /* used share that warns, 1..99 */
+	unsigned space_crit_pct;     /* ... that is critical, above space_warn_pct */
+	char *space_hook;            /* run on each crossing; NULL = none */
+	unsigned space_hook_timeout; /* s before a hook is killed */
 	/* logging */
 	char *log_target;            /* "syslog" or "stderr" */
 	char *log_level;             /* "debug", "info", "notice", "warning", "error" */

@@ -105,6 +105,11 @@ static int check_lock_resp(const struct wire_lock_resp *m)
 	return m->result > WIRE_LOCK_REFUSED ? WIRE_EFIELD : 0;
 }
 
+static int check_space(const struct wire_space *m)
+{
+	return m->store_avail > m->store_total || m->journal_avail > m->journal_total ? WIRE_EFIELD : 0;
+}
+
 /* ---- encoding ---- */
 
 /* Length of a C string bounded by max+1, so an unterminated or overlong
@@ -197,6 +202,10 @@ long wire_payload_len(enum wire_type t, const void *msg)
 		if ((rc = check_lock_resp(msg)))
 			return rc;
 		return 8 + 1;
+	case WIRE_SPACE:
+		if ((rc = check_space(msg)))
+			return rc;
+		return 4 * 8;
 	}
 	return WIRE_ETYPE;
 }
@@ -253,6 +262,14 @@ static void encode_small(enum wire_type t, const void *msg, uint8_t *p)
 		const struct wire_lock_resp *m = msg;
 		put64(p, m->id);
 		p[8] = m->result;
+		break;
+	}
+	case WIRE_SPACE: {
+		const struct wire_space *m = msg;
+		put64(p, m->store_total);
+		put64(p + 8, m->store_avail);
+		put64(p + 16, m->journal_total);
+		put64(p + 24, m->journal_avail);
 		break;
 	}
 	case WIRE_OP:
@@ -580,6 +597,13 @@ static int decode_payload(enum wire_type t, struct rd *r, struct wire_msg *m)
 		if ((rc = rd_u64(r, &m->u.lock_resp.id)) || (rc = rd_u8(r, &m->u.lock_resp.result)))
 			return rc;
 		return check_lock_resp(&m->u.lock_resp);
+	case WIRE_SPACE: {
+		struct wire_space *s = &m->u.space;
+		if ((rc = rd_u64(r, &s->store_total)) || (rc = rd_u64(r, &s->store_avail)) ||
+		    (rc = rd_u64(r, &s->journal_total)) || (rc = rd_u64(r, &s->journal_avail)))
+			return rc;
+		return check_space(s);
+	}
 	}
 	return WIRE_ETYPE;
 }
@@ -628,7 +652,7 @@ static const char *const type_names[WIRE_TYPE_MAX + 1] = {
 	[WIRE_DATA] = "DATA",   [WIRE_ACK] = "ACK",             [WIRE_PING] = "PING",
 	[WIRE_PONG] = "PONG",   [WIRE_ERROR] = "ERROR",         [WIRE_BYE] = "BYE",
 	[WIRE_LOCK] = "LOCK",   [WIRE_LOCK_RESP] = "LOCK_RESP",
-	[WIRE_TREE_REQ] = "TREE_REQ", [WIRE_TREE_RESP] = "TREE_RESP",
+	[WIRE_TREE_REQ] = "TREE_REQ", [WIRE_TREE_RESP] = "TREE_RESP", [WIRE_SPACE] = "SPACE",
 };
 
 const char *wire_type_name(enum wire_type t)

@@ -20,10 +20,11 @@
 /* Protocol levels, agreed in HELLO (ver_min..ver_max) and HELLO_ACK:
  *   1  the first release;
  *   2  an UNLINK entry may carry path2, where a moved message went, and
- *      the flag JOP_UNLINK_RESTATED (the reconciliation walk's).
+ *      the flag JOP_UNLINK_RESTATED (the reconciliation walk's);
+ *   3  the sender tells the peer its free space in WIRE_SPACE frames.
  * A node speaks the highest level both know, so a pair mid-upgrade keeps
  * replicating; the frame format stays WIRE_VERSION at every level. */
-#define WIRE_PROTO 2
+#define WIRE_PROTO 3
 #define WIRE_HDR_LEN 16
 #define WIRE_MAX_PAYLOAD (1024u * 1024u)
 #define WIRE_NAME_MAX 63          /* node name: [A-Za-z0-9._-]{1,63} */
@@ -44,8 +45,9 @@ enum wire_type {
 	WIRE_TREE_RESP = 11, /* answer to TREE_REQ */
 	WIRE_LOCK = 12,      /* take or give back a cluster-wide dotlock (sender -> peer) */
 	WIRE_LOCK_RESP = 13, /* the peer's answer to a WIRE_LOCK take */
+	WIRE_SPACE = 14,     /* the sender's free space (level 3 and up) */
 };
-#define WIRE_TYPE_MAX 13
+#define WIRE_TYPE_MAX 14
 
 /* Error codes: every function returns 0 (or a length) or one of these. */
 enum {
@@ -148,6 +150,15 @@ struct wire_lock_resp {
 	uint8_t result;        /* WIRE_LOCK_GRANTED / _BUSY / _REFUSED */
 };
 
+/* WIRE_SPACE: the sending node's store (backing file system) and journal
+ * (state_dir's file system), in bytes, as statvfs gives them: total size
+ * and room left for unprivileged writers; avail <= total.  Sent only on a
+ * stream whose agreed level is 3 or more, so an older peer never sees one. */
+struct wire_space {
+	uint64_t store_total, store_avail;
+	uint64_t journal_total, journal_avail;
+};
+
 struct wire_error {
 	uint32_t code;                      /* non-zero, WIRE_ERR_* or other */
 	char text[WIRE_TEXT_MAX + 1];       /* printable, NUL-terminated */
@@ -240,6 +251,7 @@ struct wire_msg {
 		struct wire_tree_resp tree_resp;
 		struct wire_lock lock;
 		struct wire_lock_resp lock_resp;
+		struct wire_space space;
 	} u;
 };
 

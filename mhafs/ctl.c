@@ -21,6 +21,7 @@
 #include "fs.h"
 #include "log.h"
 #include "repl.h"
+#include "watch.h"
 
 struct ctl {
 	struct mhafs *fs;
@@ -98,6 +99,7 @@ static void answer_status(struct ctl *c, FILE *out)
 			st.commit_waits, st.commit_timeouts, st.last_ack_lag_us,
 			st.last_error[0] ? st.last_error : "-");
 	}
+	watch_status(fs->watch, out);
 	fprintf(out, "END\n");
 }
 

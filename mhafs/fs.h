@@ -25,6 +25,7 @@ struct mhafs {
 	struct fuse_session *se;
 	struct repl *repl;           /* NULL without a peer */
 	struct ctl *ctl;
+	struct watch *watch;          /* space levels, hook, metrics (watch.h) */
 	struct arrivals *arrivals;   /* messages just committed: tells a move's unlink */
 	double entry_timeout, attr_timeout;
 	atomic_int journal_failed;   /* a record failed: next start must check */

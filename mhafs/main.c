@@ -28,6 +28,7 @@
 #include "log.h"
 #include "ready.h"
 #include "repl.h"
+#include "watch.h"
 #include "sdnotify.h"
 
 #define MAX_OVERRIDES 64
@@ -408,7 +409,8 @@ int main(int argc, char **argv)
 		} else {
 			log_notice("no peer_address: running without replication");
 		}
-		fs.ctl = ctl_start(&fs, err, sizeof(err));
+		fs.watch = watch_new(&fs, err, sizeof(err));
+		fs.ctl = fs.watch ? ctl_start(&fs, err, sizeof(err)) : NULL;
 		if (!fs.ctl) {
 			fprintf(stderr, "mhafs: %s\n", err);
 			goto out_signals;
@@ -448,6 +450,10 @@ int main(int argc, char **argv)
 			log_err("cannot start the control socket thread");
 			goto out_unmount;
 		}
+		if (watch_run(fs.watch) < 0) {
+			log_err("cannot start the watch thread");
+			goto out_unmount;
+		}
 		char status[2 * PATH_MAX + 128];
 		snprintf(status, sizeof(status), "serving %s on %s (node %s id %u)", fs.root_path,
 			 mnt_real, cfg.node_name ? cfg.node_name : "-", cfg.node_id);
@@ -473,11 +479,14 @@ out_unmount:
 	fs.ctl = NULL;
 	repl_stop(fs.repl);
 	fs.repl = NULL;
+	watch_stop(fs.watch);
+	fs.watch = NULL;
 	fuse_session_unmount(fs.se);
 	ready_stop(rdy); /* its probe of the mount returns once unmounted */
 out_signals:
 	ctl_stop(fs.ctl);
 	repl_stop(fs.repl);
+	watch_stop(fs.watch);
 	fuse_remove_signal_handlers(fs.se);
 out_session:
 	fuse_session_destroy(fs.se);

@@ -27,6 +27,7 @@
 
 #include "journal_repl.h"
 #include "log.h"
+#include "watch.h"
 #include "reconcile.h"
 
 static int listen_on(const char *addr, unsigned port, char *err, size_t errlen)
@@ -535,6 +536,8 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 		} else if (m.type == WIRE_LOCK) {
 			if (repl_lock_serve(r, c, &m.u.lock, origin) < 0)
 				break;
+		} else if (m.type == WIRE_SPACE) {
+			watch_peer_space(r->fs->watch, &m.u.space);
 		} else {
 			send_error(c, WIRE_ERR_PROTOCOL, "unexpected %s", wire_type_name(m.type));
 			break;

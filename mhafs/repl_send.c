@@ -28,6 +28,7 @@
 
 #include "journal_repl.h"
 #include "log.h"
+#include "watch.h"
 #include "pathpat.h"
 
 /* TCP connect to host:port with a timeout; returns fd or -errno. */
@@ -339,8 +340,9 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 		return;
 	}
 	if (proto < WIRE_PROTO)
-		log_warn("replication: peer %s speaks protocol level %d, this node %d: moved messages "
-			 "reach it as plain unlinks until it is upgraded", r->cfg->peer_name, proto, WIRE_PROTO);
+		log_warn("replication: peer %s speaks protocol level %d, this node %d: %sthe nodes do "
+			 "not know each other's free space until it is upgraded", r->cfg->peer_name, proto,
+			 WIRE_PROTO, proto < 2 ? "moved messages reach it as plain unlinks and " : "");
 	pthread_mutex_lock(&r->lock);
 	r->out_proto = proto;
 	pthread_mutex_unlock(&r->lock);
@@ -383,7 +385,7 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 			 r->cfg->peer_name, resume, last);
 
 	uint64_t last_ack_seen = repl_now_us(), last_sent_at = repl_now_us(), pruned = resume;
-	uint64_t acked_before = resume;
+	uint64_t acked_before = resume, space_sent = 0;
 	int walked = 0;
 	/* the tombstone collection runs every tenth of the hold, 1 s to 1 min */
 	uint64_t gc_every = (uint64_t)r->cfg->tombstone_hold * 100000u, last_gc = 0;
@@ -475,6 +477,8 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 			if ((rc = handle_reply(r, c, buf)) < 0)
 				goto end;
 		if ((rc = repl_lock_pump(r, c, next)) < 0)
+			goto end;
+		if (proto >= 3 && (rc = watch_send_space(r->fs, c, &space_sent)) < 0)
 			goto end;
 		if (next - acked < REPL_WINDOW) {
 			struct jentry e;

@@ -22,6 +22,7 @@
 #include "hash.h"
 #include "hlc.h"
 #include "journal.h"
+#include "json.h"
 #include "pathpat.h"
 
 #define EXIT_DIFF 1
@@ -37,7 +38,7 @@ static const char usage_text[] =
 	"                     list catalog rows (PATH-PREFIX and below)\n"
 	"  check [--hash] [BACKING-DIR]\n"
 	"                     compare catalog and backing tree (exit 1 if they differ)\n"
-	"  status             state of the running mhafs (control socket)\n"
+	"  status [--json]    state of the running mhafs (control socket)\n"
 	"  peer up|down       tell the running mhafs the peer's state\n"
 	"  user ADDRESS       which node serves a user, and why (nodes_file)\n"
 	"  drain | undrain    take this node out of (or back into) the balance\n"
@@ -80,21 +81,6 @@ static void put_text(FILE *f, const char *s)
 		else
 			fputc(*p, f);
 	}
-}
-
-/* JSON string; bytes >= 0x80 pass through (UTF-8 names stay readable). */
-static void put_json(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
 }
 
 static sqlite3 *open_ro(const struct config *cfg)
@@ -190,14 +176,14 @@ static int cmd_journal(const struct config *cfg, int argc, char **argv)
 			printf("{\"seq\":%lld,\"origin\":%d,\"hlc\":\"%s\",\"op\":\"%s\",\"path\":",
 			       sqlite3_column_int64(s, 1), sqlite3_column_int(s, 0),
 			       hlc_format(hlc, hb, sizeof(hb)), op);
-			put_json(stdout, p ? p : "");
+			json_str(stdout, p ? p : "");
 			if (p2) {
 				fputs(",\"path2\":", stdout);
-				put_json(stdout, p2);
+				json_str(stdout, p2);
 			}
 			if (xn) {
 				fputs(",\"xname\":", stdout);
-				put_json(stdout, xn);
+				json_str(stdout, xn);
 			}
 			printf(",\"flags\":%u", flags);
 			if (has_size)
@@ -281,7 +267,7 @@ static int cmd_catalog(const struct config *cfg, int argc, char **argv)
 		unsigned mode = (unsigned)sqlite3_column_int64(s, 2);
 		if (json) {
 			printf("{\"path\":");
-			put_json(stdout, p ? p : "");
+			json_str(stdout, p ? p : "");
 			printf(",\"kind\":\"%s\",\"deleted\":%s,\"mode\":\"%04o\",\"uid\":%lld,"
 			       "\"gid\":%lld,\"size\":%lld,\"mtime_ns\":%lld,\"ino\":%llu,",
 			       kind ? kind : "?", deleted ? "true" : "false", mode & 07777,

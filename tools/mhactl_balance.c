@@ -6,103 +6,23 @@
  * state from the nodes file and, when haproxy_socket answers "show stat",
  * each node's share of the current connections. */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "homenode.h"
 #include "mhactl.h"
+#include "uask.h"
 
 #define EXIT_ERR 3
 #define HAPROXY_MAX (1 << 20)
 
-/* A connected UNIX stream socket with 5 s timeouts, or -1 with why. */
-static int unix_connect(const char *path, char *why, size_t len)
-{
-	struct sockaddr_un sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(why, len, "socket path too long");
-		return -1;
-	}
-	memcpy(sa.sun_path, path, strlen(path));
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		snprintf(why, len, "%s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	struct timeval tv = { .tv_sec = 5 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
-/* Send cmd, read the whole answer (until the peer closes) into a
- * malloc'd string.  NULL with why. */
+/* Send cmd, read the whole answer (until the peer closes): malloc'd, or
+ * NULL with why. */
 static char *ask_all(const char *path, const char *cmd, char *why, size_t len)
 {
-	int fd = unix_connect(path, why, len);
-	if (fd < 0)
-		return NULL;
-	if (send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) != (ssize_t)strlen(cmd)) {
-		snprintf(why, len, "%s", strerror(errno));
-		close(fd);
-		return NULL;
-	}
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap);
-	for (;;) {
-		if (!buf) {
-			snprintf(why, len, "out of memory");
-			break;
-		}
-		if (n + 1 >= cap) {
-			if (cap >= HAPROXY_MAX) {
-				snprintf(why, len, "answer larger than %d bytes", HAPROXY_MAX);
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			char *nb = realloc(buf, cap * 2);
-			if (!nb) {
-				free(buf);
-				buf = NULL;
-				continue;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t got = read(fd, buf + n, cap - 1 - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			snprintf(why, len, "%s", errno == EAGAIN ? "no answer within 5 s" : strerror(errno));
-			free(buf);
-			buf = NULL;
-			break;
-		}
-		if (got == 0) {
-			buf[n] = '\0';
-			break;
-		}
-		n += (size_t)got;
-	}
-	close(fd);
-	if (buf && n == 0) {
-		snprintf(why, len, "empty answer");
-		free(buf);
-		buf = NULL;
-	}
-	return buf;
+	return uask(path, cmd, 5000, HAPROXY_MAX, why, len);
 }
 
 /* ---- mhactl user ---- */

@@ -2,12 +2,15 @@
  * socket (config control_socket) for its state and prints it as
  * "key=value" lines: node, journal counters, replication (peer connected,
  * caught up, acknowledged seq, backlog in operations and bytes, last
- * commit-to-acknowledgement time, last error), then heartbeatd's view
- * (role, peer, VIP owner, agent, drain) from its control socket
- * (heartbeat_socket), then the balancer (mhactl_balance.c). */
+ * commit-to-acknowledgement time, last error), storage space of both
+ * nodes, then heartbeatd's view (role, peer, VIP owner, agent, drain)
+ * from its control socket (heartbeat_socket), then the balancer
+ * (mhactl_balance.c); with --json, all of it as one JSON object
+ * (mhactl_json.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -16,6 +19,7 @@
 
 #include "config.h"
 #include "mhactl.h"
+#include "uask.h"
 
 /* Send one command line to a control socket and copy the answer to out
  * until a line "END" or "OK" or EOF.  0, or -1 with a message printed. */
@@ -69,30 +73,17 @@ int mhactl_ask(const char *sock, const char *cmd, FILE *out)
  * "heartbeat_key=value" lines; "heartbeat=not running" if it is not. */
 static void heartbeat_status(const char *sock, FILE *out)
 {
-	struct sockaddr_un sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	int fd = strlen(sock) < sizeof(sa.sun_path) ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
-	if (fd >= 0)
-		strcpy(sa.sun_path, sock);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(out, "heartbeat=not running (%s)\n", sock);
-		if (fd >= 0)
-			close(fd);
+	char why[256];
+	char *ans = uask(sock, "status\n", 5000, 1 << 20, why, sizeof(why));
+	if (!ans) {
+		fprintf(out, "heartbeat=not running (%s: %s)\n", sock, why);
 		return;
 	}
-	struct timeval tv = { .tv_sec = 5 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	FILE *f = fdopen(fd, "r+");
-	if (!f) {
-		close(fd);
-		return;
-	}
-	fputs("status\n", f);
-	fflush(f);
-	char line[1024];
 	fprintf(out, "heartbeat=running\n");
-	while (fgets(line, sizeof(line), f)) {
+	for (char *line = ans, *next; *line; line = next) {
+		next = line + strcspn(line, "\n");
+		if (*next)
+			*next++ = '\0';
 		char *colon = strstr(line, ": ");
 		if (!colon)
 			continue;
@@ -100,21 +91,34 @@ static void heartbeat_status(const char *sock, FILE *out)
 		for (char *p = line; *p; p++)
 			if (*p == ' ')
 				*p = '_';
-		fprintf(out, "heartbeat_%s=%s", line, colon + 2);
+		fprintf(out, "heartbeat_%s=%s\n", line, colon + 2);
 	}
-	fclose(f);
+	free(ans);
 }
 
 int cmd_status(const struct config *cfg, int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "mhactl: status takes no arguments\n");
+	int json = argc == 2 && !strcmp(argv[1], "--json");
+	if (argc > 1 && !json) {
+		fprintf(stderr, "mhactl: usage: status [--json]\n");
 		return 2;
 	}
-	int rc = mhactl_ask(cfg->control_socket, "STATUS", stdout) == 0 ? 0 : 1;
-	heartbeat_status(cfg->heartbeat_socket, stdout);
-	balance_status(cfg, stdout);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = json ? open_memstream(&text, &len) : stdout;
+	if (!out) {
+		fprintf(stderr, "mhactl: status: out of memory\n");
+		return 3;
+	}
+	int rc = mhactl_ask(cfg->control_socket, "STATUS", out) == 0 ? 0 : 1;
+	heartbeat_status(cfg->heartbeat_socket, out);
+	balance_status(cfg, out);
+	if (json) {
+		fclose(out);
+		if (status_json(text, stdout) < 0)
+			rc = 3;
+		free(text);
+	}
 	return rc;
 }
 

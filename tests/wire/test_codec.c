@@ -734,8 +734,33 @@ static void test_lock(void)
 	CHECK_EQ(decode(buf, frame(buf, WIRE_LOCK_RESP, resp_bad, 8), &m), WIRE_ETRUNC);
 }
 
+/* WIRE_SPACE (level 3): round trip; room over the size, a short payload
+ * and a trailing byte refused by decoder and encoder alike. */
+static void test_space(void)
+{
+	uint8_t buf[WIRE_HDR_LEN + 40], pl[33];
+	struct wire_msg m;
+	struct wire_space sp = { .store_total = UINT64_C(1) << 40, .store_avail = 12345,
+				 .journal_total = 4096, .journal_avail = 4096 };
+
+	round_trip(WIRE_SPACE, &sp, &m, buf, sizeof(buf));
+	CHECK(m.u.space.store_total == sp.store_total && m.u.space.store_avail == 12345);
+	CHECK(m.u.space.journal_total == 4096 && m.u.space.journal_avail == 4096);
+	CHECK(strcmp(wire_type_name(WIRE_SPACE), "SPACE") == 0);
+	sp.journal_avail = 4097;
+	CHECK_EQ(wire_encode(WIRE_SPACE, &sp, buf, sizeof(buf)), WIRE_EFIELD);
+	memset(pl, 0, sizeof(pl));
+	pl[15] = 1; /* store: 0 bytes, 1 free */
+	CHECK_EQ(decode(buf, frame(buf, WIRE_SPACE, pl, 32), &m), WIRE_EFIELD);
+	pl[15] = 0;
+	CHECK_EQ(decode(buf, frame(buf, WIRE_SPACE, pl, 32), &m), 0);
+	CHECK_EQ(decode(buf, frame(buf, WIRE_SPACE, pl, 31), &m), WIRE_ETRUNC);
+	CHECK_EQ(decode(buf, frame(buf, WIRE_SPACE, pl, 33), &m), WIRE_ETRAILING);
+}
+
 int main(void)
 {
+	test_space();
 	test_lock();
 	test_round_trips();
 	test_layout();
