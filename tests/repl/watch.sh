@@ -38,6 +38,14 @@ bad "metrics_file must be an absolute path" -o metrics_file=m.prom
 bad "space_hook must be an absolute path" -o space_hook=hook.sh
 bad "metrics_interval: 0 is out of range" -o metrics_interval=0
 note "bad input refused"
+# the sample hook writes a mail for the postmaster (sendmail stood in for)
+mailout=$(mktemp) && printf '#!/bin/sh\necho "$@" > %s.args; cat >> %s\n' "$mailout" "$mailout" > "$mailout.sm" &&
+	chmod 755 "$mailout.sm" || fail "mktemp"
+SENDMAIL=$mailout.sm sh "$top_srcdir/conf/space-hook.sample" store beta critical 97 warning ||
+	fail "conf/space-hook.sample failed"
+grep -q "^To: postmaster$" "$mailout" && grep -q "^Subject: mhafs: the store of node beta is CRITICAL: 97% used$" "$mailout" &&
+	grep -q -- "-t -oi" "$mailout.args" || fail "the sample hook's mail: $(cat "$mailout" "$mailout.args")"
+rm -f "$mailout" "$mailout.sm" "$mailout.args"
 
 repl_setup 1500
 # B's store on an 8 MiB tmpfs of its own, filled beside the store
