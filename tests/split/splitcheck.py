@@ -39,16 +39,26 @@ import sys
 import time
 
 DOMAIN_TAG = "split.mhafs.test"
-BASE = 12          # base messages per user, b0..b11
+BASE = 13          # base messages per user, b0..b12
 FOLDER = "Archive"
 
 # What each side does to each user's base messages during the split:
 # (side, op, base index, argument).  b1 is flagged differently on both
-# sides, b4 moved on one side and flagged on the other, b6 expunged on one
-# side and flagged on the other, b10 and b11 moved on one side and
-# expunged on the other (the expunge wins: gone on both); b0, b8 and b9
-# are untouched.
+# sides (both flags stay), b8 and b12 (\Seen before the split) lose \Seen
+# on one side and get \Flagged on the other (\Flagged only), b9 gets a
+# keyword on each side (both stay), b4 moved on one side and flagged on
+# the other, b6 expunged on one side and flagged on the other, b10 and b11
+# moved on one side and expunged on the other (the expunge wins: gone on
+# both); b0 is untouched (it carries both keywords from before the split,
+# so both nodes' dovecot-keywords files name them alike).
+BEFORE_FLAGS = [(0, "$Work $Home"), (8, "\\Seen"), (12, "\\Seen")]
 SPLIT_OPS = [
+    (1, "unflag", 8, "\\Seen"),
+    (2, "flag", 8, "\\Flagged"),
+    (2, "unflag", 12, "\\Seen"),
+    (1, "flag", 12, "\\Flagged"),
+    (1, "flag", 9, "$Work"),
+    (2, "flag", 9, "$Home"),
     (1, "flag", 1, "\\Seen"),
     (1, "flag", 2, "\\Answered"),
     (1, "move", 4, FOLDER),
@@ -359,6 +369,28 @@ def prepare(a):
             if time.time() > deadline:
                 raise Failure("%s's %s folder not replicated to node 2" % (user, FOLDER))
             time.sleep(0.2)
+    # Flags some split operations start from, set on node 1 and waited
+    # for on node 2 (b0 names both keywords, in both dovecot-keywords).
+    for user in a.users:
+        short = user.split("@")[0]
+        m = imap(st, 1, user)
+        select(m, "INBOX", readonly=False)
+        for idx, flags in BEFORE_FLAGS:
+            uid = uid_of(m, "%s-b%d" % (short, idx))
+            if uid is None:
+                raise Failure("%s-b%d not in %s's INBOX on node 1" % (short, idx, user))
+            ok(m.uid("STORE", uid, "+FLAGS", "(%s)" % flags), "STORE")
+        m.logout()
+        want = {"%s-b%d" % (short, i) for i, _ in BEFORE_FLAGS}
+        deadline = time.time() + 15
+        while True:
+            have = {t for msgs in maildir_messages(st["store"]["2"], user).values()
+                    for t, f, _ in msgs if t in want and f}
+            if have == want:
+                break
+            if time.time() > deadline:
+                raise Failure("flags of %s not replicated to node 2" % sorted(want - have))
+            time.sleep(0.2)
     if a.concurrent:
         # Let replication settle first: a difference left is not in flight.
         for user in a.users:
@@ -411,8 +443,9 @@ def during(a):
                     # side before a crash): record it, do nothing.
                     st["ops"].append([side, user, op, tag, "not in INBOX"])
                     continue
-                if op == "flag":
-                    ok(m.uid("STORE", uid, "+FLAGS", "(%s)" % arg), "STORE")
+                if op in ("flag", "unflag"):
+                    ok(m.uid("STORE", uid, "+FLAGS" if op == "flag" else "-FLAGS", "(%s)" % arg),
+                       "STORE")
                 elif op == "move":
                     ok(m.uid("MOVE", uid, arg), "MOVE")
                 elif op == "expunge":
@@ -605,10 +638,33 @@ def check(a):
                         bad("uid-changed", "node %s: %s/%s untouched %s had UID %d, now %s"
                             % (n, user, folder, t, u, nowmap.get(t, "absent")))
 
+    # Flags changed on both sides (and nothing else done to the message):
+    # every flag either side added, minus every flag either side removed,
+    # relative to the flags before the split (no flag is both added and
+    # removed in SPLIT_OPS).
+    for user in users:
+        short = user.split("@")[0]
+        done = {}
+        for side, u, op, tag, arg in st["ops"]:
+            if u == user and arg != "not in INBOX":
+                done.setdefault(tag, []).append((op, arg))
+        before = {t: f for _, t, f in st["before"]["1"][user].get("INBOX", {}).get("msgs", [])}
+        for tag, ops in sorted(done.items()):
+            if any(op not in ("flag", "unflag") for op, _ in ops) or tag not in before:
+                continue
+            want = set(before[tag])
+            want |= {x for op, arg in ops if op == "flag" for x in arg.split()}
+            want -= {x for op, arg in ops if op == "unflag" for x in arg.split()}
+            for n in ("1", "2"):
+                got = [f for _, t, f in views[n][user].get("INBOX", {}).get("msgs", []) if t == tag]
+                if got != [sorted(want)]:
+                    bad("flags", "node %s: %s/INBOX %s has flags %s, not the merge %s of %s"
+                        % (n, user, tag, got, sorted(want), ops))
+
     for x in st.get("before_differs", []):
         bad("before", "the nodes' IMAP views differed before any split: " + x)
     order = ["before", "missing", "resurrected", "duplicate", "wrong-message", "held", "tree", "fetch",
-             "uid-map", "uidvalidity", "uid-changed", "imap"]
+             "flags", "uid-map", "uidvalidity", "uid-changed", "imap"]
     for cls in order:
         msgs = problems.get(cls, [])
         print("%-12s %s" % (cls + ":", "ok" if not msgs else "%d FAILED" % len(msgs)))
