@@ -477,16 +477,17 @@ out_unmount:
 	/* stop replication first: its threads use the session */
 	ctl_stop(fs.ctl);
 	fs.ctl = NULL;
+	watch_stop(fs.watch); /* its thread asks replication for figures */
 	repl_stop(fs.repl);
 	fs.repl = NULL;
-	watch_stop(fs.watch);
+	watch_free(fs.watch); /* the receiver hands it the peer's figures */
 	fs.watch = NULL;
 	fuse_session_unmount(fs.se);
 	ready_stop(rdy); /* its probe of the mount returns once unmounted */
 out_signals:
 	ctl_stop(fs.ctl);
 	repl_stop(fs.repl);
-	watch_stop(fs.watch);
+	watch_free(fs.watch);
 	fuse_remove_signal_handlers(fs.se);
 out_session:
 	fuse_session_destroy(fs.se);

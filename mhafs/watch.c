@@ -208,22 +208,29 @@ static void *watch_main(void *arg)
 
 int watch_run(struct watch *w)
 {
-	if (pthread_create(&w->thread, NULL, watch_main, w) != 0)
-		return -1;
-	w->running = 1;
-	return 0;
+	w->running = pthread_create(&w->thread, NULL, watch_main, w) == 0;
+	return w->running ? 0 : -1;
 }
 
 void watch_stop(struct watch *w)
 {
 	if (!w)
 		return;
-	pthread_mutex_lock(&w->lock);
-	w->stop = 1;
-	pthread_cond_signal(&w->wake);
-	pthread_mutex_unlock(&w->lock);
-	if (w->running)
-		pthread_join(w->thread, NULL);
+	if (w->running) {
+		pthread_mutex_lock(&w->lock);
+		w->stop = 1;
+		pthread_cond_signal(&w->wake);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL); /* a hook still running is killed first */
+		w->running = 0;
+	}
+}
+
+void watch_free(struct watch *w)
+{
+	if (!w)
+		return;
+	watch_stop(w);
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->lock);
 	free(w);

@@ -40,8 +40,12 @@ struct watch_snap {
 struct watch *watch_new(struct mhafs *fs, char *err, size_t errlen);
 /* Start the thread (after the fork): 0 or -1. */
 int watch_run(struct watch *w);
-/* Stop the thread, kill a hook still running, free (NULL is fine). */
+/* Stop the thread, killing a hook still running (before replication
+ * stops: the thread reads its status); again is harmless.  watch_free
+ * stops it too and frees (after replication stopped: its receiver hands
+ * over the peer's figures).  NULL is fine for both. */
 void watch_stop(struct watch *w);
+void watch_free(struct watch *w);
 /* The "space_" and "metrics_" lines of STATUS. */
 void watch_status(struct watch *w, FILE *out);
 void watch_snapshot(struct watch *w, struct watch_snap *s);
