@@ -7,7 +7,7 @@
 #   - its contents: every program the Makefile fragments install into sbin,
 #     each with its manual page, every manual page of man/Makefile.inc, the
 #     units and drop-ins of systemd/, the unmount helper, tmpfiles.d and
-#     sysusers.d entries, the docs and the sample mhafs.conf;
+#     sysusers.d entries, the docs, and every file of conf/ as an example;
 #   - its postinst: sysusers and tmpfiles run, and an upgrade restarts both
 #     services in one systemctl call (one transaction, which orders them);
 #   - lintian: no error (E:) tag; every tag is printed;
@@ -76,6 +76,10 @@ for f in /usr/libexec/mhafs/mhafs-unmount /usr/lib/tmpfiles.d/mhafs.conf /usr/li
 	/usr/share/doc/mhafs/copyright /usr/share/doc/mhafs/README.Debian /usr/share/doc/mhafs/SETUP.md.gz \
 	/usr/share/doc/mhafs/examples/mhafs.conf.sample /etc/mhafs/; do
 	has "$f"
+done
+# every sample and snippet of conf/ as an example
+for f in "$src"/conf/*; do
+	[ "${f##*/}" = Makefile.inc ] || has "/usr/share/doc/mhafs/examples/${f##*/}"
 done
 # the admin's configuration is never the package's
 grep -q '^/etc/mhafs/.' "$T/contents" && fail "the package ships files in /etc/mhafs"
