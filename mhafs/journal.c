@@ -118,6 +118,8 @@ const char *const jstmt_sql[NSTMT] = {
 	[S_MGET] = "SELECT digest, count, nchild FROM mtree WHERE dkey = ?1 AND node = ?2",
 	[S_MPUT] = "INSERT OR REPLACE INTO mtree(dkey, node, digest, count, nchild) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[S_MDEL] = "DELETE FROM mtree WHERE dkey = ?1 AND node = ?2",
+	[S_MSTALE] = "UPDATE mtree_meta SET built = 0 WHERE id = 1",
+	[S_MBUILT] = "UPDATE mtree_meta SET built = 1 WHERE id = 1",
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -544,13 +546,17 @@ int journal_record_locked(struct journal *j, struct jentry *e)
 	e->hlc = j->clock ? hlc_now(j->clock) : j->last_hlc + 1;
 	if ((rc = jexec(j, S_BEGIN)) != SQLITE_OK)
 		goto fail;
-	if ((rc = journal_write_entry(j, e)) != SQLITE_OK)
+	j->mt_defer = 1;
+	rc = journal_write_entry(j, e);
+	j->mt_defer = 0;
+	if (rc != SQLITE_OK || (rc = mtree_txn_end(j)) != SQLITE_OK)
 		goto rollback;
 	/* meta.last_seq/last_hlc are not touched here (one page less to write
 	 * per op): journal_open takes the maximum of meta and the journal
 	 * rows, and journal_close stores them. */
 	if ((rc = jexec(j, S_COMMIT)) != SQLITE_OK)
 		goto rollback;
+	mtree_txn_done(j, 1);
 	j->seq = e->seq;
 	if (e->hlc > j->last_hlc)
 		j->last_hlc = e->hlc;
@@ -561,6 +567,7 @@ int journal_record_locked(struct journal *j, struct jentry *e)
 	return 0;
 rollback:
 	jexec(j, S_ROLLBACK);
+	mtree_txn_done(j, 0);
 fail:
 	if (!j->failing) {
 		log_err("journal: cannot record %s '%s': %s (further failures not logged until one succeeds)",
@@ -593,6 +600,8 @@ void journal_close(struct journal *j, int clean)
 		return;
 	journal_stop_writer(j);
 	pthread_mutex_lock(&j->lock);
+	if (mtree_sync(j) != SQLITE_OK) /* else rebuilt at the next start */
+		log_err("journal: cannot write the digest tree: %s", sqlite3_errmsg(j->db));
 	sqlite3_stmt *m = jst(j, S_META_LAST);
 	sqlite3_bind_int64(m, 1, (int64_t)j->seq);
 	sqlite3_bind_int64(m, 2, (int64_t)j->last_hlc);

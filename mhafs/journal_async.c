@@ -6,6 +6,7 @@
  * argument.  The queue is bounded: a writer that falls behind slows the
  * callers down instead of growing memory. */
 #include <errno.h>
+#include <time.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #define QUEUE_MAX 8192      /* callers wait above this many queued entries */
 #define BATCH_MAX 2048      /* entries per transaction */
+#define MTREE_SYNC_MS 1000  /* digest-tree deltas wait at most this long */
 
 struct jq_item {
 	struct jq_item *next;
@@ -87,12 +89,11 @@ static int write_batch(struct journal *j, struct jq_item *from, size_t n)
 		for (size_t i = 0; i < n && rc == SQLITE_OK; i++, it = it->next)
 			rc = journal_write_entry(j, &it->e);
 		j->mt_defer = 0;
-		rc = rc == SQLITE_OK ? mtree_flush(j) : rc;
+		rc = rc == SQLITE_OK ? mtree_txn_end(j) : rc;
 		rc = rc == SQLITE_OK ? jexec(j, S_COMMIT) : rc;
-		if (rc != SQLITE_OK) {
-			mtree_discard(j);
+		if (rc != SQLITE_OK)
 			jexec(j, S_ROLLBACK);
-		}
+		mtree_txn_done(j, rc == SQLITE_OK);
 	}
 	if (rc == SQLITE_OK) {
 		struct jq_item *it = from;
@@ -137,13 +138,33 @@ static void commit_batch(struct journal *j, struct jq_item *list, size_t n)
 	}
 }
 
+/* Write the digest-tree deltas that have waited MTREE_SYNC_MS (mtree.h). */
+static void sync_digests(struct journal *j)
+{
+	pthread_mutex_lock(&j->lock);
+	if (mtree_sync_due(j, MTREE_SYNC_MS)) {
+		int rc = mtree_sync(j);
+		if (rc != SQLITE_OK)
+			log_err("journal: cannot write the digest tree: %s (tried again)", sqlite3_errstr(rc));
+	}
+	pthread_mutex_unlock(&j->lock);
+}
+
 static void *writer_main(void *arg)
 {
 	struct journal *j = arg;
 	pthread_mutex_lock(&j->qlock);
 	for (;;) {
-		while (!j->qhead && !j->qstop)
-			pthread_cond_wait(&j->qcond, &j->qlock);
+		while (!j->qhead && !j->qstop) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			if (pthread_cond_timedwait(&j->qcond, &j->qlock, &until) == ETIMEDOUT) {
+				pthread_mutex_unlock(&j->qlock);
+				sync_digests(j); /* also those of entries applied from the peer */
+				pthread_mutex_lock(&j->qlock);
+			}
+		}
 		if (!j->qhead)
 			break; /* stopping and drained */
 		struct jq_item *list = j->qhead, *last = list;
@@ -172,6 +193,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&j->qlock);
 		if (j->hooks.committed)
 			j->hooks.committed(j->hooks.arg, top);
+		sync_digests(j); /* after the waiters are released */
 		pthread_mutex_lock(&j->qlock);
 	}
 	pthread_mutex_unlock(&j->qlock);

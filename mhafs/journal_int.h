@@ -36,7 +36,7 @@ enum jstmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
 	S_JINS, S_META_LAST, S_META_BUILT,
 	S_CGET, S_CPUT, S_CTOMB_TREE, S_CTREE, S_CCHILD, S_CCHILD_ROOT,
-	S_MGET, S_MPUT, S_MDEL,
+	S_MGET, S_MPUT, S_MDEL, S_MSTALE, S_MBUILT,
 	S_RPUT, S_RGET,
 	S_FGET, S_FPUT, S_FDEL,
 	NSTMT
@@ -75,6 +75,11 @@ struct journal {
 	/* digest tree (mtree.c): changes queued by catalog_put, written by
 	 * catalog_apply; suspended while recover.c builds the catalog */
 	struct mt_map *mt_pending;
+	/* digest-tree deltas of committed transactions not yet written to the
+	 * mtree table (mtree_txn_done, mtree_sync); while there are any, the
+	 * table says built = 0, so a crash rebuilds the tree at the next start */
+	struct mt_map *mt_committed;
+	int64_t mt_since_ms; /* CLOCK_MONOTONIC ms of the oldest of them */
 	int mt_suspended;
 	int mt_defer;        /* a batch writes the queued changes at its end */
 	int mt_in_apply;     /* inside catalog_apply, which writes them at its end */

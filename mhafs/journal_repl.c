@@ -3,6 +3,7 @@
  * catalog update so that a peer's entry changes the catalog exactly as a
  * local one would. */
 #include "journal_repl.h"
+#include "mtree.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -58,7 +59,9 @@ int journal_apply_remote(struct journal *j, const struct jentry *e, int update_c
 				 "tombstone stays", e->path, e->origin);
 		}
 	}
+	j->mt_defer = 1; /* the digest tree is written off this path (mtree.h) */
 	rc = update_catalog ? catalog_apply(j, e) : SQLITE_OK;
+	j->mt_defer = 0;
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(j->db,
 					"INSERT INTO peer_progress(origin, applied_seq) VALUES (?1, ?2)"
@@ -78,9 +81,12 @@ int journal_apply_remote(struct journal *j, const struct jentry *e, int update_c
 			j->last_hlc = e->hlc;
 	}
 	if (rc == SQLITE_OK)
+		rc = mtree_txn_end(j);
+	if (rc == SQLITE_OK)
 		rc = jexec(j, S_COMMIT);
 	if (rc != SQLITE_OK)
 		jexec(j, S_ROLLBACK);
+	mtree_txn_done(j, rc == SQLITE_OK);
 out:
 	sqlite3_finalize(up);
 	pthread_mutex_unlock(&j->lock);
@@ -470,6 +476,15 @@ int journal_catalog_hlc(void *arg, const char *path, hlc_t *hlc, uint16_t *origi
 	*hlc = row.hlc;
 	*origin = row.origin;
 	return 0;
+}
+
+int journal_mtree_sync(struct journal *j)
+{
+	journal_flush(j);
+	pthread_mutex_lock(&j->lock);
+	int rc = mtree_sync(j);
+	pthread_mutex_unlock(&j->lock);
+	return rc == SQLITE_OK ? 0 : errno_of(rc);
 }
 
 int journal_flag_regs(void *arg, const char *path, struct fregs *r)

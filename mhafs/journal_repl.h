@@ -60,6 +60,11 @@ long journal_gc_tombstones(struct journal *j, hlc_t before, hlc_t acked_hlc, lon
  * -ENOENT.  arg is the struct journal (the shape of applier.local_hlc). */
 int journal_catalog_hlc(void *arg, const char *path, hlc_t *hlc, uint16_t *origin);
 
+/* Write the digest-tree deltas waiting in memory (mtree.h) to the
+ * database, so another connection reading the tree sees the catalog's
+ * state: 0 or -errno. */
+int journal_mtree_sync(struct journal *j);
+
 /* The stamps of the flags of the Maildir message path names (its folder
  * and base name): 1 filled, 0 none kept, -errno.  arg is the struct
  * journal (the shape of applier.flag_regs). */

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+
+#include "log.h"
 
 /* ---- keys and leaves ---- */
 
@@ -196,6 +199,10 @@ void mtree_free(struct journal *j)
 		free(j->mt_pending->v);
 	free(j->mt_pending);
 	j->mt_pending = NULL;
+	if (j->mt_committed)
+		free(j->mt_committed->v);
+	free(j->mt_committed);
+	j->mt_committed = NULL;
 }
 
 static void bind_digest(sqlite3_stmt *s, int col, uint64_t hi, uint64_t lo)
@@ -214,12 +221,11 @@ static void column_digest(sqlite3_stmt *s, int col, struct hash128 *h)
 		h->hi = h->lo = 0;
 }
 
-int mtree_flush(struct journal *j)
+/* Add each delta of m to the table, inside the caller's transaction; m is
+ * left as it was. */
+static int write_deltas(struct journal *j, struct mt_map *m)
 {
-	struct mt_map *m = j->mt_pending;
 	int rc = SQLITE_OK;
-	if (!m || m->n == 0)
-		return SQLITE_OK;
 	for (size_t i = 0; i < m->cap && rc == SQLITE_OK; i++) {
 		struct mt_slot *d = &m->v[i];
 		if (!d->used || (d->hi == 0 && d->lo == 0 && d->count == 0))
@@ -255,8 +261,86 @@ int mtree_flush(struct journal *j)
 		}
 		rc = jexec(j, w);
 	}
+	return rc;
+}
+
+int mtree_flush(struct journal *j)
+{
+	struct mt_map *m = j->mt_pending;
+	if (!m || m->n == 0)
+		return SQLITE_OK;
+	int rc = write_deltas(j, m);
 	map_clear(m);
 	return rc;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int mtree_txn_end(struct journal *j)
+{
+	if (!j->mt_pending || j->mt_pending->n == 0 || (j->mt_committed && j->mt_committed->n))
+		return SQLITE_OK;
+	return jexec(j, S_MSTALE); /* the first deltas the table lacks */
+}
+
+void mtree_txn_done(struct journal *j, int committed)
+{
+	struct mt_map *m = j->mt_pending;
+	if (!m || m->n == 0)
+		return;
+	if (committed && !j->mt_committed && !(j->mt_committed = calloc(1, sizeof(*j->mt_committed))))
+		committed = 0;
+	if (committed) {
+		struct mt_map *c = j->mt_committed;
+		if (c->n == 0)
+			j->mt_since_ms = now_ms();
+		for (size_t i = 0; i < m->cap; i++) {
+			struct mt_slot *d = &m->v[i];
+			if (!d->used)
+				continue;
+			struct hash128 h = { d->hi, d->lo };
+			if (map_add(c, d->dkey, d->node, &h, d->count, d->nchild) < 0) {
+				/* no memory to keep them: the table stays marked
+				 * stale and is rebuilt at the next start */
+				log_err("journal: digest tree: out of memory; rebuilt at the next start");
+				break;
+			}
+		}
+	}
+	map_clear(m);
+}
+
+int mtree_sync(struct journal *j)
+{
+	struct mt_map *c = j->mt_committed;
+	if (!c || c->n == 0)
+		return SQLITE_OK;
+	int rc = jexec(j, S_BEGIN);
+	if (rc == SQLITE_OK)
+		rc = write_deltas(j, c);
+	if (rc == SQLITE_OK)
+		rc = jexec(j, S_MBUILT);
+	if (rc == SQLITE_OK)
+		rc = jexec(j, S_COMMIT);
+	if (rc != SQLITE_OK) {
+		jexec(j, S_ROLLBACK); /* kept for the next try; the table stays stale */
+		return rc;
+	}
+	map_clear(c);
+	return SQLITE_OK;
+}
+
+int mtree_sync_due(struct journal *j, int64_t max_ms)
+{
+	struct mt_map *c = j->mt_committed;
+	if (!c || c->n == 0)
+		return 0;
+	return c->n >= 65536 || now_ms() - j->mt_since_ms >= max_ms;
 }
 
 /* ---- full rebuild and verification ---- */
@@ -411,7 +495,7 @@ static int upgrade_v1(sqlite3 *db)
 int mtree_open(sqlite3 *db, int64_t from_version, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
-	int built = 0;
+	int built = -1; /* no row: a new database */
 	int rc = exec(db, "BEGIN IMMEDIATE");
 	if (rc == SQLITE_OK && from_version == 1)
 		rc = upgrade_v1(db);
@@ -429,8 +513,12 @@ int mtree_open(sqlite3 *db, int64_t from_version, char *err, size_t errlen)
 			built = sqlite3_column_int(s, 0);
 		sqlite3_finalize(s);
 	}
+	int64_t t0 = now_ms();
 	if (rc == SQLITE_OK && built != 1)
 		rc = mtree_rebuild(db);
+	if (rc == SQLITE_OK && built == 0)
+		log_notice("journal: the digest tree lagged the catalog (a stop before it was written): "
+			   "rebuilt in %lld ms", (long long)(now_ms() - t0));
 	if (rc == SQLITE_OK)
 		rc = exec(db, "COMMIT");
 	if (rc != SQLITE_OK) {

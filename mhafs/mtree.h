@@ -76,6 +76,21 @@ int mtree_change(struct journal *j, const char *path, const struct crow *old, co
 int mtree_flush(struct journal *j);
 void mtree_discard(struct journal *j);
 void mtree_free(struct journal *j);
+
+/* The digest tree is written off the commit path: a transaction that
+ * changed rows calls mtree_txn_end before its COMMIT (the first
+ * transaction with deltas after the table was last written marks it
+ * stale, so a crash before mtree_sync rebuilds it at the next start) and
+ * mtree_txn_done after it (committed: its deltas join those waiting; else
+ * they are dropped).  mtree_sync writes the waiting deltas in a transaction
+ * of its own and marks the table built: the journal writer calls it about
+ * once a second (mtree_sync_due), and everything that reads the table
+ * calls it first (journal_mtree_sync).  All with the journal lock held. */
+int mtree_txn_end(struct journal *j);
+void mtree_txn_done(struct journal *j, int committed);
+int mtree_sync(struct journal *j);
+/* Whether the waiting deltas are older than max_ms or many. */
+int mtree_sync_due(struct journal *j, int64_t max_ms);
 /* Recompute the whole tree from the live catalog rows (one pass, in
  * memory) and mark it built.  Runs inside the caller's transaction. */
 int mtree_rebuild(sqlite3 *db);

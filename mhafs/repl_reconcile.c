@@ -429,7 +429,9 @@ int repl_walk(struct repl *r, struct tls_conn *c, uint8_t *buf, int dry, FILE *r
 
 	memset(&st, 0, sizeof(st));
 	snprintf(path, sizeof(path), "%s/journal.db", r->cfg->state_dir);
-	journal_flush(r->fs->journal);
+	if (journal_mtree_sync(r->fs->journal) < 0)
+		log_warn("reconcile: the digest tree lags the catalog (not written); the walk may "
+			 "find differences that are not there");
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    sqlite3_busy_timeout(db, 5000) != SQLITE_OK || rc_source_db(&local, db) < 0) {
 		log_err("reconcile: cannot read the catalog: %s", db ? sqlite3_errmsg(db) : "?");

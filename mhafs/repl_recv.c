@@ -370,6 +370,8 @@ static int answer_tree_req(struct repl *r, struct tls_conn *c, const struct wire
 	memcpy(after, q->after, q->after_len);
 	after[q->after_len] = '\0';
 	memset(&l, 0, sizeof(l));
+	/* the tree as the catalog stands: deltas waiting in memory first */
+	journal_mtree_sync(r->fs->journal);
 	if ((rc = rc_fetch_reader(ts->m, dir, q->node, entries, q->after_len ? after : NULL, &l)) < 0) {
 		send_error(c, WIRE_ERR_APPLY, "catalog: %s", strerror(-rc));
 		mt_entries_free(&l.ents);
