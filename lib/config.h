@@ -28,6 +28,8 @@ struct config {
 	char *state_dir;             /* journal and catalog databases */
 	char *node_local[CONFIG_MAX_LIST]; /* patterns never replicated */
 	size_t n_node_local;
+	char *fsync_commit[CONFIG_MAX_LIST]; /* patterns whose fsync waits for the peer */
+	size_t n_fsync_commit;
 	double entry_timeout;        /* seconds the kernel caches names */
 	double attr_timeout;         /* seconds the kernel caches attributes */
 	int writeback_cache;         /* bool */

@@ -89,6 +89,7 @@ int fs_journal_link(struct mhafs *fs, struct inode *in, struct inode *newparent,
 int fs_journal_setattr(struct mhafs *fs, struct inode *in, int mask);
 /* Journal the new content of in after a writer closed it. */
 int fs_journal_content(struct mhafs *fs, struct inode *in);
+int fs_journal_fsync(struct mhafs *fs, struct inode *in);
 /* Journal an xattr change. */
 int fs_journal_xattr(struct mhafs *fs, enum jop op, struct inode *in, const char *name);
 

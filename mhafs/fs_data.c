@@ -282,9 +282,15 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	(void)ino;
+	struct mhafs *fs = fs_of(req);
 	int rc = datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh);
-	fuse_reply_err(req, rc < 0 ? errno : 0);
+	if (rc < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	/* a queue file's commit point (fsync_commit): on the peer too */
+	rc = fs_journal_fsync(fs, itable_get(fs->inodes, ino));
+	fuse_reply_err(req, rc < 0 ? -rc : 0);
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,

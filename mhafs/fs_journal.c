@@ -151,8 +151,10 @@ int fs_gate(struct mhafs *fs)
 	return 0;
 }
 
-int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path2,
-	       const char *xname, uint32_t flags, const struct stat *st, int content_fd)
+/* Record one entry; wait: return only once the peer holds it (sync mode). */
+static int journal_entry(struct mhafs *fs, enum jop op, const char *path, const char *path2,
+			 const char *xname, uint32_t flags, const struct stat *st, int content_fd,
+			 int wait)
 {
 	struct jentry e;
 	int rc;
@@ -195,14 +197,20 @@ int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path
 	}
 	atomic_fetch_add(&fs->ops_journaled, 1);
 	repl_lock_journaled(fs->repl, e.seq); /* a dotlock TAKE or GIVE goes after it */
-	if (op == JOP_COMMIT) {
+	if (op == JOP_COMMIT)
 		/* a move's copy, if its source is unlinked next */
 		arrivals_note(fs->arrivals, path, e.has_hash ? &e.hash : NULL, now_ms());
+	if (wait)
 		/* a message's commit point: in sync mode it returns once the
 		 * peer holds it durably (or is declared down) */
 		repl_commit_wait(fs->repl, e.seq);
-	}
 	return 0;
+}
+
+int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path2,
+	       const char *xname, uint32_t flags, const struct stat *st, int content_fd)
+{
+	return journal_entry(fs, op, path, path2, xname, flags, st, content_fd, op == JOP_COMMIT);
 }
 
 static int stat_child(struct inode *parent, const char *name, struct stat *st)
@@ -367,6 +375,26 @@ int fs_journal_content(struct mhafs *fs, struct inode *in)
 	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return fs_journal(fs, JOP_WRITE, path, NULL, NULL, 0, &st, in->fd);
+}
+
+/* An fsync of a file under an fsync_commit pattern is its commit point:
+ * Postfix fsyncs a queue file before it answers 250, and never renames
+ * it out of a node-local path, so its content goes now and the fsync
+ * returns once the peer holds it (or is declared down), as a commit. */
+int fs_journal_fsync(struct mhafs *fs, struct inode *in)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	if (!fs->repl || !fs->cfg->n_fsync_commit || !atomic_load(&in->dirty))
+		return 0;
+	int rc = replicated_path_of(fs, in, path, sizeof(path));
+	if (rc <= 0 || !pathpat_is_local(fs->cfg->fsync_commit, fs->cfg->n_fsync_commit, path))
+		return rc;
+	if (!atomic_exchange(&in->dirty, 0))
+		return 0;
+	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return journal_entry(fs, JOP_WRITE, path, NULL, NULL, 0, &st, in->fd, 1);
 }
 
 int fs_journal_xattr(struct mhafs *fs, enum jop op, struct inode *in, const char *name)
