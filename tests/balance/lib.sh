@@ -22,6 +22,8 @@ bal_require() {
 bal_conf() {
 	e2e_hb_conf "$1" $((3 - $1)) "$VIP/24"
 	e2e_balance_conf "$1"
+	# BAL_CONF_MORE names a function printing more lines (tests/queue)
+	[ -z "${BAL_CONF_MORE:-}" ] || "$BAL_CONF_MORE" "$1"
 }
 
 # bal_mount N: node N's mhafs again (after a crash), as bal_setup made it.

@@ -361,6 +361,9 @@ e2e_mail_start() {
 	cp "$E2E_SRC/conf/postfix-master.cf" "$d/conf/master.cf" || e2e_die "no master.cf"
 	# the balancer's listeners (tests/e2e/lib-balance.sh)
 	[ -z "${E2E_BALANCE:-}" ] || e2e_balance_mail_conf "$n"
+	# E2E_MAIL_PREP names a function run with N once the configs are
+	# written, before the servers start (tests/queue: the queue's place)
+	[ -z "${E2E_MAIL_PREP:-}" ] || "$E2E_MAIL_PREP" "$n" || e2e_die "$E2E_MAIL_PREP $n failed"
 
 	# Daemons get no terminal or pipe of ours: `tools/demo | tee` must end.
 	# a second try after a moment: a node booting right after a crash can

@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""tests/queue/qmail.py: the queue tests' remote SMTP server and client.
+
+  qmail.py sink --dir DIR [--port 25]
+      A remote mail server (asyncio, no smtpd module): it answers 451 to
+      every RCPT until the file DIR/accept exists, then takes each message
+      and appends its Message-ID to DIR/received (one line each, flushed
+      before the 250).  DIR/attempts counts the refused RCPTs.
+  qmail.py send --host H --count N --tag T --to ADDR [--port 25]
+      N messages through H, Message-ID <T-i@queue.test>, each SMTP session
+      ending in a 250; prints how many were accepted.
+  qmail.py count --dir DIR --tag T --count N
+      Checks DIR/received: each of the N Message-IDs exactly once, nothing
+      else of tag T; prints a one-line verdict, exit 0 only if so.
+"""
+import argparse
+import asyncio
+import os
+import smtplib
+import sys
+from email.message import EmailMessage
+
+
+class Sink:
+    def __init__(self, d):
+        self.d = d
+
+    def accepting(self):
+        return os.path.exists(os.path.join(self.d, "accept"))
+
+    def note(self, name, line):
+        with open(os.path.join(self.d, name), "a") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    async def session(self, reader, writer):
+        def say(s):
+            writer.write((s + "\r\n").encode())
+
+        say("220 sink.queue.test ESMTP")
+        rcpts = 0
+        try:
+            while True:
+                line = await asyncio.wait_for(reader.readline(), 60)
+                if not line:
+                    break
+                cmd = line.decode("latin-1").strip()
+                verb = cmd[:4].upper()
+                if verb in ("EHLO", "HELO"):
+                    say("250 sink.queue.test")
+                elif verb == "MAIL":
+                    rcpts = 0
+                    say("250 ok")
+                elif verb == "RCPT":
+                    if self.accepting():
+                        rcpts += 1
+                        say("250 ok")
+                    else:
+                        self.note("attempts", cmd)
+                        say("451 4.3.0 try again later")
+                elif verb == "DATA":
+                    if not rcpts:
+                        say("503 no recipients")
+                        continue
+                    say("354 go ahead")
+                    await writer.drain()
+                    mid = ""
+                    while True:
+                        l = await asyncio.wait_for(reader.readline(), 60)
+                        if not l or l in (b".\r\n", b".\n"):
+                            break
+                        if not mid and l[:11].lower() == b"message-id:":
+                            mid = l[11:].decode("latin-1").strip()
+                    self.note("received", mid or "<none>")
+                    say("250 2.0.0 queued")
+                elif verb == "RSET":
+                    rcpts = 0
+                    say("250 ok")
+                elif verb == "QUIT":
+                    say("221 bye")
+                    await writer.drain()
+                    break
+                else:
+                    say("250 ok")
+                await writer.drain()
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+        writer.close()
+
+
+async def serve(args):
+    sink = Sink(args.dir)
+    server = await asyncio.start_server(sink.session, "0.0.0.0", args.port)
+    open(os.path.join(args.dir, "listening"), "w").close()
+    async with server:
+        await server.serve_forever()
+
+
+def send(args):
+    ok = 0
+    for i in range(args.count):
+        m = EmailMessage()
+        m["From"] = "sender@queue.test"
+        m["To"] = args.to
+        m["Subject"] = "%s %d" % (args.tag, i)
+        m["Message-ID"] = "<%s-%d@queue.test>" % (args.tag, i)
+        m.set_content("queued message %d of %s\n" % (i, args.tag))
+        with smtplib.SMTP(args.host, args.port, timeout=30) as s:
+            s.send_message(m)
+        ok += 1
+    print(ok)
+
+
+def count(args):
+    want = {"<%s-%d@queue.test>" % (args.tag, i) for i in range(args.count)}
+    seen = {}
+    try:
+        with open(os.path.join(args.dir, "received")) as f:
+            for l in f:
+                l = l.strip()
+                if ("<%s-" % args.tag) in l:
+                    seen[l] = seen.get(l, 0) + 1
+    except FileNotFoundError:
+        pass
+    missing = sorted(want - set(seen))
+    twice = sorted(k for k, v in seen.items() if v > 1)
+    other = sorted(set(seen) - want)
+    print("delivered %d of %d, %d twice, %d missing, %d unexpected%s" % (
+        len(set(seen) & want), len(want), len(twice), len(missing), len(other),
+        (": twice " + " ".join(twice[:5])) if twice else ""))
+    return 0 if not missing and not twice and not other else 1
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("sink")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--port", type=int, default=25)
+    p = sub.add_parser("send")
+    p.add_argument("--host", required=True)
+    p.add_argument("--port", type=int, default=25)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--tag", required=True)
+    p.add_argument("--to", required=True)
+    p = sub.add_parser("count")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--tag", required=True)
+    p.add_argument("--count", type=int, required=True)
+    args = ap.parse_args()
+    if args.cmd == "sink":
+        asyncio.run(serve(args))
+    elif args.cmd == "send":
+        send(args)
+    else:
+        sys.exit(count(args))
+
+
+if __name__ == "__main__":
+    main()
