@@ -83,3 +83,10 @@ q_status() { q_tool "$1" status 2>/dev/null | sed -n "s/^$2=//p"; }
 
 # q_delivered TAG COUNT: the sink's verdict line; 0 if all exactly once.
 q_delivered() { "$E2E_PY" "$QMAIL" count --dir "$SINK_DIR" --tag "$1" --count "$2"; }
+
+# q_in_mailbox N USER TAG COUNT: the verdict for USER's Maildir (d1.test)
+# on node N's store; 0 if each message is there exactly once.
+q_in_mailbox() {
+	"$E2E_PY" "$QMAIL" count --maildir "$E2E_TMP/n$1-mnt/$E2E_LMTP_DOMAIN/${2%@*}/Maildir" \
+		--tag "$3" --count "$4"
+}

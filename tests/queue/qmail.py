@@ -9,9 +9,10 @@
   qmail.py send --host H --count N --tag T --to ADDR [--port 25]
       N messages through H, Message-ID <T-i@queue.test>, each SMTP session
       ending in a 250; prints how many were accepted.
-  qmail.py count --dir DIR --tag T --count N
-      Checks DIR/received: each of the N Message-IDs exactly once, nothing
-      else of tag T; prints a one-line verdict, exit 0 only if so.
+  qmail.py count (--dir DIR | --maildir MAILDIR) --tag T --count N
+      Checks DIR/received (or the messages in MAILDIR's new/ and cur/):
+      each of the N Message-IDs exactly once, nothing else of tag T; prints
+      a one-line verdict, exit 0 only if so.
 """
 import argparse
 import asyncio
@@ -112,17 +113,40 @@ def send(args):
     print(ok)
 
 
+def maildir_ids(d):
+    """The Message-ID of each message file in Maildir d (new/ and cur/)."""
+    for sub in ("new", "cur"):
+        try:
+            names = os.listdir(os.path.join(d, sub))
+        except FileNotFoundError:
+            continue
+        for n in names:
+            try:
+                with open(os.path.join(d, sub, n), "rb") as f:
+                    for l in f:
+                        if l in (b"\r\n", b"\n"):
+                            break
+                        if l[:11].lower() == b"message-id:":
+                            yield l[11:].decode("latin-1").strip()
+                            break
+            except FileNotFoundError:
+                pass
+
+
 def count(args):
     want = {"<%s-%d@queue.test>" % (args.tag, i) for i in range(args.count)}
     seen = {}
-    try:
-        with open(os.path.join(args.dir, "received")) as f:
-            for l in f:
-                l = l.strip()
-                if ("<%s-" % args.tag) in l:
-                    seen[l] = seen.get(l, 0) + 1
-    except FileNotFoundError:
-        pass
+    if args.maildir:
+        lines = list(maildir_ids(args.maildir))
+    else:
+        try:
+            with open(os.path.join(args.dir, "received")) as f:
+                lines = [l.strip() for l in f]
+        except FileNotFoundError:
+            lines = []
+    for l in lines:
+        if ("<%s-" % args.tag) in l:
+            seen[l] = seen.get(l, 0) + 1
     missing = sorted(want - set(seen))
     twice = sorted(k for k, v in seen.items() if v > 1)
     other = sorted(set(seen) - want)
@@ -145,7 +169,8 @@ def main():
     p.add_argument("--tag", required=True)
     p.add_argument("--to", required=True)
     p = sub.add_parser("count")
-    p.add_argument("--dir", required=True)
+    p.add_argument("--dir")
+    p.add_argument("--maildir", help="count the messages of this Maildir instead")
     p.add_argument("--tag", required=True)
     p.add_argument("--count", type=int, required=True)
     args = ap.parse_args()
