@@ -95,9 +95,20 @@ static int index_of(const struct seen *s, const char *line)
 	return -1;
 }
 
+/* The open journals write their waiting digest-tree deltas, as mhafs does
+ * before anything reads the tree (mtree.h). */
+static void sync_open(void)
+{
+	if (A)
+		CHECK_INT(journal_mtree_sync(A), 0);
+	if (B)
+		CHECK_INT(journal_mtree_sync(B), 0);
+}
+
 static int walk(const char *sa, const char *sb, struct seen *seen, struct rc_stats *st)
 {
 	struct rc_source l, r;
+	sync_open();
 	sqlite3 *da = db_reader(sa), *dbb = db_reader(sb);
 	memset(seen, 0, sizeof(*seen));
 	CHECK_INT(rc_source_db(&l, da), 0);
@@ -112,6 +123,7 @@ static int walk(const char *sa, const char *sb, struct seen *seen, struct rc_sta
 
 static long verify(const char *sdir)
 {
+	sync_open();
 	sqlite3 *db = db_reader(sdir);
 	long bad = mtree_verify(db, stderr);
 	sqlite3_close(db);
@@ -395,6 +407,7 @@ int main(void)
 	/* Converge B to A through the catalog alone: the walk is then clean. */
 	journal_close(B, 1);
 	journal_close(A, 1);
+	A = B = NULL;
 
 	/* A schema-1 database (no digest tree, no dkey/bkt) is upgraded at
 	 * open and walks the same. */
@@ -411,6 +424,7 @@ int main(void)
 		CHECK(B != NULL);
 		if (B)
 			journal_close(B, 1);
+		B = NULL;
 		db = db_reader(sb);
 		CHECK_INT(q_int(db, "SELECT schema_version FROM meta", NULL), 2);
 		CHECK_INT(q_int(db, "SELECT count(*) FROM catalog WHERE dkey IS NULL", NULL), 0);
