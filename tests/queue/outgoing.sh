@@ -7,7 +7,8 @@
 # waits for node 2 to hand its queue back, and delivers none of the 50
 # again.  Also checked: every message node 1 answered 250 for is in node
 # 2's copy of node 1's queue at once (the fsync of the queue file waited
-# for the peer), and mhafs-queue status on both nodes.
+# for the peer), mhafs-queue status on both nodes, and that a partition
+# healed before the takeover delay takes nothing over.
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
 . "$E2E_SRC/tests/e2e/lib-balance.sh"
@@ -38,6 +39,18 @@ e2e_log "node 1's fsyncs waited for node 2 $w times"
 deferred() { [ -s "$SINK_DIR/attempts" ] && [ "$(wc -l <"$SINK_DIR/attempts")" -ge "$N" ]; }
 e2e_wait 20 deferred || e2e_die "node 1 did not try the remote server for all $N messages"
 [ "$(q_status 1 queue_messages)" = "$N" ] || e2e_die "mhafs-queue status on node 1: $(q_status 1 queue_messages) queued"
+
+# a partition that heals before the takeover delay: nothing is taken over
+ip -n "$E2E_ID-c" link set vn1 down || e2e_die "cannot cut node 1 off"
+solo() { [ "$(e2e_hb_role 2)" = SOLO ]; }
+e2e_wait 5 solo || { ip -n "$E2E_ID-c" link set vn1 up; e2e_die "node 2's heartbeatd did not declare node 1 dead"; }
+ip -n "$E2E_ID-c" link set vn1 up || e2e_die "cannot heal the partition"
+e2e_log "node 1 cut off until node 2's heartbeatd said SOLO, then healed"
+sleep $((Q_DELAY + 2))
+[ -z "$(q_status 2 takeover)" ] || e2e_die "node 2 took node 1's queue over after a short partition"
+grep -q 'nothing done' "$(e2e_node_dir 2)/queue-local/n1/takeover.log" ||
+	e2e_die "node 2's takeover supervisor did not start and give up: $(cat "$(e2e_node_dir 2)/queue-local/n1/takeover.log")"
+e2e_log "node 2 took nothing over: $(tail -1 "$(e2e_node_dir 2)/queue-local/n1/takeover.log")"
 
 e2e_node_crash 1 "$E2E_TMP/n1-mnt"
 t_kill=$(e2e_ms)
