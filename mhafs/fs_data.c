@@ -205,18 +205,52 @@ static int undo_short_write(int fd, const struct stat *before, off_t off, ssize_
  * disk filled part way fails whole with the file as it was, when it can
  * be (Dovecot appends records to dovecot-uidlist in place; a record cut in
  * two breaks the file for good). */
-static ssize_t write_whole(int fd, struct fuse_bufvec *in_buf, off_t off, size_t want)
+static ssize_t write_whole(int fd, struct fuse_bufvec *in_buf, off_t off, size_t want,
+			   const struct stat *before)
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(want);
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fd;
 	out.buf[0].pos = off;
-	struct stat before;
-	int sized = fstat(fd, &before) == 0;
 	ssize_t n = fuse_buf_copy(&out, in_buf, 0);
-	if (n >= 0 && (size_t)n < want && sized && undo_short_write(fd, &before, off, n))
+	if (n >= 0 && (size_t)n < want && before && undo_short_write(fd, before, off, n))
 		n = -ENOSPC;
 	return n;
+}
+
+/* The byte at position pos of the memory buffers of v from (idx, boff). */
+static int buf_byte(const struct fuse_bufvec *v, size_t idx, size_t boff, size_t pos, char *c)
+{
+	for (; idx < v->count; idx++, boff = 0) {
+		const struct fuse_buf *b = &v->buf[idx];
+		if (b->flags & FUSE_BUF_IS_FD)
+			return -1;
+		if (pos < b->size - boff) {
+			*c = ((const char *)b->mem)[boff + pos];
+			return 0;
+		}
+		pos -= b->size - boff;
+	}
+	return -1;
+}
+
+/* A write that extended the file to end was just answered.  The kernel
+ * sets its own size (i_size) from that answer only when the writer runs
+ * again; until then it ignores a GETATTR answer that shows the new size
+ * but still hands that size to the process that asked (fstat), which may
+ * map the file that far and touch a page past the kernel's i_size: SIGBUS.
+ * Storing the write's last byte into the kernel's cache (a 1-byte
+ * notify_store) makes the kernel take the new size now; op_getattr waits
+ * while in->growing says such a write is not settled.  The page lock the
+ * store takes is held only by requests other threads answer. */
+static void settle_size(struct mhafs *fs, fuse_ino_t ino, off_t end, char last)
+{
+	struct fuse_bufvec one = FUSE_BUFVEC_INIT(1);
+	one.buf[0].mem = &last;
+	int rc = fuse_lowlevel_notify_store(fs->se, ino, end - 1, &one, 0);
+	if (rc < 0 && rc != -ENOENT)
+		log_debug("settling the size of node %llu at %lld: %s", (unsigned long long)ino,
+			  (long long)end, strerror(-rc));
 }
 
 /* Before a write or fallocate: 0, or ENOSPC when the journal's disk is
@@ -246,19 +280,32 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 		fuse_reply_err(req, err);
 		return;
 	}
+	struct inode *in = itable_get(fs->inodes, ino);
 	size_t want = fuse_buf_size(in_buf), idx = in_buf->idx, boff = in_buf->off;
-	ssize_t n = write_whole(fd, in_buf, off, want);
+	struct stat before;
+	int sized = fstat(fd, &before) == 0;
+	/* past EOF (or unknown): op_getattr waits until the kernel holds the size */
+	int grows = !sized || off + (off_t)want > before.st_size;
+	if (grows)
+		atomic_fetch_add(&in->growing, 1);
+	ssize_t n = write_whole(fd, in_buf, off, want, sized ? &before : NULL);
 	if (n == -ENOSPC && rewindable(in_buf) && fs_space_release_for(fs, fd)) {
 		in_buf->idx = idx; /* a control file: once more, in the reserve's room */
 		in_buf->off = boff;
-		n = write_whole(fd, in_buf, off, want);
+		n = write_whole(fd, in_buf, off, want, sized ? &before : NULL);
 	}
-	if (n < 0) {
+	char last;
+	int settle = grows && n > 0 && buf_byte(in_buf, idx, boff, (size_t)n - 1, &last) == 0;
+	if (n < 0)
 		fuse_reply_err(req, (int)-n);
-		return;
+	else {
+		atomic_store(&in->dirty, 1);
+		fuse_reply_write(req, (size_t)n);
 	}
-	atomic_store(&itable_get(fs->inodes, ino)->dirty, 1);
-	fuse_reply_write(req, (size_t)n);
+	if (settle)
+		settle_size(fs, ino, off + n, last);
+	if (grows)
+		atomic_fetch_sub(&in->growing, 1);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

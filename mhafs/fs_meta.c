@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -108,13 +109,29 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	fuse_reply_none(req);
 }
 
+/* The attributes of in, taken when no write past its end is unsettled
+ * (fs_data.c, settle_size): the size a process gets from fstat must be one
+ * the kernel holds, or a mapping of that size faults (SIGBUS).  Waits at
+ * most ~50 ms, then answers as it stands. */
+static int settled_stat(struct inode *in, struct stat *st)
+{
+	for (int waited = 0;; waited++) {
+		if (fstatat(in->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			return -1;
+		if (!S_ISREG(st->st_mode) || atomic_load(&in->growing) == 0 || waited >= 1000)
+			return 0;
+		struct timespec ts = { 0, 50000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mhafs *fs = fs_of(req);
 	struct inode *in = itable_get(fs->inodes, ino);
 	struct stat st;
 	(void)fi;
-	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+	if (settled_stat(in, &st) < 0)
 		fuse_reply_err(req, errno);
 	else
 		fuse_reply_attr(req, &st, fs->attr_timeout);

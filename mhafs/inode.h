@@ -20,6 +20,7 @@ struct inode {
 	uint64_t nlookup;     /* guarded by the table lock */
 	atomic_int dirty;     /* written since the last journaled content */
 	atomic_int writers;   /* open handles with write access */
+	atomic_int growing;   /* writes past EOF whose size the kernel may not hold yet */
 	struct inode *next;   /* hash chain */
 };
 
