@@ -58,6 +58,11 @@ struct journal {
 	hlc_t last_hlc;
 	int catalog_built;
 	int progress_ready;  /* the peer_progress table exists (journal_repl.c) */
+	/* the open batch of the peer's entries (journal_apply_begin) */
+	int ap_open, ap_rc;
+	uint16_t ap_origin;
+	uint64_t ap_seq;
+	hlc_t ap_hlc;
 	int failing;         /* an error was logged; cleared on success */
 	/* the asynchronous writer (journal_async.c); while async is 0,
 	 * journal_record writes the entry itself */

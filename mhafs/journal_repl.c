@@ -38,19 +38,27 @@ static int errno_of(int rc)
 	return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
 }
 
-int journal_apply_remote(struct journal *j, const struct jentry *e, int update_catalog)
+int journal_apply_begin(struct journal *j)
 {
-	sqlite3_stmt *up = NULL;
-	int rc;
-
 	journal_flush(j); /* this node's queued entries come first */
 	pthread_mutex_lock(&j->lock);
-	if ((rc = ensure_progress(j)) != SQLITE_OK)
-		goto out;
+	j->ap_rc = ensure_progress(j);
+	if (j->ap_rc == SQLITE_OK)
+		j->ap_rc = jexec(j, S_BEGIN);
+	j->ap_origin = 0;
+	j->ap_seq = 0;
+	j->ap_hlc = 0;
+	j->ap_open = j->ap_rc == SQLITE_OK;
+	j->mt_defer = 1; /* the digest tree is written off this path (mtree.h) */
+	return j->ap_rc == SQLITE_OK ? 0 : errno_of(j->ap_rc);
+}
+
+int journal_apply_add(struct journal *j, const struct jentry *e, int update_catalog)
+{
+	if (j->ap_rc != SQLITE_OK)
+		return errno_of(j->ap_rc);
 	if (j->clock)
 		hlc_update(j->clock, e->hlc);
-	if ((rc = jexec(j, S_BEGIN)) != SQLITE_OK)
-		goto out;
 	if (update_catalog == JAR_UNLESS_GONE) {
 		struct crow row;
 		if (catalog_get(j, e->path, &row) == 1 && row.deleted && row.hlc > e->hlc) {
@@ -59,43 +67,70 @@ int journal_apply_remote(struct journal *j, const struct jentry *e, int update_c
 				 "tombstone stays", e->path, e->origin);
 		}
 	}
-	j->mt_defer = 1; /* the digest tree is written off this path (mtree.h) */
-	rc = update_catalog ? catalog_apply(j, e) : SQLITE_OK;
-	j->mt_defer = 0;
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(j->db,
-					"INSERT INTO peer_progress(origin, applied_seq) VALUES (?1, ?2)"
-					" ON CONFLICT(origin) DO UPDATE SET applied_seq ="
-					" max(applied_seq, excluded.applied_seq)", -1, &up, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_int(up, 1, e->origin);
-		sqlite3_bind_int64(up, 2, (int64_t)e->seq);
-		rc = sqlite3_step(up) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(j->db);
-	}
-	if (rc == SQLITE_OK && e->hlc > j->last_hlc) {
-		sqlite3_stmt *m = jst(j, S_META_LAST);
-		sqlite3_bind_int64(m, 1, (int64_t)j->seq);
-		sqlite3_bind_int64(m, 2, (int64_t)e->hlc);
-		rc = jexec(j, S_META_LAST);
-		if (rc == SQLITE_OK)
-			j->last_hlc = e->hlc;
-	}
-	if (rc == SQLITE_OK)
-		rc = mtree_txn_end(j);
-	if (rc == SQLITE_OK)
-		rc = jexec(j, S_COMMIT);
-	if (rc != SQLITE_OK)
-		jexec(j, S_ROLLBACK);
-	mtree_txn_done(j, rc == SQLITE_OK);
-out:
-	sqlite3_finalize(up);
-	pthread_mutex_unlock(&j->lock);
+	int rc = update_catalog ? catalog_apply(j, e) : SQLITE_OK;
 	if (rc != SQLITE_OK) {
+		j->ap_rc = rc;
 		log_err("journal: cannot record peer entry %u/%" PRIu64 " (%s): %s", e->origin, e->seq,
 			e->path, sqlite3_errstr(rc));
 		return errno_of(rc);
 	}
+	/* one stream, one origin: its resume point is the last entry */
+	j->ap_origin = e->origin;
+	if (e->seq > j->ap_seq)
+		j->ap_seq = e->seq;
+	if (e->hlc > j->ap_hlc)
+		j->ap_hlc = e->hlc;
 	return 0;
+}
+
+int journal_apply_end(struct journal *j)
+{
+	sqlite3_stmt *up = NULL;
+	int rc = j->ap_rc;
+	j->mt_defer = 0;
+	if (rc == SQLITE_OK && j->ap_seq)
+		rc = sqlite3_prepare_v2(j->db,
+					"INSERT INTO peer_progress(origin, applied_seq) VALUES (?1, ?2)"
+					" ON CONFLICT(origin) DO UPDATE SET applied_seq ="
+					" max(applied_seq, excluded.applied_seq)", -1, &up, NULL);
+	if (rc == SQLITE_OK && up) {
+		sqlite3_bind_int(up, 1, j->ap_origin);
+		sqlite3_bind_int64(up, 2, (int64_t)j->ap_seq);
+		rc = sqlite3_step(up) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(j->db);
+	}
+	if (rc == SQLITE_OK && j->ap_hlc > j->last_hlc) {
+		sqlite3_stmt *m = jst(j, S_META_LAST);
+		sqlite3_bind_int64(m, 1, (int64_t)j->seq);
+		sqlite3_bind_int64(m, 2, (int64_t)j->ap_hlc);
+		rc = jexec(j, S_META_LAST);
+		if (rc == SQLITE_OK)
+			j->last_hlc = j->ap_hlc;
+	}
+	if (rc == SQLITE_OK)
+		rc = mtree_txn_end(j);
+	if (rc == SQLITE_OK && j->ap_open)
+		rc = jexec(j, S_COMMIT);
+	if (rc != SQLITE_OK && j->ap_open)
+		jexec(j, S_ROLLBACK);
+	mtree_txn_done(j, rc == SQLITE_OK);
+	sqlite3_finalize(up);
+	j->ap_open = 0;
+	pthread_mutex_unlock(&j->lock);
+	if (rc != SQLITE_OK) {
+		log_err("journal: cannot record the peer's entries up to %u/%" PRIu64 ": %s", j->ap_origin,
+			j->ap_seq, sqlite3_errstr(rc));
+		return errno_of(rc);
+	}
+	return 0;
+}
+
+int journal_apply_remote(struct journal *j, const struct jentry *e, int update_catalog)
+{
+	int rc = journal_apply_begin(j);
+	if (rc == 0)
+		rc = journal_apply_add(j, e, update_catalog);
+	int end = journal_apply_end(j);
+	return rc < 0 ? rc : end;
 }
 
 uint64_t journal_applied_seq(struct journal *j, uint16_t origin)

@@ -22,6 +22,16 @@
  * it stays, rather than a stale live row the walk would act on. */
 enum { JAR_SKIP = 0, JAR_RECORD = 1, JAR_UNLESS_GONE = 2 };
 int journal_apply_remote(struct journal *j, const struct jentry *e, int update_catalog);
+/* The same for a batch of one stream's entries, in one transaction:
+ * journal_apply_begin takes the journal lock (nothing else may use the
+ * journal until journal_apply_end), journal_apply_add records one entry,
+ * journal_apply_end advances the origin's resume point to the last and
+ * commits (or, after any error, records none of them).  Each returns 0 or
+ * -errno; journal_apply_end must follow journal_apply_begin whatever it
+ * returned. */
+int journal_apply_begin(struct journal *j);
+int journal_apply_add(struct journal *j, const struct jentry *e, int update_catalog);
+int journal_apply_end(struct journal *j);
 /* Highest seq of origin applied here (0 if none). */
 uint64_t journal_applied_seq(struct journal *j, uint16_t origin);
 /* Drop this node's own entries with seq <= upto (the peer has them). */

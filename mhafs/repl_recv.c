@@ -164,19 +164,31 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 			send_error(c, WIRE_ERR_APPLY, "syncfs: %s", strerror(-rc));
 		return rc;
 	}
+	/* the batch's catalog records in one transaction */
+	rc = journal_apply_begin(r->fs->journal);
+	for (int i = 0; rc == 0 && i < b->n; i++) {
+		if (jentry_decode(b->store + (size_t)i * JENTRY_MAX_ENCODED, b->len[i], &e, strbuf,
+				  sizeof(strbuf)) < 0)
+			rc = WIRE_EFIELD; /* decoded once already: cannot happen */
+		else if (!b->dup[i])
+			rc = journal_apply_add(r->fs->journal, &e, record_mode(r, &e, b->skipped[i]));
+	}
+	int end = journal_apply_end(r->fs->journal);
+	if (rc == 0)
+		rc = end;
+	if (rc < 0) {
+		b->n = b->any_new = 0; /* sent again and found in effect */
+		if (c && rc != WIRE_EFIELD)
+			send_error(c, WIRE_ERR_APPLY, "catalog: %s", strerror(-rc));
+		return rc;
+	}
 	for (int i = 0; i < b->n; i++) {
 		if (jentry_decode(b->store + (size_t)i * JENTRY_MAX_ENCODED, b->len[i], &e, strbuf,
 				  sizeof(strbuf)) < 0) {
 			b->n = b->any_new = 0;
-			return WIRE_EFIELD; /* decoded once already: cannot happen */
+			return WIRE_EFIELD;
 		}
 		if (!b->dup[i]) {
-			if ((rc = journal_apply_remote(r->fs->journal, &e, record_mode(r, &e, b->skipped[i]))) < 0) {
-				b->n = b->any_new = 0; /* the rest is sent again and found in effect */
-				if (c)
-					send_error(c, WIRE_ERR_APPLY, "catalog: %s", strerror(-rc));
-				return rc;
-			}
 			pthread_mutex_lock(&r->lock);
 			r->applied_ops++;
 			r->peer_applied = e.seq;
