@@ -14,6 +14,11 @@
 -- node computes: one hop at most, even while the two views differ.
 -- Without a usable node table the user is served here (logged).
 --
+-- A user with mail sessions open on exactly one live node (heartbeatd's
+-- sessions_dir) is served by that node, whatever the home: after a node
+-- dies or returns, a session already open elsewhere is not joined by new
+-- ones on the home node; once it ends, the user goes home.
+--
 -- The same script is the first userdb.  A userdb lookup happens only on the
 -- node that is about to serve the user (after authentication, never on the
 -- node that proxies): there it raises the user's MODSEQ floor once per
@@ -37,6 +42,9 @@ local nodes_file = "/run/mhafs/nodes"
 -- user) and where it records each user's last stamp.
 local floor_cmd = "/usr/sbin/mhafs-modseq-floor"
 local floor_dir = "/var/lib/mhafs/modseq-floor"
+-- heartbeatd's sessions_dir (mhafs.conf(5)): one directory per node, one
+-- file per user with mail sessions there; "" when not published.
+local sessions_dir = ""
 local ports = { imap = "143", pop3 = "110", lmtp = "24" }
 
 -- FNV-1a 64 over the key, a 0 byte and the node id in decimal, then
@@ -116,6 +124,35 @@ local function home_of(login, nodes)
 	return best
 end
 
+-- The one up node where login has mail sessions (heartbeatd publishes
+-- them), or nil: none, both (the home decides), or not published.  A user
+-- whose home changed while a session of theirs was open (a node died or
+-- returned) stays where that session is until it ends: Dovecot wants one
+-- server per mailbox at a time.
+local function sessions_on(login, nodes)
+	if sessions_dir == "" then
+		return nil
+	end
+	local key = login:gsub("%u", string.lower)
+	if key:find("/", 1, true) or key:sub(1, 1) == "." then
+		return nil
+	end
+	local found = nil
+	for _, node in ipairs(nodes) do
+		if node.state == "up" then
+			local f = io.open(sessions_dir .. "/" .. node.name .. "/" .. key, "r")
+			if f ~= nil then
+				f:close()
+				if found ~= nil then
+					return nil
+				end
+				found = node
+			end
+		end
+	end
+	return found
+end
+
 function auth_passdb_lookup(req)
 	local here = { noauthenticate = "y" }
 	local self, nodes = read_nodes()
@@ -123,7 +160,12 @@ function auth_passdb_lookup(req)
 		req:log_warning("mhafs-home: " .. tostring(nodes) .. ": served here")
 		return dovecot.auth.PASSDB_RESULT_OK, here
 	end
-	local home = home_of(req.user, nodes)
+	local home = sessions_on(req.user, nodes)
+	if home ~= nil then
+		req:log_debug("mhafs-home: sessions open on " .. home.name .. ": served there")
+	else
+		home = home_of(req.user, nodes)
+	end
 	if home == nil or home.id == self then
 		return dovecot.auth.PASSDB_RESULT_OK, here
 	end

@@ -135,6 +135,7 @@ static void status_text(struct hbd *d, FILE *f)
 		fprintf(f, "witness: %s %s\n", d->cfg.witness,
 			!d->witness_checked_ms ? "not-needed" : d->witness_ok ? "reachable" : "unreachable");
 	agent_status(d, f);
+	sessions_status(&d->sessions, f);
 	fprintf(f, "mhafs_told: %s\n", d->peer_reported < 0 ? "nothing-yet" :
 		d->peer_reported ? "peer-up" : "peer-down");
 	fprintf(f, "counters: tx=%llu tx_err=%llu rx_ok=%llu bad_mac=%llu replay=%llu malformed=%llu "

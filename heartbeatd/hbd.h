@@ -14,6 +14,7 @@
 #include "fsm.h"
 #include "health.h"
 #include "proto.h"
+#include "sessions.h"
 #include "vip.h"
 
 #define HBD_TRANS 16
@@ -80,6 +81,7 @@ struct hbd {
 	/* balancing (agent.c) */
 	int agent_fd;
 	struct probe probe;
+	struct sessions sessions;  /* this node's mail sessions, published (sessions.h) */
 	int drained;               /* mhactl drain (persisted) */
 	int ready;                 /* caught up after the start (latched) */
 	char ready_why[AGENT_REASON];

@@ -623,6 +623,8 @@ static int run(struct hbd *d)
 		ctl_close(d);
 		return 1;
 	}
+	if (sessions_start(&d->sessions, &d->cfg) < 0)
+		log_err("sessions: cannot start the thread; this node's sessions are not published");
 	/* a VIP left over from a crash is not ours until the peer agrees */
 	vip_release_all(d);
 	struct health_cfg hc;
@@ -714,6 +716,7 @@ static int run(struct hbd *d)
 		}
 	}
 	health_stop(&d->health);
+	sessions_stop(&d->sessions);
 	agent_close(d);
 	ctl_close(d);
 	close(d->udp_fd);

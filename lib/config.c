@@ -69,6 +69,8 @@ static const struct key_def keys[] = {
 	{ "agent_port",            K_UINT, F(agent_port), 0, 0, 65535, "0" },
 	{ "nodes_file",            K_STR,  F(nodes_file), 0, 0, 0, "/run/mhafs/nodes" },
 	{ "haproxy_socket",        K_STR,  F(haproxy_socket), 0, 0, 0, NULL },
+	{ "sessions_dir",          K_STR,  F(sessions_dir), 0, 0, 0, NULL },
+	{ "sessions_cmd",          K_STR,  F(sessions_cmd), 0, 0, 0, "doveadm -f tab who -1" },
 	{ "metrics_file",          K_STR,  F(metrics_file), 0, 0, 0, NULL },
 	{ "metrics_interval",      K_UINT, F(metrics_interval), 0, 1, 3600, "15" },
 	{ "space_warn_pct",        K_UINT, F(space_warn_pct), 0, 1, 99, "85" },
@@ -397,6 +399,10 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->nodes_file && cfg->nodes_file[0] != '/') {
 		seterr(err, errlen, "nodes_file must be an absolute path");
+		return -1;
+	}
+	if (cfg->sessions_dir && cfg->sessions_dir[0] && cfg->sessions_dir[0] != '/') {
+		seterr(err, errlen, "sessions_dir must be an absolute path (a directory on the mount)");
 		return -1;
 	}
 	if (cfg->space_warn_pct >= cfg->space_crit_pct) {

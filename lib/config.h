@@ -70,6 +70,8 @@ struct config {
 	unsigned agent_port;         /* HAProxy agent-check responder; 0 = off */
 	char *nodes_file;            /* the node table heartbeatd writes */
 	char *haproxy_socket;        /* local HAProxy stats socket (mhactl status) */
+	char *sessions_dir;          /* where nodes publish their users' sessions (on the mount); NULL = off */
+	char *sessions_cmd;          /* lists this node's Dovecot sessions (doveadm who) */
 	/* watching (mhafs/watch.c): metrics and storage-space warnings */
 	char *metrics_file;          /* Prometheus text file, written atomically; NULL = off */
 	unsigned metrics_interval;   /* s between writes */

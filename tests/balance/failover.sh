@@ -6,8 +6,10 @@
 # is killed whole (kill -9 of mhafs, Dovecot, Postfix, heartbeatd, HAProxy).
 #  - the VIP holder's HAProxy takes it out (the time is logged) and after
 #    that no attempt fails: the survivor serves every user, its users too;
-#  - it returns: new logins of its users go back to it, while a session of
-#    one of them held on the survivor during the outage is not cut;
+#  - it returns: new logins of its users go back to it, but a user whose
+#    session held on the survivor during the outage is still open stays
+#    there (Dovecot: one server per mailbox) and that session is not cut;
+#    once it ends, the user's next login goes home;
 #  - its Dovecot, then its Postfix, killed alone under load: its health
 #    checks take the node out the same way, and it returns when restarted;
 #  - no acknowledged message is lost: each is in both nodes' stores.
@@ -75,11 +77,24 @@ victim_back() { e2e_haproxy_up "$H" imap "n$V" && e2e_haproxy_up "$H" smtp "n$V"
 	grep -q "^node $V .* up$" "$(e2e_nodes_file "$H")"; }
 e2e_wait 60 victim_back || e2e_die "node $V did not come back into service"
 e2e_log "node $V is back in service"
-out=$(e2e_client "$E2E_PY" "$BAL" imap-who --vip "$VIP" --users "${VICTIM_USERS// /,}" | tr '\n' ' ')
-[ "$(printf '%s\n' $out | grep -c "^n$V\$")" = "$NV" ] || e2e_die "node $V's users did not go back to it: $out"
-e2e_log "new logins of node $V's users are served by it again: $out"
+RETURNED_USERS=$(printf '%s\n' $VICTIM_USERS | grep -vxF "$held_user" | tr '\n' ' ')
+RETURNED_USERS=${RETURNED_USERS% }
+if [ -n "$RETURNED_USERS" ]; then
+	out=$(e2e_client "$E2E_PY" "$BAL" imap-who --vip "$VIP" --users "${RETURNED_USERS// /,}" | tr '\n' ' ')
+	[ "$(printf '%s\n' $out | grep -c "^n$V\$")" = "$((NV - 1))" ] ||
+		e2e_die "node $V's users without open sessions did not go back to it: $out"
+	e2e_log "new logins of node $V's other users are served by it again: $out"
+fi
+for _ in 1 2 3; do # every new login of the held user, wherever HAProxy sends it
+	out=$(e2e_client "$E2E_PY" "$BAL" imap-who --vip "$VIP" --users "$held_user" | awk '{ print $2 }')
+	[ "$out" = "n$H" ] || e2e_die "$held_user has a session open on node $H, but a new login went to $out"
+done
+e2e_log "$held_user, with a session open on node $H, is still served there after node $V returned"
 : >"$E2E_TMP/held-release"
 wait "$holder" || { cat "$E2E_TMP/held.out" >&2; e2e_die "the session held on node $H was cut when node $V returned"; }
+held_home() { [ "$(e2e_client "$E2E_PY" "$BAL" imap-who --vip "$VIP" --users "$held_user" | awk '{ print $2 }')" = "n$V" ]; }
+e2e_wait 15 held_home || e2e_die "$held_user's session on node $H ended, but the next login did not go home to node $V"
+e2e_log "$held_user's session ended: the next login went home to node $V"
 
 # --- each daemon alone: Dovecot, then Postfix, killed on node V under load;
 # its health checks fail, its agent says down, HAProxy and both node tables

@@ -141,7 +141,7 @@ mhafs_up() { # N: mount node N's mhafs (with its clock offset)
 	off=$([ "$n" = 1 ] && echo "$OFFSET1" || echo "$OFFSET2")
 	E2E_MHAFS_CONF_EXTRA="$(e2e_peer_conf "$n" $((3 - n)))
 $(e2e_hb_conf "$n" $((3 - n)) "$VIP/24")
-$([ "$BALANCE" = 0 ] || e2e_balance_conf "$n")
+$([ "$BALANCE" = 0 ] || e2e_balance_conf "$n" "$(mnt "$n")")
 clock_offset_ms = $off"
 	rotate "$(state "$n")/mhafs.log"
 	e2e_mhafs_mount "$n" "$(backing "$n")" "$(mnt "$n")" "$(state "$n")"

@@ -24,15 +24,19 @@ e2e_balance_init() {
 
 e2e_nodes_file() { printf '%s/run/nodes' "$(e2e_node_dir "$1")"; }
 
-# e2e_balance_conf N: mhafs.conf lines for node N's heartbeatd agent (add
-# them to E2E_MHAFS_CONF_EXTRA with e2e_peer_conf's and e2e_hb_conf's).
+# e2e_balance_conf N [MOUNT]: mhafs.conf lines for node N's heartbeatd agent
+# (add them to E2E_MHAFS_CONF_EXTRA with e2e_peer_conf's and e2e_hb_conf's);
+# MOUNT (default $E2E_TMP/nN-mnt) holds the published sessions.
 # E2E_WEIGHT_<N> sets the node's weight (default: its CPUs).
 e2e_balance_conf() {
-	local w
+	local w d
 	eval "w=\${E2E_WEIGHT_$1:-auto}"
+	d=$(e2e_node_dir "$1")
 	printf 'node_address = %s\nagent_port = %s\nnodes_file = %s\nnode_weight = %s\n' \
 		"$(e2e_ip "$1")" "$E2E_AGENT_PORT" "$(e2e_nodes_file "$1")" "$w"
-	printf 'haproxy_socket = %s/run/haproxy.sock\n' "$(e2e_node_dir "$1")"
+	printf 'haproxy_socket = %s/run/haproxy.sock\n' "$d"
+	printf 'sessions_dir = %s/.mhafs-sessions\nsessions_cmd = doveadm -c %s/conf/dovecot.conf -f tab who -1\n' \
+		"${2:-$E2E_TMP/n$1-mnt}" "$d"
 }
 
 # e2e_balance_mail_conf N: node N's Dovecot include, the Lua passdb and the
@@ -47,6 +51,7 @@ e2e_balance_mail_conf() {
 	sed -e "s|^local nodes_file = .*|local nodes_file = \"${E2E_NODES_FILE_LUA:-$(e2e_nodes_file "$n")}\"|" \
 		-e "s|^local floor_cmd = .*|local floor_cmd = \"${E2E_FLOOR_CMD:-$E2E_SRC/tools/mhafs-modseq-floor -c $d/conf/mhafs.conf -d $d/conf/dovecot.conf -m $E2E_BUILD/tools/mhactl}\"|" \
 		-e "s|^local floor_dir = .*|local floor_dir = \"$d/state/modseq-floor\"|" \
+		-e "s|^local sessions_dir = .*|local sessions_dir = \"$(sed -n 's/^sessions_dir = //p' "$d/conf/mhafs.conf")\"|" \
 		"$E2E_SRC/conf/mhafs-home.lua" >"$d/conf/mhafs-home.lua" || e2e_die "no mhafs-home.lua"
 	e2e_render "$E2E_SRC/conf/dovecot-balance.conf.in" "$d/conf/dovecot-balance.conf" \
 		NODE_ADDRS="$addrs" NODE_ADDR="$(e2e_ip "$n")" NODE_NAME="n$n" LUA_FILE="$d/conf/mhafs-home.lua" \
