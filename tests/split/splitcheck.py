@@ -39,26 +39,27 @@ import sys
 import time
 
 DOMAIN_TAG = "split.mhafs.test"
-BASE = 13          # base messages per user, b0..b12
+BASE = 14          # base messages per user, b0..b13
 FOLDER = "Archive"
 
 # What each side does to each user's base messages during the split:
 # (side, op, base index, argument).  b1 is flagged differently on both
 # sides (both flags stay), b8 and b12 (\Seen before the split) lose \Seen
-# on one side and get \Flagged on the other (\Flagged only), b9 gets a
+# on one side and get \Flagged on the other (\Flagged only), b13 gets a
 # keyword on each side (both stay), b4 moved on one side and flagged on
 # the other, b6 expunged on one side and flagged on the other, b10 and b11
 # moved on one side and expunged on the other (the expunge wins: gone on
 # both); b0 is untouched (it carries both keywords from before the split,
-# so both nodes' dovecot-keywords files name them alike).
+# so both nodes' dovecot-keywords files name them alike); b9 is the clock
+# variant's causal check (causal.py), before the split.
 BEFORE_FLAGS = [(0, "$Work $Home"), (8, "\\Seen"), (12, "\\Seen")]
 SPLIT_OPS = [
     (1, "unflag", 8, "\\Seen"),
     (2, "flag", 8, "\\Flagged"),
     (2, "unflag", 12, "\\Seen"),
     (1, "flag", 12, "\\Flagged"),
-    (1, "flag", 9, "$Work"),
-    (2, "flag", 9, "$Home"),
+    (1, "flag", 13, "$Work"),
+    (2, "flag", 13, "$Home"),
     (1, "flag", 1, "\\Seen"),
     (1, "flag", 2, "\\Answered"),
     (1, "move", 4, FOLDER),
