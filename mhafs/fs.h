@@ -35,6 +35,11 @@ struct mhafs {
 	struct reserve control_reserve; /* in the store: space kept for Dovecot's control files */
 	atomic_ulong ops_journaled;
 	atomic_ulong ops_local;
+	/* held from an unlink's path lookup to its entry's record, and from a
+	 * content entry's last path lookup to its record: a file written in
+	 * place and removed by another process meanwhile is journaled either
+	 * written-then-removed or not written (fs_journal.c) */
+	pthread_mutex_t ns_lock;
 };
 
 /* The operation table (fs_meta.c fills the name ops, fs_data.c the rest). */

@@ -152,11 +152,17 @@ int fs_gate(struct mhafs *fs)
 }
 
 /* Record one entry; wait: return only once the peer holds it (sync mode). */
+static int replicated_path_of(struct mhafs *fs, struct inode *in, char *buf, size_t len);
+
+/* recheck: the content's inode, written in place; its path is looked up
+ * again after the hash, under ns_lock with the record, so an unlink by
+ * another process in between is not followed by this content. */
 static int journal_entry(struct mhafs *fs, enum jop op, const char *path, const char *path2,
 			 const char *xname, uint32_t flags, const struct stat *st, int content_fd,
-			 int wait)
+			 int wait, struct inode *recheck)
 {
 	struct jentry e;
+	char now_path[PATH_MAX];
 	int rc;
 
 	memset(&e, 0, sizeof(e));
@@ -186,9 +192,19 @@ static int journal_entry(struct mhafs *fs, enum jop op, const char *path, const 
 		e.has_hash = 1;
 		e.st.st_size = (off_t)size;
 	}
+	if (recheck) {
+		pthread_mutex_lock(&fs->ns_lock);
+		if ((rc = replicated_path_of(fs, recheck, now_path, sizeof(now_path))) <= 0) {
+			pthread_mutex_unlock(&fs->ns_lock);
+			return rc; /* removed (or moved out of the store) meanwhile */
+		}
+		e.path = now_path;
+	}
 	rc = journal_record(fs->journal, &e);
 	if (rc == -ENOSPC && release_reserve(fs))
 		rc = journal_record(fs->journal, &e);
+	if (recheck)
+		pthread_mutex_unlock(&fs->ns_lock);
 	if (rc < 0) {
 		if (!atomic_exchange(&fs->journal_failed, 1))
 			log_err("journal: cannot record %s %s: %s (the next start runs the full check)",
@@ -210,7 +226,7 @@ static int journal_entry(struct mhafs *fs, enum jop op, const char *path, const 
 int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path2,
 	       const char *xname, uint32_t flags, const struct stat *st, int content_fd)
 {
-	return journal_entry(fs, op, path, path2, xname, flags, st, content_fd, op == JOP_COMMIT);
+	return journal_entry(fs, op, path, path2, xname, flags, st, content_fd, op == JOP_COMMIT, NULL);
 }
 
 static int stat_child(struct inode *parent, const char *name, struct stat *st)
@@ -374,7 +390,7 @@ int fs_journal_content(struct mhafs *fs, struct inode *in)
 		return rc;
 	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	return fs_journal(fs, JOP_WRITE, path, NULL, NULL, 0, &st, in->fd);
+	return journal_entry(fs, JOP_WRITE, path, NULL, NULL, 0, &st, in->fd, 0, in);
 }
 
 /* An fsync of a file under an fsync_commit pattern is its commit point:
@@ -394,7 +410,7 @@ int fs_journal_fsync(struct mhafs *fs, struct inode *in)
 		return 0;
 	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	return journal_entry(fs, JOP_WRITE, path, NULL, NULL, 0, &st, in->fd, 1);
+	return journal_entry(fs, JOP_WRITE, path, NULL, NULL, 0, &st, in->fd, 1, in);
 }
 
 int fs_journal_xattr(struct mhafs *fs, enum jop op, struct inode *in, const char *name)

@@ -352,12 +352,16 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, in
 	int have = fs_child_path(fs, p, name, path, sizeof(path)) == 0;
 	char moved_to[PATH_MAX];
 	int moved = have && op == JOP_UNLINK && fs_moved_to(fs, p, name, path, moved_to, sizeof(moved_to));
+	pthread_mutex_lock(&fs->ns_lock);
 	if (unlinkat(p->fd, name, flags) < 0) {
-		fuse_reply_err(req, errno);
+		int err = errno;
+		pthread_mutex_unlock(&fs->ns_lock);
+		fuse_reply_err(req, err);
 		return;
 	}
 	if (have)
 		fs_journal_removed(fs, op, path, moved ? moved_to : NULL);
+	pthread_mutex_unlock(&fs->ns_lock);
 	fs_dotlock_give(fs, p, name, 0);
 	fuse_reply_err(req, 0);
 }

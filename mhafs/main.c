@@ -351,6 +351,7 @@ int main(int argc, char **argv)
 	umask(0); /* the kernel applies the caller's umask; modes arrive final */
 	signal(SIGPIPE, SIG_IGN);
 	memset(&fs, 0, sizeof(fs));
+	pthread_mutex_init(&fs.ns_lock, NULL);
 	config_defaults(&cfg);
 	if (parse_cmdline(argc, argv, &cl) < 0) {
 		usage(stderr);
