@@ -8,8 +8,9 @@
 #     each with its manual page, every manual page of man/Makefile.inc, the
 #     units and drop-ins of systemd/, the unmount helper, tmpfiles.d and
 #     sysusers.d entries, the docs, and every file of conf/ as an example;
-#   - its postinst: sysusers and tmpfiles run, and an upgrade restarts both
-#     services in one systemctl call (one transaction, which orders them);
+#   - its postinst: sysusers and tmpfiles run, and an upgrade reloads
+#     systemd, then restarts both services in one systemctl call (one
+#     transaction, which orders them);
 #   - lintian: no error (E:) tag; every tag is printed;
 #   - systemd-analyze verify, without any output, on the units as packaged
 #     (their ExecStart paths pointed at the unpacked package, since nothing
@@ -25,7 +26,9 @@ skip() { say "SKIP: $*"; exit 77; }
 fails=0
 fail() { say "FAIL: $*"; fails=$((fails + 1)); }
 
-for t in git dpkg-buildpackage dpkg-checkbuilddeps dpkg-deb dh lintian systemd-analyze; do
+. "$top_srcdir/tests/pkg/lib.sh"
+t=$(pkg_tools_missing) && skip "$t not installed (tools/install-deps)"
+for t in lintian systemd-analyze; do
 	command -v "$t" >/dev/null 2>&1 || skip "$t not installed (tools/install-deps)"
 done
 git -C "$top_srcdir" rev-parse --verify -q HEAD >/dev/null 2>&1 || skip "$top_srcdir is not a git checkout"
@@ -33,20 +36,16 @@ git -C "$top_srcdir" rev-parse --verify -q HEAD >/dev/null 2>&1 || skip "$top_sr
 T=$(mktemp -d /tmp/mhafs-pkg.XXXXXX) || exit 1
 trap 'rm -rf "$T"' EXIT INT TERM
 mkdir "$T/src" "$T/root" "$T/units"
-git -C "$top_srcdir" archive --format=tar HEAD | tar -x -C "$T/src" || { say "git archive failed"; exit 1; }
-[ -f "$T/src/debian/control" ] || { say "HEAD has no debian/control"; exit 1; }
+pkg_export "$T/src" || { say "git archive failed, or HEAD has no debian/control"; exit 1; }
 (cd "$T/src" && dpkg-checkbuilddeps) >"$T/deps.log" 2>&1 || skip "build dependencies missing: $(cat "$T/deps.log")"
 
 # ---- build ----
 start=$(date +%s)
-if ! (cd "$T/src" && DEB_BUILD_OPTIONS="nocheck noddebs" dpkg-buildpackage -us -uc -b -j"$(nproc)") \
-	>"$T/build.log" 2>&1; then
+if ! deb=$(pkg_build "$T/src" "$T/build.log"); then
 	tail -n 40 "$T/build.log"
-	say "FAIL: dpkg-buildpackage failed"
+	say "FAIL: dpkg-buildpackage failed, or wrote no mhafs_*.deb"
 	exit 1
 fi
-deb=$(ls "$T"/mhafs_*.deb 2>/dev/null | head -n 1)
-[ -n "$deb" ] || { say "FAIL: no mhafs_*.deb built"; exit 1; }
 say "built $(basename "$deb") in $(($(date +%s) - start)) s"
 
 # ---- contents ----
@@ -92,6 +91,10 @@ grep -q 'systemd-tmpfiles.*mhafs' "$pi" || fail "postinst does not create /var/l
 # an upgrade: nothing stopped before, both restarted (if running) after
 grep -Eq "deb-systemd-invoke (try-)?restart '?heartbeatd.service'? '?mhafs.service'?" "$pi" ||
 	fail "postinst does not restart heartbeatd and mhafs in one call: $(grep deb-systemd-invoke "$pi")"
+# ... after systemd has read the new units (tests/pkg/chroot-install.sh
+# runs the maintainer scripts)
+awk '/systemctl --system daemon-reload/ { r = NR } /deb-systemd-invoke try-restart/ { t = NR }
+	END { exit !(r && t && r < t) }' "$pi" || fail "postinst does not reload systemd before the restart"
 ! grep -q 'deb-systemd-invoke stop' "$T/control/preinst" 2>/dev/null ||
 	fail "preinst stops the services before an upgrade"
 grep -Eq "deb-systemd-invoke stop '?heartbeatd.service'? '?mhafs.service'?" "$T/control/prerm" 2>/dev/null ||
