@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "homenode.h"
@@ -54,6 +55,42 @@ static void list_not_up(const struct hn_table *t, size_t skip, char *buf, size_t
 		}
 }
 
+/* Who serves login now: the one up node with its sessions open (the
+ * published sessions_dir, heartbeatd's sessions.c), else the home node, as
+ * Dovecot's routing script decides. */
+static void served_by(const struct config *cfg, const struct hn_table *t, const char *login,
+		      const struct hn_node *home)
+{
+	char key[256], path[4400], with[256] = "";
+	size_t n = 0, at = 0;
+	snprintf(key, sizeof(key), "%s", login);
+	for (char *p = key; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 32);
+	if (cfg->sessions_dir && cfg->sessions_dir[0] && !strchr(key, '/') && key[0] != '.') {
+		for (size_t i = 0; i < t->n; i++) {
+			if (t->nodes[i].state != HN_UP)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/%s", cfg->sessions_dir, t->nodes[i].name, key);
+			if (access(path, F_OK) == 0) {
+				size_t l = strlen(with);
+				snprintf(with + l, sizeof(with) - l, "%s%s", n ? " " : "", t->nodes[i].name);
+				at = i;
+				n++;
+			}
+		}
+	}
+	if (n == 1) {
+		printf("serves=%s\n", t->nodes[at].name);
+		printf("sessions=open on %s: served there until they end%s%s\n", t->nodes[at].name,
+		       t->nodes + at == home ? "" : ", not by the home node ", t->nodes + at == home ? "" : home->name);
+	} else {
+		printf("serves=%s\n", home->name);
+		printf("sessions=%s%s\n", !cfg->sessions_dir || !cfg->sessions_dir[0] ? "not published (no sessions_dir)"
+		       : n ? "open on " : "none open on an up node", with);
+	}
+}
+
 int cmd_user(const struct config *cfg, int argc, char **argv)
 {
 	if (argc != 2 || !argv[1][0]) {
@@ -90,6 +127,7 @@ int cmd_user(const struct config *cfg, int argc, char **argv)
 		       t.nodes[nat].name, hn_state_name(t.nodes[nat].state), h->name, up);
 	}
 	printf("natural_home=%s (id %u)\n", t.nodes[nat].name, t.nodes[nat].id);
+	served_by(cfg, &t, login, h);
 	for (size_t i = 0; i < t.n; i++) {
 		const struct hn_node *nd = &t.nodes[i];
 		printf("score_%s=%.6g (id %u, weight %u, %s%s)\n", nd->name,

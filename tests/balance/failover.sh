@@ -90,6 +90,10 @@ for _ in 1 2 3; do # every new login of the held user, wherever HAProxy sends it
 	[ "$out" = "n$H" ] || e2e_die "$held_user has a session open on node $H, but a new login went to $out"
 done
 e2e_log "$held_user, with a session open on node $H, is still served there after node $V returned"
+for n in 1 2; do # mhactl user says so on both nodes
+	says=$("$E2E_BUILD/tools/mhactl" -c "$(e2e_node_dir "$n")/conf/mhafs.conf" user "$held_user" | sed -n 's/^serves=//p')
+	[ "$says" = "n$H" ] || e2e_die "node $n's mhactl user $held_user says serves=$says, not n$H"
+done
 : >"$E2E_TMP/held-release"
 wait "$holder" || { cat "$E2E_TMP/held.out" >&2; e2e_die "the session held on node $H was cut when node $V returned"; }
 held_home() { [ "$(e2e_client "$E2E_PY" "$BAL" imap-who --vip "$VIP" --users "$held_user" | awk '{ print $2 }')" = "n$V" ]; }
