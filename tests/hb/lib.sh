@@ -39,6 +39,9 @@ peer_of() { case $1 in a) echo b ;; b) echo a ;; esac; }
 bg() {
 	name=$1 ns=$2
 	shift 2
+	# one process per name: a second start (svc_start again after
+	# svc_stop, which leaves the mhafs stub) would lose the first's pid
+	[ -f "$T/$name.pid" ] && stop "$name"
 	ip netns exec "$ns" "$@" >>"$T/$name.log" 2>&1 &
 	echo $! >"$T/$name.pid"
 }
