@@ -332,13 +332,7 @@ static int content_of_message_here(struct applier *a, struct jentry *e, int pfd,
 		log_notice("conflict: content of %s from node %u is this node's message %s: merged flag "
 			   "by flag, now %s", e->path, e->origin, local, target);
 		a->n_flags_merged++;
-		snprintf(a->redirect, sizeof(a->redirect), "%s", local);
-		snprintf(a->redirect2, sizeof(a->redirect2), "%s", target);
-		e->path = a->redirect;
-		e->path2 = a->redirect2;
-		e->op = JOP_RENAME;
-		e->flags = 0;
-		a->entry_changed = 1;
+		apply_record_rename(a, e, local, target);
 		*skipped = 0;
 		return 1;
 	}
@@ -361,13 +355,7 @@ static int content_of_message_here(struct applier *a, struct jentry *e, int pfd,
 	log_notice("conflict: content of %s from node %u is this node's message %s: renamed to the "
 		   "peer's name (theirs is newer: last writer wins)", e->path, e->origin, local);
 	a->n_remote_newer++;
-	/* the catalog records what was done here: the rename */
-	snprintf(a->redirect, sizeof(a->redirect), "%s", local);
-	e->path2 = e->path;
-	e->path = a->redirect;
-	e->op = JOP_RENAME;
-	e->flags = 0;
-	a->entry_changed = 1;
+	apply_record_rename(a, e, local, e->path);
 	return 1;
 }
 

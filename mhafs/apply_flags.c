@@ -47,6 +47,17 @@ static int target_path(const char *local, const char *dst, uint64_t flags, char 
 	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
+void apply_record_rename(struct applier *a, struct jentry *e, const char *from, const char *to)
+{
+	snprintf(a->redirect2, sizeof(a->redirect2), "%s", to); /* to may be e->path */
+	snprintf(a->redirect, sizeof(a->redirect), "%s", from);
+	e->path = a->redirect;
+	e->path2 = a->redirect2;
+	e->op = JOP_RENAME;
+	e->flags = 0;
+	a->entry_changed = 1;
+}
+
 int apply_move_here(struct applier *a, const char *from, const char *to)
 {
 	const char *fname, *tname;
@@ -151,11 +162,7 @@ int apply_flag_change(struct applier *a, struct jentry *e, int pfd, const char *
 		log_notice("conflict: flags %s -> %s from node %u merged flag by flag with this node's "
 			   "%s: now %s", e->path, e->path2, e->origin, local, target);
 		a->n_flags_merged++;
-		snprintf(a->redirect, sizeof(a->redirect), "%s", local);
-		snprintf(a->redirect2, sizeof(a->redirect2), "%s", target);
-		e->path = a->redirect;
-		e->path2 = a->redirect2;
-		a->entry_changed = 1;
+		apply_record_rename(a, e, local, target);
 	}
 	return 1;
 }

@@ -37,6 +37,9 @@ int apply_flag_change(struct applier *a, struct jentry *e, int pfd, const char *
  * are not merged flag by flag, -errno. */
 int apply_flags_content(struct applier *a, const struct jentry *e, const char *local, char *target,
 			size_t len);
+/* The catalog records e, applied here, as this node's rename of from to
+ * to (either may be e's own paths). */
+void apply_record_rename(struct applier *a, struct jentry *e, const char *from, const char *to);
 /* Rename from to to beneath the root, durably.  0 or -errno. */
 int apply_move_here(struct applier *a, const char *from, const char *to);
 

@@ -111,7 +111,7 @@ int catalog_put(struct journal *j, const char *path, const struct crow *r)
 	sqlite3_bind_int64(s, 14, bkt);
 	rc = jexec(j, S_CPUT);
 	/* a row put directly (the start-up check) takes its digests along */
-	if (rc == SQLITE_OK && !j->mt_suspended && !j->mt_defer && !j->mt_in_apply)
+	if (rc == SQLITE_OK && !j->mt_suspended && !j->mt_defer)
 		rc = mtree_flush(j);
 	return rc;
 }
@@ -131,7 +131,7 @@ int catalog_forget(struct journal *j, const char *path)
 		rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(j->db);
 	}
 	sqlite3_finalize(s);
-	if (rc == SQLITE_OK && !j->mt_suspended && !j->mt_defer && !j->mt_in_apply)
+	if (rc == SQLITE_OK && !j->mt_suspended && !j->mt_defer)
 		rc = mtree_flush(j);
 	return rc;
 }
@@ -555,15 +555,7 @@ int catalog_apply(struct journal *j, const struct jentry *e)
 {
 	if ((int)e->op < 1 || (int)e->op > JOP_MAX || !op_table[e->op])
 		return SQLITE_MISUSE;
-	if (j->mt_defer) /* the batch writer flushes (or discards) at its end */
-		return op_table[e->op](j, e);
-	mtree_discard(j); /* left by a failed, rolled back change */
-	j->mt_in_apply = 1;
-	int rc = op_table[e->op](j, e);
-	j->mt_in_apply = 0;
-	if (rc == SQLITE_OK)
-		rc = mtree_flush(j);
-	else
-		mtree_discard(j);
-	return rc;
+	/* its digest-tree deltas wait for the transaction's end (every
+	 * caller sets mt_defer: mtree_txn_end, mtree_txn_done) */
+	return op_table[e->op](j, e);
 }

@@ -86,8 +86,7 @@ struct journal {
 	struct mt_map *mt_committed;
 	int64_t mt_since_ms; /* CLOCK_MONOTONIC ms of the oldest of them */
 	int mt_suspended;
-	int mt_defer;        /* a batch writes the queued changes at its end */
-	int mt_in_apply;     /* inside catalog_apply, which writes them at its end */
+	int mt_defer;        /* in a transaction that ends with mtree_txn_end/done */
 };
 
 /* SQL text of every prepared statement (journal.c prepares them). */

@@ -58,15 +58,11 @@ static void list_not_up(const struct hn_table *t, size_t skip, char *buf, size_t
 /* Who serves login now: the one up node with its sessions open (the
  * published sessions_dir, heartbeatd's sessions.c), else the home node, as
  * Dovecot's routing script decides. */
-static void served_by(const struct config *cfg, const struct hn_table *t, const char *login,
+static void served_by(const struct config *cfg, const struct hn_table *t, const char *key,
 		      const struct hn_node *home)
 {
-	char key[256], path[4400], with[256] = "";
+	char path[4400], with[256] = "";
 	size_t n = 0, at = 0;
-	snprintf(key, sizeof(key), "%s", login);
-	for (char *p = key; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p + 32);
 	if (cfg->sessions_dir && cfg->sessions_dir[0] && !strchr(key, '/') && key[0] != '.') {
 		for (size_t i = 0; i < t->n; i++) {
 			if (t->nodes[i].state != HN_UP)
@@ -109,11 +105,14 @@ int cmd_user(const struct config *cfg, int argc, char **argv)
 	int rc = homenode_pick(t.nodes, t.n, t.self_id, login, &home);
 	homenode_pick_all(t.nodes, t.n, login, &nat);
 	const struct hn_node *h = &t.nodes[home];
+	char key[256]; /* the login as the routing script keys it: ASCII lowercased */
+	snprintf(key, sizeof(key), "%s", login);
+	for (char *p = key; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p + 32);
 	printf("user=%s\n", login);
-	printf("key=");
-	for (const char *p = login; *p; p++)
-		putchar(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-	printf("\nhome=%s (id %u, %s)\n", h->name, h->id, h->address);
+	printf("key=%s\n", key);
+	printf("home=%s (id %u, %s)\n", h->name, h->id, h->address);
 	char up[256], others[512];
 	list_up(&t, up, sizeof(up));
 	if (rc == 1) {
@@ -127,7 +126,7 @@ int cmd_user(const struct config *cfg, int argc, char **argv)
 		       t.nodes[nat].name, hn_state_name(t.nodes[nat].state), h->name, up);
 	}
 	printf("natural_home=%s (id %u)\n", t.nodes[nat].name, t.nodes[nat].id);
-	served_by(cfg, &t, login, h);
+	served_by(cfg, &t, key, h);
 	for (size_t i = 0; i < t.n; i++) {
 		const struct hn_node *nd = &t.nodes[i];
 		printf("score_%s=%.6g (id %u, weight %u, %s%s)\n", nd->name,
