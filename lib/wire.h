@@ -21,10 +21,13 @@
  *   1  the first release;
  *   2  an UNLINK entry may carry path2, where a moved message went, and
  *      the flag JOP_UNLINK_RESTATED (the reconciliation walk's);
- *   3  the sender tells the peer its free space in WIRE_SPACE frames.
+ *   3  the sender tells the peer its free space in WIRE_SPACE frames;
+ *   4  the sender follows each entry someone waits on (a commit, a lock
+ *      grant) with a PING, so the receiver may hold the others back to
+ *      share one sync and acknowledgement.
  * A node speaks the highest level both know, so a pair mid-upgrade keeps
  * replicating; the frame format stays WIRE_VERSION at every level. */
-#define WIRE_PROTO 3
+#define WIRE_PROTO 4
 #define WIRE_HDR_LEN 16
 #define WIRE_MAX_PAYLOAD (1024u * 1024u)
 #define WIRE_NAME_MAX 63          /* node name: [A-Za-z0-9._-]{1,63} */

@@ -77,8 +77,9 @@ static void answer_status(struct ctl *c, FILE *out)
 			"\nbacklog_bytes=%" PRIu64 "\n", st.last_seq, st.acked_seq, st.backlog_ops,
 			st.backlog_bytes);
 		fprintf(out, "sent_ops=%" PRIu64 "\nsent_bytes=%" PRIu64 "\napplied_ops=%" PRIu64
-			"\napplied_skipped=%" PRIu64 "\npeer_applied_seq=%" PRIu64 "\n",
-			st.sent_ops, st.sent_bytes, st.applied_ops, st.applied_skipped, st.peer_applied_seq);
+			"\napplied_skipped=%" PRIu64 "\npeer_applied_seq=%" PRIu64 "\napply_syncs=%" PRIu64 "\n",
+			st.sent_ops, st.sent_bytes, st.applied_ops, st.applied_skipped, st.peer_applied_seq,
+			st.apply_syncs);
 		fprintf(out, "conflicts_last_writer_theirs=%" PRIu64 "\nconflicts_last_writer_ours=%" PRIu64
 			"\nconflicts_expunge_wins=%" PRIu64 "\nconflicts_applied_to_local_version=%" PRIu64 "\n",
 			st.conflicts_theirs_newer, st.conflicts_ours_newer, st.conflicts_expunge_wins,

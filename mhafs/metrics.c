@@ -78,6 +78,8 @@ static const struct {
 	{ "mhafs_replication_sent_bytes_total", "counter", "content bytes sent to the peer", RS(sent_bytes), 1 },
 	{ "mhafs_replication_applied_ops_total", "counter", "entries of the peer applied here",
 	  RS(applied_ops), 1 },
+	{ "mhafs_replication_apply_syncs_total", "counter",
+	  "syncs of the store for the peer's entries (one per group of entries)", RS(apply_syncs), 1 },
 	{ "mhafs_replication_applied_skipped_total", "counter",
 	  "entries of the peer skipped here (already there or superseded)", RS(applied_skipped), 1 },
 	{ "mhafs_commit_waits_total", "counter", "commits that waited for the peer's acknowledgement",

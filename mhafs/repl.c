@@ -128,6 +128,14 @@ void repl_peer_hint(struct repl *r, int up)
 		kick(r->wake_fd); /* reconnect now rather than after the back-off */
 }
 
+void repl_want_ack_locked(struct repl *r, uint64_t seq)
+{
+	if (seq > r->ack_wanted) {
+		r->ack_wanted = seq;
+		kick(r->notify_fd); /* the sender sends the PING that asks */
+	}
+}
+
 void repl_commit_wait(struct repl *r, uint64_t seq)
 {
 	struct timespec dl;
@@ -142,6 +150,7 @@ void repl_commit_wait(struct repl *r, uint64_t seq)
 	pthread_mutex_lock(&r->lock);
 	if (r->synced && r->acked < seq) {
 		r->commit_waits++;
+		repl_want_ack_locked(r, seq);
 		while (!r->stop && r->synced && r->acked < seq) {
 			if (pthread_cond_timedwait(&r->cond, &r->lock, &dl) == ETIMEDOUT) {
 				if (r->acked >= seq || !r->synced)
@@ -184,6 +193,7 @@ void repl_get_status(struct repl *r, struct repl_status *st)
 	st->sent_bytes = r->sent_bytes;
 	st->applied_ops = r->applied_ops;
 	st->applied_skipped = r->applied_skipped;
+	st->apply_syncs = r->apply_syncs;
 	st->conflicts_theirs_newer = r->applier.n_remote_newer;
 	st->conflicts_ours_newer = r->applier.n_local_newer;
 	st->conflicts_expunge_wins = r->applier.n_expunged;
@@ -234,6 +244,7 @@ struct repl *repl_start(struct mhafs *fs, char *err, size_t errlen)
 	r->peer_hint = -1;
 	r->listen_fd = -1;
 	r->applier.staging_fd = -1;
+	r->applier.mark_fd = -1;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -268,6 +279,11 @@ struct repl *repl_start(struct mhafs *fs, char *err, size_t errlen)
 	r->applier.hlc_arg = fs->journal;
 	r->applier.inval = applier_inval;
 	r->applier.inval_arg = r;
+	r->applier.mark_fd = open(cfg->state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (r->applier.mark_fd < 0) {
+		snprintf(err, errlen, "state_dir %s: %s", cfg->state_dir, strerror(errno));
+		goto fail;
+	}
 	if (repl_lock_init(r) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;

@@ -49,6 +49,7 @@ struct repl_status {
 	uint64_t backlog_ops, backlog_bytes;
 	uint64_t sent_ops, sent_bytes;
 	uint64_t applied_ops, applied_skipped, peer_applied_seq;
+	uint64_t apply_syncs;     /* group commits: syncs of applied entries */
 	/* split-brain conflicts resolved, by rule */
 	uint64_t conflicts_theirs_newer, conflicts_ours_newer, conflicts_expunge_wins,
 		conflicts_redirected, conflicts_removals_met, conflicts_flags_merged, uidlist_merges;

@@ -27,12 +27,17 @@ struct repl {
 	int notify_fd;            /* eventfd: journal has new entries */
 	int wake_fd;              /* eventfd: stop or peer hint */
 	uint64_t acked;
+	/* the highest of our seqs someone waits to see acknowledged (a commit,
+	 * a lock grant's barrier): the sender follows it with a PING, which
+	 * makes the peer's receiver sync and acknowledge at once (level 4) */
+	uint64_t ack_wanted;
 	int out_connected, synced, in_connected, peer_hint;
 	int out_proto;            /* protocol level agreed on our stream (wire.h WIRE_PROTO) */
 	int drop_out;             /* commit wait timed out: reconnect */
 	int full_sync;            /* a full sync is being streamed */
 	struct tls_conn *out_conn, *in_conn; /* for repl_stop's abort; under lock */
 	uint64_t sent_ops, sent_bytes, applied_ops, applied_skipped, peer_applied;
+	uint64_t apply_syncs;      /* receiver's syncs (group commits) */
 	uint64_t commit_waits, commit_timeouts, last_ack_lag_us;
 	/* reconciliation walks toward the peer (repl_send.c) */
 	uint64_t rec_runs, rec_nodes, rec_entries, rec_diffs, rec_sent, rec_last_ms;
@@ -63,6 +68,9 @@ struct repl {
 
 void repl_set_error(struct repl *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void repl_queue_inval(struct repl *r, const char *path);
+/* Someone waits for the peer to acknowledge seq: ask for it now (under
+ * r->lock). */
+void repl_want_ack_locked(struct repl *r, uint64_t seq);
 uint64_t repl_now_us(void);
 
 /* The full-sync mark: 1 if set (clear: remove it, 1 if it was there). */

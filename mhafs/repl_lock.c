@@ -427,6 +427,8 @@ static void barrier(struct repl *r)
 	uint64_t want = atomic_load(&r->locks->journaled);
 	deadline_in(&dl, r->cfg->sync_timeout_ms);
 	pthread_mutex_lock(&r->lock);
+	if (r->synced && r->acked < want)
+		repl_want_ack_locked(r, want);
 	while (!r->stop && r->synced && r->acked < want)
 		if (pthread_cond_timedwait(&r->cond, &r->lock, &dl) == ETIMEDOUT)
 			break;
@@ -639,7 +641,12 @@ static int defer_grant(struct repl *r, uint64_t id)
 		g->id = id;
 		g->want = atomic_load(&l->journaled);
 		deadline_in(&g->deadline, r->cfg->sync_timeout_ms);
+		uint64_t want = g->want;
 		pthread_mutex_unlock(&l->mu);
+		pthread_mutex_lock(&r->lock);
+		if (r->synced && r->acked < want)
+			repl_want_ack_locked(r, want);
+		pthread_mutex_unlock(&r->lock);
 		return 0;
 	}
 	pthread_mutex_unlock(&l->mu);

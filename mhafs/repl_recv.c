@@ -102,6 +102,11 @@ static int recv_content(struct repl *r, struct tls_conn *c, uint64_t len, struct
  * The encoded entry is kept so the catalog update can follow the sync. */
 #define BATCH_MAX 64
 #define GRANT_POLL_MS 2   /* how often pending lock grants are looked at */
+/* From a level-4 sender, which follows every entry someone waits on with a
+ * PING, a pause in the stream does not end the batch: entries nobody waits
+ * on (Dovecot's uidlist rename after a delivery's commit, say) wait up to
+ * this long to share the next sync and transaction. */
+#define GATHER_MS 10
 
 struct batch {
 	uint8_t *store;                  /* BATCH_MAX * JENTRY_MAX_ENCODED */
@@ -110,6 +115,7 @@ struct batch {
 	int local[BATCH_MAX];            /* journal the result as our own write */
 	int skipped[BATCH_MAX];          /* not applied: the catalog keeps ours */
 	int n, any_new;
+	uint64_t since_us;               /* when the oldest entry arrived */
 };
 
 /* A merge made a version that neither node had: journal it as ours, so
@@ -163,6 +169,11 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 		if (c)
 			send_error(c, WIRE_ERR_APPLY, "syncfs: %s", strerror(-rc));
 		return rc;
+	}
+	if (b->any_new) {
+		pthread_mutex_lock(&r->lock);
+		r->apply_syncs++;
+		pthread_mutex_unlock(&r->lock);
 	}
 	/* the batch's catalog records in one transaction */
 	rc = journal_apply_begin(r->fs->journal);
@@ -480,6 +491,7 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 	r->peer_applied = applied;
 	pthread_mutex_unlock(&r->lock);
 	uint64_t last_frame = repl_now_us();
+	int gather = proto >= 4;
 	struct batch b = { .n = 0 };
 	b.store = malloc((size_t)BATCH_MAX * JENTRY_MAX_ENCODED);
 	if (!b.store) {
@@ -500,10 +512,22 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 		int pending = repl_lock_due(r, c);
 		if (pending < 0)
 			break;
-		if (pending > 0 && tls_pending(c) == 0) {
+		/* a gathered batch is synced once it is GATHER_MS old */
+		int wait_ms = -1;
+		if (b.n > 0) {
+			uint64_t age = repl_now_us() - b.since_us;
+			wait_ms = age >= GATHER_MS * 1000u ? 0 : (int)((GATHER_MS * 1000u - age + 999) / 1000);
+		}
+		if (pending > 0 && (wait_ms < 0 || wait_ms > GRANT_POLL_MS))
+			wait_ms = GRANT_POLL_MS;
+		if (wait_ms >= 0 && tls_pending(c) == 0) {
 			struct pollfd gp = { .fd = tls_conn_fd(c), .events = POLLIN };
-			if (poll(&gp, 1, GRANT_POLL_MS) == 0)
+			if (poll(&gp, 1, wait_ms) == 0) {
+				if (b.n > 0 && repl_now_us() - b.since_us >= GATHER_MS * 1000u &&
+				    flush_batch(r, c, &b) < 0)
+					break;
 				continue;
+			}
 		}
 		rc = wire_recv(c, &m, buf, WIRE_MAX_PAYLOAD);
 		if (rc == WIRE_ETIMEDOUT) {
@@ -527,16 +551,22 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 			break;
 		}
 		if (m.type == WIRE_OP) {
+			if (b.n == 0)
+				b.since_us = repl_now_us();
 			if (handle_op(r, c, &m.u.op, origin, &applied, buf, &b) < 0)
 				break;
-			/* group commit: sync and acknowledge when the stream pauses */
+			/* group commit: sync and acknowledge when the stream pauses
+			 * (a level-4 sender's PING says when someone waits) */
 			struct pollfd pp = { .fd = tls_conn_fd(c), .events = POLLIN };
-			if ((b.n == BATCH_MAX || (tls_pending(c) == 0 && poll(&pp, 1, 0) == 0)) &&
+			if ((b.n == BATCH_MAX || (gather && repl_now_us() - b.since_us >= GATHER_MS * 1000u) ||
+			     (!gather && tls_pending(c) == 0 && poll(&pp, 1, 0) == 0)) &&
 			    flush_batch(r, c, &b) < 0)
 				break;
 			continue;
 		}
-		if (flush_batch(r, c, &b) < 0)
+		/* a lock request or a space report needs the entries applied (they
+		 * are), not synced: the batch goes on gathering */
+		if (!(gather && (m.type == WIRE_LOCK || m.type == WIRE_SPACE)) && flush_batch(r, c, &b) < 0)
 			break;
 		if (m.type == WIRE_PING) {
 			struct wire_ping pong = m.u.ping;

@@ -216,6 +216,23 @@ static int handle_reply(struct repl *r, struct tls_conn *c, uint8_t *buf)
 	return repl_handle_frame(r, &m);
 }
 
+/* A PING right after an entry someone waits on (a commit, a lock grant's
+ * barrier) asks the peer to sync and acknowledge what it holds now: a
+ * level-4 receiver otherwise gathers entries for a few ms, so that the
+ * ones nobody waits on share a sync with the next.  *asked: the last seq
+ * sent when this stream last asked. */
+static int ask_ack(struct repl *r, struct tls_conn *c, uint64_t next, uint64_t *asked)
+{
+	pthread_mutex_lock(&r->lock);
+	uint64_t want = r->ack_wanted, acked = r->acked;
+	pthread_mutex_unlock(&r->lock);
+	if (want <= acked || want <= *asked || next < want)
+		return 0;
+	*asked = next;
+	struct wire_ping ping = { .nonce = repl_now_us(), .hlc = 0 };
+	return wire_send(c, WIRE_PING, &ping);
+}
+
 static void drain(int fd)
 {
 	uint64_t v;
@@ -385,7 +402,7 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 			 r->cfg->peer_name, resume, last);
 
 	uint64_t last_ack_seen = repl_now_us(), last_sent_at = repl_now_us(), pruned = resume;
-	uint64_t acked_before = resume, space_sent = 0;
+	uint64_t acked_before = resume, space_sent = 0, ack_asked = 0;
 	int walked = 0;
 	/* the tombstone collection runs every tenth of the hold, 1 s to 1 min */
 	uint64_t gc_every = (uint64_t)r->cfg->tombstone_hold * 100000u, last_gc = 0;
@@ -496,9 +513,14 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 					goto end;
 				next = e.seq;
 				last_sent_at = repl_now_us();
+				if ((rc = ask_ack(r, c, next, &ack_asked)) < 0)
+					goto end;
 				continue;
 			}
 		}
+		/* a wait that began after its entry went out */
+		if ((rc = ask_ack(r, c, next, &ack_asked)) < 0)
+			goto end;
 		/* nothing to send, or the window is full: wait */
 		struct pollfd p[3] = {
 			{ .fd = tls_conn_fd(c), .events = POLLIN },

@@ -31,7 +31,7 @@ static int status_number(const char *key)
 {
 	static const char *const exact[] = { "node_id", "ops_journaled", "ops_node_local", "journal_failed",
 		"sql_statements", "peer_protocol", "last_seq", "acked_seq", "backlog_ops", "backlog_bytes",
-		"sent_ops", "sent_bytes", "applied_ops", "applied_skipped", "peer_applied_seq",
+		"sent_ops", "sent_bytes", "applied_ops", "applied_skipped", "peer_applied_seq", "apply_syncs",
 		"uidlist_merges", "tombstones_collected", "commit_waits", "commit_timeouts",
 		"last_commit_ack_us", "space_hook_runs", "space_hook_failures", "heartbeat_transitions" };
 	static const char *const prefix[] = { "conflicts_", "reconcile_", "dotlocks_" };

@@ -89,13 +89,13 @@ static void test_round_trips(void)
 	uint8_t buf[1024];
 	struct wire_msg m;
 
-	struct wire_hello he = { .node_id = 7, .node_name = "node-a.example_1", .ver_min = 1, .ver_max = 3,
+	struct wire_hello he = { .node_id = 7, .node_name = "node-a.example_1", .ver_min = 1, .ver_max = WIRE_PROTO,
 				 .flags = WIRE_HELLO_F_SENDER | WIRE_HELLO_F_EMPTY };
 	round_trip(WIRE_HELLO, &he, &m, buf, sizeof(buf));
 	CHECK_EQ(m.u.hello.node_id, 7);
 	CHECK(strcmp(m.u.hello.node_name, "node-a.example_1") == 0);
 	CHECK_EQ(m.u.hello.ver_min, 1);
-	CHECK_EQ(m.u.hello.ver_max, 3);
+	CHECK_EQ(m.u.hello.ver_max, WIRE_PROTO);
 	CHECK_EQ(m.u.hello.flags, WIRE_HELLO_F_SENDER | WIRE_HELLO_F_EMPTY);
 	CHECK_EQ(wire_version_pick(&m.u.hello), WIRE_PROTO);
 
