@@ -69,14 +69,15 @@ e2e_balance_mail_conf() {
 }
 
 # e2e_haproxy_start N: node N's HAProxy, bound to the VIP whether or not
-# the node holds it.
+# the node holds it.  E2E_HAPROXY_CFG_IN replaces conf/haproxy.cfg.in (a
+# test shows it fails with an older template).
 e2e_haproxy_start() {
 	local n=$1 d pid
 	d=$(e2e_node_dir "$n")
 	mkdir -p "$d/run" "$d/log" || e2e_die "cannot create $d/run"
 	e2e_in "$(e2e_ns "$n")" sysctl -q -w net.ipv4.ip_nonlocal_bind=1 ||
 		e2e_die "cannot set ip_nonlocal_bind on node $n"
-	e2e_render "$E2E_SRC/conf/haproxy.cfg.in" "$d/conf/haproxy.cfg" \
+	e2e_render "${E2E_HAPROXY_CFG_IN:-$E2E_SRC/conf/haproxy.cfg.in}" "$d/conf/haproxy.cfg" \
 		RUN_DIR="$d/run" VIP="$E2E_BALANCE" AGENT_PORT="$E2E_AGENT_PORT" \
 		N1_NAME=n1 N1_ADDR="$(e2e_ip 1)" N2_NAME=n2 N2_ADDR="$(e2e_ip 2)" \
 		SMTP_PROXY_PORT="$E2E_SMTP_PROXY_PORT" SUBMISSION_PROXY_PORT="$E2E_SUBMISSION_PROXY_PORT" \
