@@ -22,10 +22,12 @@
 -- The same script is the first userdb.  A userdb lookup happens only on the
 -- node that is about to serve the user (after authentication, never on the
 -- node that proxies): there it raises the user's MODSEQ floor once per
--- node-table stamp (mhafs-modseq-floor), before Dovecot syncs any mailbox
--- of the user here, so IMAP state never goes backwards for a user who
--- moves between nodes.  If that fails the lookup fails (a temporary
--- error: the client or the MTA tries again).
+-- node-table stamp and index drop mark (mhafs-modseq-floor), before Dovecot
+-- syncs any mailbox of the user here, so IMAP state never goes backwards
+-- for a user who moves between nodes, nor after mhafs removed an index
+-- here (a split-brain uidlist merge: Dovecot rebuilds it from low MODSEQs).
+-- If that fails the lookup fails (a temporary error: the client or the MTA
+-- tries again).
 --
 -- passdb { driver = lua
 --          args = file=/etc/dovecot/mhafs-home.lua blocking=yes
@@ -42,6 +44,9 @@ local nodes_file = "/run/mhafs/nodes"
 -- user) and where it records each user's last stamp.
 local floor_cmd = "/usr/sbin/mhafs-modseq-floor"
 local floor_dir = "/var/lib/mhafs/modseq-floor"
+-- mhafs's index drop mark (state_dir/index-drops, mhafs(8)): changes
+-- whenever mhafs removes a Dovecot index on this node; edited with state_dir.
+local drops_file = "/var/lib/mhafs/index-drops"
 -- heartbeatd's sessions_dir (mhafs.conf(5)): one directory per node, one
 -- file per user with mail sessions there; "" when not published.
 local sessions_dir = ""
@@ -200,6 +205,17 @@ local function floor_stamp(login)
 	return v
 end
 
+-- The index drop mark ("0" before the first drop).
+local function drops_mark()
+	local f = io.open(drops_file, "r")
+	if f == nil then
+		return "0"
+	end
+	local v = f:read("l") or ""
+	f:close()
+	return v:match("^%d+$") or "0"
+end
+
 function auth_userdb_lookup(req)
 	-- doveadm's own lookups (the floor command's among them) pass through
 	if req.service == "doveadm" then
@@ -215,10 +231,11 @@ function auth_userdb_lookup(req)
 		req:log_warning("mhafs-home: " .. tostring(nodes) .. ": MODSEQ floor not checked")
 		return dovecot.auth.USERDB_RESULT_OK, {}
 	end
-	if floor_stamp(login) == nodes.stamp then
+	local stamp = nodes.stamp .. "." .. drops_mark()
+	if floor_stamp(login) == stamp then
 		return dovecot.auth.USERDB_RESULT_OK, {}
 	end
-	local cmd = floor_cmd .. " -s " .. floor_dir .. " -t " .. nodes.stamp .. " " .. login .. " 2>&1"
+	local cmd = floor_cmd .. " -s " .. floor_dir .. " -t " .. stamp .. " " .. login .. " 2>&1"
 	local p = io.popen(cmd, "r")
 	local out = p:read("a") or ""
 	local ok = p:close()

@@ -32,6 +32,7 @@ int applier_init(struct applier *a, int root_fd, char *const *local, size_t nloc
 		 size_t errlen)
 {
 	a->root_fd = root_fd;
+	a->mark_fd = -1;
 	a->local = local;
 	a->nlocal = nlocal;
 	if (mkdirat(root_fd, STAGING_DIR, 0700) < 0 && errno != EEXIST) {
@@ -52,6 +53,9 @@ void applier_fini(struct applier *a)
 	if (a->staging_fd >= 0)
 		close(a->staging_fd);
 	a->staging_fd = -1;
+	if (a->mark_fd >= 0)
+		close(a->mark_fd);
+	a->mark_fd = -1;
 }
 
 int apply_sync(struct applier *a)

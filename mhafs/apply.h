@@ -36,6 +36,9 @@ struct applier {
 	 * removed that no journal entry names); NULL when nothing is mounted */
 	void (*inval)(void *arg, const char *path);
 	void *inval_arg;
+	/* the directory (state_dir) of the index drop mark, or -1: see
+	 * apply_mark_index_drop() */
+	int mark_fd;
 	/* conflicts resolved, by rule */
 	_Atomic unsigned long n_remote_newer, n_local_newer, n_expunged, n_redirected;
 	_Atomic unsigned long n_removals_met; /* apply_move.c */
@@ -92,6 +95,16 @@ int apply_dotlock_marker(char *buf, size_t len);
 enum { DOTLOCK_HOLDER_GONE = 1, DOTLOCK_UNCHANGED = 2 };
 int apply_dotlock_stale(int pfd, const char *name);
 const char *apply_dotlock_why(int stale);
+
+/* The index drop mark: APPLY_DROP_MARK in directory dfd holds one number
+ * that grows each time this node removes a Dovecot index (a uidlist merge
+ * moved UIDs, apply_uidlist.c), written before the removal and again
+ * after it.  Dovecot rebuilds a removed index from low MODSEQs; the
+ * MODSEQ floor (conf/mhafs-home.lua, tools/mhafs-modseq-floor) compares
+ * the mark as well as the node table's stamp, so a user's next session
+ * here raises the floor again.  0 or -errno (logged). */
+#define APPLY_DROP_MARK "index-drops"
+int apply_mark_index_drop(int dfd);
 
 /* Check that e may be applied here (safe, not node-local): 0 or -EPERM. */
 int apply_check(struct applier *a, const struct jentry *e);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,20 +256,74 @@ static int uids_moved(const struct uidlist *ours, const struct uidlist *merged, 
 	return moved;
 }
 
+static pthread_mutex_t mark_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int apply_mark_index_drop(int dfd)
+{
+	if (dfd < 0)
+		return 0;
+	pthread_mutex_lock(&mark_lock);
+	uint64_t old = 0, v;
+	char buf[32];
+	int fd = openat(dfd, APPLY_DROP_MARK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		old = strtoull(buf, NULL, 10);
+	}
+	/* growing, and new across a lost file: the time, or one more */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	v = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (v <= old)
+		v = old + 1;
+	int len = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", v), rc = 0;
+	fd = openat(dfd, APPLY_DROP_MARK ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		    0644);
+	if (fd < 0 || fchmod(fd, 0644) < 0 || write(fd, buf, (size_t)len) != len || fsync(fd) < 0)
+		rc = -errno;
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && renameat(dfd, APPLY_DROP_MARK ".tmp", dfd, APPLY_DROP_MARK) < 0)
+		rc = -errno;
+	if (rc == 0) {
+		int dir = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dir < 0 || fsync(dir) < 0)
+			rc = -errno;
+		if (dir >= 0)
+			close(dir);
+	}
+	pthread_mutex_unlock(&mark_lock);
+	if (rc < 0)
+		log_err("apply: cannot record a Dovecot index removal in %s: %s; the MODSEQ floor "
+			"is not raised again for it", APPLY_DROP_MARK, strerror(-rc));
+	return rc;
+}
+
 /* Dovecot's index of this mailbox knows messages by UIDs the merge has
  * changed: remove it (it is node-local) so Dovecot rebuilds it from the
  * uidlist and the files, and never serves one message's cached header
  * with another's body.  Clients see the old UIDs expunged and new ones.
  * The files go underneath the kernel, whose dentries for them would still
  * lead a Dovecot to the removed files (mhafs keeps a handle on every inode
- * the kernel knows): each removal is invalidated in the kernel too. */
+ * the kernel knows): each removal is invalidated in the kernel too.
+ * The rebuilt index starts from low MODSEQs: the drop mark changes before
+ * the removal (a crash between the two still raises the floor again) and
+ * after it (a floor raised in between, on the old index, is raised again). */
 static void drop_dovecot_index(struct applier *a, int pfd, const char *path)
 {
 	static const char *const files[] = { "dovecot.index", "dovecot.index.log",
 					     "dovecot.index.log.2", "dovecot.index.cache" };
 	const char *slash = strrchr(path, '/');
 	int dirlen = slash ? (int)(slash - path) : 0;
-	int n = 0;
+	int n = 0, any = 0;
+	struct stat st;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) && !any; i++)
+		any = fstatat(pfd, files[i], &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (!any)
+		return;
+	apply_mark_index_drop(a->mark_fd);
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		if (unlinkat(pfd, files[i], 0) < 0)
 			continue;
@@ -281,6 +336,7 @@ static void drop_dovecot_index(struct applier *a, int pfd, const char *path)
 				a->inval(a->inval_arg, gone);
 		}
 	}
+	apply_mark_index_drop(a->mark_fd);
 	if (n)
 		log_notice("apply: %s: UIDs of this node's messages changed in the merge; "
 			   "removed Dovecot's index so it is rebuilt", path);

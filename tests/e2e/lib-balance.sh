@@ -43,7 +43,8 @@ e2e_balance_conf() {
 # Postfix PROXY listeners (called by e2e_mail_start).  E2E_FLOOR_CMD replaces
 # the MODSEQ floor command (E2E_FLOOR_CMD=true: no floor, to see a test fail);
 # E2E_NODES_FILE_LUA=/nonexistent makes the script serve every user where
-# the connection landed (no affinity, likewise).
+# the connection landed (no affinity, likewise); E2E_DROPS_FILE_LUA=/nonexistent
+# hides mhafs's index drop mark from it (no new floor after an index drop).
 e2e_balance_mail_conf() {
 	local n=$1 d addrs
 	d=$(e2e_node_dir "$n")
@@ -51,6 +52,7 @@ e2e_balance_mail_conf() {
 	sed -e "s|^local nodes_file = .*|local nodes_file = \"${E2E_NODES_FILE_LUA:-$(e2e_nodes_file "$n")}\"|" \
 		-e "s|^local floor_cmd = .*|local floor_cmd = \"${E2E_FLOOR_CMD:-$E2E_SRC/tools/mhafs-modseq-floor -c $d/conf/mhafs.conf -d $d/conf/dovecot.conf -m $E2E_BUILD/tools/mhactl}\"|" \
 		-e "s|^local floor_dir = .*|local floor_dir = \"$d/state/modseq-floor\"|" \
+		-e "s|^local drops_file = .*|local drops_file = \"${E2E_DROPS_FILE_LUA:-$E2E_TMP/n$n-state/index-drops}\"|" \
 		-e "s|^local sessions_dir = .*|local sessions_dir = \"$(sed -n 's/^sessions_dir = //p' "$d/conf/mhafs.conf")\"|" \
 		"$E2E_SRC/conf/mhafs-home.lua" >"$d/conf/mhafs-home.lua" || e2e_die "no mhafs-home.lua"
 	e2e_render "$E2E_SRC/conf/dovecot-balance.conf.in" "$d/conf/dovecot-balance.conf" \
