@@ -3,8 +3,8 @@
  * connection, then close), the drain flag (mhactl drain; kept in
  * state_dir/heartbeatd.drained across restarts), readiness after a start,
  * the peer's state as the nodes file gives it, and the nodes file itself
- * (rewritten atomically when its content changes, removed at a clean
- * stop). */
+ * (rewritten atomically when its content changes; kept across a restart,
+ * with this node down after a clean stop). */
 #define _GNU_SOURCE 1 /* accept4 */
 #include "hbd.h"
 
@@ -24,6 +24,9 @@
 #define PEER_FAILS_DOWN 2        /* polls in a row that fail before the peer is down */
 #define READY_MAX_MS 120000      /* not caught up by then: ready anyway (logged) */
 #define PEER_DOWN_READY_MS 5000  /* the peer down (alive or not) this long: ready */
+#ifndef NODES_KEEP_MAX_MS /* -DNODES_KEEP_MAX_MS=1: no keeping (to see tests fail) */
+#define NODES_KEEP_MAX_MS 10000 /* the previous run's nodes file is kept at most this long */
+#endif
 
 static void mkdir_parents(const char *path);
 
@@ -86,6 +89,13 @@ int agent_open(struct hbd *d, char *err, size_t errlen)
 		d->drained = 1;
 		log_notice("drained (%s exists, left by mhactl drain): 'mhactl undrain' to serve again", path);
 	}
+	if (agent_on(d) && access(d->cfg.nodes_file, F_OK) == 0) {
+		/* The routing goes on by the last table until this run knows
+		 * the peer: a table without it would serve every user here. */
+		d->nodes_kept = 1;
+		log_notice("nodes file %s: kept as the last run left it until the peer's state is known",
+			   d->cfg.nodes_file);
+	}
 	if (agent_on(d)) {
 		d->agent_fd = listen_on(d->cfg.node_address, d->cfg.agent_port, err, errlen);
 		if (d->agent_fd < 0)
@@ -105,17 +115,40 @@ int agent_open(struct hbd *d, char *err, size_t errlen)
 	return 0;
 }
 
-/* On a clean stop the nodes file goes: nobody would keep it true, and a
- * stale table could send users to a peer that has died since (without
- * the file, Dovecot's script serves every user here). */
+static int write_nodes(const char *path, const char *text, size_t len, char *err, size_t errlen);
+
+/* On a clean stop the nodes file stays, with this node down: the peer
+ * hears that this node left and takes its users, and Dovecot here sends
+ * them to the peer as well; removing the file would serve every user here
+ * (two servers on one mailbox) until heartbeatd starts again.  The peer
+ * stays as last seen: if it dies meanwhile, logins here fail (a proxy to
+ * a dead node) rather than being served on both nodes. */
 void agent_close(struct hbd *d)
 {
+	char err[512], text[sizeof(d->nodes_written) + 32];
+	struct hn_table t;
 	probe_stop(&d->probe);
 	if (d->agent_fd >= 0)
 		close(d->agent_fd);
 	d->agent_fd = -1;
-	if (d->nodes_written[0] && unlink(d->cfg.nodes_file) == 0)
-		log_info("removed the nodes file %s", d->cfg.nodes_file);
+	if (!agent_on(d) || (!d->nodes_written[0] && !d->nodes_kept))
+		return;
+	if (homenode_read(d->cfg.nodes_file, &t, err, sizeof(err)) < 0) {
+		log_warn("nodes file not marked at the stop: %s", err);
+		return;
+	}
+	int i = homenode_find(&t, t.self_id);
+	if (i < 0)
+		return;
+	t.nodes[i].state = HN_DOWN;
+	t.stamp = (uint64_t)wall_ms() * 1000;
+	if (t.stamp <= d->nodes_stamp)
+		t.stamp = d->nodes_stamp + 1;
+	int m = homenode_format(&t, text, sizeof(text));
+	if (m < 0 || write_nodes(d->cfg.nodes_file, text, (size_t)m, err, sizeof(err)) < 0)
+		log_err("cannot mark this node down in the nodes file at the stop: %s", m < 0 ? "too long" : err);
+	else
+		log_info("nodes file %s kept, this node down in it", d->cfg.nodes_file);
 	d->nodes_written[0] = '\0';
 }
 
@@ -329,6 +362,15 @@ static int write_nodes(const char *path, const char *text, size_t len, char *err
 	return 0;
 }
 
+/* Does this run know the peer's state yet: polled since it started, or
+ * dead by its heartbeats (heard dying, or never heard in peer_dead_ms)? */
+static int peer_known(const struct hbd *d, uint64_t now, const struct probe_result *r)
+{
+	if (hbd_peer_alive(d, now))
+		return r->rounds && r->poll_ms >= d->peer_since_ms;
+	return d->peer_seen || now - d->start_ms >= d->cfg.peer_dead_ms;
+}
+
 void agent_update(struct hbd *d, uint64_t now)
 {
 	if (!agent_on(d))
@@ -349,6 +391,14 @@ void agent_update(struct hbd *d, uint64_t now)
 	d->said = s;
 	d->said_known = 1;
 	update_peer(d, now, &r);
+	if (d->nodes_kept) {
+		int known = peer_known(d, now, &r);
+		if (!known && now - d->start_ms < NODES_KEEP_MAX_MS)
+			return;
+		d->nodes_kept = 0;
+		log_info("nodes file: %s: written anew", known ? "the peer's state is known" :
+			 "the peer's state still unknown after 10 s");
+	}
 
 	struct hn_table t;
 	char text[sizeof(d->nodes_written)], out[sizeof(d->nodes_written) + 32], err[512];
@@ -405,6 +455,7 @@ void agent_status(struct hbd *d, FILE *f)
 	if (d->peer_bal_known)
 		fprintf(f, "peer_balance: %s weight %u (%s)\n", hn_state_name(d->peer_bal),
 			d->peer_weight ? d->peer_weight : config_node_weight(&d->cfg), d->peer_bal_why);
-	fprintf(f, "nodes_file: %s%s%s\n", d->cfg.nodes_file, d->nodes_err[0] ? " write failing: " : "",
-		d->nodes_err);
+	fprintf(f, "nodes_file: %s%s%s%s\n", d->cfg.nodes_file,
+		d->nodes_kept ? " (the last run's, kept until the peer is known)" : "",
+		d->nodes_err[0] ? " write failing: " : "", d->nodes_err);
 }

@@ -95,6 +95,7 @@ struct hbd {
 	unsigned peer_weight;      /* last weight its agent gave; 0 none yet */
 	char nodes_written[2048];  /* the nodes file's content as last written, less its stamp */
 	uint64_t nodes_stamp;      /* the stamp written with it */
+	int nodes_kept;            /* the previous run's file is kept until the peer is known */
 	char nodes_err[512];
 
 	struct hbd_trans trans[HBD_TRANS];

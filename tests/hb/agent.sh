@@ -5,7 +5,7 @@
 # both nodes' nodes files say drain) and is back after undrain, "up drain"
 # after a start until mhafs has caught up with the peer (or the peer has
 # been down 5 s); the nodes
-# file on both nodes; a peer killed with SIGKILL is down in the survivor's
+# file on both nodes, kept over a restart (this node down after a clean stop); a peer killed with SIGKILL is down in the survivor's
 # file within 2 s; a peer whose agent answers garbage is down; a taken
 # agent_port and a bad node_weight are refused with a clear message;
 # mhactl user agrees with the file (and with an independent Python
@@ -176,9 +176,16 @@ wait_state b b up 3
 note "drain: agent and both nodes files followed; kept over a restart"
 
 # 4b. readiness: b restarts while its mhafs says its stream to the peer
-#     has not caught up: drain until it has; a clean stop removes the file
+#     has not caught up: drain until it has; a clean stop keeps the file
+#     with b down in it, and the file keeps both nodes through the restart
+#     (without the peer's line Dovecot's script would serve everyone on b)
+(while :; do c=$(grep -c '^node' "$T/b/run/nodes" 2>/dev/null); echo "${c:-0}"; sleep 0.02; done) \
+	>"$T/b-lines" 2>/dev/null &
+watch=$!
 stop hb-b
-[ -e "$T/b/run/nodes" ] && fail "b's nodes file is still there after a clean stop"
+[ -e "$T/b/run/nodes" ] || fail "b's nodes file was removed by a clean stop"
+nodes_line b b | grep -q ' down$' || fail "b's nodes file after a clean stop gives b as '$(nodes_line b b)', not down"
+nodes_line b a | grep -q ' up$' || fail "b's nodes file after a clean stop gives a as '$(nodes_line b a)', not up"
 printf 'replication=on\npeer_connected=yes\npeer_synced=no\npeer_stream_in=yes\nfull_sync=no\n' \
 	>"$T/b/mhafs.lines.status"
 hb_start b
@@ -194,7 +201,11 @@ wait_state a b up 3
 grep -q 'agent: ready (mhafs is connected to the peer both ways and caught up)' "$T/hb-b.log" ||
 	fail "b did not log why it became ready"
 rm -f "$T/b/mhafs.lines.status"
-note "readiness: drain until mhafs caught up, then up"
+kill "$watch"
+wait "$watch" 2>/dev/null
+grep -qvx 2 "$T/b-lines" && fail "b's nodes file had not both nodes during its restart: $(sort "$T/b-lines" | uniq -c | tr '\n' ' ')"
+grep -q 'kept as the last run left it' "$T/hb-b.log" || fail "b did not log that it kept the nodes file"
+note "readiness: drain until mhafs caught up, then up; the nodes file kept both nodes through the restart ($(wc -l <"$T/b-lines") looks)"
 
 # 4c. b restarts not caught up while a, alive, serves nobody (its health
 #     checks fail): b must not wait to catch up, or HAProxy has no node
