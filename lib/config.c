@@ -33,6 +33,7 @@ static const struct key_def keys[] = {
 	{ "node_local",            K_LIST, F(node_local), F(n_node_local), 0, 0,
 	  "dovecot.index* dovecot.list.index* *.lock dovecot-uidlist.tmp tmp/" },
 	{ "fsync_commit",          K_LIST, F(fsync_commit), F(n_fsync_commit), 0, 0, ".mhafs-queue/" },
+	{ "queue_on_store",        K_BOOL, F(queue_on_store), 0, 0, 0, "no" },
 	{ "entry_timeout",         K_DOUBLE, F(entry_timeout), 0, 0, 86400, "10" },
 	{ "attr_timeout",          K_DOUBLE, F(attr_timeout), 0, 0, 86400, "10" },
 	{ "writeback_cache",       K_BOOL, F(writeback_cache), 0, 0, 0, "no" },

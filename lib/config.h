@@ -30,6 +30,7 @@ struct config {
 	size_t n_node_local;
 	char *fsync_commit[CONFIG_MAX_LIST]; /* patterns whose fsync waits for the peer */
 	size_t n_fsync_commit;
+	int queue_on_store;          /* bool: Postfix's queue on the store (mhafs-queue(8)) */
 	double entry_timeout;        /* seconds the kernel caches names */
 	double attr_timeout;         /* seconds the kernel caches attributes */
 	int writeback_cache;         /* bool */

@@ -33,7 +33,8 @@ static int status_number(const char *key)
 		"sql_statements", "peer_protocol", "last_seq", "acked_seq", "backlog_ops", "backlog_bytes",
 		"sent_ops", "sent_bytes", "applied_ops", "applied_skipped", "peer_applied_seq", "apply_syncs",
 		"uidlist_merges", "tombstones_collected", "commit_waits", "commit_timeouts",
-		"last_commit_ack_us", "space_hook_runs", "space_hook_failures", "heartbeat_transitions" };
+		"last_commit_ack_us", "space_hook_runs", "space_hook_failures", "heartbeat_transitions",
+		"queue_messages", "takeover_messages", "takeover_left" };
 	static const char *const prefix[] = { "conflicts_", "reconcile_", "dotlocks_" };
 	static const char *const suffix[] = { "_pct", "_bytes", "_ms" };
 	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)

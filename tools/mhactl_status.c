@@ -5,7 +5,7 @@
  * commit-to-acknowledgement time, last error), storage space of both
  * nodes, then heartbeatd's view (role, peer, VIP owner, agent, drain)
  * from its control socket (heartbeat_socket), then the balancer
- * (mhactl_balance.c); with --json, all of it as one JSON object
+ * (mhactl_balance.c) and the Postfix queue (mhactl_queue.c); with --json, all of it as one JSON object
  * (mhactl_json.c). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -113,6 +113,7 @@ int cmd_status(const struct config *cfg, int argc, char **argv)
 	int rc = mhactl_ask(cfg->control_socket, "STATUS", out) == 0 ? 0 : 1;
 	heartbeat_status(cfg->heartbeat_socket, out);
 	balance_status(cfg, out);
+	queue_status(cfg, out);
 	if (json) {
 		fclose(out);
 		if (status_json(text, stdout) < 0)

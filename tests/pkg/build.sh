@@ -71,7 +71,7 @@ for d in "$src"/systemd/*.service.d; do
 		has "/lib/systemd/system/${d##*/}/${f##*/}"
 	done
 done
-for f in /usr/libexec/mhafs/mhafs-unmount /usr/lib/tmpfiles.d/mhafs.conf /usr/lib/sysusers.d/mhafs.conf \
+for f in /usr/libexec/mhafs/mhafs-unmount /usr/libexec/mhafs/mhafs-role-hook /usr/lib/tmpfiles.d/mhafs.conf /usr/lib/sysusers.d/mhafs.conf \
 	/usr/share/doc/mhafs/copyright /usr/share/doc/mhafs/README.Debian /usr/share/doc/mhafs/SETUP.md.gz \
 	/usr/share/doc/mhafs/examples/mhafs.conf.sample /etc/mhafs/; do
 	has "$f"
@@ -112,7 +112,14 @@ say "lintian: $(grep -c '^E: ' "$T/lintian.log") errors, $(grep -c '^W: ' "$T/li
 dpkg-deb -x "$deb" "$T/root"
 U=$T/units
 cp -r "$T/root/lib/systemd/system/." "$U/"
-sed -i "s|/usr/sbin/|$T/root/usr/sbin/|g; s|/usr/libexec/mhafs/|$T/root/usr/libexec/mhafs/|g" "$U"/*.service
+sed -i "s|/usr/sbin/|$T/root/usr/sbin/|g; s|/usr/libexec/mhafs/|$T/root/usr/libexec/mhafs/|g" "$U"/*.service \
+	"$U"/*.service.d/*.conf
+# Postfix's drop-in runs mhafs-queue prestart (issue 17), which the
+# package ships; its role hook runs mhafs-queue too
+grep -q "^ExecStartPre=$T/root/usr/sbin/mhafs-queue -i %i prestart\$" "$U/postfix@.service.d/mhafs.conf" ||
+	fail "postfix@.service's drop-in does not run mhafs-queue prestart: $(grep ExecStartPre "$U/postfix@.service.d/mhafs.conf")"
+[ -x "$T/root/usr/libexec/mhafs/mhafs-role-hook" ] && grep -q '^exec /usr/sbin/mhafs-queue hook "\$@"$' "$T/root/usr/libexec/mhafs/mhafs-role-hook" ||
+	fail "/usr/libexec/mhafs/mhafs-role-hook does not run mhafs-queue hook"
 # the mail servers' own units, where installed, else stand-ins, under the
 # package's drop-ins
 for s in dovecot.service postfix.service postfix@.service haproxy.service; do

@@ -1,8 +1,8 @@
 # tests/queue/lib.sh: the queue tests' cluster (bash, sourced after
 # tests/e2e/lib.sh, lib-balance.sh and tests/balance/lib.sh): the balanced
 # pair of tests/balance/lib.sh with each node's Postfix queue on the
-# replicated store (tools/mhafs-queue setup and ready before each Postfix
-# start), heartbeatd's role_hook running mhafs-queue hook, and a remote
+# replicated store (queue_on_store = yes, tools/mhafs-queue prestart before
+# each Postfix start), heartbeatd's role_hook running mhafs-queue hook, and a remote
 # SMTP server (qmail.py sink) in a namespace of its own at 192.0.2.19 that
 # defers (451) until the test lets it accept.  Mail to @remote.test goes
 # there from both nodes.
@@ -36,6 +36,8 @@ q_conf() {
 	EOF
 	chmod 0755 "$d/queue-hook" || e2e_die "cannot write $d/queue-hook"
 	printf 'role_hook = %s\n' "$d/queue-hook"
+	# Q_ON_STORE=no: the feature switched off (prestart and hook do nothing)
+	printf 'queue_on_store = %s\n' "${Q_ON_STORE:-yes}"
 	# Q_FSYNC_COMMIT=nothing/: queue files replicated as before issue 17
 	[ -z "${Q_FSYNC_COMMIT:-}" ] || printf 'fsync_commit = %s\n' "$Q_FSYNC_COMMIT"
 }
@@ -48,8 +50,8 @@ q_prep() {
 	postconf -c "$d/conf" -e enable_long_queue_ids=yes || return 1
 	grep -q '^remote.test ' "$d/conf/transport" ||
 		printf 'remote.test smtp:[%s]:25\n' "$(e2e_ip "$SINK_N")" >>"$d/conf/transport" || return 1
-	q_tool "$n" setup || return 1
-	q_tool "$n" ready >>"$d/log/queue-ready.log" 2>&1 || { cat "$d/log/queue-ready.log" >&2; return 1; }
+	# as Postfix's unit does (systemd/postfix@.service.d/mhafs.conf)
+	q_tool "$n" -i - prestart >>"$d/log/queue-ready.log" 2>&1 || { cat "$d/log/queue-ready.log" >&2; return 1; }
 }
 
 # q_setup USER...: the cluster and the sink (deferring).

@@ -7,7 +7,10 @@
 # waits for node 2 to hand its queue back, and delivers none of the 50
 # again.  Also checked: every message node 1 answered 250 for is in node
 # 2's copy of node 1's queue at once (the fsync of the queue file waited
-# for the peer), mhafs-queue status on both nodes, and that a partition
+# for the peer), mhafs-queue status and mhactl status on both nodes (the
+# takeover: from which node, since when, how many, how many left), that
+# the queue is set up through mhafs-queue prestart as Postfix's unit runs
+# it, with queue_on_store = yes, and that a partition
 # healed before the takeover delay takes nothing over.
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
@@ -39,6 +42,7 @@ e2e_log "node 1's fsyncs waited for node 2 $w times"
 deferred() { [ -s "$SINK_DIR/attempts" ] && [ "$(wc -l <"$SINK_DIR/attempts")" -ge "$N" ]; }
 e2e_wait 20 deferred || e2e_die "node 1 did not try the remote server for all $N messages"
 [ "$(q_status 1 queue_messages)" = "$N" ] || e2e_die "mhafs-queue status on node 1: $(q_status 1 queue_messages) queued"
+[ "$(e2e_mhafs_status 1 queue_messages)" = "$N" ] || e2e_die "mhactl status on node 1: queue_messages=$(e2e_mhafs_status 1 queue_messages)"
 
 # a partition that heals before the takeover delay: nothing is taken over
 ip -n "$E2E_ID-c" link set vn1 down || e2e_die "cannot cut node 1 off"
@@ -59,12 +63,22 @@ taken() { [ "$(q_status 2 takeover_instance)" = running ]; }
 e2e_wait 20 taken || { cat "$(e2e_node_dir 2)/queue-local/n1/takeover.log" >&2; e2e_die "node 2 did not take node 1's queue over"; }
 e2e_log "node 2 took node 1's queue over $(( $(e2e_ms) - t_kill )) ms after the kill: $(q_tool 2 status | grep '^takeover' | tr '\n' ' ')"
 [ "$(q_status 2 takeover_messages)" = "$N" ] || e2e_die "node 2 took over $(q_status 2 takeover_messages) messages, not $N"
+# mhactl status says it too (read from the store: queue_on_store = yes)
+ms=$("$E2E_BUILD/tools/mhactl" -c "$(e2e_node_dir 2)/conf/mhafs.conf" status 2>/dev/null | grep -E '^(queue_|takeover)')
+e2e_log "node 2's mhactl status: $(echo $ms)"
+for l in queue_messages=0 queue_taken_over=no takeover=n1 takeover_messages=$N takeover_left=$N; do
+	printf '%s\n' "$ms" | grep -qx "$l" || e2e_die "node 2's mhactl status lacks $l: $(echo $ms)"
+done
+printf '%s\n' "$ms" | grep -Eqx 'takeover_since=20[0-9-]+T[0-9:]+Z' || e2e_die "node 2's mhactl status lacks takeover_since: $(echo $ms)"
+js=$("$E2E_BUILD/tools/mhactl" -c "$(e2e_node_dir 2)/conf/mhafs.conf" status --json 2>/dev/null)
+"$E2E_PY" -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["takeover"]=="n1" and d["takeover_left"]==int(sys.argv[2]), d' "$js" "$N" ||
+	e2e_die "node 2's mhactl status --json lacks the takeover"
 q_sink_accept
 all() { q_delivered out "$N" >/dev/null; }
 e2e_wait 40 all || e2e_die "node 2 did not deliver node 1's queue: $(q_delivered out "$N")"
 e2e_log "node 2 delivered: $(q_delivered out "$N"); left $(q_status 2 takeover_left)"
-left0() { [ "$(q_status 2 takeover_left)" = 0 ]; }
-e2e_wait 10 left0 || e2e_die "node 2's takeover still shows $(q_status 2 takeover_left) messages left"
+left0() { [ "$(q_status 2 takeover_left)" = 0 ] && [ "$(e2e_mhafs_status 2 takeover_left)" = 0 ]; }
+e2e_wait 10 left0 || e2e_die "node 2's takeover still shows $(q_status 2 takeover_left) messages left (mhactl: $(e2e_mhafs_status 2 takeover_left))"
 
 bal_node_up 1
 e2e_log "node 1 is back: $(grep 'mhafs-queue' "$(e2e_node_dir 1)/log/queue-ready.log" | tail -2 | tr '\n' ' ')"
