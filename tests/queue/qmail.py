@@ -9,6 +9,10 @@
   qmail.py send --host H --count N --tag T --to ADDR [--port 25]
       N messages through H, Message-ID <T-i@queue.test>, each SMTP session
       ending in a 250; prints how many were accepted.
+  qmail.py try --host H --count N --tag T --to ADDR [--port 25]
+      As send, but every message is tried once and a refusal is not an
+      error: prints "i CODE" per message (250 if accepted, else the SMTP
+      code of the refusal: of MAIL, RCPT or DATA), exit 0.
   qmail.py count (--dir DIR | --maildir MAILDIR) --tag T --count N
       Checks DIR/received (or the messages in MAILDIR's new/ and cur/):
       each of the N Message-IDs exactly once, nothing else of tag T; prints
@@ -98,19 +102,36 @@ async def serve(args):
         await server.serve_forever()
 
 
+def message(args, i):
+    m = EmailMessage()
+    m["From"] = "sender@queue.test"
+    m["To"] = args.to
+    m["Subject"] = "%s %d" % (args.tag, i)
+    m["Message-ID"] = "<%s-%d@queue.test>" % (args.tag, i)
+    m.set_content("queued message %d of %s\n" % (i, args.tag))
+    return m
+
+
 def send(args):
     ok = 0
     for i in range(args.count):
-        m = EmailMessage()
-        m["From"] = "sender@queue.test"
-        m["To"] = args.to
-        m["Subject"] = "%s %d" % (args.tag, i)
-        m["Message-ID"] = "<%s-%d@queue.test>" % (args.tag, i)
-        m.set_content("queued message %d of %s\n" % (i, args.tag))
         with smtplib.SMTP(args.host, args.port, timeout=30) as s:
-            s.send_message(m)
+            s.send_message(message(args, i))
         ok += 1
     print(ok)
+
+
+def try_send(args):
+    for i in range(args.count):
+        try:
+            with smtplib.SMTP(args.host, args.port, timeout=30) as s:
+                s.send_message(message(args, i))
+            code = 250
+        except smtplib.SMTPRecipientsRefused as e:
+            code = list(e.recipients.values())[0][0]
+        except smtplib.SMTPResponseException as e:
+            code = e.smtp_code
+        print("%d %d" % (i, code), flush=True)
 
 
 def maildir_ids(d):
@@ -168,6 +189,12 @@ def main():
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--tag", required=True)
     p.add_argument("--to", required=True)
+    p = sub.add_parser("try")
+    p.add_argument("--host", required=True)
+    p.add_argument("--port", type=int, default=25)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--tag", required=True)
+    p.add_argument("--to", required=True)
     p = sub.add_parser("count")
     p.add_argument("--dir")
     p.add_argument("--maildir", help="count the messages of this Maildir instead")
@@ -178,6 +205,8 @@ def main():
         asyncio.run(serve(args))
     elif args.cmd == "send":
         send(args)
+    elif args.cmd == "try":
+        try_send(args)
     else:
         sys.exit(count(args))
 
