@@ -11,6 +11,8 @@ E2E_SMTP_PROXY_PORT=10025
 E2E_SUBMISSION_PROXY_PORT=10587
 E2E_IMAP_PROXY_PORT=10143
 E2E_POP3_PROXY_PORT=10110
+E2E_IMAPS_PROXY_PORT=10993
+E2E_POP3S_PROXY_PORT=10995
 E2E_AGENT_PORT=7412
 
 # e2e_balance_init VIP: the next e2e_mail_start calls set up the balancer.
@@ -39,6 +41,18 @@ e2e_balance_conf() {
 		"${2:-$E2E_TMP/n$1-mnt}" "$d"
 }
 
+# e2e_balance_tls: the lab's TLS certificate (self-signed, for the VIP's
+# name and address), made once per test: $E2E_TMP/tls/cert.pem, key.pem.
+e2e_balance_tls() {
+	local d=$E2E_TMP/tls
+	if [ ! -s "$d/cert.pem" ]; then
+		mkdir -p "$d" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout "$d/key.pem" -out "$d/cert.pem" -days 2 -subj "/CN=mail.mhafs.test" \
+			-addext "subjectAltName=DNS:mail.mhafs.test,IP:$E2E_BALANCE" >"$d/openssl.log" 2>&1 ||
+			{ cat "$d/openssl.log" >&2; e2e_die "cannot make the lab's TLS certificate"; }
+	fi
+}
+
 # e2e_balance_mail_conf N: node N's Dovecot include, the Lua passdb and the
 # Postfix PROXY listeners (called by e2e_mail_start).  E2E_FLOOR_CMD replaces
 # the MODSEQ floor command (E2E_FLOOR_CMD=true: no floor, to see a test fail);
@@ -49,6 +63,7 @@ e2e_balance_mail_conf() {
 	local n=$1 d addrs
 	d=$(e2e_node_dir "$n")
 	addrs="$(e2e_ip 1) $(e2e_ip 2)"
+	e2e_balance_tls
 	sed -e "s|^local nodes_file = .*|local nodes_file = \"${E2E_NODES_FILE_LUA:-$(e2e_nodes_file "$n")}\"|" \
 		-e "s|^local floor_cmd = .*|local floor_cmd = \"${E2E_FLOOR_CMD:-$E2E_SRC/tools/mhafs-modseq-floor -c $d/conf/mhafs.conf -d $d/conf/dovecot.conf -m $E2E_BUILD/tools/mhactl}\"|" \
 		-e "s|^local floor_dir = .*|local floor_dir = \"$d/state/modseq-floor\"|" \
@@ -58,14 +73,16 @@ e2e_balance_mail_conf() {
 	e2e_render "$E2E_SRC/conf/dovecot-balance.conf.in" "$d/conf/dovecot-balance.conf" \
 		NODE_ADDRS="$addrs" NODE_ADDR="$(e2e_ip "$n")" NODE_NAME="n$n" LUA_FILE="$d/conf/mhafs-home.lua" \
 		IMAP_PROXY_PORT="$E2E_IMAP_PROXY_PORT" \
-		POP3_PROXY_PORT="$E2E_POP3_PROXY_PORT"
+		POP3_PROXY_PORT="$E2E_POP3_PROXY_PORT" \
+		IMAPS_PROXY_PORT="$E2E_IMAPS_PROXY_PORT" POP3S_PROXY_PORT="$E2E_POP3S_PROXY_PORT" \
+		TLS_CERT="$E2E_TMP/tls/cert.pem" TLS_KEY="$E2E_TMP/tls/key.pem"
 	e2e_render "$E2E_SRC/conf/postfix-master-balance.cf.in" "$d/conf/master-balance.cf" \
 		NODE_ADDR="$(e2e_ip "$n")" SMTP_PROXY_PORT="$E2E_SMTP_PROXY_PORT" \
 		SUBMISSION_PROXY_PORT="$E2E_SUBMISSION_PROXY_PORT"
 	cat "$d/conf/master-balance.cf" >>"$d/conf/master.cf" || e2e_die "cannot extend master.cf"
 	e2e_render "$E2E_SRC/conf/nftables-balance.nft.in" "$d/conf/balance.nft" \
 		NODE_ADDRS_NFT="$(e2e_ip 1), $(e2e_ip 2)" \
-		PROXY_PORTS="$E2E_SMTP_PROXY_PORT, $E2E_SUBMISSION_PROXY_PORT, $E2E_IMAP_PROXY_PORT, $E2E_POP3_PROXY_PORT"
+		PROXY_PORTS="$E2E_SMTP_PROXY_PORT, $E2E_SUBMISSION_PROXY_PORT, $E2E_IMAP_PROXY_PORT, $E2E_POP3_PROXY_PORT, $E2E_IMAPS_PROXY_PORT, $E2E_POP3S_PROXY_PORT"
 	e2e_in "$(e2e_ns "$n")" nft -f "$d/conf/balance.nft" ||
 		e2e_die "cannot load node $n's firewall rule for the PROXY ports"
 }
@@ -83,7 +100,8 @@ e2e_haproxy_start() {
 		RUN_DIR="$d/run" VIP="$E2E_BALANCE" AGENT_PORT="$E2E_AGENT_PORT" \
 		N1_NAME=n1 N1_ADDR="$(e2e_ip 1)" N2_NAME=n2 N2_ADDR="$(e2e_ip 2)" \
 		SMTP_PROXY_PORT="$E2E_SMTP_PROXY_PORT" SUBMISSION_PROXY_PORT="$E2E_SUBMISSION_PROXY_PORT" \
-		IMAP_PROXY_PORT="$E2E_IMAP_PROXY_PORT" POP3_PROXY_PORT="$E2E_POP3_PROXY_PORT"
+		IMAP_PROXY_PORT="$E2E_IMAP_PROXY_PORT" POP3_PROXY_PORT="$E2E_POP3_PROXY_PORT" \
+		IMAPS_PROXY_PORT="$E2E_IMAPS_PROXY_PORT" POP3S_PROXY_PORT="$E2E_POP3S_PROXY_PORT"
 	e2e_in "$(e2e_ns "$n")" haproxy -c -q -f "$d/conf/haproxy.cfg" >"$d/log/haproxy.log" 2>&1 ||
 		{ cat "$d/log/haproxy.log" >&2; e2e_die "haproxy refused node $n's configuration"; }
 	setsid nsenter --net="/run/netns/$(e2e_ns "$n")" -- haproxy -db -f "$d/conf/haproxy.cfg" \
