@@ -12,12 +12,22 @@
 # index-drops) makes conf/mhafs-home.lua raise the user's floor again.
 # E2E_DROPS_FILE_LUA=/nonexistent hides the mark from the script (the
 # floor then follows the node table only) and the test fails.
+#
+# With "held" (indexdrop-held.sh), an IMAP session of the user with another
+# folder selected stays open across the cut and selects INBOX once the
+# index is gone: Dovecot rebuilds it there from MODSEQ 1, before any login
+# could raise the floor.  The next session must still pass the same checks:
+# mhafs-modseq-floor removes an index rebuilt below any floor after the
+# mark changed, then raises the floor.
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
 . "$E2E_SRC/tests/e2e/lib-balance.sh"
 . "$E2E_SRC/tests/balance/lib.sh"
 
-e2e_init indexdrop
+variant=${1:-}
+case "${0##*/}" in indexdrop-held.sh) variant=held ;; esac
+case "$variant" in ''|held) ;; *) echo "usage: indexdrop.sh [held]" >&2; exit 2 ;; esac
+e2e_init "indexdrop${variant:+-$variant}"
 bal_require
 command -v nft >/dev/null 2>&1 || e2e_skip "nft not installed (tools/install-deps)"
 USERS=""
@@ -53,6 +63,30 @@ e2e_wait 10 synced || e2e_die "the nodes did not get in sync"
 stamp=$(stamp_of "$V")
 [ -n "$stamp" ] || e2e_die "node $V's table has no stamp"
 
+# held: a session with another folder selected, open across the cut; at
+# the go file it selects INBOX and prints what it sees
+held_py='
+import imaplib, os, sys, time
+vip, user, go, out = sys.argv[1:5]
+m = imaplib.IMAP4(vip, 143, timeout=60)
+m.login(user, "pw-" + user.split("@")[0])
+m._simple_command("ENABLE", "CONDSTORE")
+m.create("Held")
+if m.select("Held")[0] != "OK":
+    sys.exit("SELECT Held failed")
+open(out + ".ready", "w").close()
+while not os.path.exists(go):
+    time.sleep(0.1)
+typ, _ = m.select("INBOX")
+print("held select %s %s" % (typ, m.untagged_responses.get("HIGHESTMODSEQ")), flush=True)
+m.logout()
+'
+if [ "$variant" = held ]; then
+	e2e_client "$E2E_PY" -c "$held_py" "$VIP" "$U" "$E2E_TMP/go" "$E2E_TMP/held" >"$E2E_TMP/held.out" 2>&1 &
+	held=$!
+	e2e_wait 30 test -e "$E2E_TMP/held.ready" || e2e_die "the held session did not start: $(cat "$E2E_TMP/held.out")"
+fi
+
 # --- the replication link is cut; heartbeats and clients still pass (the
 # rule goes with the namespace if the test fails)
 e2e_in "$(e2e_ns "$V")" nft -f - <<EOF || e2e_die "nft on node $V failed"
@@ -81,6 +115,12 @@ e2e_wait 30 synced || e2e_die "the nodes did not get in sync after the link retu
 [ "$(stamp_of "$V")" = "$stamp" ] ||
 	e2e_die "node $V's table changed during the cut ($stamp, now $(stamp_of "$V")): only the drop may raise the floor here"
 e2e_log "node $V dropped the index under the same table stamp $stamp; mark $(cat "$E2E_TMP/n$V-state/index-drops" 2>/dev/null)"
+
+if [ "$variant" = held ]; then
+	touch "$E2E_TMP/go"
+	wait "$held" || e2e_die "the held session failed: $(cat "$E2E_TMP/held.out")"
+	e2e_log "$(cat "$E2E_TMP/held.out")"
+fi
 
 # --- the next session: MODSEQ above what the client knew, the changes shown
 out=$(cs --since "$known") || e2e_die "CONDSTORE session after the drop failed: $out"
