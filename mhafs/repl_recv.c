@@ -106,7 +106,7 @@ static int recv_content(struct repl *r, struct tls_conn *c, uint64_t len, struct
  * PING, a pause in the stream does not end the batch: entries nobody waits
  * on (Dovecot's uidlist rename after a delivery's commit, say) wait up to
  * this long to share the next sync and transaction. */
-#define GATHER_MS 10
+#define GATHER_MS 25
 
 struct batch {
 	uint8_t *store;                  /* BATCH_MAX * JENTRY_MAX_ENCODED */
