@@ -5,10 +5,14 @@ with plain file I/O and (optionally) speaks IMAP to each node itself.
 
   checker.py --record FILE --tree NODE=DIR --tree NODE=DIR
              [--imap NODE=HOST ...] [--user USER=PASSWORD ...] [--json OUT]
+             [--sink RECEIVED] [--delivery-log FILE ...]
 
 DIR is a node's store root (it holds <domain>/<local>/Maildir).  The record
 is the load generator's JSON-lines history:
   {"op":"smtp","mid":M,"user":U,"ack":true|false|null}   null: indeterminate
+  {"op":"smtp","mid":M,"user":U,"out":true,"ack":...}  outgoing: U is a
+              remote address, the message must reach the SMTP sink, whose
+              --sink file lists the Message-ID of each message it took
   {"op":"imap","cmd":"expunge","user":U,"folder":F,"mids":[M],"ok":true|null}
   {"op":"imap","cmd":"move",...,"ok":true|null}  and other completed commands
 Findings (each listed, then counted):
@@ -30,6 +34,19 @@ Findings (each listed, then counted):
               delivers again.  Reported, not a store failure; a copy
               beyond the attempts, or two copies under one base name
               (flag names), is still duplicated.
+Outgoing mail (issue 17), judged on the sink's list, which every copy the
+sink answered 250 for is in:
+  lost-outgoing        acknowledged, never reached the sink
+  duplicated-outgoing  reached it more often than the Postfix logs show
+                       deliveries that may have reached it (per queue ID
+                       and log: "status=sent" lines, plus attempts a kill
+                       cut short: a "(queue active)" line followed by no
+                       "status=" line before the next one or the log's end)
+  redelivered-outgoing more than once, within those (Postfix's at-least-once,
+                       e.g. a node killed after the sink's 250 but before
+                       it removed the queue file, whose queue the survivor
+                       then took over and delivered again); not in the verdict
+A Message-ID in the sink that was never attempted as outgoing is unexpected.
 Exit 0 when all are zero, 1 when any is not, 2 on a usage or I/O error.
 """
 import argparse
@@ -147,6 +164,7 @@ def imap_view(host, user, password, timeout=IMAP_TIMEOUT):
 
 def load_record(path):
     attempted, acked, indeterminate = set(), set(), set()
+    out_attempted, out_acked, out_indeterminate = set(), set(), set()
     expunged = defaultdict(set)        # (user, folder) -> mids (completed)
     maybe_gone = set()                 # mids an expunge or move touched
     imap_ops = Counter()
@@ -165,7 +183,13 @@ def load_record(path):
                 r = json.loads(line)
             except ValueError:
                 raise SystemExit("checker: %s:%d: not JSON" % (path, n))
-            if r.get("op") == "smtp":
+            if r.get("op") == "smtp" and r.get("out"):
+                out_attempted.add(r["mid"])
+                if r.get("ack") is True:
+                    out_acked.add(r["mid"])
+                elif r.get("ack") is None:
+                    out_indeterminate.add(r["mid"])
+            elif r.get("op") == "smtp":
                 attempted.add(r["mid"])
                 users.add(r["user"])
                 if r.get("ack") is True:
@@ -217,13 +241,85 @@ def load_record(path):
     return dict(attempted=attempted, acked=acked, indeterminate=indeterminate,
                 expunged=expunged, maybe_gone=maybe_gone, imap_ops=imap_ops,
                 moved_from=moved_from, moved_any=moved_any, unsure_move=unsure_move,
-                unanswered=unanswered, anomalies=anomalies, users=users)
+                unanswered=unanswered, anomalies=anomalies, users=users,
+                out_attempted=out_attempted, out_acked=out_acked,
+                out_indeterminate=out_indeterminate)
 
 
 DOVECOT_SAVED = re.compile(r"lmtp\([^)]*\)<\d+><[^>]*>: Info: msgid=(<[^>]*>): saved mail to ")
 POSTFIX_MID = re.compile(r"postfix/cleanup\[\d+\]: ([0-9A-Za-z]+): message-id=(<[^>]*>)")
 POSTFIX_SENT = re.compile(r"postfix/virtual\[\d+\]: ([0-9A-Za-z]+): to=<[^>]*>,.* status=sent ")
 POSTFIX_ACTIVE = re.compile(r"postfix/qmgr\[\d+\]: ([0-9A-Za-z]+): from=<[^>]*>,.*\(queue active\)")
+# outgoing: any Postfix instance (syslog_name postfix or postfix-takeover-N)
+OUT_ACTIVE = re.compile(r"postfix[-\w]*/qmgr\[\d+\]: ([0-9A-Za-z]+): from=<[^>]*>,.*\(queue active\)")
+OUT_STATUS = re.compile(r"postfix[-\w]*/smtp\[\d+\]: ([0-9A-Za-z]+): to=<[^>]*>,.* status=(\w+)")
+OUT_MID = re.compile(r"postfix[-\w]*/cleanup\[\d+\]: ([0-9A-Za-z]+): message-id=(<[^>]*>)")
+
+
+def load_out_deliveries(paths):
+    """{Message-ID: deliveries that may have reached the remote server},
+    summed over every Postfix log (a message's queue ID is kept by the
+    survivor's takeover instance, whose log names no Message-ID: long
+    queue IDs are unique across the nodes, so the cleanup lines of all
+    logs map them).  Per log and queue ID, in order: each "status=sent"
+    counts one; an attempt whose qmgr "(queue active)" line is followed by
+    no smtp "status=" line before the next such line or the log's end (the
+    instance was killed or stopped in flight) counts one too; an attempt
+    that ended "status=deferred" or "bounced" counts none."""
+    qid_mid, n = {}, Counter()
+    per_log = []
+    for path in paths:
+        events = []
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = OUT_MID.search(line)
+                if m:
+                    qid_mid[m.group(1)] = m.group(2)
+                    continue
+                m = OUT_ACTIVE.search(line)
+                if m:
+                    events.append((m.group(1), "active"))
+                    continue
+                m = OUT_STATUS.search(line)
+                if m:
+                    events.append((m.group(1), m.group(2)))
+        per_log.append(events)
+    for events in per_log:
+        attempts, open_ = Counter(), set()
+        for qid, what in events:
+            if what == "active":
+                if qid in open_:
+                    attempts[qid] += 1        # the last attempt never ended
+                open_.add(qid)
+            else:
+                open_.discard(qid)
+                if what == "sent":
+                    attempts[qid] += 1
+        for qid in open_:
+            attempts[qid] += 1
+        for qid, k in attempts.items():
+            if qid in qid_mid:
+                n[qid_mid[qid]] += k
+    return n
+
+
+def check_outgoing(rec, received, deliveries, found):
+    """The sink's copies of the outgoing messages: lost, duplicated,
+    redelivered (see the module comment), and what was never sent."""
+    got = Counter(received)
+    for mid in sorted(rec["out_acked"]):
+        if not got[mid]:
+            found["lost_outgoing"].append("sink: %s (acknowledged, never arrived)" % mid)
+    for mid, k in sorted(got.items()):
+        if mid not in rec["out_attempted"]:
+            found["unexpected"].append("sink: %s x%d (never sent to a remote address)" % (mid, k))
+        elif k > 1 and k <= deliveries.get(mid, 1):
+            found["redelivered_outgoing"].append("sink: %s x%d, %d deliveries logged" % (
+                mid, k, deliveries[mid]))
+        elif k > 1:
+            found["duplicated_outgoing"].append("sink: %s x%d, %d deliveries logged" % (
+                mid, k, deliveries.get(mid, 0)))
+    return sum(1 for mid in rec["out_acked"] if got[mid])
 
 
 def load_deliveries(paths):
@@ -376,6 +472,8 @@ def main():
                     "address, which the home-node passdb serves where it lands)")
     ap.add_argument("--delivery-log", action="append", default=[], metavar="FILE",
                     help="a Dovecot or Postfix log: delivery attempts per Message-ID")
+    ap.add_argument("--sink", metavar="FILE",
+                    help="the SMTP sink's list of Message-IDs it took (outgoing mail)")
     ap.add_argument("--json")
     ap.add_argument("--max-lines", type=int, default=20)
     a = ap.parse_args()
@@ -399,7 +497,8 @@ def main():
         for line in f:
             if '"smtp"' in line:
                 r = json.loads(line)
-                rec["user_of"][r["mid"]] = r["user"]
+                if not r.get("out"):
+                    rec["user_of"][r["mid"]] = r["user"]
     passwords = dict(u.partition("=")[::2] for u in a.user)
     users = sorted(rec["users"] | set(passwords))
     views = {}
@@ -438,7 +537,24 @@ def main():
         print("checker: %s" % e, file=sys.stderr)
         return 2
     found = check(rec, trees, views, users, deliveries)
-    kinds = ("lost", "duplicated", "unexpected", "divergent", "resurrected")
+    received = []
+    if a.sink:
+        try:
+            with open(a.sink) as f:
+                received = [l.strip() for l in f if l.strip()]
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            print("checker: %s" % e, file=sys.stderr)
+            return 2
+    try:
+        out_deliveries = load_out_deliveries(a.delivery_log)
+    except OSError as e:
+        print("checker: %s" % e, file=sys.stderr)
+        return 2
+    out_delivered = check_outgoing(rec, received, out_deliveries, found)
+    kinds = ("lost", "duplicated", "unexpected", "divergent", "resurrected",
+             "lost_outgoing", "duplicated_outgoing")
     summary = {
         "attempted": len(rec["attempted"]), "acknowledged": len(rec["acked"]),
         "indeterminate": len(rec["indeterminate"]),
@@ -447,6 +563,11 @@ def main():
         "left_in_both": len(found["left_in_both"]),
         "client_anomalies": len(rec["anomalies"]),
         "redelivered": len(found["redelivered"]),
+        "outgoing_attempted": len(rec["out_attempted"]),
+        "outgoing_acknowledged": len(rec["out_acked"]),
+        "outgoing_indeterminate": len(rec["out_indeterminate"]),
+        "outgoing_delivered": out_delivered,
+        "redelivered_outgoing": len(found["redelivered_outgoing"]),
     }
     for k in kinds:
         summary[k] = len(found[k])
@@ -461,6 +582,14 @@ def main():
         print("indeterminate move: %s" % line)
     for line in found["redelivered"][:a.max_lines]:
         print("redelivered: %s" % line)
+    for line in found["redelivered_outgoing"][:a.max_lines]:
+        print("redelivered_outgoing: %s" % line)
+    print("checker: outgoing attempted=%d acknowledged=%d indeterminate=%d delivered=%d "
+          "lost_outgoing=%d duplicated_outgoing=%d redelivered_outgoing=%d" % (
+              summary["outgoing_attempted"], summary["outgoing_acknowledged"],
+              summary["outgoing_indeterminate"], out_delivered,
+              summary["lost_outgoing"], summary["duplicated_outgoing"],
+              summary["redelivered_outgoing"]))
     print("checker: IMAP commands completed: %s; moves/expunges without an OK: %s; "
           "messages left in two folders by a move without an OK: %d; UID anomalies the "
           "client saw: %d; redelivered by the MTA: %d" % (
@@ -470,15 +599,16 @@ def main():
     print("checker: attempted=%d acknowledged=%d indeterminate=%d imap_ops=%d %s" % (
         summary["attempted"], summary["acknowledged"], summary["indeterminate"],
         sum(rec["imap_ops"].values()),
-        " ".join("%s=%d" % (k, summary[k]) for k in kinds)))
+        " ".join("%s=%d" % (k, summary[k]) for k in kinds[:5])))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(dict(summary, findings={k: found[k] for k in kinds + ("left_in_both", "redelivered")}),
+            json.dump(dict(summary, findings={k: found[k] for k in kinds + ("left_in_both", "redelivered", "redelivered_outgoing")}),
                       f, indent=1)
     # issue 6's verdict: lost, duplicated, unexpected and divergent must
-    # be zero; expunged messages that came back are reported (and fail the
+    # be zero, and (issue 17) lost and duplicated outgoing mail; expunged messages that came back are reported (and fail the
     # verdict only with --strict)
-    verdict = ("lost", "duplicated", "unexpected", "divergent") + (
+    verdict = ("lost", "duplicated", "unexpected", "divergent", "lost_outgoing",
+               "duplicated_outgoing") + (
         ("resurrected",) if a.strict else ())
     bad = any(summary[k] for k in verdict)
     if not bad and summary["resurrected"]:

@@ -9,6 +9,13 @@
 # the right count, and the verdict is FAIL; a move without an answer that
 # left a message in both folders is accounted as such and passes, as is a
 # second copy that the delivery logs show the MTA delivered twice.
+# Outgoing mail (issue 17): an acknowledged message the SMTP sink never
+# got is lost_outgoing, one it got twice without two deliveries in the
+# Postfix logs (a deferral is none) is duplicated_outgoing, and both fail
+# the verdict; two copies the logs account for (an attempt a kill cut
+# short, then the survivor's takeover instance delivering the same queue
+# ID) are redelivered_outgoing and pass; a Message-ID in the sink that was
+# never sent out is unexpected.
 set -u
 src=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 CHECKER=$src/tests/chaos/checker.py
@@ -59,9 +66,10 @@ view() {
 		"$(printf '%s' "$1" | sed 's/\\/\\\\/g')"
 }
 DLOGS=()   # --delivery-log arguments of the next runs
+SINK=()    # --sink FILE of the next runs
 run() { # run -> $out, $rc
 	out=$("$PY" "$CHECKER" --record "$T/rec" --tree "n1=$T/a" --tree "n2=$T/b" \
-		--view-json "n1=$T/va.json" --view-json "n2=$T/vb.json" "${DLOGS[@]}" 2>&1)
+		--view-json "n1=$T/va.json" --view-json "n2=$T/vb.json" "${DLOGS[@]}" "${SINK[@]}" 2>&1)
 	rc=$?
 }
 # expect NAME KIND=COUNT...: the verdict line must show exactly these
@@ -222,6 +230,92 @@ expect "client-side UID anomaly recorded"
 case "$out" in *"UID anomalies the client saw: 1"*) ;; *) fail "anomaly not counted: $out" ;; esac
 printf '%s\n' "$out" | grep -q '^client saw: 12:00:00.000 alice@d1.test INBOX: two UIDs with one Message-ID UIDs 1,9$' ||
 	fail "anomaly line: $out"
+
+# Outgoing mail, judged on the sink's list.  out_fresh: the clean pair,
+# and in the record o1 and o2 acknowledged to a remote address, o3 cut
+# off after DATA (indeterminate), o4 refused; the sink took o1, o2, o3.
+out_fresh() {
+	fresh
+	cat >>"$T/rec" <<-'EOF'
+	{"op":"smtp","mid":"<o1@chaos>","user":"ext@remote.test","out":true,"ack":true}
+	{"op":"smtp","mid":"<o2@chaos>","user":"ext@remote.test","out":true,"ack":true}
+	{"op":"smtp","mid":"<o3@chaos>","user":"ext@remote.test","out":true,"ack":null}
+	{"op":"smtp","mid":"<o4@chaos>","user":"ext@remote.test","out":true,"ack":false}
+	EOF
+	printf '<o1@chaos>\n<o2@chaos>\n<o3@chaos>\n' >"$T/received"
+	SINK=(--sink "$T/received")
+	DLOGS=()
+}
+# expect_out NAME RC KIND=COUNT...: the outgoing line shows these counts
+# (others of lost_outgoing, duplicated_outgoing, redelivered_outgoing 0),
+# and the exit status is RC.
+expect_out() {
+	local name=$1 want_rc=$2 k want kv line
+	shift 2
+	run
+	line=$(printf '%s\n' "$out" | grep '^checker: outgoing ') || fail "$name: no outgoing line: $out"
+	for k in lost_outgoing duplicated_outgoing redelivered_outgoing; do
+		want=0
+		for kv in "$@"; do [ "${kv%%=*}" = "$k" ] && want=${kv#*=}; done
+		case " $line " in *" $k=$want "*) ;; *) fail "$name: want $k=$want, got: $line
+$out" ;; esac
+	done
+	[ "$rc" = "$want_rc" ] || fail "$name: exit $rc, want $want_rc: $out"
+	if [ "$want_rc" = 1 ]; then
+		printf '%s\n' "$out" | grep -q '^checker: FAIL$' || fail "$name: no FAIL verdict: $out"
+	fi
+	echo "ok: $name ($line)"
+}
+out_fresh
+expect_out "outgoing, all delivered once" 0
+case "$out" in *"checker: outgoing attempted=4 acknowledged=2 indeterminate=1 delivered=2 "*) ;;
+	*) fail "wrong outgoing totals: $out" ;; esac
+case "$out" in *"checker: attempted=7 acknowledged=6 indeterminate=1"*) ;;
+	*) fail "outgoing mail counted as local: $out" ;; esac
+out_fresh; printf '<o1@chaos>\n<o3@chaos>\n' >"$T/received"
+expect_out "outgoing lost" 1 lost_outgoing=1
+printf '%s\n' "$out" | grep -q '^lost_outgoing: sink: <o2@chaos> (acknowledged, never arrived)$' ||
+	fail "lost_outgoing line: $out"
+# the indeterminate o3 may be missing
+out_fresh; printf '<o1@chaos>\n<o2@chaos>\n' >"$T/received"
+expect_out "indeterminate outgoing message absent" 0
+out_fresh; echo '<o1@chaos>' >>"$T/received"
+expect_out "outgoing duplicated, no log" 1 duplicated_outgoing=1
+printf '%s\n' "$out" | grep -q '^duplicated_outgoing: sink: <o1@chaos> x2, 0 deliveries logged$' ||
+	fail "duplicated_outgoing line: $out"
+# node 1 took o1 up, was killed before it logged an outcome; node 2's
+# takeover instance delivered the same queue ID: two deliveries
+cat >"$T/pf-n1.log" <<-'EOF'
+	Dec 06 10:00:01 n1 postfix/cleanup[100]: 4Rk0Qd2xYz7Bq1: message-id=<o1@chaos>
+	Dec 06 10:00:01 n1 postfix/qmgr[90]: 4Rk0Qd2xYz7Bq1: from=<loadgen@client.test>, size=300, nrcpt=1 (queue active)
+	EOF
+cat >"$T/pf-takeover.log" <<-'EOF'
+	Dec 06 10:00:09 n2 postfix-takeover-n1/qmgr[300]: 4Rk0Qd2xYz7Bq1: from=<loadgen@client.test>, size=300, nrcpt=1 (queue active)
+	Dec 06 10:00:09 n2 postfix-takeover-n1/smtp[301]: 4Rk0Qd2xYz7Bq1: to=<ext@remote.test>, relay=192.0.2.19[192.0.2.19]:25, delay=8, delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 queued)
+	EOF
+DLOGS=(--delivery-log "$T/pf-n1.log" --delivery-log "$T/pf-takeover.log")
+expect_out "outgoing redelivered by the takeover" 0 redelivered_outgoing=1
+printf '%s\n' "$out" | grep -q '^redelivered_outgoing: sink: <o1@chaos> x2, 2 deliveries logged$' ||
+	fail "redelivered_outgoing line: $out"
+echo '<o1@chaos>' >>"$T/received"
+expect_out "a third copy of an outgoing message delivered twice" 1 duplicated_outgoing=1
+# an attempt that ended in a deferral delivered nothing
+out_fresh; echo '<o1@chaos>' >>"$T/received"
+cat >"$T/pf-n1.log" <<-'EOF'
+	Dec 06 10:00:01 n1 postfix/cleanup[100]: 4Rk0Qd2xYz7Bq1: message-id=<o1@chaos>
+	Dec 06 10:00:01 n1 postfix/qmgr[90]: 4Rk0Qd2xYz7Bq1: from=<loadgen@client.test>, size=300, nrcpt=1 (queue active)
+	Dec 06 10:00:01 n1 postfix/smtp[101]: 4Rk0Qd2xYz7Bq1: to=<ext@remote.test>, relay=192.0.2.19[192.0.2.19]:25, delay=0.1, delays=0/0/0/0, dsn=4.3.0, status=deferred (host 192.0.2.19[192.0.2.19] said: 451 4.3.0 try again later (in reply to RCPT TO command))
+	Dec 06 10:00:05 n1 postfix/qmgr[90]: 4Rk0Qd2xYz7Bq1: from=<loadgen@client.test>, size=300, nrcpt=1 (queue active)
+	Dec 06 10:00:05 n1 postfix/smtp[102]: 4Rk0Qd2xYz7Bq1: to=<ext@remote.test>, relay=192.0.2.19[192.0.2.19]:25, delay=4, delays=0/0/0/0, dsn=2.0.0, status=sent (250 2.0.0 queued)
+	EOF
+DLOGS=(--delivery-log "$T/pf-n1.log")
+expect_out "outgoing twice, one delivery and one deferral logged" 1 duplicated_outgoing=1
+# the sink got a message nobody sent out
+out_fresh; echo '<zz@chaos>' >>"$T/received"
+expect "never-sent message in the sink" unexpected=1
+printf '%s\n' "$out" | grep -q '^unexpected: sink: <zz@chaos> x1 (never sent to a remote address)$' ||
+	fail "sink unexpected line: $out"
+SINK=() DLOGS=()
 
 # Bad input: a clear error, exit 2.
 "$PY" "$CHECKER" --record "$T/rec" --tree "n1=$T/a" >/dev/null 2>&1

@@ -21,7 +21,11 @@ not end in OK is indeterminate (a MOVE is a copy, then an expunge, and may
 stop between the two): its messages are recorded (phase "cut" when the
 connection died) and never touched again by this client, as a careful
 real client would do, so that a half-done move cannot turn into a second
-copy.  Bounded by --seconds, --max-messages and the stop file.  Prints a
+copy.  With --outgoing-every K and --outgoing-to ADDR, every K-th message
+goes to that remote address instead (through the VIP like the rest; the
+node's Postfix relays it to the remote SMTP sink), recorded with "out":
+true; its ack has the same meaning (a 250 means it must reach the sink).
+Bounded by --seconds, --max-messages and the stop file.  Prints a
 summary.
 """
 import argparse
@@ -74,10 +78,17 @@ def smtp_loop(a, rec, stop, stats):
     users = [u.partition("=")[0] for u in a.user]
     n = 0
     conn = None
+    local = 0
     while not stop() and n < a.max_messages:
-        user = users[n % len(users)]
+        out = bool(a.outgoing_every and a.outgoing_to and n % a.outgoing_every == a.outgoing_every - 1)
+        if out:
+            user = a.outgoing_to
+        else:
+            user = users[local % len(users)]
+            local += 1
         mid = "<chaos-%d-%d-%06d@loadgen.test>" % (a.seed, a.run_id, n)
         n += 1
+        extra = {"out": True} if out else {}
         body = ("From: loadgen@client.test\r\nTo: %s\r\nSubject: chaos %d\r\n"
                 "Message-ID: %s\r\n\r\nmessage %s\r\n" % (user, n, mid, mid))
         data_sent = False
@@ -96,8 +107,10 @@ def smtp_loop(a, rec, stop, stats):
             ack = True if code == 250 else False
             if not ack and code < 400:
                 ack = None
-            rec.write(op="smtp", mid=mid, user=user, ack=ack, code=code)
+            rec.write(op="smtp", mid=mid, user=user, ack=ack, code=code, **extra)
             stats["smtp_" + ("ack" if ack else "nack")] += 1
+            if out and ack:
+                stats["smtp_outgoing_ack"] += 1
             if not ack:
                 conn.rset()
             elif a.per_connection and n % a.per_connection == 0:
@@ -108,7 +121,7 @@ def smtp_loop(a, rec, stop, stats):
                 conn = None
         except smtplib.SMTPResponseException as e:
             # A refusal (4xx/5xx) before or at DATA's end: not delivered.
-            rec.write(op="smtp", mid=mid, user=user, ack=False, code=e.smtp_code)
+            rec.write(op="smtp", mid=mid, user=user, ack=False, code=e.smtp_code, **extra)
             stats["smtp_nack"] += 1
             try:
                 conn.rset()
@@ -117,7 +130,7 @@ def smtp_loop(a, rec, stop, stats):
             time.sleep(0.2)
         except (OSError, smtplib.SMTPException) as e:
             rec.write(op="smtp", mid=mid, user=user, ack=None if data_sent else False,
-                      error=str(e)[:80])
+                      error=str(e)[:80], **extra)
             stats["smtp_indeterminate" if data_sent else "smtp_nack"] += 1
             stats["smtp_reconnects"] += 1
             try:
@@ -300,6 +313,10 @@ def main():
     ap.add_argument("--interval", type=float, default=0.1, help="pause between messages")
     ap.add_argument("--per-connection", type=int, default=0,
                     help="messages per SMTP connection (0: until it fails)")
+    ap.add_argument("--outgoing-every", type=int, default=0, metavar="K",
+                    help="every K-th message goes to --outgoing-to (0: none)")
+    ap.add_argument("--outgoing-to", metavar="ADDR",
+                    help="a remote address the nodes relay to the SMTP sink")
     ap.add_argument("--imap-interval", type=float, default=0.2)
     ap.add_argument("--timeout", type=float, default=15)
     ap.add_argument("--stop-file")
