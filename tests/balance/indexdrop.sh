@@ -131,6 +131,11 @@ hm=$(field "$out" highestmodseq)
 [ "$hm" -gt "$known" ] || e2e_die "HIGHESTMODSEQ went backwards after the index drop: $hm after $known"
 case " $(changed_uids "$out")" in *" 5 6 "*) ;; *) e2e_die "CHANGEDSINCE $known lacks the renumbered UIDs 5 and 6: $out" ;; esac
 
+# the floor's message is one line (a second one reaches Dovecot's log as
+# the auth worker's stderr, an error)
+errs=$(grep 'auth-worker.*Error' "$(e2e_node_dir "$V")/log/dovecot.log")
+[ -z "$errs" ] || e2e_die "Dovecot's auth worker logged errors: $errs"
+
 for n in 1 2; do e2e_mail_stop "$n"; done
 for n in 1 2; do e2e_mhafs_log_clean "$E2E_TMP/n$n-state"; done
 e2e_log "PASS: HIGHESTMODSEQ only rising and the changes shown after mhafs dropped an index"
