@@ -91,9 +91,12 @@ void mtree_txn_done(struct journal *j, int committed);
 int mtree_sync(struct journal *j);
 /* Whether the waiting deltas are older than max_ms or many. */
 int mtree_sync_due(struct journal *j, int64_t max_ms);
-/* Recompute the whole tree from the live catalog rows (one pass, in
- * memory) and mark it built.  Runs inside the caller's transaction. */
+/* Recompute the whole tree from the live catalog rows (in memory, one
+ * pass per 131,072 rows, each for a share of the directories) and mark it
+ * built.  Runs inside the caller's transaction. */
 int mtree_rebuild(sqlite3 *db);
+/* The same with part_rows catalog rows a pass (the tests' small parts). */
+int mtree_rebuild_parts(sqlite3 *db, uint64_t part_rows);
 /* At open (before statements are prepared): upgrade a schema-1 database
  * (catalog without dkey/bkt, no mtree) and rebuild the tree if it is not
  * marked built.  from_version is the stored schema version. */
