@@ -4,11 +4,13 @@
 # small tmpfs (node 2's larger, so replication to it never fails), with
 # Postfix's queue on the store.  5 outgoing messages are accepted and
 # deferred (the remote server answers 451); then a file written through
-# node 1's mount fills its store (ENOSPC).  Each of 5 new messages sent to
-# node 1 must be refused with a 4xx (never a 5xx, never a 250: a 250 the
-# queue could not hold would be mail lost).  Then the file goes, the remote
-# server accepts: the 5 accepted before are delivered exactly once, and
-# the 5 refused, sent again, are accepted and delivered once.
+# node 1's mount fills its store (ENOSPC).  5 new messages are sent to
+# node 1: each must be refused with a 4xx (at least one is), or accepted
+# with a 250 when a refused one's queue file freed some room; never a 5xx.
+# Then the file goes, the remote server accepts: the 5 accepted before are
+# delivered exactly once; of the 5 new ones the refused are sent again,
+# and each of the 5 is delivered exactly once (a 250 whose message was
+# lost would show as missing).
 set -u
 # a mount namespace of our own: the tmpfs go with it, whatever happens;
 # their mount points, left empty in the test's directory, are removed after
@@ -59,13 +61,17 @@ e2e_client "$E2E_PY" "$QMAIL" try --host "$(e2e_ip 1)" --count "$N" --tag full -
 	>"$E2E_TMP/full.codes" || e2e_die "the SMTP client failed: $(cat "$E2E_TMP/full.codes")"
 e2e_log "node 1's answers with the store full: $(tr '\n' ' ' <"$E2E_TMP/full.codes")"
 [ "$(wc -l <"$E2E_TMP/full.codes")" = "$N" ] || e2e_die "only $(wc -l <"$E2E_TMP/full.codes") answers"
+# 4xx, or 250 when a refused message's queue file freed room for the next
+# one (it must then be delivered like any other); never 5xx
+refused=""
 while read -r i code; do
 	case "$code" in
-	4??) ;;
-	250) e2e_die "message $i accepted with the store full" ;;
+	4??) refused="$refused${refused:+,}$i" ;;
+	250) ;;
 	*) e2e_die "message $i refused with $code, not a temporary error" ;;
 	esac
 done <"$E2E_TMP/full.codes"
+[ -n "$refused" ] || e2e_die "node 1 accepted every message with the store full"
 [ "$(q_area_count 1 n1)" -ge "$N" ] || e2e_die "node 1's queue holds $(q_area_count 1 n1) messages, fewer than the $N accepted"
 grep -E 'status=(bounced|expired)' "$(e2e_node_dir 1)/log/postfix.log" | head -3 |
 	grep . && e2e_die "node 1 bounced mail with the store full"
@@ -76,11 +82,12 @@ e2e_log "filler removed, the remote server accepts"
 all() { q_delivered before "$N" >/dev/null; }
 e2e_wait 60 all || e2e_die "the messages accepted before the store was full: $(q_delivered before "$N")"
 e2e_log "accepted before: $(q_delivered before "$N")"
+# the refused ones again; those accepted when full are not sent twice
 sent=$(e2e_client "$E2E_PY" "$QMAIL" send --host "$(e2e_ip 1)" --count "$N" --tag full \
-	--to "dest@remote.test") || e2e_die "sending the refused messages again failed"
-[ "$sent" = "$N" ] || e2e_die "node 1 accepted $sent of $N refused messages sent again"
+	--to "dest@remote.test" --ids "$refused") || e2e_die "sending the refused messages again failed"
+e2e_log "the refused messages ($refused) sent again: $sent accepted"
 all() { q_delivered full "$N" >/dev/null; }
 e2e_wait 60 all || e2e_die "the messages sent again: $(q_delivered full "$N")"
 sleep 3
 v1=$(q_delivered before "$N") && v2=$(q_delivered full "$N") || e2e_die "after a few queue runs: $v1 / $v2"
-e2e_log "PASS: a full store answered 4xx to each new message, nothing accepted was lost; before: $v1; refused then sent again: $v2 ($((SECONDS - t0)) s)"
+e2e_log "PASS: a full store answered 4xx (to $refused of 0..$((N - 1))), never 5xx, nothing accepted was lost; before: $v1; new: $v2 ($((SECONDS - t0)) s)"

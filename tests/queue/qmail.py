@@ -6,10 +6,11 @@
       every RCPT until the file DIR/accept exists, then takes each message
       and appends its Message-ID to DIR/received (one line each, flushed
       before the 250).  DIR/attempts counts the refused RCPTs.
-  qmail.py send --host H --count N --tag T --to ADDR [--port 25]
+  qmail.py send --host H --count N --tag T --to ADDR [--port 25] [--ids I,J]
       N messages through H, Message-ID <T-i@queue.test>, each SMTP session
-      ending in a 250; prints how many were accepted.
-  qmail.py try --host H --count N --tag T --to ADDR [--port 25]
+      ending in a 250; prints how many were accepted.  --ids: only the
+      messages i of that list (each below N).
+  qmail.py try --host H --count N --tag T --to ADDR [--port 25] [--ids I,J]
       As send, but every message is tried once and a refusal is not an
       error: prints "i CODE" per message (250 if accepted, else the SMTP
       code of the refusal: of MAIL, RCPT or DATA), exit 0.
@@ -112,9 +113,15 @@ def message(args, i):
     return m
 
 
+def indexes(args):
+    if not args.ids:
+        return range(args.count)
+    return [int(i) for i in args.ids.split(",") if i != ""]
+
+
 def send(args):
     ok = 0
-    for i in range(args.count):
+    for i in indexes(args):
         with smtplib.SMTP(args.host, args.port, timeout=30) as s:
             s.send_message(message(args, i))
         ok += 1
@@ -122,7 +129,7 @@ def send(args):
 
 
 def try_send(args):
-    for i in range(args.count):
+    for i in indexes(args):
         try:
             with smtplib.SMTP(args.host, args.port, timeout=30) as s:
                 s.send_message(message(args, i))
@@ -189,12 +196,14 @@ def main():
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--tag", required=True)
     p.add_argument("--to", required=True)
+    p.add_argument("--ids", default="")
     p = sub.add_parser("try")
     p.add_argument("--host", required=True)
     p.add_argument("--port", type=int, default=25)
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--tag", required=True)
     p.add_argument("--to", required=True)
+    p.add_argument("--ids", default="")
     p = sub.add_parser("count")
     p.add_argument("--dir")
     p.add_argument("--maildir", help="count the messages of this Maildir instead")
