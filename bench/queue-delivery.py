@@ -240,6 +240,8 @@ def line(_argv):
             s += "  %s mhafs %.2f ms/msg" % (node, f["cpu" + node])
     if "waits" in f:
         s += "  A commit waits %.2f/msg" % f["waits"]
+    if d.get("fdsA", "-") != "-":
+        s += "  A fds %s" % d["fdsA"]
     print(s)
 
 
