@@ -13,6 +13,15 @@
 # of the node kills its HAProxy).  CHAOS_BALANCE=0: the VIP holder alone
 # serves, as before issue 15.
 #
+# Queued mail (issue 17, tests/queue/lib.sh): each node's Postfix queue is
+# on the store (queue_on_store, mhafs-queue prestart before every Postfix
+# start, heartbeatd's role_hook runs mhafs-queue hook, so a node that dies
+# has its queue delivered by the survivor), and one message in
+# CHAOS_OUTGOING (5; 0: none, and the queue stays local) goes to a remote
+# address that both nodes relay to an SMTP sink in a namespace of its own,
+# which defers (451) for 6 s out of every 16 while the load runs and
+# accepts everything once it stops.
+#
 #   run.sh [--seconds N] [--seed S] [--keep]
 #   run.sh --short [--seed S]   every fault kind once, no more (~4 min)
 #   run.sh --long [--seed S]    an hour of faults (--seconds 3600)
@@ -25,6 +34,7 @@
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
 . "$E2E_SRC/tests/e2e/lib-balance.sh"
+. "$E2E_SRC/tests/queue/lib.sh"
 
 SECONDS_WANTED=150 SEED=$(( $(date +%s) % 100000 )) PLAN=""
 while [ $# -gt 0 ]; do
@@ -43,6 +53,9 @@ case "$SECONDS_WANTED$SEED" in ''|*[!0-9]*)
 
 BALANCE=${CHAOS_BALANCE:-1}
 case "$BALANCE" in 0|1) ;; *) echo "run.sh: CHAOS_BALANCE is 0 or 1" >&2; exit 2 ;; esac
+OUTGOING=${CHAOS_OUTGOING:-5}
+case "$OUTGOING" in ''|*[!0-9]*) echo "run.sh: CHAOS_OUTGOING is a number (0: no outgoing mail)" >&2; exit 2 ;; esac
+OUT_TO=ext@remote.test
 VIP=192.0.2.100
 USERS="alice@d1.test carol@d2.test"
 # both nodes serve: one user at home on each node (with equal weights,
@@ -86,6 +99,7 @@ chaos_cleanup() {
 	[ -z "${LOADPID:-}" ] || { kill "$LOADPID" 2>/dev/null; wait "$LOADPID" 2>/dev/null; }
 	[ -z "${TAPPID:-}" ] || { kill "$TAPPID" 2>/dev/null; wait "$TAPPID" 2>/dev/null; }
 	[ -z "${BTAPPID:-}" ] || { kill "$BTAPPID" 2>/dev/null; wait "$BTAPPID" 2>/dev/null; }
+	[ -z "${SINKTOGPID:-}" ] || { kill "$SINKTOGPID" 2>/dev/null; wait "$SINKTOGPID" 2>/dev/null; }
 	local p
 	for p in ${CONVPIDS:-}; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	# Node 2's store goes with its tmpfs: keep a copy beside the logs.
@@ -106,6 +120,14 @@ e2e_require_mail
 e2e_require_mhafs
 [ -x "$E2E_HB_BIN" ] || e2e_skip "no heartbeatd at $E2E_HB_BIN"
 [ -x "$E2E_BUILD/tools/mhactl" ] || e2e_skip "no mhactl"
+if [ "$OUTGOING" != 0 ]; then
+	[ -x "$QTOOL" ] || e2e_skip "no $QTOOL"
+	[ -x "$E2E_BUILD/tools/mhafsck" ] || e2e_skip "no mhafsck"
+	command -v flock >/dev/null 2>&1 || e2e_skip "flock not installed"
+	# before each start of a node's Postfix: the queue on the store and the
+	# route to the sink (tests/queue/lib.sh)
+	E2E_MAIL_PREP=q_prep
+fi
 HAPROXY_BIN=""
 if [ "$BALANCE" != 0 ]; then
 	e2e_balance_init "$VIP"
@@ -142,6 +164,7 @@ mhafs_up() { # N: mount node N's mhafs (with its clock offset)
 	E2E_MHAFS_CONF_EXTRA="$(e2e_peer_conf "$n" $((3 - n)))
 $(e2e_hb_conf "$n" $((3 - n)) "$VIP/24")
 $([ "$BALANCE" = 0 ] || e2e_balance_conf "$n" "$(mnt "$n")")
+$([ "$OUTGOING" = 0 ] || q_conf "$n")
 clock_offset_ms = $off"
 	rotate "$(state "$n")/mhafs.log"
 	e2e_mhafs_mount "$n" "$(backing "$n")" "$(mnt "$n")" "$(state "$n")"
@@ -161,11 +184,36 @@ haproxy_up() {
 	rm -f "$d/run/haproxy.sock" "$d/run/haproxy.pid"
 	e2e_haproxy_start "$1"
 }
+# dovecot_leftovers N: Dovecot processes still running in node N's namespace.
+dovecot_leftovers() {
+	local p
+	for p in $(ip netns pids "$(e2e_ns "$1")" 2>/dev/null); do
+		case "$(readlink -f "/proc/$p/exe" 2>/dev/null)" in
+		/usr/sbin/dovecot|/usr/lib/dovecot/*) printf '%s\n' "$p" ;;
+		esac
+	done
+}
 dovecot_up() {
-	local d n=$1 i p
+	local d n=$1 i p left
 	d=$(e2e_node_dir "$n")
 	p=$(master_pid "$n" dovecot)
 	[ -z "$p" ] || e2e_wait 20 reaped "$p"
+	# As for Postfix below (what a supervisor does): children of a master
+	# killed with -9 that are in a session live on and hold its listening
+	# sockets.  Seen once: LMTP children whose user lookups failed answered
+	# each RCPT with 451 on Postfix's cached connections, kept busy by the
+	# retries of queued mail, and the new master could not bind port 24.
+	# TERM, and KILL after 5 s, as systemd stops what is left of a unit.
+	left=$(dovecot_leftovers "$n")
+	if [ -n "$left" ]; then
+		say "node $n: ending $(printf '%s\n' $left | wc -l) Dovecot processes left by the old master"
+		# shellcheck disable=SC2086
+		kill -TERM $left 2>/dev/null
+		for p in $left; do
+			e2e_wait 5 e2e_gone "$p" || kill -KILL "$p" 2>/dev/null
+			e2e_wait 10 e2e_gone "$p" || say "pid $p survived kill -9 for 10 s"
+		done
+	fi
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		e2e_in "$(e2e_ns "$n")" dovecot -c "$d/conf/dovecot.conf" </dev/null >>"$d/log/dovecot.log" 2>&1 &&
 			e2e_wait 10 e2e_port_open "$n" 143 && return 0
@@ -173,10 +221,14 @@ dovecot_up() {
 	done
 	e2e_die "dovecot did not restart on node $n"
 }
-# postfix_leftovers N: Postfix daemons still running in node N's namespace.
+# postfix_leftovers N: Postfix daemons of node N's own instance still
+# running in its namespace (not those of a takeover instance delivering the
+# peer's queue, which work in a queue directory under queue-local/).
 postfix_leftovers() {
-	local p
+	local p tk
+	tk=$(e2e_node_dir "$1")/queue-local/
 	for p in $(ip netns pids "$(e2e_ns "$1")" 2>/dev/null); do
+		case "$(readlink -f "/proc/$p/cwd" 2>/dev/null)/" in "$tk"*) continue ;; esac
 		case "$(readlink -f "/proc/$p/exe" 2>/dev/null)" in
 		/usr/lib/postfix/sbin/*) printf '%s\n' "$p" ;;
 		esac
@@ -202,6 +254,8 @@ postfix_up() {
 		kill -KILL $left 2>/dev/null
 		for p in $left; do e2e_wait 10 e2e_gone "$p" || say "pid $p survived kill -9 for 10 s"; done
 	fi
+	# as Postfix's unit does before every start (mhafs-queue prestart)
+	[ -z "${E2E_MAIL_PREP:-}" ] || "$E2E_MAIL_PREP" "$n" || e2e_die "$E2E_MAIL_PREP $n failed"
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		e2e_in "$(e2e_ns "$n")" postfix -c "$d/conf" start </dev/null >>"$d/log/postfix-start.log" 2>&1 &&
 			e2e_wait 10 e2e_port_open "$n" 25 && return 0
@@ -295,6 +349,29 @@ else
 fi
 say "cluster up, VIP on node $(e2e_vip_holder "$VIP" 1 2); seed $SEED, $SECONDS_WANTED s of faults"
 
+# ---- the remote SMTP sink (tests/queue/qmail.py) for outgoing mail: it
+# defers 6 s of every 16 while the load runs, then accepts for good.
+if [ "$OUTGOING" != 0 ]; then
+	SINK_DIR=$CH/sink
+	mkdir -p "$SINK_DIR" || e2e_die "cannot create $SINK_DIR"
+	: >"$SINK_DIR/received"
+	e2e_net_node "$SINK_N"
+	setsid nsenter --net="/run/netns/$(e2e_ns "$SINK_N")" -- "$E2E_PY" "$QMAIL" sink --dir "$SINK_DIR" \
+		</dev/null >>"$SINK_DIR/sink.log" 2>&1 &
+	e2e_wait 10 test -e "$SINK_DIR/listening" || e2e_die "the SMTP sink did not start"
+	sink_toggle() {
+		while [ ! -e "$CH/stop" ]; do
+			rm -f "$SINK_DIR/accept"; echo "$(date '+%F %T') defer" >>"$SINK_DIR/modes.log"; sleep 6
+			[ ! -e "$CH/stop" ] || break
+			: >"$SINK_DIR/accept"; echo "$(date '+%F %T') accept" >>"$SINK_DIR/modes.log"; sleep 10
+		done
+		: >"$SINK_DIR/accept"; echo "$(date '+%F %T') accept (load stopped)" >>"$SINK_DIR/modes.log"
+	}
+	sink_toggle &
+	SINKTOGPID=$!
+	say "outgoing mail: 1 message in $OUTGOING to $OUT_TO, relayed to the sink at $(e2e_ip "$SINK_N"); queues on the store"
+fi
+
 # ---- evidence: each node's journal is pruned as it goes, so copy what it
 # holds every 2 s (mhactl opens it read-only) into chaos/journal-nN.txt,
 # sorted and without repeats, for tracing a finding to the operations.
@@ -321,6 +398,7 @@ for u in $USERS; do userargs="$userargs --user $u=pw-${u%@*}"; done
 e2e_client "$E2E_PY" "$E2E_SRC/tests/chaos/loadgen.py" --host "$VIP" --record "$RECORD" \
 	$userargs --seconds $((SECONDS_WANTED + 600)) --seed "$SEED" --run-id $$ \
 	$([ "$BALANCE" = 0 ] || echo --per-connection 5) \
+	$([ "$OUTGOING" = 0 ] || echo --outgoing-every "$OUTGOING" --outgoing-to "$OUT_TO") \
 	--stop-file "$CH/stop" >"$CH/loadgen.out" 2>&1 &
 LOADPID=$!
 
@@ -461,10 +539,31 @@ queue_empty() {
 }
 tconv0=$(e2e_ms)
 conv=""
+# outgoing mail: the sink accepts now; settled when it has every message
+# acknowledged for it, or when both queues are empty (a lost one: the
+# checker says so)
+out_done() {
+	"$E2E_PY" - "$RECORD" "$SINK_DIR/received" <<-'EOF'
+	import json, sys
+	want = set()
+	for l in open(sys.argv[1]):
+	    if '"out": true' in l:
+	        r = json.loads(l)
+	        if r.get("ack") is True:
+	            want.add(r["mid"])
+	got = set(l.strip() for l in open(sys.argv[2]))
+	sys.exit(0 if want <= got else 1)
+	EOF
+}
+out_settled() { out_done || { queue_empty 1 && queue_empty 2; }; }
+if [ -n "${SINKTOGPID:-}" ]; then
+	wait "$SINKTOGPID"; SINKTOGPID=""
+fi
 # in the node's namespace: behind the balancer its Postfix's inet_interfaces
 # name the node's own address
 for n in 1 2; do e2e_in "$(e2e_ns "$n")" postqueue -c "$(e2e_node_dir "$n")/conf" -f 2>/dev/null; done
-if e2e_wait 120 queue_empty 1 && e2e_wait 120 queue_empty 2 &&
+if { [ "$OUTGOING" = 0 ] || e2e_wait 120 out_settled; } &&
+	e2e_wait 120 queue_empty 1 && e2e_wait 120 queue_empty 2 &&
 	e2e_wait 120 e2e_peer_synced 1 && e2e_wait 120 e2e_peer_synced 2; then
 	conv_heal=$(( $(e2e_ms) - theal )) conv_stop=$(( $(e2e_ms) - tconv0 ))
 	conv="$conv_heal ms after the last fault healed, $conv_stop"
@@ -492,8 +591,16 @@ for n in 1 2; do
 		>>"$CH/checker.out" 2>&1 && [ -s "$CH/imap-n$n.json" ] || vrc=1
 	[ ! -s "$CH/imap-n$n.json" ] || views="$views --view-json n$n=$CH/imap-n$n.json"
 done
+# outgoing mail: the sink's list, and the takeover instances' logs too
+outargs=""
+if [ "$OUTGOING" != 0 ]; then
+	outargs="--sink $SINK_DIR/received"
+	for f in "$(e2e_node_dir 1)"/log/postfix-takeover-*.log "$(e2e_node_dir 2)"/log/postfix-takeover-*.log; do
+		[ ! -f "$f" ] || outargs="$outargs --delivery-log $f"
+	done
+fi
 # shellcheck disable=SC2086
-e2e_client "$E2E_PY" "$E2E_SRC/tests/chaos/checker.py" ${CHAOS_STRICT:+--strict} --record "$RECORD" \
+e2e_client "$E2E_PY" "$E2E_SRC/tests/chaos/checker.py" ${CHAOS_STRICT:+--strict} --record "$RECORD" $outargs \
 	--tree "n1=$(backing 1)" --tree "n2=$(backing 2)" $views $userpw \
 	--delivery-log "$(e2e_node_dir 1)/log/dovecot.log" --delivery-log "$(e2e_node_dir 2)/log/dovecot.log" \
 	--delivery-log "$(e2e_node_dir 1)/log/postfix.log" --delivery-log "$(e2e_node_dir 2)/log/postfix.log" \
@@ -551,6 +658,13 @@ else:
           " %d" % v.get("client_anomalies", 0))
     print("chaos: redelivered by the MTA (extra copies the logged delivery attempts account"
           " for, not a store duplicate): %d" % v.get("redelivered", 0))
+    if "outgoing_attempted" in v and v["outgoing_attempted"]:
+        print("chaos: outgoing mail (to the remote SMTP sink) attempted %d, acknowledged %d,"
+              " indeterminate %d, delivered %d; lost %d, duplicated %d, redelivered by"
+              " Postfix %d" % tuple(v[k] for k in (
+                  "outgoing_attempted", "outgoing_acknowledged", "outgoing_indeterminate",
+                  "outgoing_delivered", "lost_outgoing", "duplicated_outgoing",
+                  "redelivered_outgoing")))
 print("chaos: faults injected %d:%s" % (sum(int(f.split("=")[1]) for f in faults),
                                         "".join(" " + f for f in faults)))
 print("chaos: failover (client-visible outages: an SMTP greeting on the VIP, probed every 0.2 s):"
@@ -592,6 +706,14 @@ for n in 1 2; do
 		"$(grep -c 'Fixed a duplicate' "$(e2e_node_dir "$n")/log/dovecot.log")" \
 		"$(grep -c 'No space left' "$(e2e_node_dir "$n")/log/dovecot.log")" \
 		"$(grep -c ': Error: ' "$(e2e_node_dir "$n")/log/dovecot.log")"
+	if [ "$OUTGOING" != 0 ]; then
+		# the survivor's deliveries of a dead peer's queue
+		printf 'chaos: node %s queue: takeovers of the peer'"'"'s queue %s (messages %s), hand-backs %s, quarantined %s\n' "$n" \
+			"$(cat "$(e2e_node_dir "$n")"/queue-local/*/takeover.log 2>/dev/null | grep -c "taking over")" \
+			"$(cat "$(e2e_node_dir "$n")"/queue-local/*/takeover.log 2>/dev/null | sed -n 's/.*taking over .*queue: \([0-9]*\) message.*/\1/p' | paste -sd+ | sed 's/^$/0/' | bc)" \
+			"$(cat "$(e2e_node_dir "$n")"/queue-local/*/takeover.log 2>/dev/null | grep -c "released")" \
+			"$(cat "$(e2e_node_dir "$n")"/queue-local/*/takeover.log 2>/dev/null | grep -c "quarantined")"
+	fi
 	bad=$(cat "$(state "$n")"/mhafs.log* 2>/dev/null | grep -cE 'Sanitizer|runtime error:')
 	[ "$bad" = 0 ] || { say "node $n mhafs logged $bad sanitizer reports"; crc=1; }
 done
