@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -339,6 +340,28 @@ static int open_journal(struct mhafs *fs, struct config *cfg)
 	return 0;
 }
 
+/* mhafs holds a descriptor for every file the kernel knows (inode.c), so
+ * the soft limit of open files goes up to the hard one; a low hard limit
+ * is said once at start, not found later as EMFILE on a client's open. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			rl.rlim_cur = was;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 65536)
+		log_warn("open files limited to %llu: mhafs keeps a descriptor per file the kernel "
+			 "caches, and a large store needs more (LimitNOFILE= or ulimit -Hn)",
+			 (unsigned long long)rl.rlim_cur);
+	else
+		log_info("open files limit %llu", (unsigned long long)rl.rlim_cur);
+}
+
 int main(int argc, char **argv)
 {
 	struct cmdline cl;
@@ -373,6 +396,7 @@ int main(int argc, char **argv)
 	fs.attr_timeout = cfg.attr_timeout;
 	log_init("mhafs", strcmp(cfg.log_target, "stderr") == 0, log_level_from_name(cfg.log_level));
 	hlc_init(&fs.clock, NULL, NULL, cfg.clock_offset_ms);
+	raise_nofile();
 
 	if (check_paths(&fs, &cfg, mnt_real) < 0)
 		goto out_early;
