@@ -2,17 +2,21 @@
 #include "inode.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define NBUCKETS 65536
+/* Inodes freed between two malloc_trim calls (256 KiB of chunks). */
+#define TRIM_EVERY 4096
 
 struct inode_table {
 	pthread_mutex_t lock;
 	struct inode root;
 	struct inode **buckets;
 	size_t count;
+	size_t freed;         /* since the last trim */
 };
 
 static size_t bucket_of(dev_t dev, ino_t ino)
@@ -138,9 +142,18 @@ void itable_forget(struct inode_table *t, struct inode *in, uint64_t n)
 		if (*pp)
 			*pp = in->next;
 		t->count--;
+		int trim = ++t->freed >= TRIM_EVERY;
+		if (trim)
+			t->freed = 0;
 		pthread_mutex_unlock(&t->lock);
 		close(in->fd);
 		free(in);
+		/* The kernel forgets inodes by the thousand when it is short of
+		 * memory (or told to drop its caches); their chunks, spread over
+		 * the worker threads' malloc arenas, would otherwise stay with
+		 * the process for the next lookups. */
+		if (trim)
+			malloc_trim(0);
 		return;
 	}
 	pthread_mutex_unlock(&t->lock);
