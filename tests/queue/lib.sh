@@ -7,7 +7,8 @@
 # defers (451) until the test lets it accept.  Mail to @remote.test goes
 # there from both nodes.
 
-QTOOL=$E2E_SRC/tools/mhafs-queue
+# Q_TOOL: another mhafs-queue (a modified copy, to show a test fails without a feature)
+QTOOL=${Q_TOOL:-$E2E_SRC/tools/mhafs-queue}
 QMAIL=$E2E_SRC/tests/queue/qmail.py
 SINK_N=9                      # namespace ${E2E_ID}-n9, 192.0.2.19
 SINK_DIR=""
@@ -32,6 +33,8 @@ q_conf() {
 	#!/bin/sh
 	# heartbeatd's role_hook on node $1 (tests/queue/lib.sh)
 	exec "$QTOOL" -c "$d/conf/mhafs.conf" -p "$d/conf" -l "$d/queue-local" -d "$Q_DELAY" \\
+		-w "${Q_WAIT_PEER:-20}" -W "${Q_WAIT_HANDBACK:-60}" \\
+		-S "postfix -c $d/conf stop" -R "postfix -c $d/conf start" \\
 		-m "$E2E_BUILD/tools/mhactl" -f "$E2E_BUILD/tools/mhafsck" -H "$E2E_HB_BIN" hook "\$@"
 	EOF
 	chmod 0755 "$d/queue-hook" || e2e_die "cannot write $d/queue-hook"
