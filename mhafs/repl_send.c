@@ -403,6 +403,11 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 
 	uint64_t last_ack_seen = repl_now_us(), last_sent_at = repl_now_us(), pruned = resume;
 	uint64_t acked_before = resume, space_sent = 0, ack_asked = 0;
+	/* the peer's receiver drops a stream silent for 5 s; ours waits as
+	 * long as a commit may, at least that */
+	uint64_t last_heard = repl_now_us(), silent_us = (uint64_t)r->cfg->sync_timeout_ms * 2000u;
+	if (silent_us < 5000000u)
+		silent_us = 5000000u;
 	int walked = 0;
 	/* the tombstone collection runs every tenth of the hold, 1 s to 1 min */
 	uint64_t gc_every = (uint64_t)r->cfg->tombstone_hold * 100000u, last_gc = 0;
@@ -451,7 +456,7 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 				rc = WIRE_EIO;
 				goto end;
 			}
-			last_ack_seen = last_sent_at = repl_now_us();
+			last_ack_seen = last_sent_at = last_heard = repl_now_us();
 			continue;
 		}
 		/* a walk asked for on the control socket (mhafsck --peer): once
@@ -474,7 +479,7 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 			r->rec_done_gen = want;
 			pthread_cond_broadcast(&r->cond);
 			pthread_mutex_unlock(&r->lock);
-			last_ack_seen = last_sent_at = repl_now_us();
+			last_ack_seen = last_sent_at = last_heard = repl_now_us();
 			if (wrc < 0 && wrc != -ENOMEM) {
 				rc = WIRE_EIO;
 				goto end;
@@ -490,9 +495,11 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 			journal_prune(r->fs->journal, acked);
 			pruned = acked;
 		}
-		while (readable(c, 0))
+		while (readable(c, 0)) {
 			if ((rc = handle_reply(r, c, buf)) < 0)
 				goto end;
+			last_heard = repl_now_us();
+		}
 		if ((rc = repl_lock_pump(r, c, next)) < 0)
 			goto end;
 		if (proto >= 3 && (rc = watch_send_space(r->fs, c, &space_sent)) < 0)
@@ -539,6 +546,15 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 			log_warn("replication: peer %s has not acknowledged anything for %u ms; reconnecting",
 				 r->cfg->peer_name, r->cfg->sync_timeout_ms * 2);
 			repl_set_error(r, "peer stopped acknowledging");
+			goto end;
+		}
+		/* an idle stream pings every second and its receiver answers:
+		 * silence means the peer is gone (or frozen), even while TCP
+		 * still holds the connection */
+		if (now - last_heard > silent_us && !readable(c, 0)) {
+			log_warn("replication: peer %s has not answered for %llu s; reconnecting",
+				 r->cfg->peer_name, (unsigned long long)(silent_us / 1000000u));
+			repl_set_error(r, "peer stopped answering");
 			goto end;
 		}
 		if (now - last_sent_at > 1000000u) {
