@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/queue/survivor.sh (opt-in, ~60 s; not in make check): the survivor
+# tests/queue/survivor.sh (~60 s): the survivor
 # dies during the takeover.  20 outgoing messages are deferred in node 1's
 # queue; node 1 is killed, node 2 takes its queue over; then node 2 is
 # killed too (kill -9 of everything, its takeover instance included) and
