@@ -1,14 +1,19 @@
 #!/bin/bash
 # tests/repl/peerino.sh: files that came from the peer are not "changed"
 # at the start-up check after a kill -9.  Their catalog rows were made
-# from the peer's entries (the peer's inode numbers); journaling them as
-# changed here would give each a fresh HLC that beats the peer's later
-# flag changes to the same messages.
+# from the peer's entries (the peer's inode numbers; no content hash where
+# the entry was a rename, a flag change); journaling them as changed here
+# would give each a fresh HLC that beats the peer's later changes to the
+# same messages, an expunge or a move included.
 . "$(dirname "$0")/lib.sh"
 repl_preflight
 repl_setup 1000
 start_pair
 for i in $(seq 1 20); do deliver a u/Maildir "M$i"; done
+converge 10
+# flag changes: rename entries carry no content hash, so the rows they
+# leave on b have the peer's inode number and no hash
+for i in $(seq 11 20); do mv "$T/a/mnt/u/Maildir/new/M$i" "$T/a/mnt/u/Maildir/cur/M$i:2,S"; done
 converge 10
 crash_node b
 start_node b
