@@ -405,10 +405,17 @@ static int on_both(struct walker *w, int dirfd, const char *name, const struct c
 	}
 	/* Only the inode number differs, the data is the same: the row is
 	 * refreshed and nothing journaled.  An entry with a fresh HLC here
-	 * would win over the peer's later changes to the file. */
-	if (w->mode == W_RECOVER && !meta && !sized && same_data && want_hash && row->has_hash) {
+	 * would win over the peer's later changes to the file.  A message's
+	 * row may have no hash at all (a peer's flag rename recorded before
+	 * the peer's commit of the message, which Dovecot had renamed at
+	 * once): a Maildir message never changes in place, so the same size
+	 * and mtime are the same data, and the row takes the hash. */
+	if (w->mode == W_RECOVER && !meta && !sized && want_hash &&
+	    (row->has_hash ? same_data : k == 'f' && maildir_is_message(row->path))) {
 		struct crow nr = *row;
 		nr.ino = (uint64_t)st->st_ino;
+		nr.hash = h;
+		nr.has_hash = 1;
 		free(target);
 		return put_unjournaled(w, row->path, &nr);
 	}

@@ -155,13 +155,27 @@ int main(void)
 	free(out);
 	journal_close(j, 0); /* as after a crash */
 
-	/* 2. Unjournaled changes while "down": plant, delete, change. */
+	/* 2. Unjournaled changes while "down": plant, delete, change.  And
+	 * m1's row as a peer's flag rename can leave it: no hash, the peer's
+	 * inode number (same size and mtime). */
+	{
+		char p2[4400];
+		sqlite3 *w;
+		snprintf(p2, sizeof(p2), "%s/journal.db", S);
+		CHECK(sqlite3_open(p2, &w) == SQLITE_OK &&
+		      sqlite3_exec(w, "UPDATE catalog SET hash = NULL, ino = ino + 1 WHERE path = "
+				      "'u/Maildir/cur/m1'; UPDATE mtree_meta SET built = 0",
+				   NULL, NULL, NULL) == SQLITE_OK);
+		sqlite3_close(w);
+		CHECK(cat(db, "u/Maildir/cur/m1").found && !cat(db, "u/Maildir/cur/m1").hash[0]);
+	}
 	put("u/Maildir/new/planted", "planted");
 	rm("u/Maildir/cur/m2");
 	put("u/Maildir/cur/m3", "three, longer");
 	put("u/Maildir/tmp/t2", "local, ignored");
 	put("u/Maildir/dovecot.index.log", "local, ignored");
-	CHECK_INT(check(bfd, 0, &out), 3);
+	CHECK_INT(check(bfd, 0, &out), 4);
+	CHECK_HAS(out, "hash u/Maildir/cur/m1:"); /* the row has none */
 	CHECK_HAS(out, "extra u/Maildir/new/planted:");
 	CHECK_HAS(out, "missing u/Maildir/cur/m2:");
 	CHECK_HAS(out, "changed u/Maildir/cur/m3:");
@@ -186,6 +200,10 @@ int main(void)
 	CHECK_STR(cat(db, "u/Maildir/new/planted").hash, hex_of("planted", hx));
 	CHECK_STR(cat(db, "u/Maildir/cur/m3").hash, hex_of("three, longer", hx));
 	CHECK(!cat(db, "u/Maildir/cur/m2").found);
+	/* m1 journaled nothing (a fresh HLC would beat the peer's later
+	 * changes to it) and its row has its hash again */
+	CHECK_INT(q_int(db, "SELECT count(*) FROM journal WHERE path = 'u/Maildir/cur/m1'", NULL), 0);
+	CHECK_STR(cat(db, "u/Maildir/cur/m1").hash, hex_of("one", hx));
 	CHECK_INT(check(bfd, 1, &out), 0);
 	free(out);
 	/* Nothing changed: a second run finds nothing and journals nothing. */
