@@ -456,6 +456,13 @@ fail:
 	return NULL;
 }
 
+void journal_set_node_name(struct journal *j, const char *name)
+{
+	pthread_mutex_lock(&j->lock);
+	snprintf(j->node_name, sizeof(j->node_name), "%s", name ? name : "");
+	pthread_mutex_unlock(&j->lock);
+}
+
 int journal_catalog_built(struct journal *j)
 {
 	pthread_mutex_lock(&j->lock);

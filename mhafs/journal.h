@@ -164,6 +164,10 @@ int jop_from_name(const char *name);
  * built (a new or replaced database), so "if (!clean) journal_recover()"
  * covers both cases; this says which. */
 int journal_catalog_built(struct journal *j);
+/* This node's name, which names its Postfix queue area on the store
+ * (.mhafs-queue/NAME/): the start-up check leaves other nodes' queue files
+ * to them (recover.c). */
+void journal_set_node_name(struct journal *j, const char *name);
 /* Last sequence number this node assigned (0 if none). */
 uint64_t journal_last_seq(struct journal *j);
 

@@ -53,6 +53,7 @@ struct journal {
 	sqlite3 *db;
 	sqlite3_stmt *st[NSTMT];
 	uint16_t node;
+	char node_name[64];  /* journal_set_node_name: queue areas (recover.c) */
 	struct hlc *clock;
 	uint64_t seq;        /* last seq assigned to this node's origin */
 	hlc_t last_hlc;

@@ -310,6 +310,7 @@ static int open_journal(struct mhafs *fs, struct config *cfg)
 	 * ones it already has */
 	if (journal_last_seq(fs->journal) == 0)
 		journal_seq_floor(fs->journal, hlc_now(&fs->clock));
+	journal_set_node_name(fs->journal, cfg->node_name);
 	if (!clean) {
 		int building = !journal_catalog_built(fs->journal);
 		int dfd = openat(fs->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -46,6 +46,8 @@ struct walker {
 	int root_fd;                /* the backing tree (W_RECOVER: Maildir keys) */
 };
 
+static int foreign_queue_file(struct walker *w, const char *path);
+
 static char *join(const char *dir, const char *name)
 {
 	size_t dl = strlen(dir), nl = strlen(name);
@@ -266,6 +268,11 @@ static int on_new(struct walker *w, int dirfd, const char *name, const char *pat
 		       kind_of_mode((uint32_t)st->st_mode));
 		return 0;
 	}
+	if (foreign_queue_file(w, path)) {
+		log_info("startup check: %s, another node's queue file, is not recorded here: its "
+			 "owner sends it again", path);
+		return 0;
+	}
 	if (hashed && (rc = hash_entry(dirfd, name, st, &h, &target)) < 0)
 		return rc == -ENOENT ? 0 : rc;
 	if (w->mode == W_BUILD) {
@@ -317,6 +324,10 @@ static int on_gone(struct walker *w, const struct crow *row)
 			struct crow r = t.v[i];
 			r.deleted = 1;
 			rc = catalog_put(w->j, r.path, &r) == SQLITE_OK ? 0 : -EIO;
+		} else if (foreign_queue_file(w, t.v[i].path)) {
+			/* moved or removed by its owner, whose entry the crash
+			 * kept from the catalog: the row goes, without an entry */
+			rc = catalog_forget(w->j, t.v[i].path) == SQLITE_OK ? 0 : -EIO;
 		} else {
 			/* A Maildir message renamed (flags) after its last journaled
 			 * name: a rename, not an expunge, or the peer would apply it
@@ -360,6 +371,40 @@ static uint32_t attr_flags(const struct crow *row, const struct stat *st)
 	return f;
 }
 
+/* A file of another node's Postfix queue on the store
+ * (.mhafs-queue/NODE/<queue>/..., tools/mhafs-queue), which only NODE
+ * writes, or this node's takeover instance while the area's TAKEOVER
+ * marker names this node.  Found changed after a crash, it is NODE's entry
+ * applied here and not yet recorded, which NODE sends again.  Journaled
+ * here with a fresh HLC, a stale name would come back to NODE over its
+ * later moves of the file: Postfix then holds two files of one queue ID
+ * and loses the message (seen in a fault run); an unlink could remove a
+ * file NODE has moved back since.  So the start-up check leaves it to
+ * NODE: no entry, and a row that no longer matches is forgotten. */
+static int foreign_queue_file(struct walker *w, const char *path)
+{
+	static const char pre[] = ".mhafs-queue/";
+	const char *me = w->j->node_name;
+	if (w->mode != W_RECOVER || !me[0] || strncmp(path, pre, sizeof(pre) - 1) != 0)
+		return 0;
+	const char *node = path + sizeof(pre) - 1, *slash = strchr(node, '/');
+	if (!slash || !strchr(slash + 1, '/') || slash == node)
+		return 0; /* the area's own files: TAKEOVER, taken-ids, ... */
+	size_t nlen = (size_t)(slash - node);
+	if (nlen == strlen(me) && strncmp(node, me, nlen) == 0)
+		return 0; /* this node's own queue */
+	char marker[PATH_MAX], line[256] = "", want[128];
+	snprintf(marker, sizeof(marker), "%.*sTAKEOVER", (int)(slash + 1 - path), path);
+	int fd = openat(w->root_fd, marker, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		ssize_t n = read(fd, line, sizeof(line) - 1);
+		line[n > 0 ? n : 0] = '\0';
+		close(fd);
+	}
+	snprintf(want, sizeof(want), "taken over by %s ", me);
+	return strncmp(line, want, strlen(want)) != 0;
+}
+
 /* Both sides have the path: compare and journal what changed. */
 static int on_both(struct walker *w, int dirfd, const char *name, const struct crow *row,
 		   struct stat *st)
@@ -369,6 +414,8 @@ static int on_both(struct walker *w, int dirfd, const char *name, const struct c
 	char k = kind_of_mode((uint32_t)st->st_mode);
 	int rc = 0;
 
+	if (foreign_queue_file(w, row->path))
+		return 0; /* its owner sends what changed (above) */
 	if (k != row->kind) {
 		if (w->mode == W_CHECK) {
 			report(w, "changed", row->path, "kind %c in the catalog, %c in the backing tree",

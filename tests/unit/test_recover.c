@@ -288,6 +288,37 @@ int main(void)
 		free(out);
 	}
 
+	/* Queue areas (.mhafs-queue/NODE/, tools/mhafs-queue) after an
+	 * unclean stop of node "n1": another node's queue file is left to its
+	 * owner (no entry, no row; a row whose file is gone is forgotten), its
+	 * own and one of an area it has taken over are journaled. */
+	{
+		mk(".mhafs-queue"); mk(".mhafs-queue/n1"); mk(".mhafs-queue/n1/incoming");
+		mk(".mhafs-queue/n2"); mk(".mhafs-queue/n2/incoming"); mk(".mhafs-queue/n2/active");
+		mk(".mhafs-queue/n3"); mk(".mhafs-queue/n3/deferred");
+		put(".mhafs-queue/n2/active/Q0", "recorded, then moved by n2");
+		/* recorded as a replicated file would be (no name: no rule) */
+		j = reopen(1);
+		CHECK_INT(journal_recover(j, bfd, local_pats, NLOCAL, &rs), 0);
+		journal_close(j, 0);
+		CHECK(cat(db, ".mhafs-queue/n2/active/Q0").found);
+		long long n2_entries = q_int(db, "SELECT count(*) FROM journal WHERE path LIKE '.mhafs-queue/n2/%'", NULL);
+		rm(".mhafs-queue/n2/active/Q0");
+		put(".mhafs-queue/n2/incoming/Q1", "n2's queue file");
+		put(".mhafs-queue/n1/incoming/Q2", "n1's queue file");
+		put(".mhafs-queue/n3/TAKEOVER", "taken over by n1 at 2026-12-06T12:00:00Z\nmessages 1\n");
+		put(".mhafs-queue/n3/deferred/Q4", "n3's, run by n1's takeover");
+		j = reopen(0);
+		journal_set_node_name(j, "n1");
+		CHECK_INT(journal_recover(j, bfd, local_pats, NLOCAL, &rs), 0);
+		CHECK_INT(q_int(db, "SELECT count(*) FROM journal WHERE path LIKE '.mhafs-queue/n2/%'", NULL), n2_entries);
+		CHECK(!cat(db, ".mhafs-queue/n2/incoming/Q1").found);
+		CHECK(!cat(db, ".mhafs-queue/n2/active/Q0").found);
+		CHECK_INT(q_int(db, "SELECT op FROM journal WHERE path = '.mhafs-queue/n1/incoming/Q2'", NULL), JOP_WRITE);
+		CHECK_INT(q_int(db, "SELECT op FROM journal WHERE path = '.mhafs-queue/n3/deferred/Q4'", NULL), JOP_WRITE);
+		journal_close(j, 1);
+	}
+
 	/* A catalog that was never built is an error for check, not "clean". */
 	char err[512];
 	char s2[4300];
