@@ -118,6 +118,13 @@ struct batch {
 	uint64_t since_us;               /* when the oldest entry arrived */
 };
 
+/* Milliseconds until a gathered batch is due to be synced (0: due). */
+static int batch_due_ms(const struct batch *b)
+{
+	uint64_t age = repl_now_us() - b->since_us;
+	return age >= GATHER_MS * 1000u ? 0 : (int)((GATHER_MS * 1000u - age + 999) / 1000);
+}
+
 /* A merge made a version that neither node had: journal it as ours, so
  * the peer gets it (and merges it to the same result). */
 static void journal_merged(struct repl *r, const struct jentry *applied)
@@ -513,17 +520,13 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 		if (pending < 0)
 			break;
 		/* a gathered batch is synced once it is GATHER_MS old */
-		int wait_ms = -1;
-		if (b.n > 0) {
-			uint64_t age = repl_now_us() - b.since_us;
-			wait_ms = age >= GATHER_MS * 1000u ? 0 : (int)((GATHER_MS * 1000u - age + 999) / 1000);
-		}
+		int wait_ms = b.n > 0 ? batch_due_ms(&b) : -1;
 		if (pending > 0 && (wait_ms < 0 || wait_ms > GRANT_POLL_MS))
 			wait_ms = GRANT_POLL_MS;
 		if (wait_ms >= 0 && tls_pending(c) == 0) {
 			struct pollfd gp = { .fd = tls_conn_fd(c), .events = POLLIN };
 			if (poll(&gp, 1, wait_ms) == 0) {
-				if (b.n > 0 && repl_now_us() - b.since_us >= GATHER_MS * 1000u &&
+				if (b.n > 0 && batch_due_ms(&b) == 0 &&
 				    flush_batch(r, c, &b) < 0)
 					break;
 				continue;
@@ -558,7 +561,7 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 			/* group commit: sync and acknowledge when the stream pauses
 			 * (a level-4 sender's PING says when someone waits) */
 			struct pollfd pp = { .fd = tls_conn_fd(c), .events = POLLIN };
-			if ((b.n == BATCH_MAX || (gather && repl_now_us() - b.since_us >= GATHER_MS * 1000u) ||
+			if ((b.n == BATCH_MAX || (gather && batch_due_ms(&b) == 0) ||
 			     (!gather && tls_pending(c) == 0 && poll(&pp, 1, 0) == 0)) &&
 			    flush_batch(r, c, &b) < 0)
 				break;

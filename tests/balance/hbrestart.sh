@@ -27,20 +27,17 @@ e2e_log "$U's home is n2; logins at node 1 ($(e2e_ip 1):143)"
 
 # logins at node 1 until $E2E_TMP/stop exists: one line each, "ms NODE"
 # or "ms fail WHY"
-e2e_client "$E2E_PY" - "$(e2e_ip 1)" "$U" "$E2E_TMP/stop" >"$E2E_TMP/logins" 2>&1 <<-'EOF' &
-	import imaplib, os, re, sys, time
+e2e_client "$E2E_PY" - "$(e2e_ip 1)" "$U" "$E2E_TMP/stop" "$E2E_SRC/tests/balance" >"$E2E_TMP/logins" 2>&1 <<-'EOF' &
+	import imaplib, os, sys, time
 	host, user, stop = sys.argv[1:4]
+	sys.path.insert(0, sys.argv[4])
+	from balclient import serving_node
 	while not os.path.exists(stop):
 	    t = int(time.time() * 1000)
 	    try:
 	        m = imaplib.IMAP4(host, 143, timeout=20)
 	        m.login(user, "pw-" + user.split("@")[0])
-	        m.xatom("ID", "NIL")
-	        node = "unknown"
-	        for line in m.untagged_responses.pop("ID", []) or []:
-	            f = re.search(rb'"x-mhafs-node" "([^"]*)"', line or b"")
-	            if f:
-	                node = f.group(1).decode()
+	        node = serving_node(m) or "unknown"
 	        m.logout()
 	        print(t, node, flush=True)
 	    except Exception as e:

@@ -33,19 +33,16 @@ e2e_log "HAProxy's TLS checks: imaps and pop3s up on both nodes"
 
 LOGINS=""
 for u in $USERS; do LOGINS="$LOGINS,$u,$u,$u"; done
-e2e_client "$E2E_PY" - "$VIP" "$E2E_TMP/tls/cert.pem" "${LOGINS#,}" >"$E2E_TMP/imaps" 2>&1 <<-'EOF' ||
-	import imaplib, poplib, re, ssl, sys
+e2e_client "$E2E_PY" - "$VIP" "$E2E_TMP/tls/cert.pem" "${LOGINS#,}" "$E2E_SRC/tests/balance" >"$E2E_TMP/imaps" 2>&1 <<-'EOF' ||
+	import imaplib, poplib, ssl, sys
 	vip, ca, users = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+	sys.path.insert(0, sys.argv[4])
+	from balclient import serving_node
 	ctx = ssl.create_default_context(cafile=ca)   # verifies the certificate and the VIP's address
 	for u in users:
 	    m = imaplib.IMAP4_SSL(vip, 993, ssl_context=ctx, timeout=30)
 	    m.login(u, "pw-" + u.split("@")[0])
-	    m.xatom("ID", "NIL")
-	    node = "unknown"
-	    for line in m.untagged_responses.pop("ID", []) or []:
-	        f = re.search(rb'"x-mhafs-node" "([^"]*)"', line or b"")
-	        if f:
-	            node = f.group(1).decode()
+	    node = serving_node(m) or "unknown"
 	    m.select("INBOX")
 	    m.logout()
 	    print("imaps", u, node, flush=True)
