@@ -43,13 +43,13 @@ static int tree_fetch(void *arg, const char *dir, uint16_t node, int want_entrie
 	struct wire_msg m;
 	int rc = wire_send(tc->c, WIRE_TREE_REQ, &q);
 	if (rc < 0)
-		return -EIO;
+		return -ECONNRESET;
 	for (;;) {
 		rc = wire_recv(tc->c, &m, tc->buf, WIRE_MAX_PAYLOAD);
 		if (rc == WIRE_ETIMEDOUT)
 			return -ETIMEDOUT;
 		if (rc < 0)
-			return -EIO;
+			return -ECONNRESET;
 		if (m.type == WIRE_TREE_RESP)
 			break;
 		if (m.type == WIRE_ERROR && m.u.error.code == WIRE_ERR_PROTOCOL &&
@@ -446,7 +446,12 @@ int repl_walk(struct repl *r, struct tls_conn *c, uint8_t *buf, int dry, FILE *r
 	uint64_t ms = (repl_now_us() - t0) / 1000;
 	rc_source_db_free(&local);
 	sqlite3_close(db);
-	if (rc < 0) {
+	if (rc == -ETIMEDOUT || rc == -ECONNRESET) {
+		/* the link failed, not this node: the next connection walks again */
+		log_warn("reconcile: walk with peer %s cut off after %" PRIu64 " differences: %s "
+			 "(it runs again when the peer reconnects)", r->cfg->peer_name, st.diffs, strerror(-rc));
+		repl_set_error(r, "reconcile: %s", strerror(-rc));
+	} else if (rc < 0) {
 		log_err("reconcile: walk with peer %s stopped after %" PRIu64 " differences: %s",
 			r->cfg->peer_name, st.diffs, strerror(-rc));
 		repl_set_error(r, "reconcile: %s", strerror(-rc));

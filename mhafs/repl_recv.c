@@ -443,7 +443,8 @@ static int answer_tree_req(struct repl *r, struct tls_conn *c, const struct wire
 	mt_entries_free(&l.ents);
 	rc = wire_send(c, WIRE_TREE_RESP, &a);
 	if (rc < 0)
-		log_err("replication: answering the peer's reconciliation: %s", wire_strerror(rc));
+		log_warn("replication: answering the peer's reconciliation: %s (link lost; the peer walks "
+			 "again when it reconnects)", wire_strerror(rc));
 	return rc;
 }
 
