@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "smallfile.h"
 
 #define PROBE_TIMEOUT_MS 300
 #define PEER_FAILS_DOWN 2        /* polls in a row that fail before the peer is down */
@@ -337,26 +338,11 @@ static void mkdir_parents(const char *path)
 
 static int write_nodes(const char *path, const char *text, size_t len, char *err, size_t errlen)
 {
-	char tmp[4200];
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
 	mkdir_parents(path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		snprintf(err, errlen, "%.400s: %s", tmp, strerror(errno));
-		return -1;
-	}
-	fchmod(fd, 0644); /* whatever the umask: Dovecot's auth process reads it */
-	ssize_t w = write(fd, text, len);
-	int e = errno;
-	if (close(fd) < 0 && w == (ssize_t)len) {
-		w = -1;
-		e = errno;
-	}
-	if (w != (ssize_t)len || rename(tmp, path) < 0) {
-		if (w == (ssize_t)len)
-			e = errno;
-		snprintf(err, errlen, "%.400s: %s", w == (ssize_t)len ? path : tmp, strerror(e));
-		unlink(tmp);
+	/* 0644 whatever the umask: Dovecot's auth process reads it */
+	int rc = smallfile_replace(AT_FDCWD, path, text, len, 0644, 0);
+	if (rc < 0) {
+		snprintf(err, errlen, "%.400s: %s", path, strerror(-rc));
 		return -1;
 	}
 	return 0;

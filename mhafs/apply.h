@@ -96,14 +96,9 @@ enum { DOTLOCK_HOLDER_GONE = 1, DOTLOCK_UNCHANGED = 2 };
 int apply_dotlock_stale(int pfd, const char *name);
 const char *apply_dotlock_why(int stale);
 
-/* The index drop mark: APPLY_DROP_MARK in directory dfd holds one number
- * that grows each time this node removes a Dovecot index (a uidlist merge
- * moved UIDs, apply_uidlist.c), written before the removal and again
- * after it.  Dovecot rebuilds a removed index from low MODSEQs; the
- * MODSEQ floor (conf/mhafs-home.lua, tools/mhafs-modseq-floor) compares
- * the mark as well as the node table's stamp, so a user's next session
- * here raises the floor again.  0 or -errno (logged). */
-#define APPLY_DROP_MARK "index-drops"
+/* Bump the index drop mark (lib/smallfile.h) in the state directory dfd
+ * (-1: none), before and after this node removes a Dovecot index because a
+ * uidlist merge moved UIDs (apply_uidlist.c).  0 or -errno (logged). */
 int apply_mark_index_drop(int dfd);
 
 /* Check that e may be applied here (safe, not node-local): 0 or -EPERM. */

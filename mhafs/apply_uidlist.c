@@ -26,6 +26,7 @@
 #include "hash.h"
 #include "log.h"
 #include "maildir_key.h"
+#include "smallfile.h"
 #include "uidlist.h"
 
 #define UIDLIST_NAME "dovecot-uidlist"
@@ -196,23 +197,6 @@ static char *read_all(int fd, size_t *len)
 	return buf;
 }
 
-static int cmp_rec_base(const void *x, const void *y)
-{
-	const struct uidlist_rec *a = x, *b = y;
-	return strcmp(a->base, b->base);
-}
-
-#define GONE_CHECKS_MAX 64 /* renumbered entries looked up in the maildir; past that, drop */
-
-/* Whether uid names a message other than base in the merged version. */
-static int uid_names_other(const struct uidlist *merged, uint32_t uid, const char *base)
-{
-	for (size_t i = 0; i < merged->n; i++)
-		if (merged->rec[i].uid == uid)
-			return strcmp(merged->rec[i].base, base) != 0;
-	return 0;
-}
-
 /* Whether the message base of the maildir holding the uidlist at path has
  * a file here: 1, 0, or -errno. */
 static int message_here(int root_fd, const char *path, const char *base)
@@ -226,78 +210,27 @@ static int message_here(int root_fd, const char *path, const char *base)
 	return maildir_find_key(root_fd, probe, found, sizeof(found));
 }
 
-/* Whether the merge changed what a UID of ours names in a way this node's
- * Dovecot index could see: a message of ours whose file is here got
- * another UID (or none), or an old UID of ours now names another message.
- * An entry renumbered after its file went (expunged or moved away here)
- * is not: Dovecot drops its UID when it finds the file gone, as after any
- * expunge, and dropping the index for it would log every client of the
- * mailbox out for nothing. */
-static int uids_moved(const struct uidlist *ours, const struct uidlist *merged, int root_fd,
-		      const char *path)
-{
-	if (ours->n == 0)
-		return 0;
-	struct uidlist_rec *sorted = malloc(merged->n * sizeof(*sorted) + 1);
-	if (!sorted)
-		return 1;
-	memcpy(sorted, merged->rec, merged->n * sizeof(*sorted));
-	qsort(sorted, merged->n, sizeof(*sorted), cmp_rec_base);
-	int moved = 0, checks = 0;
-	for (size_t i = 0; i < ours->n && !moved; i++) {
-		const struct uidlist_rec *r = &ours->rec[i];
-		struct uidlist_rec *hit = bsearch(r, sorted, merged->n, sizeof(*sorted), cmp_rec_base);
-		if (hit && hit->uid == r->uid)
-			continue;
-		moved = ++checks > GONE_CHECKS_MAX || uid_names_other(merged, r->uid, r->base) ||
-			message_here(root_fd, path, r->base) != 0;
-	}
-	free(sorted);
-	return moved;
-}
+/* uidlist_uids_moved's test of a message of ours that lost its UID: is
+ * its file in the maildir of the uidlist at path (or is that unknown)? */
+struct here_arg {
+	int root_fd;
+	const char *path;
+};
 
-static pthread_mutex_t mark_lock = PTHREAD_MUTEX_INITIALIZER;
+static int message_still_here(const char *base, void *arg)
+{
+	const struct here_arg *h = arg;
+	return message_here(h->root_fd, h->path, base) != 0;
+}
 
 int apply_mark_index_drop(int dfd)
 {
 	if (dfd < 0)
 		return 0;
-	pthread_mutex_lock(&mark_lock);
-	uint64_t old = 0, v;
-	char buf[32];
-	int fd = openat(dfd, APPLY_DROP_MARK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-		close(fd);
-		buf[n > 0 ? n : 0] = '\0';
-		old = strtoull(buf, NULL, 10);
-	}
-	/* growing, and new across a lost file: the time, or one more */
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	v = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	if (v <= old)
-		v = old + 1;
-	int len = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", v), rc = 0;
-	fd = openat(dfd, APPLY_DROP_MARK ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		    0644);
-	if (fd < 0 || fchmod(fd, 0644) < 0 || write(fd, buf, (size_t)len) != len || fsync(fd) < 0)
-		rc = -errno;
-	if (fd >= 0 && close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && renameat(dfd, APPLY_DROP_MARK ".tmp", dfd, APPLY_DROP_MARK) < 0)
-		rc = -errno;
-	if (rc == 0) {
-		int dir = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dir < 0 || fsync(dir) < 0)
-			rc = -errno;
-		if (dir >= 0)
-			close(dir);
-	}
-	pthread_mutex_unlock(&mark_lock);
+	int rc = smallfile_bump_drop_mark(dfd);
 	if (rc < 0)
 		log_err("apply: cannot record a Dovecot index removal in %s: %s; the MODSEQ floor "
-			"is not raised again for it", APPLY_DROP_MARK, strerror(-rc));
+			"is not raised again for it", SMALLFILE_DROP_MARK, strerror(-rc));
 	return rc;
 }
 
@@ -384,7 +317,8 @@ int apply_uidlist_merge(struct applier *a, struct jentry *e, struct staged *s, i
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (uids_moved(&ul, &um, a->root_fd, e->path))
+	struct here_arg here = { a->root_fd, e->path };
+	if (uidlist_uids_moved(&ul, &um, message_still_here, &here))
 		drop_dovecot_index(a, pfd, e->path);
 	if (mlen == llen && memcmp(merged, local, mlen) == 0) {
 		rc = UIDLIST_KEEP_OURS; /* ours already holds theirs */

@@ -3,6 +3,7 @@
 #include "metrics.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "fs.h"
 #include "repl.h"
+#include "smallfile.h"
 #include "uask.h"
 #include "watch.h"
 
@@ -223,25 +225,22 @@ static void all_metrics(FILE *f, struct mhafs *fs, const struct watch_snap *s)
 int metrics_write(struct mhafs *fs, const struct watch_snap *s, char *err, size_t errlen)
 {
 	const char *path = fs->cfg->metrics_file;
-	char tmp[4200];
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
-	FILE *f = fopen(tmp, "we");
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
 	if (!f) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		snprintf(err, errlen, "metrics for %s: %s", path, strerror(errno));
 		return -1;
 	}
 	all_metrics(f, fs, s);
-	errno = 0;
-	int bad = ferror(f) || fchmod(fileno(f), 0644) < 0;
-	bad |= fclose(f) != 0;
-	if (bad) {
-		snprintf(err, errlen, "writing %s: %s", tmp, strerror(errno ? errno : EIO));
-		unlink(tmp);
-		return -1;
-	}
-	if (rename(tmp, path) < 0) {
-		snprintf(err, errlen, "renaming %s to %s: %s", tmp, path, strerror(errno));
-		unlink(tmp);
+	int rc = ferror(f) ? -ENOMEM : 0;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = smallfile_replace(AT_FDCWD, path, text, len, 0644, 0);
+	free(text);
+	if (rc < 0) {
+		snprintf(err, errlen, "writing %s: %s", path, strerror(-rc));
 		return -1;
 	}
 	return 0;

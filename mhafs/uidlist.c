@@ -469,3 +469,41 @@ int uidlist_merge(const struct uidlist *a, const struct uidlist *b, int b_newer,
 	free(c);
 	return 0;
 }
+
+static int cmp_rec_base(const void *x, const void *y)
+{
+	const struct uidlist_rec *a = x, *b = y;
+	return strcmp(a->base, b->base);
+}
+
+/* Whether uid names a message other than base in the merged version. */
+static int uid_names_other(const struct uidlist *merged, uint32_t uid, const char *base)
+{
+	for (size_t i = 0; i < merged->n; i++)
+		if (merged->rec[i].uid == uid)
+			return strcmp(merged->rec[i].base, base) != 0;
+	return 0;
+}
+
+int uidlist_uids_moved(const struct uidlist *ours, const struct uidlist *merged,
+		       uidlist_keep_fn still_here, void *arg)
+{
+	if (ours->n == 0)
+		return 0;
+	struct uidlist_rec *sorted = malloc(merged->n * sizeof(*sorted) + 1);
+	if (!sorted)
+		return 1;
+	memcpy(sorted, merged->rec, merged->n * sizeof(*sorted));
+	qsort(sorted, merged->n, sizeof(*sorted), cmp_rec_base);
+	int moved = 0, checks = 0;
+	for (size_t i = 0; i < ours->n && !moved; i++) {
+		const struct uidlist_rec *r = &ours->rec[i];
+		struct uidlist_rec *hit = bsearch(r, sorted, merged->n, sizeof(*sorted), cmp_rec_base);
+		if (hit && hit->uid == r->uid)
+			continue;
+		moved = ++checks > UIDLIST_GONE_CHECKS || uid_names_other(merged, r->uid, r->base) ||
+			still_here(r->base, arg);
+	}
+	free(sorted);
+	return moved;
+}

@@ -67,4 +67,17 @@ int uidlist_merge(const struct uidlist *a, const struct uidlist *b, int b_newer,
 		  uidlist_keep_fn keep, void *arg, struct uidlist *out,
 		  struct uidlist_stats *st);
 
+/* Whether merging changed what a UID of ours names in a way a Dovecot
+ * index built on ours could see: a message of ours that is still here
+ * (still_here(base, arg) nonzero, also when unsure) got another UID or
+ * none, or an old UID of ours now names another message.  An entry that
+ * lost its UID after its file went (expunged or moved away) does not
+ * count: Dovecot drops that UID as after any expunge, and removing the
+ * index for it would log every client of the mailbox out for nothing.
+ * Past UIDLIST_GONE_CHECKS such entries, the answer is yes.  1 or 0 (1
+ * when out of memory). */
+#define UIDLIST_GONE_CHECKS 64
+int uidlist_uids_moved(const struct uidlist *ours, const struct uidlist *merged,
+		       uidlist_keep_fn still_here, void *arg);
+
 #endif
