@@ -41,6 +41,7 @@ struct side {
 	char label;            /* 'a' or 'b' */
 	char *root;            /* the store directory (real path) */
 	int rootfd;
+	int statefd;           /* the node's state directory, or -1 */
 	char node[64];         /* tie-break name: node id or the root */
 	struct fent *e;        /* sorted by path */
 	size_t n, cap;
@@ -70,6 +71,8 @@ struct diff {
 	char *detail;
 	char *text;            /* MA_MERGE_UIDLIST: the merged file */
 	size_t text_len;
+	int drop_a, drop_b;    /* MA_MERGE_UIDLIST: UIDs of that side moved, so its
+				* Dovecot index goes */
 	int done;              /* repaired */
 };
 

@@ -572,20 +572,30 @@ static int decide_uidlist(struct ctx *c, struct fent *ea, struct fent *eb)
 		oom(c);
 		goto out;
 	}
+	/* a side's Dovecot index knows its messages by UIDs the merge moved:
+	 * the repair removes it (keep_base: the message is in the repaired
+	 * store) */
+	int drop_a = uidlist_uids_moved(&ua, &m, keep_base, &k);
+	int drop_b = uidlist_uids_moved(&ub, &m, keep_base, &k);
 	struct diff *df = new_diff(c, MC_UIDLIST, MA_MERGE_UIDLIST, ea->path);
 	if (!df || uidlist_format(&m, &df->text, &df->text_len) < 0 ||
 	    set_str(&df->path_a, ea->path) < 0 || set_str(&df->path_b, eb->path) < 0 ||
 	    asprintf(&df->detail, "UIDVALIDITY a=%u b=%u%s%s; %zu common, %zu only on a, %zu only "
-		     "on b, %zu colliding UIDs, %zu reassigned, %zu dropped (gone from this mailbox), next UID %u",
+		     "on b, %zu colliding UIDs, %zu reassigned, %zu dropped (gone from this mailbox), "
+		     "next UID %u%s%s%s",
 		     ua.uidvalidity, ub.uidvalidity,
 		     st.uidvalidity_conflict ? " (conflict: the newer file's kept)" : "",
 		     st.guid_conflict ? "; mailbox GUIDs differ (the newer file's kept)" : "",
 		     st.common, st.only_a, st.only_b, st.collisions, st.reassigned, st.dropped,
-		     m.nextuid) < 0) {
+		     m.nextuid, drop_a || drop_b ? "; UIDs moved on " : "",
+		     drop_a && drop_b ? "a and b" : drop_a ? "a" : drop_b ? "b" : "",
+		     drop_a || drop_b ? ", whose Dovecot index goes" : "") < 0) {
 		uidlist_free(&m);
 		oom(c);
 		goto out;
 	}
+	df->drop_a = drop_a;
+	df->drop_b = drop_b;
 	uidlist_free(&m);
 	rc = 0;
 out:

@@ -290,6 +290,7 @@ int side_open(struct side *s, char label, const char *dir, const char *state_dir
 	memset(s, 0, sizeof(*s));
 	s->label = label;
 	s->rootfd = -1;
+	s->statefd = -1;
 	if (!(s->root = realpath(dir, NULL))) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return -1;
@@ -302,6 +303,10 @@ int side_open(struct side *s, char label, const char *dir, const char *state_dir
 	snprintf(s->node, sizeof(s->node), "%s", s->root);
 	if (state_dir && load_catalog(s, state_dir, err, errlen) < 0)
 		return -1;
+	if (state_dir && (s->statefd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "%s: %s", state_dir, strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -321,6 +326,8 @@ void side_free(struct side *s)
 	free(s->root);
 	if (s->rootfd >= 0)
 		close(s->rootfd);
+	if (s->statefd >= 0)
+		close(s->statefd);
 	memset(s, 0, sizeof(*s));
 	s->rootfd = -1;
 }

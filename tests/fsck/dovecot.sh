@@ -4,7 +4,10 @@
 # the merged dovecot-uidlist and the renamed same-name copy: both stores
 # show the same UIDs and flags per folder, UIDVALIDITY is unchanged, the
 # UIDs untouched by the split are unchanged, the colliding ones are above
-# the old next UID, and the renamed copy is a new message.
+# the old next UID, and the renamed copy is a new message.  Each side's
+# Dovecot has read its INBOX before the repair; the repair removes the
+# indexes whose UIDs it moved (with the drop mark in each state dir), and
+# Dovecot then serves each UID's own subject, not a cached one.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
@@ -22,27 +25,57 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 ok() { echo "ok: $*"; }
 
 sh "$top_srcdir/tests/fsck/mkstores.sh" "$work" || { echo "FAIL: mkstores"; exit 1; }
-"$FSCK" --repair --state-a "$work/state-a" --state-b "$work/state-b" "$work/a" "$work/b" >"$work/repair"
-rc=$?
-[ "$rc" = 1 ] && ok "repaired" || { cat "$work/repair"; fail "repair exit $rc"; }
 
 # imap SIDE: run Dovecot's imap on store SIDE with the commands on stdin;
 # the untagged replies that describe the mailboxes go to stdout.
-imap() {
-	s=$1
-	mkdir -p "$work/dc-$s/run" "$work/dc-$s/state"
-	cat >"$work/dc-$s/dovecot.conf" <<EOF
-base_dir = $work/dc-$s/run
-state_dir = $work/dc-$s/state
-log_path = $work/dc-$s/log
+dc_conf() {
+	mkdir -p "$work/dc-$1/run" "$work/dc-$1/state"
+	cat >"$work/dc-$1/dovecot.conf" <<EOF
+base_dir = $work/dc-$1/run
+state_dir = $work/dc-$1/state
+log_path = $work/dc-$1/log
 mail_uid = 65534
 mail_gid = 65534
 ssl = no
 EOF
+}
+imap() {
+	s=$1
+	dc_conf "$s"
 	env -i PATH=/usr/bin:/bin USER=u1 HOME="$work/$s/u1" MAIL="maildir:$work/$s/u1/Maildir" \
 		"$IMAP" -c "$work/dc-$s/dovecot.conf" 2>>"$work/dc-$s/log" |
 		tr -d '\r' | grep -E '^\* ([0-9]+ FETCH|STATUS|OK \[UID)|^a[0-9]+ (NO|BAD)'
 }
+# subjects SIDE: "UID subject" of each INBOX message, as Dovecot serves it
+# (from its cache when it has the field cached)
+subjects() {
+	printf 'a1 SELECT INBOX\na2 UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\na3 LOGOUT\n' |
+		env -i PATH=/usr/bin:/bin USER=u1 HOME="$work/$1/u1" MAIL="maildir:$work/$1/u1/Maildir" \
+		"$IMAP" -c "$work/dc-$1/dovecot.conf" 2>>"$work/dc-$1/log" | tr -d '\r' |
+		awk '/^\* [0-9]+ FETCH \(UID/ { uid = $5 } /^Subject: / && uid { sub(/^Subject: /, ""); print uid, $0; uid = "" }'
+}
+chown -R 65534:65534 "$work/a" "$work/b"
+# Before the repair each side's Dovecot has read its INBOX and cached the
+# subjects: b's UID 3 is b's copy of M12.  The merge gives UID 3 to a's
+# copy and b's a new UID; a Dovecot index left behind would go on serving
+# b's cached subject for UID 3 (it did before mhafsck removed it).
+for s in a b; do
+	dc_conf "$s"
+	cp "$work/$s/u1/Maildir/dovecot-uidlist" "$work/uidlist-$s"
+	subjects "$s" >"$work/subjects-before-$s"
+	cmp -s "$work/uidlist-$s" "$work/$s/u1/Maildir/dovecot-uidlist" || fail "Dovecot rewrote $s's uidlist before the repair"
+done
+grep -qx '3 m12 as delivered on b' "$work/subjects-before-b" && [ -e "$work/b/u1/Maildir/dovecot.index.cache" ] &&
+	ok "b's Dovecot cached its own M12 at UID 3" || fail "b before the repair: $(cat "$work/subjects-before-b")"
+"$FSCK" --repair --state-a "$work/state-a" --state-b "$work/state-b" "$work/a" "$work/b" >"$work/repair" 2>"$work/repair.err"
+rc=$?
+[ "$rc" = 1 ] && ok "repaired" || { cat "$work/repair" "$work/repair.err"; fail "repair exit $rc"; }
+for s in a b; do
+	grep -q "u1/Maildir/dovecot-uidlist on $s: UIDs moved; removed Dovecot's index" "$work/repair.err" &&
+		[ -s "$work/state-$s/index-drops" ] && ok "$s: Dovecot's INBOX index removed, drop mark written" ||
+		fail "$s: no index removal reported or no drop mark: $(cat "$work/repair.err")"
+done
+
 CMDS='a1 SELECT INBOX
 a2 UID FETCH 1:* (FLAGS)
 a3 STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY)
@@ -76,6 +109,13 @@ got=$(grep -E '^\* [0-9]+ FETCH' "$work/imap-a" | head -5)
 $got"
 grep -q '^\* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent))' "$work/imap-a" &&
 	ok "the moved message is in Sent" || fail "Sent"
+# (after the first session of each side, which the \Recent above needs)
+for s in a b; do
+	subjects "$s" >"$work/subjects-$s"
+	grep -qx '3 m12 as delivered on a' "$work/subjects-$s" && grep -qx '8 m12 as delivered on b' "$work/subjects-$s" &&
+		ok "$s: UID 3 is a's M12 and UID 8 b's, as the files say" ||
+		fail "$s: subjects after the repair: $(tr '\n' ';' <"$work/subjects-$s")"
+done
 # Each Dovecot may write files of its own (a new uidlist for the folder
 # whose uidlist went with its deletion gets a random mailbox GUID on each
 # side): whatever differs now, one more repair converges and stays clean.

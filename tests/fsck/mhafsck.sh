@@ -209,8 +209,12 @@ for s in a b; do
 	[ -f "$d/.Junk/new/$NA2" ] && [ -d "$d/.Junk/cur" ] && [ -d "$d/.Junk/tmp" ] &&
 		[ ! -e "$d/.Junk/cur/$M15:2," ] || fail "$s: .Junk should hold only the new mail"
 done
-[ -f "$work/a/$M/dovecot.index" ] && [ ! -e "$work/b/$M/dovecot.index" ] &&
-	ok "node-local file left alone" || fail "node-local file touched"
+# INBOX's UIDs moved on a (nodea: 5 to 6): a's Dovecot index of it goes,
+# and a's index drop mark says so (b had no index to remove)
+[ ! -e "$work/a/$M/dovecot.index" ] && [ -s "$work/state-a/index-drops" ] &&
+	[ ! -e "$work/state-b/index-drops" ] && grep -q "on a: UIDs moved; removed Dovecot's index" "$work/repair" &&
+	ok "a's stale Dovecot index removed, drop mark written" ||
+	fail "a's Dovecot index: $(ls "$work/a/$M" | grep dovecot.index) mark a $(cat "$work/state-a/index-drops" 2>&1)"
 [ "$(cat "$work/a/$M/tmp/1700000009.M9P9.host")" = partial ] || fail "tmp/ touched"
 [ "$(stat -c %Y "$work/b/$M/new/$NA")" = "$(stat -c %Y "$work/a/$M/new/$NA")" ] &&
 	ok "copied message keeps its mtime (INTERNALDATE)" || fail "mtime not kept"
