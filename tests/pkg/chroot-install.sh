@@ -20,8 +20,8 @@
 #   - checks: every program in /usr/sbin has its libraries (ldd) and prints
 #     its usage, its manual page and mhafs.conf(5) are there, the mhafs
 #     system user, /var/lib/mhafs (root, 0700), /etc/mhafs (empty), the
-#     units, their enablement and the Dovecot and Postfix drop-ins, no
-#     conffile, no start asked for and no process started,
+#     units, their enablement and the Dovecot and Postfix drop-ins, a
+#     daemon-reload, no conffile, no start asked for and no process started,
 #     systemd-analyze verify against Debian 12's dovecot.service and
 #     postfix@.service;
 #   - an upgrade to a higher version (a changelog entry added to the export,
@@ -281,6 +281,8 @@ check "/etc/mhafs exists and is empty" test -d "$R/etc/mhafs" -a -z "$(ls -A "$R
 grep -h '^[a-z]* mhafs:' "$L" "$P" | sed 's/^/  install: /'
 check "the postinst asked for no start (systemctl or policy-rc.d)" \
 	test -z "$(grep -hE '^[a-z]* mhafs: .*(start|restart)' "$L" "$P")"
+check "the postinst reloaded systemd (the Dovecot and Postfix drop-ins read at once)" \
+	grep -q '^postinst mhafs: systemctl.*daemon-reload' "$L"
 # its Recommends, as an admin gets them with `apt install`
 rec=$(dpkg-deb -f "$deb1" Recommends | tr -d ',' | sed 's/([^)]*)//g')
 s=$(date +%s)
