@@ -68,3 +68,30 @@ void log_msg(int prio, const char *fmt, ...)
 	}
 	va_end(ap);
 }
+
+void log_limited(struct log_limit *l, unsigned interval_s, int prio, const char *fmt, ...)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	unsigned skipped;
+	pthread_mutex_lock(&log_lock);
+	if (l->next_ms && now < l->next_ms) {
+		l->skipped++;
+		pthread_mutex_unlock(&log_lock);
+		return;
+	}
+	skipped = l->skipped;
+	l->skipped = 0;
+	l->next_ms = now + (long long)interval_s * 1000;
+	pthread_mutex_unlock(&log_lock);
+	char text[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (skipped)
+		log_msg(prio, "%s (and %u more like it since the last such line)", text, skipped);
+	else
+		log_msg(prio, "%s", text);
+}

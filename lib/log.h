@@ -11,6 +11,17 @@ void log_init(const char *ident, int to_stderr, int level);
 int log_level_from_name(const char *name);
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A message that repeats for as long as a condition lasts (a peer that
+ * is refused for its configuration and reconnects every second): the
+ * first is logged, then at most one per interval_s, which says how many
+ * were left out since.  One zero-initialised struct per message. */
+struct log_limit {
+	long long next_ms;
+	unsigned skipped;
+};
+void log_limited(struct log_limit *l, unsigned interval_s, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)

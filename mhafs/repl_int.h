@@ -17,6 +17,7 @@
 #define REPL_WINDOW 256          /* entries in flight before waiting for acks */
 #define REPL_CHUNK (256 * 1024)  /* content bytes per DATA frame */
 #define INVAL_QUEUE 4096
+#define REFUSAL_LOG_S 600        /* a refused peer's repeats: one log line per 10 min */
 
 struct repl {
 	struct mhafs *fs;

@@ -461,7 +461,9 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 	if (strcmp(m.u.hello.node_name, r->cfg->peer_name) == 0 && m.u.hello.node_id == r->cfg->node_id) {
 		send_error(c, WIRE_ERR_PEER, "node %s has node_id %u like you: give each node its own node_id",
 			   r->cfg->node_name, r->cfg->node_id);
-		log_err("replication: peer %s has node_id %u, the same as this node: refused; give each "
+		static struct log_limit lim;
+		log_limited(&lim, REFUSAL_LOG_S, LOG_ERR,
+			"replication: peer %s has node_id %u, the same as this node: refused; give each "
 			"node its own node_id in mhafs.conf (and restart the one changed)",
 			m.u.hello.node_name, m.u.hello.node_id);
 		repl_set_error(r, "peer %s has our node_id %u: refused", m.u.hello.node_name,
@@ -470,14 +472,18 @@ static void serve(struct repl *r, struct tls_conn *c, uint8_t *buf)
 	}
 	if (strcmp(m.u.hello.node_name, r->cfg->peer_name) != 0 || m.u.hello.node_id == r->cfg->node_id) {
 		send_error(c, WIRE_ERR_PEER, "expected node %s", r->cfg->peer_name);
-		log_err("replication: HELLO from %s (id %u) refused: we replicate with %s",
+		static struct log_limit lim;
+		log_limited(&lim, REFUSAL_LOG_S, LOG_ERR,
+			"replication: HELLO from %s (id %u) refused: we replicate with %s",
 			m.u.hello.node_name, m.u.hello.node_id, r->cfg->peer_name);
 		return;
 	}
 	int proto = wire_version_pick(&m.u.hello);
 	if (proto < 0) {
 		send_error(c, WIRE_ERR_VERSION, "no common protocol level: we speak 1 to %d", WIRE_PROTO);
-		log_err("replication: peer %s speaks protocol levels %u to %u, we 1 to %d: refused",
+		static struct log_limit lim;
+		log_limited(&lim, REFUSAL_LOG_S, LOG_ERR,
+			"replication: peer %s speaks protocol levels %u to %u, we 1 to %d: refused",
 			m.u.hello.node_name, m.u.hello.ver_min, m.u.hello.ver_max, WIRE_PROTO);
 		return;
 	}

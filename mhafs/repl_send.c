@@ -331,20 +331,26 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 		return;
 	}
 	if (m.type == WIRE_ERROR) {
-		log_err("replication: peer %s refused our HELLO: %s (code %u)", r->cfg->peer_name,
+		static struct log_limit lim;
+		log_limited(&lim, REFUSAL_LOG_S, LOG_ERR,
+			"replication: peer %s refused our HELLO: %s (code %u)", r->cfg->peer_name,
 			m.u.error.text, m.u.error.code);
 		repl_set_error(r, "peer refused HELLO: %s", m.u.error.text);
 		return;
 	}
 	if (m.type == WIRE_HELLO_ACK && m.u.hello_ack.node_id == self) {
-		log_err("replication: peer %s has node_id %u, the same as this node: closing; give each "
+		static struct log_limit lim;
+		log_limited(&lim, REFUSAL_LOG_S, LOG_ERR,
+			"replication: peer %s has node_id %u, the same as this node: closing; give each "
 			"node its own node_id in mhafs.conf", r->cfg->peer_name, self);
 		repl_set_error(r, "peer %s has our node_id %u", r->cfg->peer_name, self);
 		return;
 	}
 	if (m.type != WIRE_HELLO_ACK || strcmp(m.u.hello_ack.node_name, r->cfg->peer_name) != 0 ||
 	    m.u.hello_ack.node_id == self) {
-		log_err("replication: peer answered HELLO wrongly (type %s, name %s): closing",
+		static struct log_limit lim;
+		log_limited(&lim, REFUSAL_LOG_S, LOG_ERR,
+			"replication: peer answered HELLO wrongly (type %s, name %s): closing",
 			wire_type_name(m.type), m.type == WIRE_HELLO_ACK ? m.u.hello_ack.node_name : "-");
 		repl_set_error(r, "bad HELLO_ACK from peer");
 		return;
