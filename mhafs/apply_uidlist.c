@@ -320,10 +320,19 @@ int apply_uidlist_merge(struct applier *a, struct jentry *e, struct staged *s, i
 	struct here_arg here = { a->root_fd, e->path };
 	if (uidlist_uids_moved(&ul, &um, message_still_here, &here))
 		drop_dovecot_index(a, pfd, e->path);
+	/* the merge rewrites the header's next UID: a result that means what
+	 * one side's file means is that file, not a new version (which, sent
+	 * back, would land after any rename of the folder the peer made since
+	 * and bring the old folder back there) */
+	int same_ours = uidlist_same(&um, &ul), same_theirs = uidlist_same(&um, &ut);
 	if (mlen == llen && memcmp(merged, local, mlen) == 0) {
 		rc = UIDLIST_KEEP_OURS; /* ours already holds theirs */
 	} else if (mlen == ilen && memcmp(merged, theirs, mlen) == 0) {
 		rc = UIDLIST_INSTALL; /* theirs already holds ours */
+	} else if (same_theirs && (theirs_newer || !same_ours)) {
+		rc = UIDLIST_INSTALL;
+	} else if (same_ours) {
+		rc = UIDLIST_KEEP_OURS;
 	} else {
 		/* a new version: it replaces the staged content */
 		if (ftruncate(s->fd, 0) < 0 || pwrite(s->fd, merged, mlen, 0) != (ssize_t)mlen) {

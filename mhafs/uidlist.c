@@ -507,3 +507,20 @@ int uidlist_uids_moved(const struct uidlist *ours, const struct uidlist *merged,
 	free(sorted);
 	return moved;
 }
+
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int uidlist_same(const struct uidlist *a, const struct uidlist *b)
+{
+	if (a->uidvalidity != b->uidvalidity || strcmp(a->guid, b->guid) != 0 ||
+	    uidlist_next(a) != uidlist_next(b) || a->n != b->n || !same_str(a->hdr_ext, b->hdr_ext))
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->rec[i].uid != b->rec[i].uid || strcmp(a->rec[i].base, b->rec[i].base) != 0 ||
+		    !same_str(a->rec[i].ext, b->rec[i].ext))
+			return 0;
+	return 1;
+}

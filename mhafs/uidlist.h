@@ -35,6 +35,11 @@ int uidlist_parse(const char *buf, size_t len, struct uidlist *u,
 void uidlist_free(struct uidlist *u);
 /* max(nextuid, highest UID + 1). */
 uint32_t uidlist_next(const struct uidlist *u);
+/* Whether a and b mean the same to Dovecot: UIDVALIDITY, mailbox GUID,
+ * header fields, usable next UID and the records with their fields, in
+ * order.  Texts may still differ (Dovecot appends records without
+ * rewriting the header's next UID; uidlist_format writes it). */
+int uidlist_same(const struct uidlist *a, const struct uidlist *b);
 /* Version 3 text into a malloc'd buffer.  0 or -1 (out of memory). */
 int uidlist_format(const struct uidlist *u, char **out, size_t *outlen);
 

@@ -77,4 +77,24 @@ grep -q "^3 :1700000012.M2P2.a" "$o/dovecot-uidlist" && grep -q "^4 :1700000013.
 m=$(( $(status_val a uidlist_merges) + $(status_val b uidlist_merges) ))
 [ "$m" -ge 1 ] || fail "no uidlist merge counted in mhactl status"
 note "uidlist merges counted: $m"
-echo "PASS: a uidlist changed on both sides of a partition is merged the same on both nodes"
+
+# Dovecot appends a record without rewriting the header's next UID.  A's
+# merge of B's appended file means exactly that file: A installs it as it
+# came instead of journaling a reformatted copy (N2) of its own, which B
+# would apply after any folder rename it made since, bringing the old
+# folder back on B only (tests/e2e/cluster.sh saw .Work return that way).
+note "an appended record is installed as it came, not echoed"
+write_uidlist a "3 V88 N1 G$G\n" .Appended
+converge 10
+j0=$(status_val a ops_journaled)
+message b 1700000021.M1P1.b .Appended
+printf '1 :1700000021.M1P1.b\n' >> "$T/b/mnt/u/Maildir/.Appended/dovecot-uidlist"
+want=$(printf '3 V88 N1 G%s\n1 :1700000021.M1P1.b' "$G")
+converge 10
+sleep 1 # an echo from A would come back within the sync round trip
+for n in a b; do
+	[ "$(cat "$T/$n/back/u/Maildir/.Appended/dovecot-uidlist")" = "$want" ] ||
+		fail "node $n's uidlist is not B's appended file: $(cat "$T/$n/back/u/Maildir/.Appended/dovecot-uidlist")"
+done
+[ "$(status_val a ops_journaled)" = "$j0" ] || fail "A journaled $(( $(status_val a ops_journaled) - j0 )) operations of its own for B's append"
+echo "PASS: a uidlist changed on both sides of a partition is merged the same on both nodes; an append is installed as it came"
