@@ -351,6 +351,7 @@ static void journal_free(struct journal *j)
 {
 	for (int i = 0; i < NSTMT; i++)
 		sqlite3_finalize(j->st[i]);
+	sqlite3_finalize(j->progress_put);
 	sqlite3_close(j->db);
 	mtree_free(j);
 	pthread_mutex_destroy(&j->lock);

@@ -59,6 +59,7 @@ struct journal {
 	hlc_t last_hlc;
 	int catalog_built;
 	int progress_ready;  /* the peer_progress table exists (journal_repl.c) */
+	sqlite3_stmt *progress_put; /* its upsert, prepared with the table */
 	/* the open batch of the peer's entries (journal_apply_begin) */
 	int ap_open, ap_rc;
 	uint16_t ap_origin;
