@@ -145,5 +145,7 @@ int fs_start_journal_writer(struct mhafs *fs);
  * attributes and data, and the directory entry in its parent.  Safe to
  * call for paths the kernel never saw.  Returns 0 or -errno. */
 int fs_invalidate_path(struct mhafs *fs, const char *relpath);
+/* A writer opened or truncated in: a pending cache fill is stale (fs_data.c). */
+void fs_fill_stale(struct inode *in);
 
 #endif

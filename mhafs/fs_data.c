@@ -37,6 +37,15 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
 		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
 	conn->want &= ~FUSE_CAP_EXPORT_SUPPORT;
+	/* Keep the pages a file was written, filled (fill_cache) or read
+	 * through; only a change of size drops them.  The kernel would
+	 * otherwise drop them whenever a GETATTR shows a new mtime, which
+	 * every write through the mount causes: a message just delivered was
+	 * read back from the backing file.  Nothing changes a file's content
+	 * in place behind the kernel: the replicator installs content by
+	 * renaming a new file over the name and invalidates the name and the
+	 * inode (fs_invalidate_path). */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	/* Writes come in memory, not spliced from a pipe: a write to a control
 	 * file that finds the disk full is made again in the reserve's room
 	 * (fs_space.c), and a pipe cannot be read twice. */
@@ -80,6 +89,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (is_writer(fi->flags)) {
+		fs_fill_stale(in);
 		atomic_fetch_add(&in->writers, 1);
 		if (fi->flags & O_TRUNC)
 			atomic_store(&in->dirty, 1);
@@ -169,6 +179,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	struct inode *in = itable_get(fs->inodes, e.ino);
 	if (is_writer(fi->flags)) {
+		fs_fill_stale(in);
+		/* only a file this writer made and alone wrote is filled */
+		if (created && atomic_load(&in->writers) == 0)
+			atomic_fetch_or(&in->fill, 1);
 		atomic_fetch_add(&in->writers, 1);
 		if (!created && (fi->flags & O_TRUNC))
 			atomic_store(&in->dirty, 1);
@@ -319,14 +333,66 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, rc < 0 ? errno : 0);
 }
 
+void fs_fill_stale(struct inode *in)
+{
+	atomic_fetch_and(&in->fill, ~1);
+	atomic_fetch_add(&in->fill, 2);
+}
+
+/* A file the kernel saw made and written whole by one writer, now closed:
+ * hand the kernel its content (notify_store), so that its page cache holds
+ * every page.  Writes through the mount leave pages they covered only in
+ * part (a header written in pieces, the last page) unread, and the first
+ * read of the message (IMAP FETCH of new mail) would ask for them.  The
+ * content goes from the backing file, so it is what a READ would return;
+ * a writer's open or a truncation since the file was read (another fill
+ * generation) drops what was stored. */
+#define FILL_MAX (1 << 20)
+#define FILL_CHUNK (64 << 10)
+static void fill_cache(struct mhafs *fs, fuse_ino_t ino, struct inode *in, int gen)
+{
+	char proc[64];
+	struct stat st;
+	if (!fs->se || fs->cfg->writeback_cache || fstatat(in->fd, "", &st, AT_EMPTY_PATH) < 0 ||
+	    !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > FILL_MAX)
+		return;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", in->fd);
+	int fd = open(proc, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char *buf = malloc(FILL_CHUNK);
+	off_t off = 0;
+	int stored = 0;
+	while (buf && off < st.st_size) {
+		ssize_t n = pread(fd, buf, FILL_CHUNK, off);
+		if (n <= 0 || atomic_load(&in->fill) != gen)
+			break;
+		struct fuse_bufvec v = FUSE_BUFVEC_INIT((size_t)n);
+		v.buf[0].mem = buf;
+		if (fuse_lowlevel_notify_store(fs->se, ino, off, &v, 0) < 0)
+			break;
+		stored = 1;
+		off += n;
+	}
+	free(buf);
+	close(fd);
+	if (stored && atomic_load(&in->fill) != gen)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+}
+
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mhafs *fs = fs_of(req);
 	struct inode *in = itable_get(fs->inodes, ino);
 	close((int)fi->fh);
-	if (is_writer(fi->flags) && atomic_fetch_sub(&in->writers, 1) == 1 &&
-	    atomic_exchange(&in->dirty, 0))
-		fs_journal_content(fs, in);
+	if (is_writer(fi->flags) && atomic_fetch_sub(&in->writers, 1) == 1) {
+		if (atomic_exchange(&in->dirty, 0))
+			fs_journal_content(fs, in);
+		int f = atomic_load(&in->fill);
+		/* before the reply: the kernel holds the inode until then */
+		if ((f & 1) && atomic_compare_exchange_strong(&in->fill, &f, f & ~1))
+			fill_cache(fs, ino, in, f & ~1);
+	}
 	fuse_reply_err(req, 0);
 }
 

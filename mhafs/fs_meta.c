@@ -193,6 +193,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 			goto err;
 	}
 	if (valid & FUSE_SET_ATTR_SIZE) {
+		fs_fill_stale(in);
 		rc = fi ? ftruncate((int)fi->fh, attr->st_size) : truncate(proc, attr->st_size);
 		if (rc < 0)
 			goto err;

@@ -22,6 +22,7 @@ struct inode {
 	atomic_int dirty;     /* written since the last journaled content */
 	atomic_int writers;   /* open handles with write access */
 	atomic_int growing;   /* writes past EOF whose size the kernel may not hold yet */
+	atomic_int fill;      /* fs_data.c's cache fill: generation * 2 + "fresh" bit */
 	dev_t dev;
 	ino_t ino;
 	uint64_t nlookup;     /* guarded by the table lock */
