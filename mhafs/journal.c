@@ -355,6 +355,7 @@ static void journal_free(struct journal *j)
 	sqlite3_close(j->db);
 	mtree_free(j);
 	pthread_mutex_destroy(&j->lock);
+	pthread_mutex_destroy(&j->rlock);
 	free(j);
 }
 
@@ -385,6 +386,7 @@ struct journal *journal_open(const char *state_dir, uint16_t node_id, struct hlc
 	}
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_mutex_init(&j->qlock, NULL);
+	pthread_mutex_init(&j->rlock, NULL);
 	pthread_cond_init(&j->qcond, NULL);
 	pthread_cond_init(&j->qdone, NULL);
 	j->node = node_id;
@@ -524,6 +526,56 @@ static int insert_journal_row(struct journal *j, const struct jentry *e)
 		sqlite3_bind_blob(s, 14, h, 16, SQLITE_TRANSIENT);
 	}
 	return jexec(j, S_JINS);
+}
+
+static const char *stored_text(const char *t, char **pos, size_t *left, int *fits)
+{
+	if (!t)
+		return NULL;
+	size_t n = strlen(t);
+	if (n + 1 > *left) {
+		*fits = 0;
+		return NULL;
+	}
+	char *out = *pos;
+	memcpy(out, t, n + 1);
+	*pos += n + 1;
+	*left -= n + 1;
+	return out;
+}
+
+/* What insert_journal_row stores of e and jcursor_next reads back. */
+int jentry_as_stored(const struct jentry *in, struct jentry *out, char *strbuf, size_t strcap)
+{
+	char *pos = strbuf;
+	size_t left = strcap;
+	int fits = 1;
+	memset(out, 0, sizeof(*out));
+	out->origin = in->origin;
+	out->seq = in->seq;
+	out->hlc = in->hlc;
+	out->op = in->op;
+	out->path = stored_text(in->path, &pos, &left, &fits);
+	out->path2 = stored_text(in->path2, &pos, &left, &fits);
+	out->xname = stored_text(in->xname, &pos, &left, &fits);
+	out->flags = in->flags;
+	if (in->has_st) {
+		out->has_st = 1;
+		out->st.st_mode = in->st.st_mode;
+		out->st.st_uid = in->st.st_uid;
+		out->st.st_gid = in->st.st_gid;
+		out->st.st_size = in->st.st_size;
+		int64_t ns = mtime_ns_of(&in->st);
+		out->st.st_mtim.tv_sec = ns / 1000000000;
+		out->st.st_mtim.tv_nsec = ns % 1000000000;
+	}
+	if (in->has_hash) {
+		uint8_t h[16];
+		hash_to_bytes(&in->hash, h);
+		out->has_hash = 1;
+		hash_from_bytes(h, &out->hash);
+	}
+	return fits && out->path;
 }
 
 static int map_rc(int rc)

@@ -4,7 +4,9 @@
  * operations share the cost of a commit and a single-threaded stream of
  * operations is not slowed by it.  See journal.h for the durability
  * argument.  The queue is bounded: a writer that falls behind slows the
- * callers down instead of growing memory. */
+ * callers down instead of growing memory.  The last committed entries
+ * stay in memory for the replication sender, which would otherwise read
+ * each of them back from the database (journal_committed_next). */
 #include <errno.h>
 #include <time.h>
 #include <inttypes.h>
@@ -12,12 +14,14 @@
 #include <string.h>
 
 #include "journal_int.h"
+#include "journal_repl.h"
 #include "mtree.h"
 #include "log.h"
 
 #define QUEUE_MAX 8192      /* callers wait above this many queued entries */
 #define BATCH_MAX 2048      /* entries per transaction */
 #define MTREE_SYNC_MS 1000  /* digest-tree deltas wait at most this long */
+#define RING_MAX 1024       /* committed entries kept for the sender */
 
 struct jq_item {
 	struct jq_item *next;
@@ -113,14 +117,14 @@ static int write_batch(struct journal *j, struct jq_item *from, size_t n)
 
 /* Commit a batch; on a full disk ask for room once; if it still fails,
  * write the entries one by one so only those that cannot be written are
- * lost, and report the failure. */
-static void commit_batch(struct journal *j, struct jq_item *list, size_t n)
+ * lost, and report the failure.  1 if the batch was written whole. */
+static int commit_batch(struct journal *j, struct jq_item *list, size_t n)
 {
 	int rc = write_batch(j, list, n);
 	if ((rc & 0xff) == SQLITE_FULL && j->hooks.full && j->hooks.full(j->hooks.arg))
 		rc = write_batch(j, list, n);
 	if (rc == SQLITE_OK)
-		return;
+		return 1;
 	size_t lost = 0;
 	struct jq_item *it = list;
 	for (size_t i = 0; i < n; i++, it = it->next)
@@ -136,6 +140,60 @@ static void commit_batch(struct journal *j, struct jq_item *list, size_t n)
 		if (j->hooks.failed)
 			j->hooks.failed(j->hooks.arg);
 	}
+	return 0;
+}
+
+/* Under rlock: empty the ring. */
+static void ring_clear(struct journal *j)
+{
+	for (size_t i = 0; i < j->rlen; i++)
+		free(j->ring[(j->rstart + i) % j->rcap]);
+	j->rstart = j->rlen = 0;
+}
+
+/* Keep the committed batch list (ending at seq top) for the
+ * sender, or only its end (top) when it was not written whole: then the
+ * sender reads those entries from the database.  Frees what it does not
+ * keep. */
+static void ring_keep(struct journal *j, struct jq_item *list, int whole, uint64_t top)
+{
+	pthread_mutex_lock(&j->rlock);
+	if (!whole || !j->ring || (j->rlen && list->e.seq != j->rfirst + j->rlen))
+		ring_clear(j);
+	while (list && whole && j->ring) {
+		struct jq_item *next = list->next;
+		if (j->rlen == j->rcap) {
+			free(j->ring[j->rstart]);
+			j->rstart = (j->rstart + 1) % j->rcap;
+			j->rlen--;
+			j->rfirst++;
+		}
+		if (!j->rlen)
+			j->rfirst = list->e.seq;
+		j->ring[(j->rstart + j->rlen++) % j->rcap] = list;
+		list = next;
+	}
+	j->rtop = top;
+	pthread_mutex_unlock(&j->rlock);
+	while (list) {
+		struct jq_item *next = list->next;
+		free(list);
+		list = next;
+	}
+}
+
+int journal_committed_next(struct journal *j, uint64_t after, struct jentry *e, char *strbuf, size_t strcap)
+{
+	int rc = -1;
+	pthread_mutex_lock(&j->rlock);
+	if (j->rlive && after >= j->rtop) {
+		rc = 0;
+	} else if (j->rlive && j->rlen && after >= j->rfirst - 1 && after - (j->rfirst - 1) < j->rlen) {
+		const struct jentry *in = &j->ring[(j->rstart + (after + 1 - j->rfirst)) % j->rcap]->e;
+		rc = jentry_as_stored(in, e, strbuf, strcap) ? 1 : -1;
+	}
+	pthread_mutex_unlock(&j->rlock);
+	return rc;
 }
 
 /* Write the digest-tree deltas that have waited MTREE_SYNC_MS (mtree.h). */
@@ -180,13 +238,9 @@ static void *writer_main(void *arg)
 		last->next = NULL;
 		pthread_mutex_unlock(&j->qlock);
 
-		commit_batch(j, list, n);
+		int whole = commit_batch(j, list, n);
 		uint64_t top = last->e.seq;
-		while (list) {
-			struct jq_item *next = list->next;
-			free(list);
-			list = next;
-		}
+		ring_keep(j, list, whole, top);
 		pthread_mutex_lock(&j->qlock);
 		j->committed = top;
 		pthread_cond_broadcast(&j->qdone);
@@ -209,8 +263,18 @@ int journal_start_writer(struct journal *j, const struct journal_hooks *hooks)
 	pthread_mutex_lock(&j->lock);
 	j->qseq = j->committed = j->seq;
 	pthread_mutex_unlock(&j->lock);
-	if (pthread_create(&j->writer, NULL, writer_main, j) != 0)
+	pthread_mutex_lock(&j->rlock);
+	if (!j->ring && (j->ring = calloc(RING_MAX, sizeof(*j->ring))))
+		j->rcap = RING_MAX;
+	j->rtop = j->committed; /* from now on only the writer adds to the journal */
+	j->rlive = 1;
+	pthread_mutex_unlock(&j->rlock);
+	if (pthread_create(&j->writer, NULL, writer_main, j) != 0) {
+		pthread_mutex_lock(&j->rlock);
+		j->rlive = 0;
+		pthread_mutex_unlock(&j->rlock);
 		return -EAGAIN;
+	}
 	j->async = 1;
 	return 0;
 }
@@ -237,4 +301,11 @@ void journal_stop_writer(struct journal *j)
 	pthread_mutex_unlock(&j->qlock);
 	pthread_join(j->writer, NULL);
 	j->async = 0;
+	pthread_mutex_lock(&j->rlock);
+	j->rlive = 0;
+	ring_clear(j);
+	free(j->ring);
+	j->ring = NULL;
+	j->rcap = 0;
+	pthread_mutex_unlock(&j->rlock);
 }

@@ -78,6 +78,14 @@ struct journal {
 	int qstop;
 	pthread_t writer;
 	struct journal_hooks hooks;
+	/* the last committed entries, for the sender (journal_committed_next):
+	 * rcap slots from rfirst's seq on, contiguous, under rlock */
+	pthread_mutex_t rlock;
+	struct jq_item **ring;
+	size_t rcap, rstart, rlen;
+	uint64_t rfirst;     /* seq of ring[rstart] */
+	uint64_t rtop;       /* no entry of this node above it is in the database */
+	int rlive;           /* the writer runs and rtop holds */
 	unsigned long rejected; /* invalid entries refused (-EINVAL) */
 	/* digest tree (mtree.c): changes queued by catalog_put, written by
 	 * catalog_apply; suspended while recover.c builds the catalog */
@@ -90,6 +98,10 @@ struct journal {
 	int mt_suspended;
 	int mt_defer;        /* in a transaction that ends with mtree_txn_end/done */
 };
+
+/* Copy in into out as a journal row read back would give it (only the
+ * columns the journal stores; strings into strbuf).  0 if they do not fit. */
+int jentry_as_stored(const struct jentry *in, struct jentry *out, char *strbuf, size_t strcap);
 
 /* SQL text of every prepared statement (journal.c prepares them). */
 extern const char *const jstmt_sql[NSTMT];

@@ -44,6 +44,12 @@ void jcursor_close(struct jcursor *c);
  * strbuf), 0 none, -errno. */
 int jcursor_next(struct jcursor *c, uint16_t origin, uint64_t after, struct jentry *e,
 		 char *strbuf, size_t strcap);
+/* jcursor_next for this node's own entries from memory: the writer keeps
+ * its last committed ones (journal_async.c).  1 (e filled as the database
+ * would give it), 0 if the database holds none after `after`, -1 if not
+ * known here (ask jcursor_next). */
+int journal_committed_next(struct journal *j, uint64_t after, struct jentry *e, char *strbuf,
+			   size_t strcap);
 /* Where the object at path went after seq `after`: 1 with its later path
  * in out (renamed, possibly several times), 0 if it was removed or never
  * moved, -errno. */

@@ -305,11 +305,21 @@ static int synced_now(struct repl *r)
 	return s;
 }
 
-static int nothing_after(struct jcursor *cur, uint16_t self, uint64_t seq)
+/* The first of our entries after seq `after`, from the writer's memory
+ * when it has it (reading it back from the database was about a third of
+ * the sender's CPU), else from the database.  As jcursor_next. */
+static int own_next(struct repl *r, struct jcursor *cur, uint64_t after, struct jentry *e,
+		    char *strbuf, size_t strcap)
+{
+	int rc = journal_committed_next(r->fs->journal, after, e, strbuf, strcap);
+	return rc >= 0 ? rc : jcursor_next(cur, (uint16_t)r->cfg->node_id, after, e, strbuf, strcap);
+}
+
+static int nothing_after(struct repl *r, struct jcursor *cur, uint64_t seq)
 {
 	static __thread char strbuf[JENTRY_MAX_STRBUF];
 	struct jentry e;
-	return jcursor_next(cur, self, seq, &e, strbuf, sizeof(strbuf)) == 0;
+	return own_next(r, cur, seq, &e, strbuf, sizeof(strbuf)) == 0;
 }
 
 /* One connected session: returns when the connection ends. */
@@ -434,7 +444,7 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 		}
 		/* caught up (everything sent is acknowledged and the journal holds
 		 * nothing newer): from now on commits wait for this peer */
-		if (next <= acked && !synced_now(r) && nothing_after(cur, self, acked)) {
+		if (next <= acked && !synced_now(r) && nothing_after(r, cur, acked)) {
 			pthread_mutex_lock(&r->lock);
 			if (r->full_sync) {
 				r->full_sync = 0;
@@ -452,7 +462,7 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 		}
 		/* caught up on this connection: once, the reconciliation walk */
 		if (!walked && next <= acked && !r->full_sync && repl_both_quiet(r) &&
-		    nothing_after(cur, self, acked)) {
+		    nothing_after(r, cur, acked)) {
 			walked = 1;
 			pthread_mutex_lock(&r->lock);
 			int unsupported = r->tree_unsupported;
@@ -471,7 +481,7 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 		uint64_t want = r->rec_req_gen;
 		int asked = want != r->rec_done_gen && !r->full_sync, repair = r->rec_req_repair;
 		pthread_mutex_unlock(&r->lock);
-		if (asked && next <= acked && nothing_after(cur, self, acked)) {
+		if (asked && next <= acked && nothing_after(r, cur, acked)) {
 			char *text = NULL;
 			size_t tlen = 0;
 			FILE *rep = open_memstream(&text, &tlen);
@@ -513,7 +523,7 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 		if (next - acked < REPL_WINDOW) {
 			struct jentry e;
 			static __thread char strbuf[JENTRY_MAX_STRBUF];
-			rc = jcursor_next(cur, self, next, &e, strbuf, sizeof(strbuf));
+			rc = own_next(r, cur, next, &e, strbuf, sizeof(strbuf));
 			if (rc < 0) {
 				repl_set_error(r, "reading the journal: %s", strerror(-rc));
 				goto end;
