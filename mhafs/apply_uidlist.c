@@ -246,8 +246,7 @@ int apply_mark_index_drop(int dfd)
  * after it (a floor raised in between, on the old index, is raised again). */
 static void drop_dovecot_index(struct applier *a, int pfd, const char *path)
 {
-	static const char *const files[] = { "dovecot.index", "dovecot.index.log",
-					     "dovecot.index.log.2", "dovecot.index.cache" };
+	static const char *const files[] = UIDLIST_INDEX_FILES;
 	const char *slash = strrchr(path, '/');
 	int dirlen = slash ? (int)(slash - path) : 0;
 	int n = 0, any = 0;

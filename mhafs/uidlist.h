@@ -35,6 +35,11 @@ int uidlist_parse(const char *buf, size_t len, struct uidlist *u,
 void uidlist_free(struct uidlist *u);
 /* max(nextuid, highest UID + 1). */
 uint32_t uidlist_next(const struct uidlist *u);
+/* Dovecot's index of a Maildir mailbox, beside its dovecot-uidlist:
+ * node-local, and stale once a merge moves the uidlist's UIDs. */
+#define UIDLIST_INDEX_FILES { "dovecot.index", "dovecot.index.log", "dovecot.index.log.2", \
+			      "dovecot.index.cache" }
+
 /* Whether a and b mean the same to Dovecot: UIDVALIDITY, mailbox GUID,
  * header fields, usable next UID and the records with their fields, in
  * order.  Texts may still differ (Dovecot appends records without

@@ -19,6 +19,7 @@
 
 #include "pathpat.h"
 #include "smallfile.h"
+#include "uidlist.h"
 
 static unsigned tmp_counter;
 
@@ -371,8 +372,7 @@ static int keep_both(struct side *a, struct side *b, const struct diff *d)
  * its MODSEQ floor is raised again at each user's next session. */
 static int drop_index(const struct side *s, const char *path)
 {
-	static const char *const files[] = { "dovecot.index", "dovecot.index.log",
-					     "dovecot.index.log.2", "dovecot.index.cache" };
+	static const char *const files[] = UIDLIST_INDEX_FILES;
 	const char *name;
 	int dfd = open_parent(s, path, &name), rc = 0, n = 0, any = 0;
 	if (dfd < 0)
