@@ -21,9 +21,6 @@
                        rate, p50/p99 of the FETCH command, t0/t1, cpu_*,
                        client_cpu, hz, own_* with --cgroup); exit 1 unless exactly N messages
                        came back, each a whole one of lmtp-deliver.py's
-  own CGROUP           "own_user=US own_sys=US": the CPU time the processes
-                       of cgroup directory CGROUP (v1 cpuacct or v2) used so
-                       far, in microseconds
   evict DIR...         drop the page cache of every file under DIR
                        (posix_fadvise DONTNEED; the files must be clean)
 """
@@ -347,10 +344,6 @@ def cgroup_us(d):
     return int(st["user_usec"]), int(st["system_usec"])
 
 
-def own(argv):
-    print("own_user=%d own_sys=%d" % cgroup_us(argv[0]))
-
-
 def evict(argv):
     n = 0
     for top in argv:
@@ -369,7 +362,7 @@ def evict(argv):
 
 
 if __name__ == "__main__":
-    cmds = {"tally": tally, "line": line, "summary": summary, "fetch": fetch, "own": own, "evict": evict}
+    cmds = {"tally": tally, "line": line, "summary": summary, "fetch": fetch, "evict": evict}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](sys.argv[2:])
