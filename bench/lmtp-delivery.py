@@ -19,8 +19,10 @@
                        FETCH 1:* (BODY.PEEK[]), LOGOUT), C sessions at once;
                        prints one line like lmtp-deliver.py's (messages,
                        rate, p50/p99 of the FETCH command, t0/t1, cpu_*,
-                       client_cpu, hz, own_* with --cgroup); exit 1 unless exactly N messages
-                       came back, each a whole one of lmtp-deliver.py's
+                       client_cpu, hz; with --cgroup DIR, own_user and
+                       own_sys: that cgroup's CPU in microseconds); exit 1
+                       unless exactly N messages came back, each a whole
+                       one of lmtp-deliver.py's
   evict DIR...         drop the page cache of every file under DIR
                        (posix_fadvise DONTNEED; the files must be clean)
 """
