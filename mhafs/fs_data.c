@@ -357,7 +357,9 @@ static void fill_cache(struct mhafs *fs, fuse_ino_t ino, struct inode *in, int g
 	    !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > FILL_MAX)
 		return;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", in->fd);
-	int fd = open(proc, O_RDONLY | O_CLOEXEC);
+	/* no read of the user's: the file's atime stays what it was (a
+	 * delivery sets it with utimensat, maybe after this close) */
+	int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOATIME);
 	if (fd < 0)
 		return;
 	char *buf = malloc(FILL_CHUNK);
