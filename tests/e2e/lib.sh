@@ -17,6 +17,10 @@ E2E_SRC=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 if [ -n "${top_builddir:-}" ]; then E2E_BUILD=$top_builddir
 elif [ -x "$E2E_SRC/_build/mhafs/mhafs" ]; then E2E_BUILD=$E2E_SRC/_build
 else E2E_BUILD=$E2E_SRC; fi
+# Absolute: daemons started from other directories (Dovecot's auth worker
+# running the MODSEQ floor script) are given paths under both.
+E2E_SRC=$(cd "$E2E_SRC" && pwd) || exit 1
+[ -d "$E2E_BUILD" ] && E2E_BUILD=$(cd "$E2E_BUILD" && pwd)
 E2E_PY=/usr/bin/python3
 E2E_LMTP_DOMAIN=d1.test
 E2E_VIRTUAL_DOMAIN=d2.test
