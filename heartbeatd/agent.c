@@ -30,6 +30,7 @@
 #endif
 
 static void mkdir_parents(const char *path);
+static int write_nodes(const char *path, const char *text, size_t len, char *err, size_t errlen);
 
 static int agent_on(const struct hbd *d)
 {
@@ -81,6 +82,33 @@ static void probe_cfg_from(const struct hbd *d, struct probe_cfg *pc)
 	pc->timeout_ms = PROBE_TIMEOUT_MS;
 }
 
+/* The kept table gets a new stamp, its content unchanged.  After a crash
+ * it still says what held before it, stamp and all, while the peer may
+ * have served this node's users since: the routing script raises a
+ * user's MODSEQ floor once per stamp, and without a new one a user's
+ * first session here would see the MODSEQs this node gave out before the
+ * crash, below what the peer gave out meanwhile (tests/balance/modseq.sh
+ * saw HIGHESTMODSEQ go backwards on the return). */
+static void restamp_kept(struct hbd *d)
+{
+	char err[512], text[sizeof(d->nodes_written) + 32];
+	struct hn_table t;
+	if (homenode_read(d->cfg.nodes_file, &t, err, sizeof(err)) < 0) {
+		log_warn("nodes file not restamped at the start: %s", err);
+		return;
+	}
+	uint64_t stamp = (uint64_t)wall_ms() * 1000;
+	t.stamp = stamp > t.stamp ? stamp : t.stamp + 1;
+	int m = homenode_format(&t, text, sizeof(text));
+	if (m < 0 || write_nodes(d->cfg.nodes_file, text, (size_t)m, err, sizeof(err)) < 0) {
+		log_err("cannot restamp the nodes file at the start: %s", m < 0 ? "too long" : err);
+		return;
+	}
+	d->nodes_stamp = t.stamp;
+	log_info("nodes file %s: kept with a new stamp %llu (MODSEQ floors are raised again)",
+		 d->cfg.nodes_file, (unsigned long long)t.stamp);
+}
+
 int agent_open(struct hbd *d, char *err, size_t errlen)
 {
 	char path[4200];
@@ -96,6 +124,7 @@ int agent_open(struct hbd *d, char *err, size_t errlen)
 		d->nodes_kept = 1;
 		log_notice("nodes file %s: kept as the last run left it until the peer's state is known",
 			   d->cfg.nodes_file);
+		restamp_kept(d);
 	}
 	if (agent_on(d)) {
 		d->agent_fd = listen_on(d->cfg.node_address, d->cfg.agent_port, err, errlen);
@@ -116,7 +145,6 @@ int agent_open(struct hbd *d, char *err, size_t errlen)
 	return 0;
 }
 
-static int write_nodes(const char *path, const char *text, size_t len, char *err, size_t errlen);
 
 /* On a clean stop the nodes file stays, with this node down: the peer
  * hears that this node left and takes its users, and Dovecot here sends
