@@ -60,7 +60,7 @@ e2e_node_crash 1 "$E2E_TMP/n1-mnt"
 t_kill=$(e2e_ms)
 e2e_log "node 1 killed with $N messages deferred in its queue"
 taken() { [ "$(q_status 2 takeover_instance)" = running ]; }
-e2e_wait 20 taken || { cat "$(e2e_node_dir 2)/queue-local/n1/takeover.log" >&2; e2e_die "node 2 did not take node 1's queue over"; }
+e2e_wait 60 taken || { cat "$(e2e_node_dir 2)/queue-local/n1/takeover.log" >&2; e2e_die "node 2 did not take node 1's queue over"; }
 e2e_log "node 2 took node 1's queue over $(( $(e2e_ms) - t_kill )) ms after the kill: $(q_tool 2 status | grep '^takeover' | tr '\n' ' ')"
 [ "$(q_status 2 takeover_messages)" = "$N" ] || e2e_die "node 2 took over $(q_status 2 takeover_messages) messages, not $N"
 # mhactl status says it too (read from the store: queue_on_store = yes)

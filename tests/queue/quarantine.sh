@@ -59,7 +59,7 @@ e2e_wait 10 both || e2e_die "node 2 does not hold the planted files"
 
 e2e_node_crash 1 "$E2E_TMP/n1-mnt"
 taken() { [ "$(q_status 2 takeover_instance)" = running ]; }
-e2e_wait 20 taken || { cat "$(e2e_node_dir 2)/queue-local/n1/takeover.log" >&2; e2e_die "node 2 did not take node 1's queue over"; }
+e2e_wait 60 taken || { cat "$(e2e_node_dir 2)/queue-local/n1/takeover.log" >&2; e2e_die "node 2 did not take node 1's queue over"; }
 tlog=$(e2e_node_dir 2)/queue-local/n1/takeover.log
 e2e_log "node 2 took node 1's queue over: $(grep -c quarantined "$tlog") quarantine line(s) in its log"
 [ "$(q_status 2 takeover_messages)" = "$N" ] || e2e_die "node 2 took over $(q_status 2 takeover_messages) messages, not $N"

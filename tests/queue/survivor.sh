@@ -26,13 +26,13 @@ e2e_wait 20 deferred || e2e_die "node 1 did not try the remote server for all $N
 
 e2e_node_crash 1 "$E2E_TMP/n1-mnt"
 taken() { [ "$(q_status 2 takeover_instance)" = running ]; }
-e2e_wait 20 taken || { cat "$(e2e_node_dir 2)/queue-local/n1/takeover.log" >&2; e2e_die "node 2 did not take node 1's queue over"; }
+e2e_wait 60 taken || { cat "$(e2e_node_dir 2)/queue-local/n1/takeover.log" >&2; e2e_die "node 2 did not take node 1's queue over"; }
 sleep 3   # the instance runs the queue (the sink still defers)
 e2e_log "node 2 runs node 1's queue: $(q_tool 2 status | grep '^takeover' | tr '\n' ' ')"
 e2e_node_crash 2 "$E2E_TMP/n2-mnt"
 e2e_log "node 2 killed during the takeover"
 Q_WAIT_PEER=3 bal_node_up 2
-e2e_wait 20 taken || { cat "$(e2e_node_dir 2)/queue-local/n1/takeover.log" >&2; e2e_die "node 2 did not resume the takeover after its restart"; }
+e2e_wait 60 taken || { cat "$(e2e_node_dir 2)/queue-local/n1/takeover.log" >&2; e2e_die "node 2 did not resume the takeover after its restart"; }
 grep -q 'resumed' "$(e2e_node_dir 2)/queue-local/n1/takeover.log" || e2e_die "node 2's takeover did not say it resumed"
 e2e_log "node 2 restarted and resumed: $(grep resumed "$(e2e_node_dir 2)/queue-local/n1/takeover.log" | tail -1)"
 q_sink_accept
