@@ -32,6 +32,14 @@
 static void mkdir_parents(const char *path);
 static int write_nodes(const char *path, const char *text, size_t len, char *err, size_t errlen);
 
+/* A stamp for a new writing of the nodes file: wall-clock microseconds,
+ * and always above the last one written and above old (a kept file's). */
+static uint64_t new_stamp(const struct hbd *d, uint64_t old)
+{
+	uint64_t s = (uint64_t)wall_ms() * 1000, last = d->nodes_stamp > old ? d->nodes_stamp : old;
+	return s > last ? s : last + 1;
+}
+
 static int agent_on(const struct hbd *d)
 {
 	return d->cfg.agent_port != 0 && d->cfg.node_address;
@@ -97,8 +105,7 @@ static void restamp_kept(struct hbd *d)
 		log_warn("nodes file not restamped at the start: %s", err);
 		return;
 	}
-	uint64_t stamp = (uint64_t)wall_ms() * 1000;
-	t.stamp = stamp > t.stamp ? stamp : t.stamp + 1;
+	t.stamp = new_stamp(d, t.stamp);
 	int m = homenode_format(&t, text, sizeof(text));
 	if (m < 0 || write_nodes(d->cfg.nodes_file, text, (size_t)m, err, sizeof(err)) < 0) {
 		log_err("cannot restamp the nodes file at the start: %s", m < 0 ? "too long" : err);
@@ -170,9 +177,7 @@ void agent_close(struct hbd *d)
 	if (i < 0)
 		return;
 	t.nodes[i].state = HN_DOWN;
-	t.stamp = (uint64_t)wall_ms() * 1000;
-	if (t.stamp <= d->nodes_stamp)
-		t.stamp = d->nodes_stamp + 1;
+	t.stamp = new_stamp(d, 0);
 	int m = homenode_format(&t, text, sizeof(text));
 	if (m < 0 || write_nodes(d->cfg.nodes_file, text, (size_t)m, err, sizeof(err)) < 0)
 		log_err("cannot mark this node down in the nodes file at the stop: %s", m < 0 ? "too long" : err);
@@ -422,9 +427,7 @@ void agent_update(struct hbd *d, uint64_t now)
 		return;
 	/* A new content gets a new stamp (wall-clock microseconds, and always
 	 * above the last): a user's MODSEQ floor is raised once per stamp. */
-	t.stamp = (uint64_t)wall_ms() * 1000;
-	if (t.stamp <= d->nodes_stamp)
-		t.stamp = d->nodes_stamp + 1;
+	t.stamp = new_stamp(d, 0);
 	int m = homenode_format(&t, out, sizeof(out));
 	if (m < 0)
 		return;
