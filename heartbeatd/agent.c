@@ -77,15 +77,19 @@ static int listen_on(const char *addr, unsigned port, char *err, size_t errlen)
 	return fd;
 }
 
-/* mhafs is asked only until the node is ready (readiness is latched). */
+/* mhafs is asked every round until the node is ready (readiness is
+ * latched), then only when the peer's agent fails (does the peer still
+ * serve without its heartbeatd?). */
 static void probe_cfg_from(const struct hbd *d, struct probe_cfg *pc)
 {
 	const struct config *cfg = &d->cfg;
 	memset(pc, 0, sizeof(*pc));
 	snprintf(pc->peer_address, sizeof(pc->peer_address), "%s", cfg->peer_address ? cfg->peer_address : "");
 	pc->agent_port = cfg->node_address ? cfg->agent_port : 0;
-	if (pc->agent_port && cfg->control_socket && !d->ready)
+	if (pc->agent_port && cfg->control_socket)
 		snprintf(pc->control_socket, sizeof(pc->control_socket), "%s", cfg->control_socket);
+	pc->ask_mhafs_always = !d->ready;
+	pc->peer_imap_port = cfg->health_imap_port;
 	pc->interval_ms = cfg->health_interval_ms;
 	pc->timeout_ms = PROBE_TIMEOUT_MS;
 }
@@ -287,35 +291,70 @@ static void update_ready(struct hbd *d, uint64_t now, const struct probe_result 
 	probe_set_cfg(&d->probe, &pc);
 }
 
-/* The peer as the nodes file gives it: down when heartbeats say it is not
- * alive, or its agent failed PEER_FAILS_DOWN polls in a row (unreachable
- * or garbled); else what its agent says. */
+/* Does the peer serve mail although its heartbeatd is silent (dead
+ * heartbeats, or an agent that does not answer)?  Then the nodes file
+ * keeps what its agent last said.  Its Dovecot goes on serving the users
+ * whose sessions are open there, and its own table, which nobody updates
+ * while its heartbeatd is down, still has it as it was: marking it down
+ * here would send those users' new sessions to this node, two servers on
+ * one mailbox.  A peer that really died fails the probe (its IMAP does
+ * not greet, or the replication link drops) and is down at once.  The
+ * probe's round must have started after the last heartbeat heard, so a
+ * round from before a death does not vouch for the dead.  why gets the
+ * reason either way. */
+static int peer_serves_silently(const struct hbd *d, uint64_t now, const struct probe_result *r, char *why,
+				size_t len)
+{
+	if (!d->peer_agent_heard) {
+		snprintf(why, len, "its agent never answered");
+		return 0;
+	}
+	if (!r->rounds || r->serves < 0 || (!hbd_peer_alive(d, now) && r->poll_ms <= d->peer_rx_ms)) {
+		snprintf(why, len, "not probed since its heartbeats stopped");
+		return 0;
+	}
+	snprintf(why, len, "%s", r->serves_why);
+	return r->serves == 1;
+}
+
+/* The peer as the nodes file gives it: what its agent says; down when it
+ * left, or when heartbeats or PEER_FAILS_DOWN polls in a row of its agent
+ * (unreachable or garbled) say it is gone and it does not serve mail
+ * without them either (peer_serves_silently). */
 static void update_peer(struct hbd *d, uint64_t now, const struct probe_result *r)
 {
 	enum hn_state st;
-	char why[AGENT_REASON];
+	char why[AGENT_REASON], swhy[AGENT_REASON];
 	int alive = hbd_peer_alive(d, now);
-	if (!alive) {
-		st = HN_DOWN;
-		snprintf(why, sizeof(why), "heartbeats: peer %s", !d->peer_seen ? "not heard yet" :
-			 d->peer_msg.type == HB_T_LEAVING ? "left" : "dead");
-	} else if (!r->rounds || r->poll_ms < d->peer_since_ms) {
-		/* a poll from before the peer (re)started says nothing of it */
-		st = HN_DOWN;
-		snprintf(why, sizeof(why), "its agent not polled since it started");
-	} else if (r->peer_ok) {
+	if (alive && r->rounds && r->poll_ms >= d->peer_since_ms && r->peer_ok) {
 		st = r->peer.state;
 		if (st == HN_UP)
 			d->peer_weight = r->peer.weight;
+		d->peer_agent_last = st;
+		d->peer_agent_heard = 1;
 		snprintf(why, sizeof(why), "its agent says '%s'", st == HN_UP ? "up ready" : hn_state_name(st));
-	} else if (r->peer_fails < PEER_FAILS_DOWN && d->peer_bal_known) {
+	} else if (alive && r->rounds && r->poll_ms >= d->peer_since_ms && r->peer_fails < PEER_FAILS_DOWN &&
+		   d->peer_bal_known) {
 		return; /* one failed poll changes nothing yet */
-	} else {
+	} else if ((!alive && (!d->peer_seen || d->peer_msg.type == HB_T_LEAVING)) ||
+		   !peer_serves_silently(d, now, r, swhy, sizeof(swhy))) {
 		st = HN_DOWN;
-		snprintf(why, sizeof(why), "its agent at %.46s:%u: %.80s", d->cfg.peer_address, d->cfg.agent_port,
-			 r->peer_why);
+		if (!alive)
+			snprintf(why, sizeof(why), "heartbeats: peer %s", !d->peer_seen ? "not heard yet" :
+				 d->peer_msg.type == HB_T_LEAVING ? "left" : "dead");
+		else if (!r->rounds || r->poll_ms < d->peer_since_ms)
+			/* a poll from before the peer (re)started says nothing of it */
+			snprintf(why, sizeof(why), "its agent not polled since it started");
+		else
+			snprintf(why, sizeof(why), "its agent at %.46s:%u: %.80s", d->cfg.peer_address,
+				 d->cfg.agent_port, r->peer_why);
+	} else {
+		st = d->peer_agent_last;
+		snprintf(why, sizeof(why), "%s, but it serves (%.80s): as its agent last said",
+			 !alive ? "heartbeats dead" : r->poll_ms < d->peer_since_ms ? "restarted, agent not polled yet" :
+			 "its agent does not answer", swhy);
 	}
-	if (!d->peer_bal_known || st != d->peer_bal || (st == HN_DOWN && strcmp(why, d->peer_bal_why)))
+	if (!d->peer_bal_known || st != d->peer_bal || strcmp(why, d->peer_bal_why))
 		log_notice("peer in the nodes file: %s (%s)", hn_state_name(st), why);
 	if (st != HN_DOWN)
 		d->peer_down_since_ms = 0;
@@ -469,6 +508,8 @@ void agent_status(struct hbd *d, FILE *f)
 		fprintf(f, "peer_agent: %s\n", hn_state_name(r.peer.state));
 	else
 		fprintf(f, "peer_agent: failing (%s; %u polls in a row)\n", r.peer_why, r.peer_fails);
+	if (r.rounds && r.serves >= 0)
+		fprintf(f, "peer_serves: %s (%s)\n", r.serves ? "yes" : "no", r.serves_why);
 	if (d->peer_bal_known)
 		fprintf(f, "peer_balance: %s weight %u (%s)\n", hn_state_name(d->peer_bal),
 			d->peer_weight ? d->peer_weight : config_node_weight(&d->cfg), d->peer_bal_why);

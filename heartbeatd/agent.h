@@ -1,8 +1,10 @@
 /* agent.h: heartbeatd's part in balancing the two nodes (both serve).
  *   agent_line.c   the HAProxy agent-check lines this node answers and the
  *                  parser of the peer's (pure; unit-tested)
- *   agent_probe.c  a thread that polls the peer's agent and asks the local
- *                  mhafs whether it has caught up with the peer
+ *   agent_probe.c  a thread that polls the peer's agent, asks the local
+ *                  mhafs whether it has caught up with the peer, and, when
+ *                  the agent does not answer, whether the peer still serves
+ *                  mail without its heartbeatd
  *   agent.c        the TCP responder on node_address:agent_port, the drain
  *                  flag (persisted), readiness, and the nodes file */
 #ifndef MHAFS_HB_AGENT_H
@@ -54,6 +56,10 @@ struct probe_cfg {
 	char peer_address[64];
 	unsigned agent_port;      /* 0: the peer is not polled */
 	char control_socket[108];
+	int ask_mhafs_always;     /* every round (until ready); else only when
+				   * the agent fails */
+	unsigned peer_imap_port;  /* the peer's IMAP, greeted when its agent
+				   * fails; 0: never (health_imap_port = 0) */
 	unsigned interval_ms;
 	unsigned timeout_ms;
 };
@@ -66,6 +72,12 @@ struct probe_result {
 	char peer_why[AGENT_REASON]; /* why the last poll failed */
 	unsigned peer_fails;      /* polls in a row that failed */
 	struct mhafs_view mhafs;  /* the last STATUS answer */
+	/* When the agent poll fails: does the peer still serve mail without
+	 * its heartbeatd (its IMAP greets, and this node's mhafs is connected
+	 * to its mhafs both ways)?  1 yes, 0 no (serves_why says why), -1 not
+	 * asked in the last round (its agent answered). */
+	int serves;
+	char serves_why[AGENT_REASON];
 };
 
 struct probe {

@@ -1,7 +1,9 @@
 /* agent_probe.c: a thread that, every health_interval_ms, polls the
  * peer's agent (peer_address:agent_port, one TCP connection, one line)
  * and asks the local mhafs for its STATUS (is it caught up with the
- * peer?).  Blocking I/O with short timeouts lives here so the event loop,
+ * peer?).  When the agent does not answer, it also asks whether the peer
+ * still serves mail without its heartbeatd: the peer's IMAP greets, and
+ * this node's mhafs is connected to the peer's both ways.  Blocking I/O with short timeouts lives here so the event loop,
  * which sends heartbeats, never waits on a slow peer. */
 #define _GNU_SOURCE 1
 #include "agent.h"
@@ -132,6 +134,29 @@ static void ask_mhafs(const char *path, unsigned timeout_ms, struct mhafs_view *
 	}
 }
 
+/* Does the peer serve mail although its agent does not answer?  Its
+ * Dovecot greets on the port the routing proxies to, and its mhafs holds
+ * the replication link both ways (v: this node's mhafs's STATUS). */
+static int peer_serves(const struct probe_cfg *cfg, const struct mhafs_view *v, char *why, size_t len)
+{
+	if (!cfg->peer_imap_port) {
+		snprintf(why, len, "no IMAP port to greet (health_imap_port = 0)");
+		return 0;
+	}
+	if (!v->answered) {
+		snprintf(why, len, "this node's mhafs did not answer STATUS");
+		return 0;
+	}
+	if (v->replication != 1 || v->peer_connected != 1 || v->peer_stream_in != 1) {
+		snprintf(why, len, "mhafs is not connected to the peer's both ways");
+		return 0;
+	}
+	if (hb_greeting("its IMAP", cfg->peer_address, cfg->peer_imap_port, "* OK", cfg->timeout_ms, why, len) < 0)
+		return 0;
+	snprintf(why, len, "its IMAP greets and mhafs is connected to the peer's both ways");
+	return 1;
+}
+
 static void *probe_main(void *arg)
 {
 	struct probe *p = arg;
@@ -146,8 +171,17 @@ static void *probe_main(void *arg)
 		if (cfg.agent_port)
 			ok = probe_agent(cfg.peer_address, cfg.agent_port, cfg.timeout_ms, &say, why, sizeof(why));
 		struct mhafs_view v;
-		ask_mhafs(cfg.control_socket, cfg.timeout_ms, &v);
+		char swhy[AGENT_REASON] = "";
+		int serves = -1;
+		if (cfg.ask_mhafs_always || (ok < 0 && cfg.agent_port))
+			ask_mhafs(cfg.control_socket, cfg.timeout_ms, &v);
+		else
+			ask_mhafs("", 0, &v); /* not asked: nothing known */
+		if (ok < 0 && cfg.agent_port)
+			serves = peer_serves(&cfg, &v, swhy, sizeof(swhy));
 		pthread_mutex_lock(&p->lock);
+		p->res.serves = serves;
+		snprintf(p->res.serves_why, sizeof(p->res.serves_why), "%s", swhy);
 		p->res.rounds++;
 		p->res.poll_ms = started;
 		p->res.peer_ok = ok == 0;

@@ -93,6 +93,8 @@ struct hbd {
 	uint64_t peer_down_since_ms; /* monotonic; 0 unless peer_bal is down */
 	char peer_bal_why[AGENT_REASON];
 	unsigned peer_weight;      /* last weight its agent gave; 0 none yet */
+	enum hn_state peer_agent_last; /* what its agent last said ... */
+	int peer_agent_heard;      /* ... if it ever answered this run */
 	char nodes_written[2048];  /* the nodes file's content as last written, less its stamp */
 	uint64_t nodes_stamp;      /* the stamp written with it */
 	int nodes_kept;            /* the previous run's file is kept until the peer is known */

@@ -92,19 +92,23 @@ static int check_if(const char *ifname, char *reason, size_t len)
 	return 0;
 }
 
-/* Connect to 127.0.0.1:port and read a greeting that starts with want. */
-static int check_greeting(const char *what, unsigned port, const char *want, unsigned timeout_ms,
-			  char *reason, size_t len)
+/* Connect to addr:port and read a greeting that starts with want. */
+int hb_greeting(const char *what, const char *addr, unsigned port, const char *want, unsigned timeout_ms,
+		char *reason, size_t len)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	if (hb_sockaddr(addr, port, &ss, &sl) < 0) {
+		snprintf(reason, len, "%s check: '%s' is not an IP address", what, addr);
+		return -1;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(reason, len, "%s check: socket: %s", what, strerror(errno));
 		return -1;
 	}
 	uint64_t deadline = mono_ms() + timeout_ms;
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 && errno != EINPROGRESS) {
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
 		snprintf(reason, len, "%s on port %u: %s", what, port, strerror(errno));
 		close(fd);
 		return -1;
@@ -159,9 +163,9 @@ int health_round(const struct health_cfg *cfg, char *reason, size_t len)
 		snprintf(reason, len, "mount point %s: %s", cfg->mount_point, strerror(errno));
 		return -1;
 	}
-	if (cfg->imap_port && check_greeting("IMAP", cfg->imap_port, "* OK", cfg->timeout_ms, reason, len) < 0)
+	if (cfg->imap_port && hb_greeting("IMAP", "127.0.0.1", cfg->imap_port, "* OK", cfg->timeout_ms, reason, len) < 0)
 		return -1;
-	if (cfg->smtp_port && check_greeting("SMTP", cfg->smtp_port, "220", cfg->timeout_ms, reason, len) < 0)
+	if (cfg->smtp_port && hb_greeting("SMTP", "127.0.0.1", cfg->smtp_port, "220", cfg->timeout_ms, reason, len) < 0)
 		return -1;
 	return 0;
 }

@@ -45,6 +45,12 @@ void health_stop(struct health *h);
 /* One round of checks; 0 ok, -1 with reason (exposed for tests). */
 int health_round(const struct health_cfg *cfg, char *reason, size_t len);
 
+/* Connect to addr:port (an IP literal) and read a greeting that starts
+ * with want within timeout_ms.  0, or -1 with reason filled (what names
+ * the service in it). */
+int hb_greeting(const char *what, const char *addr, unsigned port, const char *want, unsigned timeout_ms,
+		char *reason, size_t len);
+
 /* ICMP echo to addr (numeric IPv4 or IPv6), waiting timeout_ms.
  * 1 answered, 0 no answer, -errno on a local error. */
 int witness_probe(const char *addr, unsigned timeout_ms);

@@ -6,7 +6,9 @@
 # after a start until mhafs has caught up with the peer (or the peer has
 # been down 5 s); the nodes
 # file on both nodes, kept over a restart (this node down after a clean stop); a peer killed with SIGKILL is down in the survivor's
-# file within 2 s; a peer whose agent answers garbage is down; a taken
+# file within 2 s, unless it still serves mail (its IMAP greets, the
+# replication link is up): then it stays as its agent last said; a peer
+# whose agent answers garbage is down; a taken
 # agent_port and a bad node_weight are refused with a clear message;
 # mhactl user agrees with the file (and with an independent Python
 # implementation of the hash); mhactl status shows the balancer.
@@ -214,7 +216,14 @@ printf 'replication=on\npeer_connected=no\npeer_synced=no\npeer_stream_in=no\nfu
 	>"$T/b/mhafs.lines.status"
 svc_stop a
 hb_start b
-wait_role b SECONDARY 10
+# b is SECONDARY for as long as a's health checks take to fail, maybe
+# less than one look: PRIMARY will do as well
+i=0
+until role b | grep -qx 'SECONDARY\|PRIMARY'; do
+	[ $i -lt 100 ] || fail "node b is $(role b), not SECONDARY or PRIMARY, after 10 s"
+	sleep 0.1
+	i=$((i + 1))
+done
 wait_state b a down 5
 wait_agent b "up ready 1%" 12
 grep -q 'agent: ready (the peer has been down for 5 s: it serves nobody)' "$T/hb-b.log" ||
@@ -231,6 +240,44 @@ wait_state a b down 2
 ms=$((($(date +%s%N) - t0) / 1000000))
 grep -q 'peer in the nodes file: down' "$T/hb-a.log" || fail "a did not log the peer going down"
 note "peer killed: down in a's nodes file after $ms ms"
+
+# 5b. heartbeatd on b killed while b still serves mail (its IMAP greets,
+#     a's mhafs is connected to b's both ways): a keeps b as its agent
+#     last said, for b's Dovecot goes on serving the users whose sessions
+#     are open there; once b's IMAP stops greeting, b is down within 2 s.
+#     (heartbeatd used to mark b down at once: two servers on one mailbox.)
+hb_start b
+wait_state a b up 10
+printf 'replication=on\npeer_connected=yes\npeer_synced=yes\npeer_stream_in=yes\nfull_sync=no\n' \
+	>"$T/a/mhafs.lines.status"
+stop -KILL hb-b
+i=0
+while [ $i -lt 30 ]; do # 3 s: well past peer_dead_ms and PEER_FAILS_DOWN polls
+	nodes_line a b | grep -q ' up$' || fail "b down in a's nodes file while its IMAP greets: $(grep 'peer in the nodes file' "$T/hb-a.log" | tail -2)"
+	sleep 0.1
+	i=$((i + 1))
+done
+grep -q 'peer in the nodes file: up (heartbeats dead, but it serves (its IMAP greets and mhafs is connected to the peer.s both ways): as its agent last said)' "$T/hb-a.log" ||
+	fail "a did not log why it keeps b: $(grep 'peer in the nodes file' "$T/hb-a.log" | tail -2)"
+status a | grep -q '^peer_serves: yes' || fail "a's status: $(status a | grep peer_)"
+t0=$(date +%s%N)
+svc_stop b
+wait_state a b down 2
+ms=$((($(date +%s%N) - t0) / 1000000))
+grep -q 'peer in the nodes file: down (heartbeats: peer dead)' "$T/hb-a.log" || fail "a did not log b going down"
+note "b's heartbeatd killed: b kept up while its IMAP greets; down $ms ms after its IMAP stopped"
+# the same with the replication link down instead: b down
+svc_start b
+hb_start b
+wait_state a b up 10
+stop -KILL hb-b
+sleep 2
+nodes_line a b | grep -q ' up$' || fail "b not kept up in a's file (second kill)"
+printf 'replication=on\npeer_connected=no\npeer_synced=no\npeer_stream_in=yes\nfull_sync=no\n' \
+	>"$T/a/mhafs.lines.status"
+wait_state a b down 2
+rm -f "$T/a/mhafs.lines.status"
+note "b's heartbeatd killed, then the replication link down: b down"
 
 # 6. agent_port taken: heartbeatd refuses to start, saying so
 bg squat "$NSB" "$PY" -c 'import socket,time
