@@ -37,7 +37,7 @@ struct applier {
 	void (*inval)(void *arg, const char *path);
 	void *inval_arg;
 	/* the directory (state_dir) of the index drop mark, or -1: see
-	 * apply_mark_index_drop() */
+	 * uidlist_drop_index() (uidlist.h) */
 	int mark_fd;
 	/* conflicts resolved, by rule */
 	_Atomic unsigned long n_remote_newer, n_local_newer, n_expunged, n_redirected;
@@ -95,11 +95,6 @@ int apply_dotlock_marker(char *buf, size_t len);
 enum { DOTLOCK_HOLDER_GONE = 1, DOTLOCK_UNCHANGED = 2 };
 int apply_dotlock_stale(int pfd, const char *name);
 const char *apply_dotlock_why(int stale);
-
-/* Bump the index drop mark (lib/smallfile.h) in the state directory dfd
- * (-1: none), before and after this node removes a Dovecot index because a
- * uidlist merge moved UIDs (apply_uidlist.c).  0 or -errno (logged). */
-int apply_mark_index_drop(int dfd);
 
 /* Check that e may be applied here (safe, not node-local): 0 or -EPERM. */
 int apply_check(struct applier *a, const struct jentry *e);

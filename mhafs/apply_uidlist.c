@@ -223,15 +223,27 @@ static int message_still_here(const char *base, void *arg)
 	return message_here(h->root_fd, h->path, base) != 0;
 }
 
-int apply_mark_index_drop(int dfd)
+/* uidlist_drop_index's callback: the kernel's entry of each removed file
+ * is invalidated (drop_dovecot_index). */
+struct dropped_arg {
+	struct applier *a;
+	const char *path; /* the uidlist's */
+	int n;
+};
+
+static void index_file_dropped(void *arg, const char *name)
 {
-	if (dfd < 0)
-		return 0;
-	int rc = smallfile_bump_drop_mark(dfd);
-	if (rc < 0)
-		log_err("apply: cannot record a Dovecot index removal in %s: %s; the MODSEQ floor "
-			"is not raised again for it", SMALLFILE_DROP_MARK, strerror(-rc));
-	return rc;
+	struct dropped_arg *d = arg;
+	const char *slash = strrchr(d->path, '/');
+	int dirlen = slash ? (int)(slash - d->path) : 0;
+	char gone[4200];
+	d->n++;
+	if (!d->a->inval)
+		return;
+	int len = dirlen ? snprintf(gone, sizeof(gone), "%.*s/%s", dirlen, d->path, name)
+			 : snprintf(gone, sizeof(gone), "%s", name);
+	if (len > 0 && (size_t)len < sizeof(gone))
+		d->a->inval(d->a->inval_arg, gone);
 }
 
 /* Dovecot's index of this mailbox knows messages by UIDs the merge has
@@ -241,35 +253,18 @@ int apply_mark_index_drop(int dfd)
  * The files go underneath the kernel, whose dentries for them would still
  * lead a Dovecot to the removed files (mhafs keeps a handle on every inode
  * the kernel knows): each removal is invalidated in the kernel too.
- * The rebuilt index starts from low MODSEQs: the drop mark changes before
- * the removal (a crash between the two still raises the floor again) and
- * after it (a floor raised in between, on the old index, is raised again). */
+ * uidlist_drop_index raises the node's index drop mark around the removal;
+ * a mark that cannot be raised does not keep the stale index (it is
+ * logged, as a file that cannot be removed is). */
 static void drop_dovecot_index(struct applier *a, int pfd, const char *path)
 {
-	static const char *const files[] = UIDLIST_INDEX_FILES;
-	const char *slash = strrchr(path, '/');
-	int dirlen = slash ? (int)(slash - path) : 0;
-	int n = 0, any = 0;
-	struct stat st;
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) && !any; i++)
-		any = fstatat(pfd, files[i], &st, AT_SYMLINK_NOFOLLOW) == 0;
-	if (!any)
-		return;
-	apply_mark_index_drop(a->mark_fd);
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		if (unlinkat(pfd, files[i], 0) < 0)
-			continue;
-		n++;
-		if (a->inval) {
-			char gone[4200];
-			int len = dirlen ? snprintf(gone, sizeof(gone), "%.*s/%s", dirlen, path, files[i])
-					 : snprintf(gone, sizeof(gone), "%s", files[i]);
-			if (len > 0 && (size_t)len < sizeof(gone))
-				a->inval(a->inval_arg, gone);
-		}
-	}
-	apply_mark_index_drop(a->mark_fd);
-	if (n)
+	struct dropped_arg d = { a, path, 0 };
+	int rc = uidlist_drop_index(pfd, a->mark_fd, 0, index_file_dropped, &d);
+	if (rc < 0)
+		log_err("apply: %s: removing Dovecot's index: %s; a file of it may be left, or the "
+			"index drop mark (%s) not raised, so the MODSEQ floor not raised again for it",
+			path, strerror(-rc), SMALLFILE_DROP_MARK);
+	if (d.n)
 		log_notice("apply: %s: UIDs of this node's messages changed in the merge; "
 			   "removed Dovecot's index so it is rebuilt", path);
 }

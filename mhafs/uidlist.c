@@ -1,12 +1,18 @@
 /* uidlist.c: parse, merge and write Dovecot's dovecot-uidlist (see
- * uidlist.h for the format and the merge rules). */
+ * uidlist.h for the format and the merge rules), and remove the Dovecot
+ * index beside it once a merge moved its UIDs. */
 #include "uidlist.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "smallfile.h"
 
 static void seterr(char *err, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -523,4 +529,36 @@ int uidlist_same(const struct uidlist *a, const struct uidlist *b)
 		    !same_str(a->rec[i].ext, b->rec[i].ext))
 			return 0;
 	return 1;
+}
+
+int uidlist_drop_index(int dfd, int mark_dfd, int flags, uidlist_dropped_fn dropped, void *arg)
+{
+	static const char *const files[] = UIDLIST_INDEX_FILES;
+	const size_t nfiles = sizeof(files) / sizeof(files[0]);
+	int strict = flags & UIDLIST_DROP_STRICT, rc = 0, err, n = 0, any = 0;
+	struct stat st;
+	for (size_t i = 0; i < nfiles && !any; i++)
+		any = fstatat(dfd, files[i], &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (!any)
+		return 0;
+	if (mark_dfd >= 0 && (rc = smallfile_bump_drop_mark(mark_dfd)) < 0 && strict)
+		return rc;
+	for (size_t i = 0; i < nfiles; i++) {
+		if (unlinkat(dfd, files[i], 0) == 0) {
+			n++;
+			if (dropped)
+				dropped(arg, files[i]);
+		} else if (errno != ENOENT && rc == 0) {
+			rc = -errno;
+		}
+	}
+	if (strict && rc < 0)
+		return rc;
+	if ((flags & UIDLIST_DROP_SYNC) && fsync(dfd) < 0 && rc == 0)
+		rc = -errno;
+	if (strict && rc < 0)
+		return rc;
+	if (mark_dfd >= 0 && (err = smallfile_bump_drop_mark(mark_dfd)) < 0 && rc == 0)
+		rc = err;
+	return rc < 0 ? rc : n;
 }

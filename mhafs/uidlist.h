@@ -1,4 +1,5 @@
-/* uidlist.h: Dovecot's dovecot-uidlist file (parse, semantic merge, write).
+/* uidlist.h: Dovecot's dovecot-uidlist file (parse, semantic merge, write)
+ * and the removal of the mailbox index beside it once its UIDs moved.
  *
  * Format version 3 (what Dovecot 1.1+ writes):
  *   header: "3 V<uidvalidity> N<nextuid> G<mailbox guid> [<key><value> ...]"
@@ -39,6 +40,26 @@ uint32_t uidlist_next(const struct uidlist *u);
  * node-local, and stale once a merge moves the uidlist's UIDs. */
 #define UIDLIST_INDEX_FILES { "dovecot.index", "dovecot.index.log", "dovecot.index.log.2", \
 			      "dovecot.index.cache" }
+
+/* Called with the name of each index file uidlist_drop_index removed. */
+typedef void (*uidlist_dropped_fn)(void *arg, const char *name);
+/* Sync the directory after the removal (before the second mark). */
+#define UIDLIST_DROP_SYNC 1
+/* Stop at errors: when the first mark fails nothing is removed, and when
+ * a removal fails (the other files still go) neither the sync nor the
+ * second mark follow.  Without it every step is tried and the first
+ * error returned: a stale index must not stay for a missed mark. */
+#define UIDLIST_DROP_STRICT 2
+/* Remove Dovecot's index (UIDLIST_INDEX_FILES) from the mailbox directory
+ * dfd, so that Dovecot rebuilds it from the uidlist and the files.  The
+ * rebuilt index starts from low MODSEQs: when any index file is there, the
+ * index drop mark (lib/smallfile.h) in the state directory mark_dfd (-1:
+ * none) is raised before the removal (a crash in between still raises
+ * the MODSEQ floor again) and after it (a floor raised meanwhile, on the
+ * old index, is raised again).  dropped (or NULL) is called for each file
+ * removed, with arg.  flags: UIDLIST_DROP_*.  The number of files removed
+ * (0 when there was no index), or -errno. */
+int uidlist_drop_index(int dfd, int mark_dfd, int flags, uidlist_dropped_fn dropped, void *arg);
 
 /* Whether a and b mean the same to Dovecot: UIDVALIDITY, mailbox GUID,
  * header fields, usable next UID and the records with their fields, in

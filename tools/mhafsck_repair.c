@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "pathpat.h"
-#include "smallfile.h"
 #include "uidlist.h"
 
 static unsigned tmp_counter;
@@ -367,40 +366,23 @@ static int keep_both(struct side *a, struct side *b, const struct diff *d)
 /* The side's Dovecot index of the mailbox whose uidlist is at path knows
  * messages by UIDs the merge moved: remove it, so that Dovecot rebuilds it
  * from the uidlist and never serves one message's cached header with
- * another's body.  The rebuilt index starts from low MODSEQs: the node's
- * index drop mark (lib/smallfile.h) grows before and after the removal, so
- * its MODSEQ floor is raised again at each user's next session. */
+ * another's body.  The node's index drop mark in the side's state
+ * directory grows around the removal (uidlist_drop_index), so its MODSEQ
+ * floor is raised again at each user's next session. */
 static int drop_index(const struct side *s, const char *path)
 {
-	static const char *const files[] = UIDLIST_INDEX_FILES;
 	const char *name;
-	int dfd = open_parent(s, path, &name), rc = 0, n = 0, any = 0;
+	int dfd = open_parent(s, path, &name);
 	if (dfd < 0)
 		return dfd;
-	struct stat st;
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) && !any; i++)
-		any = fstatat(dfd, files[i], &st, AT_SYMLINK_NOFOLLOW) == 0;
-	if (!any)
-		goto out;
-	if (s->statefd >= 0 && (rc = smallfile_bump_drop_mark(s->statefd)) < 0)
-		goto out;
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		if (unlinkat(dfd, files[i], 0) == 0)
-			n++;
-		else if (errno != ENOENT)
-			rc = -errno;
-	}
-	if (rc == 0)
-		rc = sync_dir(dfd);
-	if (rc == 0 && s->statefd >= 0)
-		rc = smallfile_bump_drop_mark(s->statefd);
-	if (rc == 0)
+	int n = uidlist_drop_index(dfd, s->statefd, UIDLIST_DROP_SYNC | UIDLIST_DROP_STRICT, NULL,
+				   NULL);
+	close(dfd);
+	if (n > 0)
 		fprintf(stderr, "mhafsck: %s on %c: UIDs moved; removed Dovecot's index (%d files)%s\n",
 			path, s->label, n, s->statefd >= 0 ? "" :
 			", and no state directory was given, so the node's MODSEQ floor is not raised again");
-out:
-	close(dfd);
-	return rc;
+	return n < 0 ? n : 0;
 }
 
 static int apply(struct side *a, struct side *b, const struct diff *d,

@@ -2,11 +2,19 @@
  * merge: common entries keep their UIDs, colliding UIDs are reassigned
  * above both next UIDs, UIDVALIDITY is preserved, next UID is right, and
  * over any sequence of versions meeting, no UID ever names another
- * message on a node. */
+ * message on a node; and the removal of Dovecot's index between two
+ * raises of the index drop mark. */
+#define _GNU_SOURCE
 #include "uidlist.h"
+#include "smallfile.h"
 #include "tcheck.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define GUID_A "3085f01b7f11094c501100008c4a11c1"
 #define GUID_B "aaaaf01b7f11094c501100008c4a11c1"
@@ -475,6 +483,180 @@ static void test_merge_uid_never_renamed(void)
 	CHECK_INT(diverged, 0);
 }
 
+/* ---- uidlist_drop_index on a real directory ---- */
+
+/* The index drop mark in state directory sfd, or 0 when there is none. */
+static unsigned long long mark_of(int sfd)
+{
+	char buf[32];
+	int fd = openat(sfd, SMALLFILE_DROP_MARK, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return strtoull(buf, NULL, 10);
+}
+
+static int exists(int dfd, const char *name)
+{
+	struct stat st;
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static void touch(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, "x", 1) != 1) {
+		perror(name);
+		exit(99);
+	}
+	close(fd);
+}
+
+/* A directory where a file is wanted: unlink and rename onto it fail. */
+static void blocker(int dfd, const char *name)
+{
+	int fd;
+	if (mkdirat(dfd, name, 0755) < 0 || (fd = openat(dfd, name, O_RDONLY | O_DIRECTORY)) < 0) {
+		perror(name);
+		exit(99);
+	}
+	touch(fd, "in");
+	close(fd);
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	return remove(p);
+}
+
+/* What the callback saw: the names, and the mark at each call. */
+struct seen {
+	int sfd;
+	int n;
+	char names[8][32];
+	unsigned long long mark[8];
+};
+
+static void saw(void *arg, const char *name)
+{
+	struct seen *s = arg;
+	if (s->n < 8) {
+		snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+		s->mark[s->n] = s->sfd >= 0 ? mark_of(s->sfd) : 0;
+	}
+	s->n++;
+}
+
+/* A fresh mailbox directory dir/name with the uidlist and three index
+ * files, and a fresh state directory dir/name.state; fds in *box, *st. */
+static void mailbox(const char *dir, const char *name, int *box, int *st)
+{
+	char p[4200];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	if (mkdir(p, 0755) < 0 || (*box = open(p, O_RDONLY | O_DIRECTORY)) < 0)
+		exit(99);
+	snprintf(p, sizeof(p), "%s/%s.state", dir, name);
+	if (mkdir(p, 0755) < 0 || (*st = open(p, O_RDONLY | O_DIRECTORY)) < 0)
+		exit(99);
+	touch(*box, "dovecot-uidlist");
+	touch(*box, "dovecot.index");
+	touch(*box, "dovecot.index.log");
+	touch(*box, "dovecot.index.cache");
+}
+
+static void test_drop_index(void)
+{
+	char dir[] = "/tmp/test_uidlist.XXXXXX";
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		exit(99);
+	}
+	int box, sfd, rc;
+	struct seen s;
+
+	/* the files go, in UIDLIST_INDEX_FILES order, each after the first
+	 * mark and before the second; the uidlist stays */
+	for (int flags = 0; flags <= (UIDLIST_DROP_SYNC | UIDLIST_DROP_STRICT); flags++) {
+		char name[16];
+		snprintf(name, sizeof(name), "ok%d", flags);
+		mailbox(dir, name, &box, &sfd);
+		memset(&s, 0, sizeof(s));
+		s.sfd = sfd;
+		rc = uidlist_drop_index(box, sfd, flags, saw, &s);
+		CHECK_INT(rc, 3);
+		CHECK_INT(s.n, 3);
+		CHECK_STR(s.names[0], "dovecot.index");
+		CHECK_STR(s.names[1], "dovecot.index.log");
+		CHECK_STR(s.names[2], "dovecot.index.cache");
+		CHECK(s.mark[0] > 0);
+		CHECK(mark_of(sfd) > s.mark[2]);
+		CHECK(!exists(box, "dovecot.index") && !exists(box, "dovecot.index.log") &&
+		      !exists(box, "dovecot.index.cache"));
+		CHECK(exists(box, "dovecot-uidlist"));
+		/* nothing left: no removal, no mark */
+		unsigned long long m = mark_of(sfd);
+		CHECK_INT(uidlist_drop_index(box, sfd, flags, saw, &s), 0);
+		CHECK_INT(s.n, 3);
+		CHECK(mark_of(sfd) == m);
+		close(box);
+		close(sfd);
+	}
+
+	/* no state directory: the index goes, no mark anywhere */
+	mailbox(dir, "nomark", &box, &sfd);
+	CHECK_INT(uidlist_drop_index(box, -1, UIDLIST_DROP_STRICT, NULL, NULL), 3);
+	CHECK(!exists(box, "dovecot.index") && !exists(sfd, SMALLFILE_DROP_MARK));
+	close(box);
+	close(sfd);
+
+	/* the mark cannot be raised: the live merge removes the index all the
+	 * same and says so; strict (mhafsck) leaves it */
+	mailbox(dir, "markfail", &box, &sfd);
+	blocker(sfd, SMALLFILE_DROP_MARK);
+	memset(&s, 0, sizeof(s));
+	s.sfd = -1;
+	rc = uidlist_drop_index(box, sfd, 0, saw, &s);
+	CHECK(rc < 0);
+	CHECK_INT(s.n, 3);
+	CHECK(!exists(box, "dovecot.index"));
+	close(box);
+	close(sfd);
+	mailbox(dir, "markfail-strict", &box, &sfd);
+	blocker(sfd, SMALLFILE_DROP_MARK);
+	memset(&s, 0, sizeof(s));
+	s.sfd = -1;
+	rc = uidlist_drop_index(box, sfd, UIDLIST_DROP_SYNC | UIDLIST_DROP_STRICT, saw, &s);
+	CHECK(rc < 0);
+	CHECK_INT(s.n, 0);
+	CHECK(exists(box, "dovecot.index") && exists(box, "dovecot.index.cache"));
+	close(box);
+	close(sfd);
+
+	/* a file that cannot be removed: the others still go; the error comes
+	 * back; the second mark follows, but not when strict */
+	for (int strict = 0; strict <= 1; strict++) {
+		mailbox(dir, strict ? "rmfail-strict" : "rmfail", &box, &sfd);
+		blocker(box, "dovecot.index.log.2");
+		memset(&s, 0, sizeof(s));
+		s.sfd = sfd;
+		rc = uidlist_drop_index(box, sfd, strict ? UIDLIST_DROP_STRICT : 0, saw, &s);
+		CHECK_INT(rc, -EISDIR);
+		CHECK_INT(s.n, 3);
+		CHECK(!exists(box, "dovecot.index.cache") && exists(box, "dovecot.index.log.2"));
+		CHECK(s.mark[0] > 0);
+		if (strict)
+			CHECK(mark_of(sfd) == s.mark[2]);
+		else
+			CHECK(mark_of(sfd) > s.mark[2]);
+		close(box);
+		close(sfd);
+	}
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
 	test_parse_format();
@@ -485,5 +667,6 @@ int main(void)
 	test_merge_symmetric_absorbing();
 	test_merge_uid_never_renamed();
 	test_mutations();
+	test_drop_index();
 	return t_done("test_uidlist");
 }
