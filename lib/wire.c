@@ -414,25 +414,6 @@ int wire_decode_header(const uint8_t h[WIRE_HDR_LEN], struct wire_hdr *out)
 	return 0;
 }
 
-/* A bounds-checked reader over the payload. */
-struct rd {
-	const uint8_t *p;
-	size_t left;
-};
-
-static int need(const struct rd *r, size_t n)
-{
-	return r->left >= n ? 0 : WIRE_ETRUNC;
-}
-
-static const uint8_t *take(struct rd *r, size_t n)
-{
-	const uint8_t *p = r->p;
-	r->p += n;
-	r->left -= n;
-	return p;
-}
-
 static int rd_u8(struct rd *r, uint8_t *v)
 {
 	if (need(r, 1))

@@ -8,25 +8,6 @@
 
 #include <string.h>
 
-/* A bounds-checked reader over a body. */
-struct rd {
-	const uint8_t *p;
-	size_t left;
-};
-
-static int need(const struct rd *r, size_t n)
-{
-	return r->left >= n ? 0 : WIRE_ETRUNC;
-}
-
-static const uint8_t *take(struct rd *r, size_t n)
-{
-	const uint8_t *p = r->p;
-	r->p += n;
-	r->left -= n;
-	return p;
-}
-
 static int tree_node_ok(uint16_t node)
 {
 	unsigned level = node >> 12, prefix = node & 0xfffu;
