@@ -1,4 +1,5 @@
-/* log.c: syslog or time-stamped stderr logging, thread safe. */
+/* log.c: syslog or time-stamped stderr logging, thread safe; and the
+ * error text handed to a caller (seterr). */
 #include "log.h"
 
 #include <pthread.h>
@@ -94,4 +95,14 @@ void log_limited(struct log_limit *l, unsigned interval_s, int prio, const char 
 		log_msg(prio, "%s (and %u more like it since the last such line)", text, skipped);
 	else
 		log_msg(prio, "%s", text);
+}
+
+void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }

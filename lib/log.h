@@ -1,7 +1,9 @@
-/* log.h: one logging call for every component, to syslog or stderr. */
+/* log.h: one logging call for every component, to syslog or stderr; and
+ * the error text a function hands its caller instead of logging it. */
 #ifndef MHAFS_LOG_H
 #define MHAFS_LOG_H
 
+#include <stddef.h>
 #include <syslog.h>
 
 /* ident: program name; to_stderr: 1 for stderr (with time stamps), 0 for
@@ -21,6 +23,11 @@ struct log_limit {
 };
 void log_limited(struct log_limit *l, unsigned interval_s, int prio, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* The error text of a function that reports to its caller (the err,
+ * errlen arguments): formatted into err, cut to errlen bytes; nothing
+ * when err is NULL or errlen 0. */
+void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

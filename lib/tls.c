@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "log.h"
 #include "tls_int.h"
 #include "wire.h"
 
@@ -98,18 +98,6 @@ static void sock_method_init(void)
 
 /* ---- helpers ---- */
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* The text of the first OpenSSL error in this thread's queue. */
 const char *tls_ossl_reason(char *buf, size_t len)
 {
@@ -124,11 +112,11 @@ const char *tls_ossl_reason(char *buf, size_t len)
 static int file_readable(const char *what, const char *path, char *err, size_t errlen)
 {
 	if (!path || !*path) {
-		errf(err, errlen, "no %s file configured", what);
+		seterr(err, errlen, "no %s file configured", what);
 		return -1;
 	}
 	if (access(path, R_OK) != 0) {
-		errf(err, errlen, "cannot read %s file %s: %s", what, path, strerror(errno));
+		seterr(err, errlen, "cannot read %s file %s: %s", what, path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -222,14 +210,14 @@ static int check_own_cert(SSL_CTX *sctx, const char *cert_file, const char *ca_f
 	int rc = -1;
 
 	if (!cert || !vctx) {
-		errf(err, errlen, "out of memory checking %s", cert_file);
+		seterr(err, errlen, "out of memory checking %s", cert_file);
 	} else if (!X509_STORE_CTX_init(vctx, SSL_CTX_get_cert_store(sctx), cert, NULL)) {
-		errf(err, errlen, "cannot check %s against %s", cert_file, ca_file);
+		seterr(err, errlen, "cannot check %s against %s", cert_file, ca_file);
 	} else if (X509_verify_cert(vctx) != 1) {
-		errf(err, errlen, "certificate %s is not valid under the cluster CA %s: %s (certificates "
-		     "of another cluster? both nodes need the ca.pem that signed their certificates: "
-		     "mhafs-keygen(8))", cert_file, ca_file,
-		     X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));
+		seterr(err, errlen, "certificate %s is not valid under the cluster CA %s: %s (certificates "
+		       "of another cluster? both nodes need the ca.pem that signed their certificates: "
+		       "mhafs-keygen(8))", cert_file, ca_file,
+		       X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));
 	} else {
 		rc = 0;
 	}
@@ -249,18 +237,18 @@ struct tls_ctx *tls_ctx_new(int is_server, const char *ca_file, const char *cert
 		return NULL;
 	pthread_once(&sock_once, sock_method_init);
 	if (!sock_method) {
-		errf(err, errlen, "cannot set up the socket BIO");
+		seterr(err, errlen, "cannot set up the socket BIO");
 		return NULL;
 	}
 	ERR_clear_error();
 	s = SSL_CTX_new(is_server ? TLS_server_method() : TLS_client_method());
 	if (!s) {
-		errf(err, errlen, "cannot create a TLS context: %s", tls_ossl_reason(why, sizeof(why)));
+		seterr(err, errlen, "cannot create a TLS context: %s", tls_ossl_reason(why, sizeof(why)));
 		return NULL;
 	}
 	if (!SSL_CTX_set_min_proto_version(s, TLS1_3_VERSION) ||
 	    !SSL_CTX_set_max_proto_version(s, TLS1_3_VERSION)) {
-		errf(err, errlen, "this OpenSSL cannot be limited to TLS 1.3");
+		seterr(err, errlen, "this OpenSSL cannot be limited to TLS 1.3");
 		goto fail;
 	}
 	/* No resumption: every connection proves its certificate afresh. */
@@ -274,7 +262,7 @@ struct tls_ctx *tls_ctx_new(int is_server, const char *ca_file, const char *cert
 	SSL_CTX_set_read_ahead(s, 1);
 	/* Trust only the cluster CA. */
 	if (!SSL_CTX_load_verify_file(s, ca_file)) {
-		errf(err, errlen, "cannot load CA certificate %s: %s", ca_file, tls_ossl_reason(why, sizeof(why)));
+		seterr(err, errlen, "cannot load CA certificate %s: %s", ca_file, tls_ossl_reason(why, sizeof(why)));
 		goto fail;
 	}
 	if (is_server) {
@@ -283,28 +271,28 @@ struct tls_ctx *tls_ctx_new(int is_server, const char *ca_file, const char *cert
 			SSL_CTX_set_client_CA_list(s, names);
 	}
 	if (SSL_CTX_use_certificate_chain_file(s, cert_file) != 1) {
-		errf(err, errlen, "cannot load certificate %s: %s", cert_file, tls_ossl_reason(why, sizeof(why)));
+		seterr(err, errlen, "cannot load certificate %s: %s", cert_file, tls_ossl_reason(why, sizeof(why)));
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(s, key_file, SSL_FILETYPE_PEM) != 1) {
 		unsigned long e = ERR_peek_last_error();
 		if (ERR_GET_LIB(e) == ERR_LIB_X509 && (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH ||
 						       ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH))
-			errf(err, errlen, "private key %s does not match certificate %s", key_file, cert_file);
+			seterr(err, errlen, "private key %s does not match certificate %s", key_file, cert_file);
 		else
-			errf(err, errlen, "cannot load private key %s: %s", key_file,
-			     tls_ossl_reason(why, sizeof(why)));
+			seterr(err, errlen, "cannot load private key %s: %s", key_file,
+			       tls_ossl_reason(why, sizeof(why)));
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(s) != 1) {
-		errf(err, errlen, "private key %s does not match certificate %s", key_file, cert_file);
+		seterr(err, errlen, "private key %s does not match certificate %s", key_file, cert_file);
 		goto fail;
 	}
 	if (check_own_cert(s, cert_file, ca_file, err, errlen))
 		goto fail;
 	t = calloc(1, sizeof(*t));
 	if (!t) {
-		errf(err, errlen, "out of memory");
+		seterr(err, errlen, "out of memory");
 		goto fail;
 	}
 	t->ssl_ctx = s;
@@ -324,15 +312,15 @@ int tls_ctx_check_name(const struct tls_ctx *ctx, const char *node_name, const c
 	char seen[128];
 
 	if (!cert || !node_name) {
-		errf(err, errlen, "no certificate or node name to compare");
+		seterr(err, errlen, "no certificate or node name to compare");
 		return -1;
 	}
 	if (cert_names(cert, node_name))
 		return 0;
 	cert_describe(cert, seen, sizeof(seen));
-	errf(err, errlen, "certificate %s names node '%s', but node_name is '%s': the peer would refuse "
-	     "it; install this node's own certificate and key (mhafs-keygen node DIR %s) or fix node_name",
-	     cert_file, seen, node_name, node_name);
+	seterr(err, errlen, "certificate %s names node '%s', but node_name is '%s': the peer would refuse "
+	       "it; install this node's own certificate and key (mhafs-keygen node DIR %s) or fix node_name",
+	       cert_file, seen, node_name, node_name);
 	return -1;
 }
 
@@ -378,8 +366,8 @@ static void explain(struct tls_conn *c, int ssl_err, int sys_errno, const char *
 		reason = ERR_GET_REASON(e);
 
 	if (c->verr == X509_V_ERR_HOSTNAME_MISMATCH) {
-		errf(err, errlen, "wrong peer name: its certificate names '%s', expected '%s'", c->seen_name,
-		     expect);
+		seterr(err, errlen, "wrong peer name: its certificate names '%s', expected '%s'", c->seen_name,
+		       expect);
 	} else if (c->verr != 0) {
 		switch (c->verr) {
 		case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
@@ -388,39 +376,39 @@ static void explain(struct tls_conn *c, int ssl_err, int sys_errno, const char *
 		case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
 		case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
 		case X509_V_ERR_CERT_SIGNATURE_FAILURE:
-			errf(err, errlen, "peer certificate '%s' is not signed by the cluster CA (%s): "
-			     "a certificate of another cluster? both nodes need the same ca_file",
-			     c->seen_name, X509_verify_cert_error_string(c->verr));
+			seterr(err, errlen, "peer certificate '%s' is not signed by the cluster CA (%s): "
+			       "a certificate of another cluster? both nodes need the same ca_file",
+			       c->seen_name, X509_verify_cert_error_string(c->verr));
 			break;
 		default:
-			errf(err, errlen, "peer certificate '%s' refused: %s", c->seen_name,
-			     X509_verify_cert_error_string(c->verr));
+			seterr(err, errlen, "peer certificate '%s' refused: %s", c->seen_name,
+			       X509_verify_cert_error_string(c->verr));
 		}
 	} else if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
-		errf(err, errlen, "peer sent no certificate");
+		seterr(err, errlen, "peer sent no certificate");
 	} else if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_HTTP_REQUEST ||
 		   reason == SSL_R_HTTPS_PROXY_REQUEST || reason == SSL_R_UNKNOWN_PROTOCOL ||
 		   reason == SSL_R_PACKET_LENGTH_TOO_LONG || reason == SSL_R_RECORD_LENGTH_MISMATCH ||
 		   reason == SSL_R_WRONG_SSL_VERSION || reason == SSL_R_UNEXPECTED_RECORD) {
-		errf(err, errlen, "peer is not speaking TLS (%s)", tls_ossl_reason(buf, sizeof(buf)));
+		seterr(err, errlen, "peer is not speaking TLS (%s)", tls_ossl_reason(buf, sizeof(buf)));
 	} else if (reason == SSL_R_UNSUPPORTED_PROTOCOL || reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION) {
-		errf(err, errlen, "peer does not speak TLS 1.3 (%s)", tls_ossl_reason(buf, sizeof(buf)));
+		seterr(err, errlen, "peer does not speak TLS 1.3 (%s)", tls_ossl_reason(buf, sizeof(buf)));
 	} else if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
 		int alert = reason - SSL_AD_REASON_OFFSET;
 		if (cert_alert(alert))
-			errf(err, errlen, "peer refused our certificate (TLS alert: %s)",
-			     SSL_alert_desc_string_long(alert));
+			seterr(err, errlen, "peer refused our certificate (TLS alert: %s)",
+			       SSL_alert_desc_string_long(alert));
 		else
-			errf(err, errlen, "peer aborted the handshake (TLS alert: %s)",
-			     SSL_alert_desc_string_long(alert));
+			seterr(err, errlen, "peer aborted the handshake (TLS alert: %s)",
+			       SSL_alert_desc_string_long(alert));
 	} else if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING || ssl_err == SSL_ERROR_ZERO_RETURN ||
 		   (ssl_err == SSL_ERROR_SYSCALL && (sys_errno == 0 || sys_errno == ECONNRESET ||
 						     sys_errno == EPIPE))) {
-		errf(err, errlen, "peer closed the connection during the handshake");
+		seterr(err, errlen, "peer closed the connection during the handshake");
 	} else if (ssl_err == SSL_ERROR_SYSCALL) {
-		errf(err, errlen, "TLS handshake failed: %s", strerror(sys_errno));
+		seterr(err, errlen, "TLS handshake failed: %s", strerror(sys_errno));
 	} else {
-		errf(err, errlen, "TLS handshake failed: %s", tls_ossl_reason(buf, sizeof(buf)));
+		seterr(err, errlen, "TLS handshake failed: %s", tls_ossl_reason(buf, sizeof(buf)));
 	}
 }
 
@@ -445,7 +433,7 @@ static int step(struct tls_conn *c, int is_server, int op, int64_t deadline, con
 		sys = errno;
 		if (r == 1) {
 			if (op == 2 && b != TLS_CONFIRM_BYTE) {
-				errf(err, errlen, "peer sent a bad confirmation byte: not an mhafs node?");
+				seterr(err, errlen, "peer sent a bad confirmation byte: not an mhafs node?");
 				return -1;
 			}
 			return 0;
@@ -456,11 +444,11 @@ static int step(struct tls_conn *c, int is_server, int op, int64_t deadline, con
 			int w = left <= 0 ? -ETIMEDOUT
 					  : tls_wait_fd(c->fd, se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, left);
 			if (w == -ETIMEDOUT) {
-				errf(err, errlen, "TLS handshake timed out after %d ms", timeout_ms);
+				seterr(err, errlen, "TLS handshake timed out after %d ms", timeout_ms);
 				return -1;
 			}
 			if (w < 0) {
-				errf(err, errlen, "TLS handshake: poll: %s", strerror(-w));
+				seterr(err, errlen, "TLS handshake: poll: %s", strerror(-w));
 				return -1;
 			}
 			continue;
@@ -468,8 +456,8 @@ static int step(struct tls_conn *c, int is_server, int op, int64_t deadline, con
 		if (op == 2 && c->verr == 0 &&
 		    (se == SSL_ERROR_ZERO_RETURN || (se == SSL_ERROR_SYSCALL && sys == 0) ||
 		     ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
-			errf(err, errlen, "peer closed the connection after the handshake: it refused our "
-					  "certificate or name");
+			seterr(err, errlen, "peer closed the connection after the handshake: it refused our "
+					    "certificate or name");
 			return -1;
 		}
 		explain(c, se, sys, expect, err, errlen);
@@ -487,7 +475,7 @@ static struct tls_conn *handshake(struct tls_ctx *ctx, int fd, const char *expec
 	X509 *peer;
 
 	if (!wire_name_valid(expect)) {
-		errf(err, errlen, "invalid expected peer name");
+		seterr(err, errlen, "invalid expected peer name");
 		return NULL;
 	}
 	if (timeout_ms <= 0)
@@ -495,12 +483,12 @@ static struct tls_conn *handshake(struct tls_ctx *ctx, int fd, const char *expec
 	deadline = tls_now_ms() + timeout_ms;
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		errf(err, errlen, "cannot make the socket non-blocking: %s", strerror(errno));
+		seterr(err, errlen, "cannot make the socket non-blocking: %s", strerror(errno));
 		return NULL;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c || !(c->wbuf = malloc(TLS_WBUF))) {
-		errf(err, errlen, "out of memory");
+		seterr(err, errlen, "out of memory");
 		goto fail;
 	}
 	c->fd = fd;
@@ -513,7 +501,7 @@ static struct tls_conn *handshake(struct tls_ctx *ctx, int fd, const char *expec
 	bio = BIO_new(sock_method);
 	if (!c->ssl || !bio) {
 		BIO_free(bio);
-		errf(err, errlen, "cannot create a TLS session");
+		seterr(err, errlen, "cannot create a TLS session");
 		goto fail;
 	}
 	BIO_set_data(bio, c);
@@ -523,29 +511,29 @@ static struct tls_conn *handshake(struct tls_ctx *ctx, int fd, const char *expec
 	 * case-insensitive there; the exact check follows). */
 	SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_WILDCARDS);
 	if (!SSL_set1_host(c->ssl, expect)) {
-		errf(err, errlen, "cannot set the expected peer name");
+		seterr(err, errlen, "cannot set the expected peer name");
 		goto fail;
 	}
 	if (step(c, is_server, 0, deadline, expect, timeout_ms, err, errlen))
 		goto fail;
 	peer = SSL_get0_peer_certificate(c->ssl);
 	if (!peer) {
-		errf(err, errlen, "peer sent no certificate");
+		seterr(err, errlen, "peer sent no certificate");
 		goto fail;
 	}
 	if (SSL_get_verify_result(c->ssl) != X509_V_OK) {
-		errf(err, errlen, "peer certificate not verified: %s",
-		     X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
+		seterr(err, errlen, "peer certificate not verified: %s",
+		       X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
 		goto fail;
 	}
 	if (SSL_version(c->ssl) != TLS1_3_VERSION) {
-		errf(err, errlen, "negotiated %s, not TLS 1.3", SSL_get_version(c->ssl));
+		seterr(err, errlen, "negotiated %s, not TLS 1.3", SSL_get_version(c->ssl));
 		goto fail;
 	}
 	if (!cert_names(peer, expect)) {
 		char seen[128];
 		cert_describe(peer, seen, sizeof(seen));
-		errf(err, errlen, "wrong peer name: its certificate names '%s', expected '%s'", seen, expect);
+		seterr(err, errlen, "wrong peer name: its certificate names '%s', expected '%s'", seen, expect);
 		if (is_server) /* tell the client, which waits for our confirmation */
 			SSL_shutdown(c->ssl);
 		goto fail;
@@ -573,7 +561,7 @@ struct tls_conn *tls_accept(struct tls_ctx *ctx, int fd, const char *expect_peer
 			    char *err, size_t errlen)
 {
 	if (!ctx || !ctx->is_server) {
-		errf(err, errlen, "tls_accept needs a server context");
+		seterr(err, errlen, "tls_accept needs a server context");
 		return NULL;
 	}
 	return handshake(ctx, fd, expect_peer_name, timeout_ms, err, errlen);
@@ -583,7 +571,7 @@ struct tls_conn *tls_connect(struct tls_ctx *ctx, int fd, const char *expect_pee
 			     char *err, size_t errlen)
 {
 	if (!ctx || ctx->is_server) {
-		errf(err, errlen, "tls_connect needs a client context");
+		seterr(err, errlen, "tls_connect needs a client context");
 		return NULL;
 	}
 	return handshake(ctx, fd, expect_peer_name, timeout_ms, err, errlen);

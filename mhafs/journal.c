@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,18 +120,6 @@ const char *const jstmt_sql[NSTMT] = {
 	[S_MSTALE] = "UPDATE mtree_meta SET built = 0 WHERE id = 1",
 	[S_MBUILT] = "UPDATE mtree_meta SET built = 1 WHERE id = 1",
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 sqlite3_stmt *jst(struct journal *j, enum jstmt s)
 {
