@@ -86,20 +86,32 @@ static void one_sided(int a_present, int tomb, const struct mstamp *live,
 		d->act = a_present ? MA_COPY_TO_B : MA_COPY_TO_A;
 }
 
-void merge_message(const struct msg_side *a, const struct msg_side *b,
-		   struct merge_decision *d)
+/* What presence alone decides, for a message or a file: nothing when
+ * neither side has it, one_sided when one has.  1 when decided (d set),
+ * 0 when both sides have it (d says none so far). */
+static int by_presence(int a_present, int b_present, int a_tomb, int b_tomb,
+		       const struct mstamp *a_stamp, const struct mstamp *b_stamp,
+		       struct merge_decision *d)
 {
 	d->cls = MC_NONE;
 	d->act = MA_NONE;
-	if (!a->present && !b->present)
-		return;
-	if (a->present != b->present) {
-		if (a->present)
-			one_sided(1, b->tombstone, &a->stamp, &b->stamp, d);
+	if (!a_present && !b_present)
+		return 1;
+	if (a_present != b_present) {
+		if (a_present)
+			one_sided(1, b_tomb, a_stamp, b_stamp, d);
 		else
-			one_sided(0, a->tombstone, &b->stamp, &a->stamp, d);
-		return;
+			one_sided(0, a_tomb, b_stamp, a_stamp, d);
+		return 1;
 	}
+	return 0;
+}
+
+void merge_message(const struct msg_side *a, const struct msg_side *b,
+		   struct merge_decision *d)
+{
+	if (by_presence(a->present, b->present, a->tombstone, b->tombstone, &a->stamp, &b->stamp, d))
+		return;
 	int later = mstamp_cmp(&a->stamp, &b->stamp); /* >0: A is later */
 	if (!same_hash(&a->hash, &b->hash)) {
 		/* Never merged, never dropped: the copy with the earlier stamp
@@ -117,17 +129,8 @@ void merge_message(const struct msg_side *a, const struct msg_side *b,
 void merge_file(const struct file_side *a, const struct file_side *b,
 		struct merge_decision *d)
 {
-	d->cls = MC_NONE;
-	d->act = MA_NONE;
-	if (!a->present && !b->present)
+	if (by_presence(a->present, b->present, a->tombstone, b->tombstone, &a->stamp, &b->stamp, d))
 		return;
-	if (a->present != b->present) {
-		if (a->present)
-			one_sided(1, b->tombstone, &a->stamp, &b->stamp, d);
-		else
-			one_sided(0, a->tombstone, &b->stamp, &a->stamp, d);
-		return;
-	}
 	if (same_hash(&a->hash, &b->hash))
 		return;
 	d->cls = MC_OTHER;
