@@ -6,11 +6,12 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "log.h"
 
 enum key_type { K_STR, K_UINT, K_INT64, K_BOOL, K_DOUBLE, K_SYNCMODE, K_LIST, K_WEIGHT };
 
@@ -95,16 +96,6 @@ static const struct key_def *find_key(const char *name)
 int config_is_key(const char *key)
 {
 	return find_key(key) != NULL;
-}
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 static int parse_ll(const char *v, long long *out)
