@@ -384,8 +384,10 @@ static uint32_t attr_flags(const struct crow *row, const struct stat *st)
 static int foreign_queue_file(struct walker *w, const char *path)
 {
 	static const char pre[] = ".mhafs-queue/";
+	if (w->mode != W_RECOVER) /* w->j is NULL in check mode */
+		return 0;
 	const char *me = w->j->node_name;
-	if (w->mode != W_RECOVER || !me[0] || strncmp(path, pre, sizeof(pre) - 1) != 0)
+	if (!me[0] || strncmp(path, pre, sizeof(pre) - 1) != 0)
 		return 0;
 	const char *node = path + sizeof(pre) - 1, *slash = strchr(node, '/');
 	if (!slash || !strchr(slash + 1, '/') || slash == node)
