@@ -3,7 +3,8 @@
 # HAProxy passes the client's TLS through to the nodes' imaps/pop3s
 # listeners behind a PROXY v2 header (conf/haproxy.cfg.in,
 # conf/dovecot-balance.conf.in), with the lab's self-signed certificate:
-#  - HAProxy's TLS checks take both nodes up in the imaps and pop3s backends;
+#  - HAProxy has both nodes up in the imaps and pop3s backends (their
+#    servers track the imap and pop3 ones);
 #  - each user logs in by IMAPS through the VIP, the client verifying the
 #    certificate, 3 times: every session is served by the user's home node
 #    (IMAP ID), and the users' homes cover both nodes;
@@ -29,7 +30,7 @@ tls_up() {
 	done
 }
 e2e_wait 15 tls_up || e2e_die "HAProxy on node $H: imaps n1 $(e2e_haproxy_status "$H" imaps n1), n2 $(e2e_haproxy_status "$H" imaps n2), pop3s n1 $(e2e_haproxy_status "$H" pop3s n1), n2 $(e2e_haproxy_status "$H" pop3s n2)"
-e2e_log "HAProxy's TLS checks: imaps and pop3s up on both nodes"
+e2e_log "imaps and pop3s up on both nodes"
 
 LOGINS=""
 for u in $USERS; do LOGINS="$LOGINS,$u,$u,$u"; done
