@@ -36,6 +36,10 @@ e2e_balance_conf() {
 	d=$(e2e_node_dir "$1")
 	printf 'node_address = %s\nagent_port = %s\nnodes_file = %s\nnode_weight = %s\n' \
 		"$(e2e_ip "$1")" "$E2E_AGENT_PORT" "$(e2e_nodes_file "$1")" "$w"
+	# a dead Dovecot or Postfix makes the agent say down within 1 s
+	# (2 failed rounds), so HAProxy has the node out of every backend
+	# within 2 s (conf/mhafs.conf.sample); E2E_HEALTH_MS overrides it
+	printf 'health_interval_ms = %s\n' "${E2E_HEALTH_MS:-500}"
 	printf 'haproxy_socket = %s/run/haproxy.sock\n' "$d"
 	printf 'sessions_dir = %s/.mhafs-sessions\nsessions_cmd = doveadm -c %s/conf/dovecot.conf -f tab who -1\n' \
 		"${2:-$E2E_TMP/n$1-mnt}" "$d"
