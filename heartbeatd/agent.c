@@ -25,6 +25,7 @@
 #define PEER_FAILS_DOWN 2        /* polls in a row that fail before the peer is down */
 #define READY_MAX_MS 120000      /* not caught up by then: ready anyway (logged) */
 #define PEER_DOWN_READY_MS 5000  /* the peer down (alive or not) this long: ready */
+#define PEER_PROBE_WAIT_MS 2000  /* heartbeats stopped: wait this long past peer_dead_ms for a probe */
 #ifndef NODES_KEEP_MAX_MS /* -DNODES_KEEP_MAX_MS=1: no keeping (to see tests fail) */
 #define NODES_KEEP_MAX_MS 10000 /* the previous run's nodes file is kept at most this long */
 #endif
@@ -157,36 +158,22 @@ int agent_open(struct hbd *d, char *err, size_t errlen)
 }
 
 
-/* On a clean stop the nodes file stays, with this node down: the peer
- * hears that this node left and takes its users, and Dovecot here sends
- * them to the peer as well; removing the file would serve every user here
- * (two servers on one mailbox) until heartbeatd starts again.  The peer
- * stays as last seen: if it dies meanwhile, logins here fail (a proxy to
- * a dead node) rather than being served on both nodes. */
+/* On a clean stop the nodes file stays as it is.  heartbeatd may stop
+ * alone (a restart, an upgrade) while Dovecot here serves on: marking
+ * this node down would have Dovecot here send its users to the peer while
+ * their open sessions stay here, two servers on one mailbox.  The peer,
+ * told that this node left, keeps it as it was while its IMAP greets and
+ * the replication link is up, and takes its users once they fail (the
+ * node's mail servers stopping too); removing the file would serve every
+ * user here. */
 void agent_close(struct hbd *d)
 {
-	char err[512], text[sizeof(d->nodes_written) + 32];
-	struct hn_table t;
 	probe_stop(&d->probe);
 	if (d->agent_fd >= 0)
 		close(d->agent_fd);
 	d->agent_fd = -1;
-	if (!agent_on(d) || (!d->nodes_written[0] && !d->nodes_kept))
-		return;
-	if (homenode_read(d->cfg.nodes_file, &t, err, sizeof(err)) < 0) {
-		log_warn("nodes file not marked at the stop: %s", err);
-		return;
-	}
-	int i = homenode_find(&t, t.self_id);
-	if (i < 0)
-		return;
-	t.nodes[i].state = HN_DOWN;
-	t.stamp = new_stamp(d, 0);
-	int m = homenode_format(&t, text, sizeof(text));
-	if (m < 0 || write_nodes(d->cfg.nodes_file, text, (size_t)m, err, sizeof(err)) < 0)
-		log_err("cannot mark this node down in the nodes file at the stop: %s", m < 0 ? "too long" : err);
-	else
-		log_info("nodes file %s kept, this node down in it", d->cfg.nodes_file);
+	if (agent_on(d) && (d->nodes_written[0] || d->nodes_kept))
+		log_info("nodes file %s kept as it is", d->cfg.nodes_file);
 	d->nodes_written[0] = '\0';
 }
 
@@ -291,8 +278,8 @@ static void update_ready(struct hbd *d, uint64_t now, const struct probe_result 
 	probe_set_cfg(&d->probe, &pc);
 }
 
-/* Does the peer serve mail although its heartbeatd is silent (dead
- * heartbeats, or an agent that does not answer)?  Then the nodes file
+/* Does the peer serve mail although its heartbeatd is silent (it left,
+ * its heartbeats died, or its agent does not answer)?  Then the nodes file
  * keeps what its agent last said.  Its Dovecot goes on serving the users
  * whose sessions are open there, and its own table, which nobody updates
  * while its heartbeatd is down, still has it as it was: marking it down
@@ -317,16 +304,21 @@ static int peer_serves_silently(const struct hbd *d, uint64_t now, const struct 
 	return r->serves == 1;
 }
 
-/* The peer as the nodes file gives it: what its agent says; down when it
- * left, or when heartbeats or PEER_FAILS_DOWN polls in a row of its agent
- * (unreachable or garbled) say it is gone and it does not serve mail
- * without them either (peer_serves_silently). */
+/* The peer as the nodes file gives it: what its agent says (polled after
+ * the last heartbeat, if those stopped); down when
+ * heartbeats (dead, or it left) or PEER_FAILS_DOWN polls in a row of its
+ * agent (unreachable or garbled) say it is gone and it does not serve mail
+ * without its heartbeatd either (peer_serves_silently).  Heartbeats that
+ * just stopped change nothing until a probe round has asked (kicked at
+ * once; at most PEER_PROBE_WAIT_MS more). */
 static void update_peer(struct hbd *d, uint64_t now, const struct probe_result *r)
 {
 	enum hn_state st;
 	char why[AGENT_REASON], swhy[AGENT_REASON];
 	int alive = hbd_peer_alive(d, now);
-	if (alive && r->rounds && r->poll_ms >= d->peer_since_ms && r->peer_ok) {
+	int left = d->peer_seen && d->peer_msg.type == HB_T_LEAVING;
+	if (r->rounds && r->poll_ms >= d->peer_since_ms && r->peer_ok && (alive || r->poll_ms > d->peer_rx_ms)) {
+		/* its agent answers (heartbeats or none: it is there) */
 		st = r->peer.state;
 		if (st == HN_UP)
 			d->peer_weight = r->peer.weight;
@@ -336,12 +328,20 @@ static void update_peer(struct hbd *d, uint64_t now, const struct probe_result *
 	} else if (alive && r->rounds && r->poll_ms >= d->peer_since_ms && r->peer_fails < PEER_FAILS_DOWN &&
 		   d->peer_bal_known) {
 		return; /* one failed poll changes nothing yet */
-	} else if ((!alive && (!d->peer_seen || d->peer_msg.type == HB_T_LEAVING)) ||
-		   !peer_serves_silently(d, now, r, swhy, sizeof(swhy))) {
+	} else if (!alive && d->peer_seen && d->peer_bal_known && d->peer_bal != HN_DOWN && d->peer_agent_heard &&
+		   (!r->rounds || r->poll_ms <= d->peer_rx_ms) &&
+		   now - d->peer_rx_ms < d->cfg.peer_dead_ms + PEER_PROBE_WAIT_MS) {
+		/* its heartbeats just stopped: does it still serve? */
+		if (d->peer_kicked_for != d->peer_rx_ms) {
+			d->peer_kicked_for = d->peer_rx_ms;
+			probe_kick(&d->probe);
+		}
+		return;
+	} else if ((!alive && !d->peer_seen) || !peer_serves_silently(d, now, r, swhy, sizeof(swhy))) {
 		st = HN_DOWN;
 		if (!alive)
 			snprintf(why, sizeof(why), "heartbeats: peer %s", !d->peer_seen ? "not heard yet" :
-				 d->peer_msg.type == HB_T_LEAVING ? "left" : "dead");
+				 left ? "left" : "dead");
 		else if (!r->rounds || r->poll_ms < d->peer_since_ms)
 			/* a poll from before the peer (re)started says nothing of it */
 			snprintf(why, sizeof(why), "its agent not polled since it started");
@@ -351,7 +351,8 @@ static void update_peer(struct hbd *d, uint64_t now, const struct probe_result *
 	} else {
 		st = d->peer_agent_last;
 		snprintf(why, sizeof(why), "%s, but it serves (%.80s): as its agent last said",
-			 !alive ? "heartbeats dead" : r->poll_ms < d->peer_since_ms ? "restarted, agent not polled yet" :
+			 left ? "it left" : !alive ? "heartbeats dead" :
+			 r->poll_ms < d->peer_since_ms ? "restarted, agent not polled yet" :
 			 "its agent does not answer", swhy);
 	}
 	if (!d->peer_bal_known || st != d->peer_bal || strcmp(why, d->peer_bal_why))

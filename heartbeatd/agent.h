@@ -87,11 +87,14 @@ struct probe {
 	struct probe_cfg cfg;
 	struct probe_result res;
 	int notify_fd, stop, started;
+	int kick;                 /* probe_kick: a round now */
 };
 
 int probe_start(struct probe *p, const struct probe_cfg *cfg, int notify_fd);
 void probe_set_cfg(struct probe *p, const struct probe_cfg *cfg);
 void probe_get(struct probe *p, struct probe_result *out);
+/* Start the next round now rather than at the end of the interval. */
+void probe_kick(struct probe *p);
 void probe_stop(struct probe *p);
 
 /* One poll of an agent at addr:port (exposed for tests).  0 with s, or -1

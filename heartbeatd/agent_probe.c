@@ -198,7 +198,8 @@ static void *probe_main(void *arg)
 			ssize_t w = write(p->notify_fd, &c, 1);
 			(void)w; /* a full pipe already wakes the loop */
 		}
-		hb_pause(&p->cond, &p->lock, cfg.interval_ms, &p->stop);
+		hb_pause_until(&p->cond, &p->lock, cfg.interval_ms, &p->stop, &p->kick);
+		p->kick = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -226,6 +227,16 @@ void probe_set_cfg(struct probe *p, const struct probe_cfg *cfg)
 {
 	pthread_mutex_lock(&p->lock);
 	p->cfg = *cfg;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void probe_kick(struct probe *p)
+{
+	if (!p->started)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->kick = 1;
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 }

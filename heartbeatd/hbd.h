@@ -95,6 +95,7 @@ struct hbd {
 	unsigned peer_weight;      /* last weight its agent gave; 0 none yet */
 	enum hn_state peer_agent_last; /* what its agent last said ... */
 	int peer_agent_heard;      /* ... if it ever answered this run */
+	uint64_t peer_kicked_for;  /* peer_rx_ms for which a probe was kicked */
 	char nodes_written[2048];  /* the nodes file's content as last written, less its stamp */
 	uint64_t nodes_stamp;      /* the stamp written with it */
 	int nodes_kept;            /* the previous run's file is kept until the peer is known */

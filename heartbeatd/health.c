@@ -52,6 +52,11 @@ int hb_sockaddr(const char *addr, unsigned port, struct sockaddr_storage *ss, so
 
 void hb_pause(pthread_cond_t *cond, pthread_mutex_t *lock, unsigned ms, const int *stop)
 {
+	hb_pause_until(cond, lock, ms, stop, NULL);
+}
+
+void hb_pause_until(pthread_cond_t *cond, pthread_mutex_t *lock, unsigned ms, const int *stop, const int *wake)
+{
 	struct timespec until;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += ms / 1000;
@@ -60,7 +65,7 @@ void hb_pause(pthread_cond_t *cond, pthread_mutex_t *lock, unsigned ms, const in
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
 	}
-	while (!*stop && pthread_cond_timedwait(cond, lock, &until) == 0)
+	while (!*stop && !(wake && *wake) && pthread_cond_timedwait(cond, lock, &until) == 0)
 		;
 }
 

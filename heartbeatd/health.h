@@ -64,5 +64,7 @@ int hb_sockaddr(const char *addr, unsigned port, struct sockaddr_storage *ss, so
 /* A polling thread's pause: wait on cond (lock held) for ms milliseconds
  * of CLOCK_MONOTONIC, or until *stop is set and cond signalled. */
 void hb_pause(pthread_cond_t *cond, pthread_mutex_t *lock, unsigned ms, const int *stop);
+/* The same, also ended early when *wake is set (wake may be NULL). */
+void hb_pause_until(pthread_cond_t *cond, pthread_mutex_t *lock, unsigned ms, const int *stop, const int *wake);
 
 #endif

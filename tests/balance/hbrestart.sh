@@ -4,10 +4,14 @@
 # again (IMAP ID names the node that serves the session) while node 1's
 # heartbeatd is stopped cleanly, left stopped a while and started again:
 # every login is proxied to node 2, before, during and after.  Node 1's
-# nodes file stays through the stop with node 1 down in it, and the
-# restarted heartbeatd keeps it until it knows the peer.  (heartbeatd used
-# to remove the file at a clean stop, and Dovecot's script then served
-# every user on node 1.)
+# nodes file stays through the stop as it was, and the restarted
+# heartbeatd keeps it until it knows the peer.  (heartbeatd used to remove
+# the file at a clean stop, and Dovecot's script then served every user
+# on node 1.)  Node 2, told that node 1's heartbeatd left, keeps node 1 up
+# while its Dovecot serves, so a user whose home is node 1 logging in at
+# node 2 meanwhile is served by node 1, where that user's sessions are.
+# (A clean stop used to mark node 1 down in both tables: its users' new
+# sessions went to node 2 while their open ones stayed on node 1.)
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
 . "$E2E_SRC/tests/e2e/lib-balance.sh"
@@ -23,6 +27,9 @@ bal_setup $USERS
 U=""
 for u in $USERS; do [ "$(bal_home "$u")" = n2 ] && U=$u && break; done
 [ -n "$U" ] || e2e_die "no user has node 2 as its home"
+U1=""
+for u in $USERS; do [ "$(bal_home "$u")" = n1 ] && U1=$u && break; done
+[ -n "$U1" ] || e2e_die "no user has node 1 as its home"
 e2e_log "$U's home is n2; logins at node 1 ($(e2e_ip 1):143)"
 
 # logins at node 1 until $E2E_TMP/stop exists: one line each, "ms NODE"
@@ -58,11 +65,16 @@ kill -TERM "$hb1"
 e2e_wait 15 sh -c "! kill -0 $hb1 2>/dev/null" || e2e_die "node 1's heartbeatd did not stop"
 NF=$(e2e_nodes_file 1)
 [ -e "$NF" ] || e2e_die "node 1's nodes file is gone after a clean stop"
-grep -q '^node 1 .* down$' "$NF" || e2e_die "node 1's nodes file after a clean stop: $(cat "$NF")"
-grep -q '^node 2 .* up$' "$NF" || e2e_die "node 1's nodes file after a clean stop: $(cat "$NF")"
+bal_table_up 1 || e2e_die "node 1's nodes file after a clean stop: $(cat "$NF")"
 stamp_stop=$(sed -n 's/^stamp //p' "$NF")
 n0=$(wc -l <"$E2E_TMP/logins")
 e2e_wait 20 have $((n0 + 5)) || e2e_die "logins at node 1 stalled while its heartbeatd was stopped"
+bal_table_up 2 || e2e_die "node 2's table does not keep node 1 up while its heartbeatd is stopped: $(cat "$(e2e_nodes_file 2)")"
+grep -q 'peer in the nodes file: up (it left, but it serves' "$(e2e_node_dir 2)/log/heartbeatd.log" ||
+	e2e_die "node 2 does not say why it keeps node 1: $(grep 'peer in the nodes file' "$(e2e_node_dir 2)/log/heartbeatd.log" | tail -3)"
+out=$(e2e_client "$E2E_PY" "$BAL" imap-who --vip "$(e2e_ip 2)" --users "$U1,$U1" | awk '{ print $2 }' | sort -u)
+[ "$out" = n1 ] || e2e_die "with node 1's heartbeatd stopped, $U1 (home n1) logging in at node 2 was served by: $out"
+e2e_log "node 1's heartbeatd stopped: node 2 keeps node 1 up, and $U1 (home n1) is served by n1 through node 2"
 t_start=$(e2e_ms)
 e2e_hb_start 1
 e2e_wait 20 bal_table_up 1 || e2e_die "node 1's table did not come back with both up: $(cat "$NF")"

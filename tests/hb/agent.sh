@@ -5,7 +5,7 @@
 # both nodes' nodes files say drain) and is back after undrain, "up drain"
 # after a start until mhafs has caught up with the peer (or the peer has
 # been down 5 s); the nodes
-# file on both nodes, kept over a restart (this node down after a clean stop); a peer killed with SIGKILL is down in the survivor's
+# file on both nodes, kept over a restart (as it was after a clean stop); a peer killed with SIGKILL is down in the survivor's
 # file within 2 s, unless it still serves mail (its IMAP greets, the
 # replication link is up): then it stays as its agent last said; a peer
 # whose agent answers garbage is down; a taken
@@ -179,14 +179,14 @@ note "drain: agent and both nodes files followed; kept over a restart"
 
 # 4b. readiness: b restarts while its mhafs says its stream to the peer
 #     has not caught up: drain until it has; a clean stop keeps the file
-#     with b down in it, and the file keeps both nodes through the restart
+#     as it is, and the file keeps both nodes through the restart
 #     (without the peer's line Dovecot's script would serve everyone on b)
 (while :; do c=$(grep -c '^node' "$T/b/run/nodes" 2>/dev/null); echo "${c:-0}"; sleep 0.02; done) \
 	>"$T/b-lines" 2>/dev/null &
 watch=$!
 stop hb-b
 [ -e "$T/b/run/nodes" ] || fail "b's nodes file was removed by a clean stop"
-nodes_line b b | grep -q ' down$' || fail "b's nodes file after a clean stop gives b as '$(nodes_line b b)', not down"
+nodes_line b b | grep -q ' up$' || fail "b's nodes file after a clean stop gives b as '$(nodes_line b b)', not up"
 nodes_line b a | grep -q ' up$' || fail "b's nodes file after a clean stop gives a as '$(nodes_line b a)', not up"
 printf 'replication=on\npeer_connected=yes\npeer_synced=no\npeer_stream_in=yes\nfull_sync=no\n' \
 	>"$T/b/mhafs.lines.status"
