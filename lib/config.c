@@ -38,6 +38,7 @@ static const struct key_def keys[] = {
 	{ "entry_timeout",         K_DOUBLE, F(entry_timeout), 0, 0, 86400, "10" },
 	{ "attr_timeout",          K_DOUBLE, F(attr_timeout), 0, 0, 86400, "10" },
 	{ "writeback_cache",       K_BOOL, F(writeback_cache), 0, 0, 0, "no" },
+	{ "xattrs",                K_BOOL, F(xattrs), 0, 0, 0, "no" },
 	{ "control_socket",        K_STR,  F(control_socket), 0, 0, 0, "/run/mhafs/mhafs.sock" },
 	{ "clock_offset_ms",       K_INT64, F(clock_offset_ms), 0, -86400000LL, 86400000LL, "0" },
 	{ "peer_name",             K_STR,  F(peer_name), 0, 0, 0, NULL },

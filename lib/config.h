@@ -34,6 +34,7 @@ struct config {
 	double entry_timeout;        /* seconds the kernel caches names */
 	double attr_timeout;         /* seconds the kernel caches attributes */
 	int writeback_cache;         /* bool */
+	int xattrs;                  /* bool: pass extended attributes through (ENOSYS if not) */
 	char *control_socket;        /* mhafs's control socket */
 	int64_t clock_offset_ms;     /* test hook: skews this node's HLC clock */
 	/* replication */

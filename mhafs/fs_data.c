@@ -31,9 +31,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
-	/* Saves a getxattr(security.capability) round trip on every write.
-	 * The backing file system then decides about set-id bits on write,
-	 * as it would for root: mail stores hold no set-id files. */
+	/* The backing file system decides about set-id bits on write, as it
+	 * would for root: mail stores hold no set-id files.  It does not spare
+	 * the kernel's getxattr(security.capability) before each write (6.18);
+	 * only xattrs being off does (fs_meta.c xattrs_off). */
 	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV)
 		conn->want |= FUSE_CAP_HANDLE_KILLPRIV;
 	conn->want &= ~FUSE_CAP_EXPORT_SUPPORT;
@@ -55,10 +56,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->max_background = 64;
 	if (conn->congestion_threshold < 48)
 		conn->congestion_threshold = 48;
-	log_info("kernel FUSE protocol %u.%u, writeback cache %s, readdirplus %s",
+	log_info("kernel FUSE protocol %u.%u, writeback cache %s, readdirplus %s, xattrs %s",
 		 conn->proto_major, conn->proto_minor,
 		 (conn->want & FUSE_CAP_WRITEBACK_CACHE) ? "on" : "off",
-		 (conn->want & FUSE_CAP_READDIRPLUS) ? "on" : "off");
+		 (conn->want & FUSE_CAP_READDIRPLUS) ? "on" : "off",
+		 fs->cfg->xattrs ? "on" : "off");
 }
 
 /* With the writeback cache the kernel may read from a write-only file and

@@ -427,9 +427,25 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &sv);
 }
 
+/* Extended attributes: off unless `xattrs = yes`.  Their values are not
+ * replicated (the journal carries only the name), so a value set here
+ * would be missing on the peer, and lost here when the peer's version of
+ * the file is installed over it.  Answering ENOSYS makes the kernel stop
+ * asking (it answers EOPNOTSUPP itself from then on), which also spares the
+ * getxattr(security.capability) it sends before every write. */
+static int xattrs_off(fuse_req_t req)
+{
+	if (fs_of(req)->cfg->xattrs)
+		return 0;
+	fuse_reply_err(req, ENOSYS);
+	return 1;
+}
+
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
+	if (xattrs_off(req))
+		return;
 	if (fs_gate(fs_of(req))) {
 		fuse_reply_err(req, ENOSPC);
 		return;
@@ -470,16 +486,22 @@ static void xattr_query(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	if (xattrs_off(req))
+		return;
 	xattr_query(req, ino, name, size);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	if (xattrs_off(req))
+		return;
 	xattr_query(req, ino, NULL, size);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	if (xattrs_off(req))
+		return;
 	if (fs_gate(fs_of(req))) {
 		fuse_reply_err(req, ENOSPC);
 		return;

@@ -5,7 +5,9 @@
  * Dovecot/Postfix file patterns).  Exit 0 when the script
  * ran and every judged result was as expected, 1 when some line says
  * UNEXPECTED, 2 on a usage or setup error.  tests/fs/semantics.sh runs it
- * on a plain directory and on an mhafs mount and diffs the transcripts. */
+ * on a plain directory and on an mhafs mount and diffs the transcripts.
+ * With FSOPS_NO_XATTRS set in the environment the xattr calls must fail
+ * with EOPNOTSUPP (a mount with mhafs's default `xattrs = no`). */
 #include "build-config.h"
 
 #include <dirent.h>

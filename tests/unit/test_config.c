@@ -55,13 +55,14 @@ int main(void)
 
 	/* A good file: comments, blank lines, spacing, every value type. */
 	CHECK_INT(load("# node\n\nnode_name = alpha\nnode_id=7   # trailing comment\n"
-		       "state_dir = /var/lib/x\nwriteback_cache = yes\nentry_timeout = 2.5\n"
+		       "state_dir = /var/lib/x\nwriteback_cache = yes\nxattrs = yes\nentry_timeout = 2.5\n"
 		       "clock_offset_ms = -60000\nsync_mode = async\n"
 		       "node_local = a* b/\nnode_local = c.lock\n", &cfg, err, sizeof(err)), 0);
 	CHECK_STR(cfg.node_name, "alpha");
 	CHECK_INT(cfg.node_id, 7);
 	CHECK_STR(cfg.state_dir, "/var/lib/x");
 	CHECK_INT(cfg.writeback_cache, 1);
+	CHECK_INT(cfg.xattrs, 1);
 	CHECK(cfg.entry_timeout > 2.49 && cfg.entry_timeout < 2.51);
 	CHECK_INT(cfg.clock_offset_ms, -60000);
 	CHECK_INT(cfg.sync_mode, SYNC_MODE_ASYNC);
@@ -82,6 +83,7 @@ int main(void)
 	CHECK_STR(cfg.node_local[4], "tmp/");
 	CHECK_STR(cfg.node_local[5], CONFIG_STAGING_DIR);
 	CHECK_INT(cfg.node_id, 0);
+	CHECK_INT(cfg.xattrs, 0); /* off: their values are not replicated */
 	CHECK_INT(config_validate(&cfg, err, sizeof(err)), -1); /* node_id unset */
 	CHECK_HAS(err, "node_id");
 	config_free(&cfg);
