@@ -235,7 +235,8 @@ function auth_userdb_lookup(req)
 	if floor_stamp(login) == stamp then
 		return dovecot.auth.USERDB_RESULT_OK, {}
 	end
-	local cmd = floor_cmd .. " -s " .. floor_dir .. " -t " .. stamp .. " " .. login .. " 2>&1"
+	-- exec: no shell left waiting beside the script
+	local cmd = "exec " .. floor_cmd .. " -s " .. floor_dir .. " -t " .. stamp .. " " .. login .. " 2>&1"
 	local p = io.popen(cmd, "r")
 	local out = p:read("a") or ""
 	local ok = p:close()
