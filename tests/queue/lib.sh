@@ -75,12 +75,14 @@ q_setup() {
 
 q_sink_accept() { : >"$SINK_DIR/accept"; }
 
-# q_area_count N NODE: queued messages in NODE's area as node N's store has it.
+# q_area_count N NODE: queued messages in NODE's area as node N's store
+# has it, counted by queue ID: qmgr moves a file from one queue directory
+# to the next while find walks them, and a file met in both is one message.
 q_area_count() {
 	local a=$E2E_TMP/n$1-mnt/.mhafs-queue/$2 q
 	for q in incoming active deferred hold maildrop; do
-		[ -d "$a/$q" ] && find "$a/$q/" -type f
-	done | wc -l
+		[ -d "$a/$q" ] && find "$a/$q/" -type f -printf '%f\n'
+	done | sort -u | wc -l
 }
 
 # q_status N KEY: one value of node N's mhafs-queue status.
