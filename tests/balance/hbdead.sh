@@ -46,11 +46,7 @@ e2e_wait 20 test -s "$E2E_TMP/held-ready" || e2e_die "no IMAP session for $HELD"
 e2e_wait 10 test -e "$E2E_TMP/n$V-mnt/.mhafs-sessions/n$V/$HELD" ||
 	e2e_die "node $V does not publish $HELD's session: $(ls -R "$E2E_TMP/n$V-mnt/.mhafs-sessions" 2>&1)"
 
-hbv=""
-for p in $(ip netns pids "$(e2e_ns "$V")"); do
-	[ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$(readlink -f "$E2E_HB_BIN")" ] && hbv=$p
-done
-[ -n "$hbv" ] || e2e_die "no heartbeatd found in node $V's namespace"
+hbv=$(bal_hb_pid "$V") || exit 1
 kill -KILL "$hbv"
 e2e_wait 10 e2e_gone "$hbv" || e2e_die "node $V's heartbeatd did not die"
 LOGH=$(e2e_node_dir "$H")/log/heartbeatd.log

@@ -55,11 +55,7 @@ client=$!
 have() { [ "$(wc -l <"$E2E_TMP/logins")" -ge "$1" ]; }
 e2e_wait 20 have 3 || e2e_die "no logins at node 1: $(cat "$E2E_TMP/logins")"
 
-hb1=""
-for p in $(ip netns pids "$(e2e_ns 1)"); do
-	[ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$(readlink -f "$E2E_HB_BIN")" ] && hb1=$p
-done
-[ -n "$hb1" ] || e2e_die "no heartbeatd found in node 1's namespace"
+hb1=$(bal_hb_pid 1) || exit 1
 t_stop=$(e2e_ms)
 kill -TERM "$hb1"
 e2e_wait 15 sh -c "! kill -0 $hb1 2>/dev/null" || e2e_die "node 1's heartbeatd did not stop"

@@ -78,6 +78,17 @@ bal_weighted() {
 	done
 }
 
+# bal_hb_pid N: the PID of node N's heartbeatd (the process in node N's
+# namespace running the heartbeatd under test); dies if there is none.
+bal_hb_pid() {
+	local p hb=""
+	for p in $(ip netns pids "$(e2e_ns "$1")"); do
+		[ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$(readlink -f "$E2E_HB_BIN")" ] && hb=$p
+	done
+	[ -n "$hb" ] || e2e_die "no heartbeatd found in node $1's namespace"
+	printf '%s\n' "$hb"
+}
+
 # bal_home LOGIN: the user's home node (n1 or n2) as mhactl user says.
 bal_home() { "$MHACTL" -c "$(e2e_node_dir 1)/conf/mhafs.conf" user "$1" | sed -n 's/^home=\([^ ]*\).*/\1/p'; }
 
