@@ -61,7 +61,7 @@ static const struct key_def keys[] = {
 	{ "peer_dead_ms",          K_UINT, F(peer_dead_ms), 0, 50, 60000, "900" },
 	{ "cluster_key_file",      K_STR,  F(cluster_key_file), 0, 0, 0, SYSCONFDIR "/mhafs/cluster.key" },
 	{ "witness",               K_STR,  F(witness), 0, 0, 0, NULL },
-	{ "health_interval_ms",    K_UINT, F(health_interval_ms), 0, 100, 600000, "1000" },
+	{ "health_interval_ms",    K_UINT, F(health_interval_ms), 0, 100, 600000, "500" },
 	{ "health_imap_port",      K_UINT, F(health_imap_port), 0, 0, 65535, "143" },
 	{ "health_smtp_port",      K_UINT, F(health_smtp_port), 0, 0, 65535, "25" },
 	{ "role_hook",             K_STR,  F(role_hook), 0, 0, 0, NULL },
