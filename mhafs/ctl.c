@@ -60,6 +60,7 @@ static void answer_status(struct ctl *c, FILE *out)
 		atomic_load(&fs->ops_journaled), atomic_load(&fs->ops_local),
 		atomic_load(&fs->journal_failed));
 	fprintf(out, "sql_statements=%" PRIu64 "\n", journal_statements());
+	fprintf(out, "cache_stores_skipped=%lu\n", atomic_load(&fs->stores_skipped));
 	/* the clock now: above every change this node made or applied (the
 	 * MODSEQ floor of a user who starts being served here) */
 	fprintf(out, "hlc=%" PRIu64 "\n", (uint64_t)hlc_now(&fs->clock));

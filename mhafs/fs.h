@@ -35,6 +35,8 @@ struct mhafs {
 	struct reserve control_reserve; /* in the store: space kept for Dovecot's control files */
 	atomic_ulong ops_journaled;
 	atomic_ulong ops_local;
+	atomic_int stores_busy;      /* workers inside a notify_store (fs_data.c) */
+	atomic_ulong stores_skipped; /* stores left out: no slot free */
 	/* held from an unlink's path lookup to its entry's record, and from a
 	 * content entry's last path lookup to its record: a file written in
 	 * place and removed by another process meanwhile is journaled either

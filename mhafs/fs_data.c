@@ -253,6 +253,29 @@ static int buf_byte(const struct fuse_bufvec *v, size_t idx, size_t boff, size_t
 	return -1;
 }
 
+/* A notify_store locks pages of the kernel's cache, and a page may be
+ * locked by a process whose WRITE or READ waits for a worker: a worker in
+ * a store waits for the others to answer that request.  With every worker
+ * in a store, nobody would (the fault suite's node 2 and 64 appenders on
+ * one mount both hung so, all 32 workers in __filemap_get_folio).  So at
+ * most STORE_SLOTS workers store at once; a store that finds no slot is
+ * left out, which costs a settled size or a filled cache, never an answer
+ * (tests/fs/storestall.sh). */
+#define STORE_SLOTS 4
+static int store_begin(struct mhafs *fs)
+{
+	if (atomic_fetch_add(&fs->stores_busy, 1) < STORE_SLOTS)
+		return 1;
+	atomic_fetch_sub(&fs->stores_busy, 1);
+	atomic_fetch_add(&fs->stores_skipped, 1);
+	return 0;
+}
+
+static void store_end(struct mhafs *fs)
+{
+	atomic_fetch_sub(&fs->stores_busy, 1);
+}
+
 /* A write that extended the file to end was just answered.  The kernel
  * sets its own size (i_size) from that answer only when the writer runs
  * again; until then it ignores a GETATTR answer that shows the new size
@@ -261,12 +284,16 @@ static int buf_byte(const struct fuse_bufvec *v, size_t idx, size_t boff, size_t
  * Storing the write's last byte into the kernel's cache (a 1-byte
  * notify_store) makes the kernel take the new size now; op_getattr waits
  * while in->growing says such a write is not settled.  The page lock the
- * store takes is held only by requests other threads answer. */
+ * store takes is held only by requests other threads answer, and at most
+ * STORE_SLOTS workers wait so. */
 static void settle_size(struct mhafs *fs, fuse_ino_t ino, off_t end, char last)
 {
 	struct fuse_bufvec one = FUSE_BUFVEC_INIT(1);
 	one.buf[0].mem = &last;
+	if (!store_begin(fs))
+		return;
 	int rc = fuse_lowlevel_notify_store(fs->se, ino, end - 1, &one, 0);
+	store_end(fs);
 	if (rc < 0 && rc != -ENOENT)
 		log_debug("settling the size of node %llu at %lld: %s", (unsigned long long)ino,
 			  (long long)end, strerror(-rc));
@@ -361,9 +388,13 @@ static void fill_cache(struct mhafs *fs, fuse_ino_t ino, struct inode *in, int g
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", in->fd);
 	/* no read of the user's: the file's atime stays what it was (a
 	 * delivery sets it with utimensat, maybe after this close) */
-	int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOATIME);
-	if (fd < 0)
+	if (!store_begin(fs))
 		return;
+	int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (fd < 0) {
+		store_end(fs);
+		return;
+	}
 	char *buf = malloc(FILL_CHUNK);
 	off_t off = 0;
 	int stored = 0;
@@ -380,8 +411,10 @@ static void fill_cache(struct mhafs *fs, fuse_ino_t ino, struct inode *in, int g
 	}
 	free(buf);
 	close(fd);
+	/* dropping pages locks them as a store does: inside the slot */
 	if (stored && atomic_load(&in->fill) != gen)
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	store_end(fs);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
