@@ -95,11 +95,7 @@ kill "$STALL_PID" 2>/dev/null
 e2e_wait 15 e2e_haproxy_up "$H" imap n2 || e2e_die "imap/n2 did not come back once its listener greets again"
 
 # --- daemons up, heartbeatd dead
-hb2=""
-for p in $(ip netns pids "$(e2e_ns 2)"); do
-	[ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$(readlink -f "$E2E_HB_BIN")" ] && hb2=$p
-done
-[ -n "$hb2" ] || e2e_die "no heartbeatd found in node 2's namespace"
+hb2=$(bal_hb_pid 2) || exit 1
 if [ "$H" = 2 ]; then
 	e2e_log "node 2 holds the VIP: node 1 will take it when node 2's heartbeatd dies"
 fi
