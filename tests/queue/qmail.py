@@ -5,7 +5,9 @@
       A remote mail server (asyncio, no smtpd module): it answers 451 to
       every RCPT until the file DIR/accept exists, then takes each message
       and appends its Message-ID to DIR/received (one line each, flushed
-      before the 250).  DIR/attempts counts the refused RCPTs.
+      before the 250).  DIR/attempts counts the refused RCPTs; a client
+      that goes away inside DATA (no final ".") got no 250 and sends the
+      message again: its Message-ID, if read, goes to DIR/aborted.
   qmail.py send --host H --count N --tag T --to ADDR [--port 25] [--ids I,J]
       N messages through H, Message-ID <T-i@queue.test>, each SMTP session
       ending in a 250; prints how many were accepted.  --ids: only the
@@ -71,13 +73,21 @@ class Sink:
                         continue
                     say("354 go ahead")
                     await writer.drain()
-                    mid = ""
+                    mid, ended = "", False
                     while True:
                         l = await asyncio.wait_for(reader.readline(), 60)
-                        if not l or l in (b".\r\n", b".\n"):
+                        if not l:
+                            break
+                        if l in (b".\r\n", b".\n"):
+                            ended = True
                             break
                         if not mid and l[:11].lower() == b"message-id:":
                             mid = l[11:].decode("latin-1").strip()
+                    if not ended:
+                        # the client went away inside DATA: nothing was
+                        # accepted, and it will send the message again
+                        self.note("aborted", mid or "<none>")
+                        break
                     self.note("received", mid or "<none>")
                     say("250 2.0.0 queued")
                 elif verb == "RSET":
