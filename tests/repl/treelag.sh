@@ -15,6 +15,11 @@ repl_setup 1000
 start_pair
 built() { sqlite3 "$T/$1/state/journal.db" "SELECT built FROM mtree_meta WHERE id = 1"; }
 for i in $(seq 60); do deliver a u/Maildir "m$i" 512; done
+# each node's walk after connecting writes a's deltas too (a's own walk
+# reads its tree; a answers b's TREE_REQ from it): let both run first, or
+# one may write the tree between the last delivery and the kill
+wait_walk a 0
+wait_walk b 0
 # the writer writes waiting deltas about once a second: wait for that, so
 # that the one delivery next starts a fresh wait, and kill a within it
 for _ in $(seq 50); do [ "$(built a)" = 1 ] && break; sleep 0.1; done
