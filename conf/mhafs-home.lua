@@ -14,10 +14,11 @@
 -- node computes: one hop at most, even while the two views differ.
 -- Without a usable node table the user is served here (logged).
 --
--- A user with mail sessions open on exactly one live node (heartbeatd's
--- sessions_dir) is served by that node, whatever the home: after a node
--- dies or returns, a session already open elsewhere is not joined by new
--- ones on the home node; once it ends, the user goes home.
+-- A user with mail sessions open on exactly one live node, up or drained
+-- (heartbeatd's sessions_dir), is served by that node, whatever the home:
+-- after a node dies, returns or is drained, a session already open
+-- elsewhere is not joined by new ones on the home node; once it ends, the
+-- user goes home.
 --
 -- The same script is the first userdb.  A userdb lookup happens only on the
 -- node that is about to serve the user (after authentication, never on the
@@ -129,11 +130,13 @@ local function home_of(login, nodes)
 	return best
 end
 
--- The one up node where login has mail sessions (heartbeatd publishes
+-- The one live node where login has mail sessions (heartbeatd publishes
 -- them), or nil: none, both (the home decides), or not published.  A user
--- whose home changed while a session of theirs was open (a node died or
--- returned) stays where that session is until it ends: Dovecot wants one
--- server per mailbox at a time.
+-- whose home changed while a session of theirs was open (a node died,
+-- returned or was drained) stays where that session is until it ends:
+-- Dovecot wants one server per mailbox at a time.  A drained node (or one
+-- not ready) still serves the sessions it holds, so it counts; a down
+-- node's published list is stale, so it does not.
 local function sessions_on(login, nodes)
 	if sessions_dir == "" then
 		return nil
@@ -144,7 +147,7 @@ local function sessions_on(login, nodes)
 	end
 	local found = nil
 	for _, node in ipairs(nodes) do
-		if node.state == "up" then
+		if node.state ~= "down" then
 			local f = io.open(sessions_dir .. "/" .. node.name .. "/" .. key, "r")
 			if f ~= nil then
 				f:close()

@@ -55,9 +55,10 @@ static void list_not_up(const struct hn_table *t, size_t skip, char *buf, size_t
 		}
 }
 
-/* Who serves login now: the one up node with its sessions open (the
- * published sessions_dir, heartbeatd's sessions.c), else the home node, as
- * Dovecot's routing script decides. */
+/* Who serves login now: the one live node (up, or drained: it serves the
+ * sessions it holds) with its sessions open (the published sessions_dir,
+ * heartbeatd's sessions.c), else the home node, as Dovecot's routing script
+ * decides. */
 static void served_by(const struct config *cfg, const struct hn_table *t, const char *key,
 		      const struct hn_node *home)
 {
@@ -65,7 +66,7 @@ static void served_by(const struct config *cfg, const struct hn_table *t, const 
 	size_t n = 0, at = 0;
 	if (cfg->sessions_dir && cfg->sessions_dir[0] && !strchr(key, '/') && key[0] != '.') {
 		for (size_t i = 0; i < t->n; i++) {
-			if (t->nodes[i].state != HN_UP)
+			if (t->nodes[i].state == HN_DOWN)
 				continue;
 			snprintf(path, sizeof(path), "%s/%s/%s", cfg->sessions_dir, t->nodes[i].name, key);
 			if (access(path, F_OK) == 0) {
@@ -83,7 +84,7 @@ static void served_by(const struct config *cfg, const struct hn_table *t, const 
 	} else {
 		printf("serves=%s\n", home->name);
 		printf("sessions=%s%s\n", !cfg->sessions_dir || !cfg->sessions_dir[0] ? "not published (no sessions_dir)"
-		       : n ? "open on " : "none open on an up node", with);
+		       : n ? "open on " : "none open on a live node", with);
 	}
 }
 

@@ -10,7 +10,9 @@
 #    user's home node (the other node proxies), Dovecot logs the client's
 #    address;
 #  - `mhactl drain` on node 2 sends new sessions to node 1 only while the
-#    held sessions live on; `mhactl undrain` brings node 2 back;
+#    held sessions live on, except new logins of the users whose sessions
+#    node 2 holds, which join them there; `mhactl undrain` brings node 2
+#    back;
 #  - a forged PROXY header from the client network is refused.
 set -u
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
@@ -128,6 +130,10 @@ while read -r u node; do
 	[ "$node" = "$(home_of "$u")" ] || e2e_die "$u was served by $node, its home is $(home_of "$u")"
 done <"$E2E_TMP/who"
 
+N2USERS=""
+for u in $USERS; do [ "$(home_of "$u")" = n2 ] && N2USERS="$N2USERS $u"; done
+N2USERS=${N2USERS# }
+[ -n "$N2USERS" ] || e2e_die "no user has node 2 as its home"
 "$MHACTL" -c "$(e2e_node_dir 2)/conf/mhafs.conf" drain || e2e_die "mhactl drain failed"
 drained() { case "$(e2e_haproxy_status "$H" smtp n2) $(e2e_haproxy_status "$H" imap n2)" in "DRAIN"*" DRAIN"*) return 0 ;; esac; return 1; }
 e2e_wait 10 drained || e2e_die "HAProxy has node 2 $(e2e_haproxy_status "$H" smtp n2), not DRAIN, after mhactl drain"
@@ -135,6 +141,16 @@ out=$(e2e_client "$E2E_PY" "$BAL" smtp --vip "$VIP" --count 20 --users "${USERS/
 	e2e_die "SMTP through the VIP failed while node 2 drained: $out"
 [ "$(printf '%s\n' "$out" | awk '$1 == "n1" { print $2 }')" = 20 ] ||
 	e2e_die "a drained node 2 took new SMTP sessions: $out"
+# node 2 still serves the sessions it holds: its users' new logins join
+# them there, not node 1 (one server per mailbox)
+for u in $N2USERS; do
+	test -e "$E2E_TMP/n2-mnt/.mhafs-sessions/n2/$u" || e2e_die "node 2 does not publish $u's held sessions"
+	"$MHACTL" -c "$(e2e_node_dir 1)/conf/mhafs.conf" user "$u" | grep -q '^serves=n2$' ||
+		e2e_die "mhactl user $u does not say node 2, drained, serves it: $("$MHACTL" -c "$(e2e_node_dir 1)/conf/mhafs.conf" user "$u" | tr '\n' ' ')"
+	node=$(e2e_client "$E2E_PY" "$BAL" imap-who --vip "$VIP" --users "$u" | awk '{ print $2 }')
+	[ "$node" = n2 ] || e2e_die "with node 2 drained, a login of $u, whose sessions are open there, was served by $node"
+done
+e2e_log "node 2 drained: new logins of its users with open sessions ($N2USERS) still served there"
 "$MHACTL" -c "$(e2e_node_dir 2)/conf/mhafs.conf" undrain || e2e_die "mhactl undrain failed"
 e2e_wait 10 both_weighted || e2e_die "node 2 did not come back after mhactl undrain"
 out=$(e2e_client "$E2E_PY" "$BAL" smtp --vip "$VIP" --count 12 --users "${USERS// /,}" --tag undrain) ||
