@@ -95,6 +95,28 @@ static void probe_cfg_from(const struct hbd *d, struct probe_cfg *pc)
 	pc->timeout_ms = PROBE_TIMEOUT_MS;
 }
 
+/* The peer as the kept table has it, if it served (up or drained), stands
+ * for what its agent last said: a restart of this heartbeatd while the
+ * peer's is down too (it died, or restarts as well) must not mark down a
+ * peer whose Dovecot serves on.  Until its heartbeats or its agent are
+ * heard, the probe's serve check decides (update_peer), as for a peer
+ * that went silent during this run. */
+static void inherit_peer(struct hbd *d, const struct hn_table *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		const struct hn_node *p = &t->nodes[i];
+		if (p->id == t->self_id || p->id == d->cfg.node_id || p->state == HN_DOWN)
+			continue;
+		d->kept_peer_id = p->id;
+		d->peer_agent_last = p->state;
+		d->peer_agent_heard = 1;
+		d->peer_weight = p->weight;
+		log_info("nodes file: the peer (id %u) was %s in the last run's table: kept so while it serves",
+			 p->id, hn_state_name(p->state));
+		return;
+	}
+}
+
 /* The kept table gets a new stamp, its content unchanged.  After a crash
  * it still says what held before it, stamp and all, while the peer may
  * have served this node's users since: the routing script raises a
@@ -110,6 +132,7 @@ static void restamp_kept(struct hbd *d)
 		log_warn("nodes file not restamped at the start: %s", err);
 		return;
 	}
+	inherit_peer(d, &t);
 	t.stamp = new_stamp(d, t.stamp);
 	int m = homenode_format(&t, text, sizeof(text));
 	if (m < 0 || write_nodes(d->cfg.nodes_file, text, (size_t)m, err, sizeof(err)) < 0) {
@@ -310,7 +333,9 @@ static int peer_serves_silently(const struct hbd *d, uint64_t now, const struct 
  * agent (unreachable or garbled) say it is gone and it does not serve mail
  * without its heartbeatd either (peer_serves_silently).  Heartbeats that
  * just stopped change nothing until a probe round has asked (kicked at
- * once; at most PEER_PROBE_WAIT_MS more). */
+ * once; at most PEER_PROBE_WAIT_MS more).  A peer not heard since this
+ * start that the kept table had serving (inherit_peer) is judged the
+ * same way from the first probe round on. */
 static void update_peer(struct hbd *d, uint64_t now, const struct probe_result *r)
 {
 	enum hn_state st;
@@ -337,7 +362,10 @@ static void update_peer(struct hbd *d, uint64_t now, const struct probe_result *
 			probe_kick(&d->probe);
 		}
 		return;
-	} else if ((!alive && !d->peer_seen) || !peer_serves_silently(d, now, r, swhy, sizeof(swhy))) {
+	} else if (!alive && !d->peer_seen && d->kept_peer_id && !r->rounds) {
+		return; /* inherited from the kept table: wait for the first probe round */
+	} else if ((!alive && !d->peer_seen && !d->kept_peer_id) ||
+		   !peer_serves_silently(d, now, r, swhy, sizeof(swhy))) {
 		st = HN_DOWN;
 		if (!alive)
 			snprintf(why, sizeof(why), "heartbeats: peer %s", !d->peer_seen ? "not heard yet" :
@@ -351,7 +379,7 @@ static void update_peer(struct hbd *d, uint64_t now, const struct probe_result *
 	} else {
 		st = d->peer_agent_last;
 		snprintf(why, sizeof(why), "%s, but it serves (%.80s): as its agent last said",
-			 left ? "it left" : !alive ? "heartbeats dead" :
+			 !d->peer_seen ? "not heard since this start" : left ? "it left" : !alive ? "heartbeats dead" :
 			 r->poll_ms < d->peer_since_ms ? "restarted, agent not polled yet" :
 			 "its agent does not answer", swhy);
 	}
@@ -384,11 +412,13 @@ static void build_table(struct hbd *d, struct hn_table *t)
 	snprintf(s->address, sizeof(s->address), "%s", d->cfg.node_address);
 	s->weight = config_node_weight(&d->cfg);
 	s->state = d->said.state;
-	/* the peer's id is known once it has been heard */
-	if (!d->peer_seen || d->peer_msg.node_id == d->cfg.node_id)
+	/* the peer's id is known once it has been heard, or from the kept
+	 * table (inherit_peer) */
+	unsigned pid = d->peer_seen ? d->peer_msg.node_id : d->kept_peer_id;
+	if (!pid || pid == d->cfg.node_id)
 		return;
 	struct hn_node *p = &t->nodes[t->n++];
-	p->id = d->peer_msg.node_id;
+	p->id = pid;
 	node_name(d->cfg.peer_name, p->id, p->name, sizeof(p->name));
 	snprintf(p->address, sizeof(p->address), "%s", d->cfg.peer_address);
 	/* last weight its agent gave; before any, ours (nodes are alike) */
@@ -427,6 +457,8 @@ static int peer_known(const struct hbd *d, uint64_t now, const struct probe_resu
 {
 	if (hbd_peer_alive(d, now))
 		return r->rounds && r->poll_ms >= d->peer_since_ms;
+	if (!d->peer_seen && d->kept_peer_id) /* unheard: the probe's serve check decides */
+		return now - d->start_ms >= d->cfg.peer_dead_ms && d->peer_bal_known;
 	return d->peer_seen || now - d->start_ms >= d->cfg.peer_dead_ms;
 }
 

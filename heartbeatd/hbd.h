@@ -99,6 +99,7 @@ struct hbd {
 	char nodes_written[2048];  /* the nodes file's content as last written, less its stamp */
 	uint64_t nodes_stamp;      /* the stamp written with it */
 	int nodes_kept;            /* the previous run's file is kept until the peer is known */
+	unsigned kept_peer_id;     /* the peer as that file had it, up or drained (0: none) */
 	char nodes_err[512];
 
 	struct hbd_trans trans[HBD_TRANS];

@@ -11,6 +11,8 @@
 #    link is up) and says why in its log, and HAProxy takes V out (its
 #    agent is dead): new logins of V's users, through the VIP, all land
 #    on H and are proxied to V, the held user's and another's alike;
+#  - H's heartbeatd restarts meanwhile: the new run, which never heard V,
+#    keeps V up as its last table had it, since V still serves;
 #  - then V's Dovecot dies too: H's table marks V down, and V's users are
 #    served by H (the users of a dead node still move).
 # The old heartbeatd marked V down as soon as its heartbeats stopped, and
@@ -66,6 +68,22 @@ for _ in 1 2 3; do
 	done
 done
 e2e_log "new logins of $HELD and $OTHER went through node $H to node $V, where $HELD's session is open"
+
+# node H's heartbeatd restarts while node V's is still dead: its last
+# table had V up and V still serves, so the new run keeps V up too
+hbh=$(bal_hb_pid "$H") || exit 1
+kill -TERM "$hbh"
+e2e_wait 15 e2e_gone "$hbh" || e2e_die "node $H's heartbeatd did not stop"
+e2e_hb_start "$H"
+kept_done() { grep -q 'nodes file: .*written anew' "$LOGH"; }
+e2e_wait 15 kept_done || e2e_die "node $H's restarted heartbeatd did not decide on its nodes file: $(tail -5 "$LOGH")"
+grep -q "^node $V .* up$" "$(e2e_nodes_file "$H")" ||
+	e2e_die "node $H's restarted heartbeatd did not keep node $V, whose heartbeatd is dead, up: $(grep 'nodes file\|peer in the' "$LOGH" | tail -4)"
+for u in "$HELD" "$OTHER"; do
+	out=$(e2e_client "$E2E_PY" "$BAL" imap-who --vip "$(e2e_ip "$H")" --users "$u" | awk '{ print $2 }')
+	[ "$out" = "n$V" ] || e2e_die "after node $H's heartbeatd restarted, a login of $u (home n$V) at node $H was served by $out"
+done
+e2e_log "node $H's heartbeatd restarted meanwhile: $(grep 'peer in the nodes file' "$LOGH" | tail -1 | sed 's/.*nodes file: //')"
 : >"$E2E_TMP/held-release"
 wait "$holder" || { cat "$E2E_TMP/held.out" >&2; e2e_die "the session held on node $V was cut"; }
 
