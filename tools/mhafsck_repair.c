@@ -411,9 +411,18 @@ static int apply(struct side *a, struct side *b, const struct diff *d,
 		return rc || !strcmp(d->path_b, d->new_path) ? rc : move_obj(b, a, d->path_b, d->new_path);
 	}
 	case MA_MERGE_UIDLIST: {
-		int rc = write_buf(a, d->path_a, d->text, d->text_len);
+		/* The index goes before the merged uidlist is written, and again
+		 * after it (one Dovecot may have rebuilt meanwhile): once the
+		 * uidlist is written, a rerun sees no difference to repair, so
+		 * an index left by a crash or a failed removal after the write
+		 * would stay, stale, for good. */
+		int rc = d->drop_a ? drop_index(a, d->path_a) : 0;
+		if (rc == 0)
+			rc = write_buf(a, d->path_a, d->text, d->text_len);
 		if (rc == 0 && d->drop_a)
 			rc = drop_index(a, d->path_a);
+		if (rc == 0 && d->drop_b)
+			rc = drop_index(b, d->path_b);
 		if (rc == 0)
 			rc = write_buf(b, d->path_b, d->text, d->text_len);
 		return rc == 0 && d->drop_b ? drop_index(b, d->path_b) : rc;

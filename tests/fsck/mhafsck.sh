@@ -178,6 +178,20 @@ fingerprint "$work/b" >"$work/fb.after"
 cmp -s "$work/fa.before" "$work/fa.after" && cmp -s "$work/fb.before" "$work/fb.after" &&
 	ok "refused runs changed nothing" || fail "refused runs changed the stores"
 
+# ---- a repair cut short where it removes a's stale Dovecot index ----
+# (a directory where an index file was makes the removal fail, as a crash
+# there would stop it): the merged uidlist must not be written before the
+# index is gone, or the rerun below sees nothing to repair in INBOX's
+# uidlist and leaves the index, stale, for good
+mkdir -p "$work/a/$M/dovecot.index.cache/x"
+# shellcheck disable=SC2086
+"$FSCK" --repair $ARGS "$work/a" "$work/b" >"$work/cut" 2>&1
+rc=$?
+[ "$rc" -ge 4 ] && ok "a repair whose index removal fails says so (exit $rc)" ||
+	{ fail "a repair whose index removal failed exited $rc"; cat "$work/cut"; }
+rm -rf "$work/a/$M/dovecot.index.cache"
+[ -e "$work/a/$M/dovecot.index" ] || echo stale >"$work/a/$M/dovecot.index" # as a crash would leave it
+
 # ---- repair ----
 # shellcheck disable=SC2086
 "$FSCK" --repair $ARGS "$work/a" "$work/b" >"$work/repair" 2>&1
