@@ -7,9 +7,13 @@ lab's client namespace.
       messages in turn to the users in turn (Message-ID <T-i@cap>); prints
       "sent N seconds S" (S from the first connect to the last 250) and
       "node NAME COUNT" per node that accepted (from the SMTP banner).
-  capacity.py fetch --host IP --conc C --users U,U,...
+  capacity.py fetch --host IP --conc C --users U,U,... [--count N --tag T]
       C sessions at once, each taking the next user, logging in and
       FETCHing BODY[] of every message in INBOX; prints "read N seconds S".
+      With --count and --tag: only the messages the smtp command with the
+      same users, count and tag gave each user, the last ones in INBOX
+      (older mail of a user who is not new stays unread), each checked
+      for its Message-ID.
 Exit status 0, or 1 with the first error.
 """
 import argparse
@@ -87,16 +91,18 @@ def cmd_smtp(a):
 
 
 def cmd_fetch(a):
+    names = [u for u in a.users.split(",") if u]
     users = queue.Queue()
-    for u in a.users.split(","):
-        if u:
-            users.put(u)
+    for j, u in enumerate(names):
+        # what cmd_smtp sent user j: messages i with i % len(names) == j
+        users.put((u, None if a.count is None else len(range(j, a.count, len(names)))))
     total, errors, lock = [0], [], threading.Lock()
+    mark = None if a.tag is None else ("Message-ID: <%s-" % a.tag).encode()
 
     def worker():
         while True:
             try:
-                u = users.get_nowait()
+                u, want = users.get_nowait()
             except queue.Empty:
                 return
             try:
@@ -104,10 +110,19 @@ def cmd_fetch(a):
                 m.login(u, "pw-" + u.split("@")[0])
                 typ, data = m.select("INBOX", readonly=True)
                 n = int(data[0])
-                if n:
-                    typ, data = m.fetch("1:*", "(BODY.PEEK[])")
+                first = 1 if want is None else n - want + 1
+                if first < 1:
+                    raise imaplib.IMAP4.error("%d messages in INBOX, not %d" % (n, want))
+                if n >= first:
+                    typ, data = m.fetch("%d:%d" % (first, n), "(BODY.PEEK[])")
                     if typ != "OK":
                         raise imaplib.IMAP4.error("FETCH " + typ)
+                    if mark is not None:
+                        got = sum(1 for x in data if isinstance(x, tuple) and mark in x[1])
+                        if got != n - first + 1:
+                            raise imaplib.IMAP4.error("%d of the last %d messages are %s's" %
+                                                      (got, n - first + 1, a.tag))
+                n = n - first + 1
                 m.logout()
                 with lock:
                     total[0] += n
@@ -137,6 +152,8 @@ def main():
     s.add_argument("--host", required=True)
     s.add_argument("--conc", type=int, default=8)
     s.add_argument("--users", required=True)
+    s.add_argument("--count", type=int)
+    s.add_argument("--tag")
     a = p.parse_args()
     return {"smtp": cmd_smtp, "fetch": cmd_fetch}[a.cmd](a)
 

@@ -33,9 +33,10 @@
 #       fall short of the cgroup's total; the report prints both.  What a
 #       parent alive throughout gained in cutime+cstime beyond its exited
 #       children's records (exact against truncated) is shared among them.
-#   capprof.py report N FILE
+#   capprof.py report N FILE [PHASE=N...]
 #       FILE holds diff lines prefixed "PHASE STORE ROUND"; N messages per
-#       run.  Prints, per phase, CPU ms per message per program: the native
+#       run (PHASE=N: that phase's own count).  Prints, per phase (in the
+#       order of FILE's first lines), CPU ms per message per program: the native
 #       node, and the cluster's node 1, node 2 and both; then the share of
 #       each cgroup the programs account for and of /proc/stat the cgroups
 #       account for; and the "mh" (mhactl status deltas) and "px" (proxied
@@ -233,7 +234,9 @@ def diff(argv):
 
 
 def report(argv):
-    n, path = int(argv[0]), argv[1]
+    n0, path = int(argv[0]), argv[1]
+    per_phase = dict((a.split("=")[0], int(a.split("=")[1])) for a in argv[2:])
+    phases = []
     # per (phase, store): {program: {label: [u_ticks, s_ticks]}} summed over rounds
     cpu = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: [0, 0])))
     cg = defaultdict(lambda: defaultdict(lambda: [0, 0]))
@@ -243,6 +246,8 @@ def report(argv):
     for line in open(path):
         f = line.split()
         phase, store, rnd, kind = f[0], f[1], f[2], f[3]
+        if phase not in phases:
+            phases.append(phase)
         rounds[(phase, store)].add(rnd)
         if kind == "cpu":
             v = cpu[(phase, store)][f[5]][f[4]]
@@ -260,11 +265,10 @@ def report(argv):
             stat[(phase, store)][1] += int(f[5])
 
     def ms(ticks, phase, store):
-        return 1000.0 * ticks / HZ / (n * max(1, len(rounds[(phase, store)])))
+        return 1000.0 * ticks / HZ / (per_phase.get(phase, n0) * max(1, len(rounds[(phase, store)])))
 
-    for phase in ("deliver", "read"):
-        if (phase, "native") not in rounds and (phase, "cluster") not in rounds:
-            continue
+    for phase in phases:
+        n = per_phase.get(phase, n0)
         print("%s: CPU ms per message (user+system), by program" % phase)
         print("  %-28s %13s %13s %13s %13s" % ("program", "native", "cluster n1", "cluster n2",
                                                "n1+n2"))
@@ -293,15 +297,15 @@ def report(argv):
                 s = sum(v.get(lab, [0, 0])[1] for v in cpu[(phase, store)].values())
                 g = cg[(phase, store)].get(lab, [0, 0])
                 sums.append((store, lab, ms(u, phase, store), ms(s, phase, store),
-                             g[0] / 1e3 / (n * len(rounds[(phase, store)])),
-                             g[1] / 1e3 / (n * len(rounds[(phase, store)]))))
+                             g[0] / 1e3 / (n * max(1, len(rounds[(phase, store)]))),
+                             g[1] / 1e3 / (n * max(1, len(rounds[(phase, store)])))))
         print("  %-28s %13s %13s %13s" % ("programs user + sys", *(
             "%.2f+%.2f" % (x[2], x[3]) for x in sums)))
         print("  %-28s %13s %13s %13s" % ("node cgroup user + sys", *(
             "%.2f+%.2f" % (x[4], x[5]) for x in sums)))
         for store in ("native", "cluster"):
             k = (phase, store)
-            if k not in rounds:
+            if not rounds.get(k):
                 continue
             allcg = sum(sum(v) for v in cg[k].values()) / 1e6 * HZ
             nodes = sum(sum(v) for lab, v in cg[k].items() if lab != "bench") / 1e6 * HZ
@@ -334,7 +338,7 @@ def report(argv):
 def main():
     cmds = {"acct": acct, "snap": snap, "diff": diff, "report": report}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
-        sys.exit("usage: capprof.py acct on FILE|off | snap LABEL=DIR... | diff A B ACCT | report N FILE")
+        sys.exit("usage: capprof.py acct on FILE|off | snap LABEL=DIR... | diff A B ACCT | report N FILE [PHASE=N...]")
     cmds[sys.argv[1]](sys.argv[2:])
 
 
