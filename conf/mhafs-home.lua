@@ -30,8 +30,11 @@
 -- If that fails the lookup fails (a temporary error: the client or the MTA
 -- tries again).
 --
+-- The passdb part only reads small local files, so it runs in the auth
+-- process (blocking=no); the userdb part may run the floor command, so it
+-- runs in an auth worker (blocking=yes):
 -- passdb { driver = lua
---          args = file=/etc/dovecot/mhafs-home.lua blocking=yes
+--          args = file=/etc/dovecot/mhafs-home.lua blocking=no
 --          result_success = continue   result_failure = continue
 --          result_internalfail = continue }
 -- userdb { driver = lua
