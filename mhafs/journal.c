@@ -114,9 +114,12 @@ const char *const jstmt_sql[NSTMT] = {
 	[S_FGET] = "SELECT regs FROM flagreg WHERE folder = ?1 AND base = ?2",
 	[S_FPUT] = "INSERT OR REPLACE INTO flagreg(folder, base, regs) VALUES (?1, ?2, ?3)",
 	[S_FDEL] = "DELETE FROM flagreg WHERE folder = ?1 AND base = ?2",
-	[S_MGET] = "SELECT digest, count, nchild FROM mtree WHERE dkey = ?1 AND node = ?2",
-	[S_MPUT] = "INSERT OR REPLACE INTO mtree(dkey, node, digest, count, nchild) VALUES (?1, ?2, ?3, ?4, ?5)",
-	[S_MDEL] = "DELETE FROM mtree WHERE dkey = ?1 AND node = ?2",
+	/* a node's delta added in one statement (mt_xor: mtree_open); no
+	 * RETURNING: it builds a temporary table at every execution */
+	[S_MADD] = "INSERT INTO mtree(dkey, node, digest, count, nchild) VALUES (?1, ?2, ?3, ?4, ?5)"
+		   " ON CONFLICT(dkey, node) DO UPDATE SET digest = mt_xor(digest, excluded.digest),"
+		   " count = count + excluded.count, nchild = nchild + excluded.nchild",
+	[S_MDEL] = "DELETE FROM mtree WHERE dkey = ?1 AND node = ?2 AND count <= 0",
 	[S_MSTALE] = "UPDATE mtree_meta SET built = 0 WHERE id = 1",
 	[S_MBUILT] = "UPDATE mtree_meta SET built = 1 WHERE id = 1",
 };

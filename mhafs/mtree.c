@@ -224,7 +224,10 @@ static void column_digest(sqlite3_stmt *s, int col, struct hash128 *h)
 }
 
 /* Add each delta of m to the table, inside the caller's transaction; m is
- * left as it was. */
+ * left as it was.  One upsert per node (S_MADD).  A node whose count
+ * drops to zero is deleted, as a rebuild would not have it: only a delta
+ * of zero or fewer leaves can do that (a stored node has at least one),
+ * so only those are followed by the DELETE. */
 static int write_deltas(struct journal *j, struct mt_map *m)
 {
 	int rc = SQLITE_OK;
@@ -232,36 +235,19 @@ static int write_deltas(struct journal *j, struct mt_map *m)
 		struct mt_slot *d = &m->v[i];
 		if (!d->used || (d->hi == 0 && d->lo == 0 && d->count == 0))
 			continue;
-		struct hash128 h = { 0, 0 };
-		int64_t count = 0, nchild = 0;
-		sqlite3_stmt *g = jst(j, S_MGET);
-		sqlite3_bind_int64(g, 1, (int64_t)d->dkey);
-		sqlite3_bind_int(g, 2, (int)d->node);
-		int got = sqlite3_step(g);
-		if (got == SQLITE_ROW) {
-			column_digest(g, 0, &h);
-			count = sqlite3_column_int64(g, 1);
-			nchild = sqlite3_column_int64(g, 2);
-		} else if (got != SQLITE_DONE) {
-			rc = got;
-		}
-		sqlite3_reset(g);
-		if (rc != SQLITE_OK)
-			break;
-		h.hi ^= d->hi;
-		h.lo ^= d->lo;
-		count += d->count;
-		nchild += d->nchild;
-		enum jstmt w = count > 0 ? S_MPUT : S_MDEL;
-		sqlite3_stmt *s = jst(j, w);
+		sqlite3_stmt *s = jst(j, S_MADD);
 		sqlite3_bind_int64(s, 1, (int64_t)d->dkey);
 		sqlite3_bind_int(s, 2, (int)d->node);
-		if (count > 0) {
-			bind_digest(s, 3, h.hi, h.lo);
-			sqlite3_bind_int64(s, 4, count);
-			sqlite3_bind_int64(s, 5, nchild);
-		}
-		rc = jexec(j, w);
+		bind_digest(s, 3, d->hi, d->lo);
+		sqlite3_bind_int64(s, 4, d->count);
+		sqlite3_bind_int64(s, 5, d->nchild);
+		rc = jexec(j, S_MADD);
+		if (rc != SQLITE_OK || d->count > 0)
+			continue;
+		s = jst(j, S_MDEL);
+		sqlite3_bind_int64(s, 1, (int64_t)d->dkey);
+		sqlite3_bind_int(s, 2, (int)d->node);
+		rc = jexec(j, S_MDEL);
 	}
 	return rc;
 }
@@ -530,11 +516,30 @@ static int upgrade_v1(sqlite3 *db)
 	return rc;
 }
 
+/* mt_xor(a, b): the XOR of two 16-byte digests (S_MADD); a value of
+ * another size counts as zero, as column_digest reads it. */
+static void sql_xor(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	uint8_t out[16] = { 0 };
+	for (int a = 0; a < argc; a++) {
+		if (sqlite3_value_bytes(argv[a]) != 16)
+			continue;
+		const uint8_t *p = sqlite3_value_blob(argv[a]);
+		for (int i = 0; p && i < 16; i++)
+			out[i] ^= p[i];
+	}
+	sqlite3_result_blob(ctx, out, 16, SQLITE_TRANSIENT);
+}
+
 int mtree_open(sqlite3 *db, int64_t from_version, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
 	int built = -1; /* no row: a new database */
-	int rc = exec(db, "BEGIN IMMEDIATE");
+	int rc = sqlite3_create_function_v2(db, "mt_xor", 2,
+					    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+					    sql_xor, NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = exec(db, "BEGIN IMMEDIATE");
 	if (rc == SQLITE_OK && from_version == 1)
 		rc = upgrade_v1(db);
 	/* a tree from before nchild (development builds): built again */
