@@ -75,19 +75,25 @@ int catalog_get(struct journal *j, const char *path, struct crow *r)
 	return rc == SQLITE_DONE ? 0 : -rc;
 }
 
-int catalog_put(struct journal *j, const char *path, const struct crow *r)
+/* Write the row at path.  The digest tree follows the row: the old one
+ * out, the new in.  known: the caller has read the old row in this
+ * transaction (old, or NULL when there is none), so it is not read again. */
+static int put_row(struct journal *j, const char *path, const struct crow *r, int known,
+		   const struct crow *old)
 {
 	char kind[2] = { r->kind, '\0' };
 	uint8_t h[16];
 	int64_t dkey, bkt;
 	int rc;
-	/* the digest tree follows the row: take the old one out, the new in */
 	if (!j->mt_suspended) {
-		struct crow old;
-		rc = catalog_get(j, path, &old);
-		if (rc < 0)
-			return -rc;
-		if ((rc = mtree_change(j, path, rc == 1 ? &old : NULL, r)) != SQLITE_OK)
+		struct crow got;
+		if (!known) {
+			rc = catalog_get(j, path, &got);
+			if (rc < 0)
+				return -rc;
+			old = rc == 1 ? &got : NULL;
+		}
+		if ((rc = mtree_change(j, path, old, r)) != SQLITE_OK)
 			return rc;
 	}
 	mtree_row_keys(path, &dkey, &bkt);
@@ -114,6 +120,11 @@ int catalog_put(struct journal *j, const char *path, const struct crow *r)
 	if (rc == SQLITE_OK && !j->mt_suspended && !j->mt_defer)
 		rc = mtree_flush(j);
 	return rc;
+}
+
+int catalog_put(struct journal *j, const char *path, const struct crow *r)
+{
+	return put_row(j, path, r, 0, NULL);
 }
 
 int catalog_forget(struct journal *j, const char *path)
@@ -220,16 +231,22 @@ int catalog_children(sqlite3_stmt *child, sqlite3_stmt *root, const char *dir, s
 	return rc;
 }
 
-static int tomb_tree(struct journal *j, const char *path, const struct jentry *e)
+/* Tombstone path and its subtree.  live: its live rows, read in this
+ * transaction by the caller (catalog_tree), or NULL to read them here. */
+static int tomb_tree(struct journal *j, const char *path, const struct jentry *e,
+		     const struct crows *live)
 {
 	char *lo = NULL, *hi = NULL;
-	int rc;
+	int rc = SQLITE_OK;
 	if (!j->mt_suspended) {
 		/* every live row of the subtree leaves the digest tree */
 		struct crows t = { 0 };
-		rc = catalog_tree(j, path, &t);
-		for (size_t i = 0; rc == SQLITE_OK && i < t.n; i++)
-			rc = mtree_change(j, t.v[i].path, &t.v[i], NULL);
+		if (!live) {
+			rc = catalog_tree(j, path, &t);
+			live = &t;
+		}
+		for (size_t i = 0; rc == SQLITE_OK && i < live->n; i++)
+			rc = mtree_change(j, live->v[i].path, &live->v[i], NULL);
 		crows_free(&t);
 		if (rc != SQLITE_OK)
 			return rc;
@@ -258,12 +275,14 @@ static int tombstone(struct journal *j, const struct jentry *e, char kind, int t
 		memset(&r, 0, sizeof(r));
 		r.kind = kind;
 	}
+	struct crow old = r;
+	int had = rc == 1;
 	r.deleted = 1;
 	r.hlc = e->hlc;
 	r.origin = e->origin;
-	if ((rc = catalog_put(j, e->path, &r)) != SQLITE_OK)
+	if ((rc = put_row(j, e->path, &r, 1, had ? &old : NULL)) != SQLITE_OK)
 		return rc;
-	return tree ? tomb_tree(j, e->path, e) : SQLITE_OK;
+	return tree ? tomb_tree(j, e->path, e, NULL) : SQLITE_OK;
 }
 
 /* Row for a newly created object. */
@@ -387,9 +406,11 @@ static int op_rmdir(struct journal *j, const struct jentry *e)
 	return tombstone(j, e, 'd', 1);
 }
 
-/* Re-root rows from prefix "from" to "to" and write them live. */
+/* Re-root rows from prefix "from" to "to" and write them live.  dest_known:
+ * the row at "to" itself was read in this transaction (dest, or NULL for
+ * none) and nothing wrote it since. */
 static int put_moved(struct journal *j, const struct crows *rows, const char *from,
-		     const char *to, const struct jentry *e)
+		     const char *to, const struct jentry *e, int dest_known, const struct crow *dest)
 {
 	size_t fl = strlen(from), tl = strlen(to);
 	for (size_t i = 0; i < rows->n; i++) {
@@ -406,7 +427,7 @@ static int put_moved(struct journal *j, const struct crows *rows, const char *fr
 		r.hlc = e->hlc;
 		r.origin = e->origin;
 		r.deleted = 0;
-		int rc = catalog_put(j, np, &r);
+		int rc = put_row(j, np, &r, rest == 0 && dest_known, dest);
 		free(np);
 		if (rc != SQLITE_OK)
 			return rc;
@@ -427,13 +448,19 @@ static int op_rename(struct journal *j, const struct jentry *e)
 	if (xchg && (rc = catalog_tree(j, e->path2, &b)) != SQLITE_OK)
 		goto out;
 	/* Two hard links of one file: rename(2) does nothing. */
+	struct crow d;
+	int dest_known = 0, synth = 0;
 	if (!xchg && a.n == 1 && a.v[0].kind == 'f') {
-		struct crow d;
 		int got = catalog_get(j, e->path2, &d);
 		if (got == 1 && !d.deleted && d.kind == 'f' && d.ino == a.v[0].ino && d.ino != 0)
 			goto out;
+		/* a file has no subtree: its tombstone below leaves d as it is */
+		dest_known = got >= 0;
+		if (got == 0)
+			memset(&d, 0, sizeof(d)), d.deleted = 1;
 	}
 	if (a.n == 0 && e->has_st) {
+		synth = 1;
 		/* The source was never cataloged: take the object from st. */
 		struct crow r;
 		memset(&r, 0, sizeof(r));
@@ -452,14 +479,18 @@ static int op_rename(struct journal *j, const struct jentry *e)
 		a.v[0] = r;
 		a.n = a.cap = 1;
 	}
-	if ((rc = tomb_tree(j, e->path, e)) != SQLITE_OK)
+	/* the live rows at the source are a's (none when a was made from st);
+	 * an exchange's second subtree is read again after the first's
+	 * tombstones */
+	struct crows none = { 0 };
+	if ((rc = tomb_tree(j, e->path, e, synth ? &none : &a)) != SQLITE_OK)
 		goto out;
-	if (xchg && (rc = tomb_tree(j, e->path2, e)) != SQLITE_OK)
+	if (xchg && (rc = tomb_tree(j, e->path2, e, NULL)) != SQLITE_OK)
 		goto out;
-	if ((rc = put_moved(j, &a, e->path, e->path2, e)) != SQLITE_OK)
+	if ((rc = put_moved(j, &a, e->path, e->path2, e, dest_known, &d)) != SQLITE_OK)
 		goto out;
 	if (xchg)
-		rc = put_moved(j, &b, e->path2, e->path, e);
+		rc = put_moved(j, &b, e->path2, e->path, e, 0, NULL);
 	else
 		rc = note_flags(j, e);
 out:
@@ -510,6 +541,8 @@ static int op_update(struct journal *j, const struct jentry *e)
 	rc = catalog_get(j, e->path, &r);
 	if (rc < 0)
 		return -rc;
+	struct crow old = r;
+	int had = rc == 1;
 	if (rc == 0 || r.deleted) {
 		/* Nothing known about an object whose xattrs changed: leave it. */
 		if (!e->has_st && (e->op == JOP_SETXATTR || e->op == JOP_REMOVEXATTR))
@@ -530,7 +563,7 @@ static int op_update(struct journal *j, const struct jentry *e)
 	r.hlc = e->hlc;
 	r.origin = e->origin;
 	r.deleted = 0;
-	return catalog_put(j, e->path, &r);
+	return put_row(j, e->path, &r, 1, had ? &old : NULL);
 }
 
 typedef int (*op_fn)(struct journal *j, const struct jentry *e);

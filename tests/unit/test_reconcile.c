@@ -304,6 +304,22 @@ static void test_async(const char *s1, const char *s2)
 			if (i % 2)
 				CHECK_INT(rec(j, JOP_UNLINK, q, NULL, 0, NULL, 0), 0);
 		}
+		/* renames onto a live file and onto a tombstone: the catalog
+		 * reuses the destination row it read for the hard-link check */
+		for (int i = 1; i + 3 < 300; i += 6) {
+			snprintf(p, sizeof(p), "m/cur/%d.M1.h:2,", i);
+			snprintf(q, sizeof(q), "m/cur/%d.M1.h:2,", i + 3);
+			CHECK_INT(rec(j, JOP_RENAME, p, q, 0, NULL, 0), 0);
+		}
+		for (int i = 3; i + 2 < 300; i += 6) {
+			snprintf(p, sizeof(p), "m/cur/%d.M1.h:2,", i + 2);
+			snprintf(q, sizeof(q), "m/cur/%d.M1.h:2,S", i);
+			CHECK_INT(rec(j, JOP_RENAME, p, q, 0, NULL, 0), 0);
+		}
+		/* and a directory with its files */
+		CHECK_INT(rec(j, JOP_MKDIR, "m/d", NULL, S_IFDIR | 0700, NULL, 0), 0);
+		CHECK_INT(rec(j, JOP_COMMIT, "m/d/x", NULL, S_IFREG | 0600, "m/d/x", 1), 0);
+		CHECK_INT(rec(j, JOP_RENAME, "m/d", "m/e", 0, NULL, 0), 0);
 	}
 	journal_flush(j1);
 	journal_close(j1, 1);
