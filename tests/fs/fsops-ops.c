@@ -700,7 +700,7 @@ void t_readdir(void)
 	st("rl/fifo");
 	st("rl");
 	for (int i = 0; i < 300; i++) {
-		char name[64];
+		char name[96]; /* room for any int: -Wformat-truncation at -O1 */
 
 		snprintf(name, sizeof(name), "rl/dir/%d.%06d.M%dP1.host,S=%d:2,", 1700000000 + i, i, i, 100 + i);
 		if (put(name, "m") < 0) {
