@@ -30,9 +30,10 @@
 -- If that fails the lookup fails (a temporary error: the client or the MTA
 -- tries again).
 --
--- The passdb part only reads small local files, so it runs in the auth
--- process (blocking=no); the userdb part may run the floor command, so it
--- runs in an auth worker (blocking=yes):
+-- The passdb part only reads the node table and looks in the sessions
+-- directory (on the mount), so it runs in the auth process (blocking=no);
+-- the userdb part may run the floor command, so it runs in an auth worker
+-- (blocking=yes):
 -- passdb { driver = lua
 --          args = file=/etc/dovecot/mhafs-home.lua blocking=no
 --          result_success = continue   result_failure = continue
