@@ -154,6 +154,20 @@ svc_start() { # node
 	imap_start "$1"
 	bg "smtp-$1" "$ns" "$PY" "$HERE/responder.py" 25 "220 mail ESMTP ready" "$1"
 	bg "mhafs-$1" "$ns" "$PY" "$HERE/mhafs_stub.py" "$T/$1/mhafs.sock" "$T/$1/mhafs.lines"
+	svc_wait "$1"
+}
+# svc_wait NODE: until the node's stand-in IMAP and SMTP servers accept and
+# its mhafs stub listens, so that a heartbeatd started next does not fail
+# its first health check on a loaded machine (which would start it in
+# FAULT and give the peer the primary role)
+svc_wait() {
+	i=0
+	until ip netns exec "$(ns_of "$1")" bash -c 'exec 3<>/dev/tcp/127.0.0.1/143 && exec 4<>/dev/tcp/127.0.0.1/25' \
+		2>/dev/null && [ -S "$T/$1/mhafs.sock" ]; do
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || fail "node $1's stand-in servers did not start within 10 s"
+		sleep 0.1
+	done
 }
 svc_stop() { stop "${2:--TERM}" "imap-$1"; stop "${2:--TERM}" "smtp-$1"; }
 
