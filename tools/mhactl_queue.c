@@ -26,15 +26,22 @@
 /* Postfix's mail queues (not its logs): what mhafs-queue counts. */
 static const char *const mail_queues[] = { "incoming", "active", "deferred", "hold", "maildrop" };
 
-/* Regular files under dir, through Postfix's hashed subdirectories. */
-static long count_files(const char *dir, int depth)
+/* Queue IDs (file names), as read. */
+struct idlist {
+	char **v;
+	size_t n, cap;
+};
+
+/* Append the queue IDs under dir, through Postfix's hashed
+ * subdirectories, to l; -1 when out of memory. */
+static int collect_ids(const char *dir, int depth, struct idlist *l)
 {
 	DIR *d = opendir(dir);
 	if (!d)
 		return 0;
-	long n = 0;
+	int rc = 0;
 	struct dirent *e;
-	while ((e = readdir(d))) {
+	while (rc == 0 && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
 		char path[4096];
@@ -42,28 +49,63 @@ static long count_files(const char *dir, int depth)
 		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
 		    lstat(path, &st) < 0)
 			continue;
-		if (S_ISREG(st.st_mode))
-			n++;
-		else if (S_ISDIR(st.st_mode) && depth < 4)
-			n += count_files(path, depth + 1);
+		if (S_ISDIR(st.st_mode) && depth < 4) {
+			rc = collect_ids(path, depth + 1, l);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		if (l->n == l->cap) {
+			size_t cap = l->cap ? l->cap * 2 : 64;
+			char **v = realloc(l->v, cap * sizeof(*v));
+			if (!v) {
+				rc = -1;
+				break;
+			}
+			l->v = v;
+			l->cap = cap;
+		}
+		if (!(l->v[l->n] = strdup(e->d_name)))
+			rc = -1;
+		else
+			l->n++;
 	}
 	closedir(d);
-	return n;
+	return rc;
 }
 
-/* Messages queued in an area, or -1 if it is not there. */
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Messages queued in an area, or -1 if it is not there (or out of
+ * memory).  Counted by queue ID, as mhafs-queue counts: qmgr moving a file
+ * from active to deferred while the queues are read would otherwise count
+ * it in both. */
 static long area_messages(const char *area)
 {
 	struct stat st;
 	if (stat(area, &st) < 0 || !S_ISDIR(st.st_mode))
 		return -1;
-	long n = 0;
-	for (size_t i = 0; i < sizeof(mail_queues) / sizeof(mail_queues[0]); i++) {
+	struct idlist l = { 0 };
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < sizeof(mail_queues) / sizeof(mail_queues[0]); i++) {
 		char q[4096];
 		if (snprintf(q, sizeof(q), "%s/%s", area, mail_queues[i]) < (int)sizeof(q))
-			n += count_files(q, 0);
+			rc = collect_ids(q, 0, &l);
 	}
-	return n;
+	long n = 0;
+	if (rc == 0 && l.n) {
+		qsort(l.v, l.n, sizeof(*l.v), cmp_names);
+		n = 1;
+		for (size_t i = 1; i < l.n; i++)
+			n += strcmp(l.v[i - 1], l.v[i]) != 0;
+	}
+	for (size_t i = 0; i < l.n; i++)
+		free(l.v[i]);
+	free(l.v);
+	return rc < 0 ? -1 : n;
 }
 
 /* The marker of an area: its first line ("taken over by NODE at TIME")
