@@ -94,7 +94,7 @@ struct hbd {
 	char peer_bal_why[AGENT_REASON];
 	unsigned peer_weight;      /* last weight its agent gave; 0 none yet */
 	enum hn_state peer_agent_last; /* what its agent last said ... */
-	int peer_agent_heard;      /* ... if it ever answered this run */
+	int peer_agent_heard;      /* ... if it ever answered this run (or the kept table had it) */
 	uint64_t peer_kicked_for;  /* peer_rx_ms for which a probe was kicked */
 	char nodes_written[2048];  /* the nodes file's content as last written, less its stamp */
 	uint64_t nodes_stamp;      /* the stamp written with it */

@@ -449,15 +449,16 @@ static int op_rename(struct journal *j, const struct jentry *e)
 		goto out;
 	/* Two hard links of one file: rename(2) does nothing. */
 	struct crow d;
+	const struct crow *dest = NULL;
 	int dest_known = 0, synth = 0;
 	if (!xchg && a.n == 1 && a.v[0].kind == 'f') {
 		int got = catalog_get(j, e->path2, &d);
 		if (got == 1 && !d.deleted && d.kind == 'f' && d.ino == a.v[0].ino && d.ino != 0)
 			goto out;
-		/* a file has no subtree: its tombstone below leaves d as it is */
+		/* the source is a file: tombstoning it below leaves the row at
+		 * path2 as read here */
 		dest_known = got >= 0;
-		if (got == 0)
-			memset(&d, 0, sizeof(d)), d.deleted = 1;
+		dest = got == 1 ? &d : NULL;
 	}
 	if (a.n == 0 && e->has_st) {
 		synth = 1;
@@ -487,7 +488,7 @@ static int op_rename(struct journal *j, const struct jentry *e)
 		goto out;
 	if (xchg && (rc = tomb_tree(j, e->path2, e, NULL)) != SQLITE_OK)
 		goto out;
-	if ((rc = put_moved(j, &a, e->path, e->path2, e, dest_known, &d)) != SQLITE_OK)
+	if ((rc = put_moved(j, &a, e->path, e->path2, e, dest_known, dest)) != SQLITE_OK)
 		goto out;
 	if (xchg)
 		rc = put_moved(j, &b, e->path2, e->path, e, 0, NULL);

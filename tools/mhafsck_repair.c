@@ -385,6 +385,19 @@ static int drop_index(const struct side *s, const char *path)
 	return n < 0 ? n : 0;
 }
 
+/* The merged uidlist onto one side at path.  drop: its UIDs moved there,
+ * so its index goes before the write and again after it (a running
+ * Dovecot may have rebuilt it meanwhile): once the uidlist is written a
+ * rerun sees no difference to repair, so an index left by a crash or a
+ * failed removal after the write would stay, stale, for good. */
+static int write_uidlist(const struct side *s, const char *path, const struct diff *d, int drop)
+{
+	int rc = drop ? drop_index(s, path) : 0;
+	if (rc == 0)
+		rc = write_buf(s, path, d->text, d->text_len);
+	return rc == 0 && drop ? drop_index(s, path) : rc;
+}
+
 static int apply(struct side *a, struct side *b, const struct diff *d,
 		 const struct fsck_opts *o)
 {
@@ -411,21 +424,8 @@ static int apply(struct side *a, struct side *b, const struct diff *d,
 		return rc || !strcmp(d->path_b, d->new_path) ? rc : move_obj(b, a, d->path_b, d->new_path);
 	}
 	case MA_MERGE_UIDLIST: {
-		/* The index goes before the merged uidlist is written, and again
-		 * after it (one Dovecot may have rebuilt meanwhile): once the
-		 * uidlist is written, a rerun sees no difference to repair, so
-		 * an index left by a crash or a failed removal after the write
-		 * would stay, stale, for good. */
-		int rc = d->drop_a ? drop_index(a, d->path_a) : 0;
-		if (rc == 0)
-			rc = write_buf(a, d->path_a, d->text, d->text_len);
-		if (rc == 0 && d->drop_a)
-			rc = drop_index(a, d->path_a);
-		if (rc == 0 && d->drop_b)
-			rc = drop_index(b, d->path_b);
-		if (rc == 0)
-			rc = write_buf(b, d->path_b, d->text, d->text_len);
-		return rc == 0 && d->drop_b ? drop_index(b, d->path_b) : rc;
+		int rc = write_uidlist(a, d->path_a, d, d->drop_a);
+		return rc ? rc : write_uidlist(b, d->path_b, d, d->drop_b);
 	}
 	default:
 		return -ENOTSUP;
