@@ -2,12 +2,14 @@
 # tests/repl/siblings.sh: one delivery's copies in two folders (a Sieve
 # fileinto plus keep) are two messages to the move rule.  W is delivered to
 # INBOX and hard-linked into Archive under its base name; Z is delivered to
-# INBOX and copied into Archive under a new name, Z2.  While the nodes are
-# apart, each expunges the INBOX copies.  Were A's expunge (soon after the
-# delivery, within the minute) taken for a move into Archive, B's expunge
-# would win over that "move" and remove the Archive copies, which nobody
-# expunged.  Checked: both nodes end with W and Z2 in Archive and nothing
-# in INBOX, and the catalog matches the store (mhactl check).
+# INBOX and copied into Archive under a new name, Z2; one process makes all
+# of a delivery's commits, as Dovecot's LMTP does.  While the nodes are
+# apart, each expunges the INBOX copies (\Deleted, then unlink, as IMAP
+# does).  Were A's expunge (soon after the delivery) taken for a move into
+# Archive, B's expunge would win over that "move" and remove the Archive
+# copies, which nobody expunged.  Checked: both nodes end with W and Z2 in
+# Archive and nothing in INBOX, and the catalog matches the store (mhactl
+# check).
 . "$(dirname "$0")/lib.sh"
 repl_preflight
 repl_setup 1000
@@ -15,21 +17,45 @@ start_pair
 IN=u/Maildir
 AR=u/Maildir/.Archive
 for n in a b; do mkmaildir $n $AR; done # tmp/ is node-local
-deliver a $IN W
-ln "$T/a/mnt/$IN/new/W" "$T/a/mnt/$AR/tmp/W.link" || fail "cannot hard-link W"
-mv "$T/a/mnt/$AR/tmp/W.link" "$T/a/mnt/$AR/new/W"
-deliver a $IN Z
-cp "$T/a/mnt/$IN/new/Z" "$T/a/mnt/$AR/tmp/Z2.copy"
-mv "$T/a/mnt/$AR/tmp/Z2.copy" "$T/a/mnt/$AR/new/Z2"
+# deliver_twice NODE MSG COPY link|copy: one process delivers MSG to INBOX
+# and puts a second copy, COPY, into Archive
+deliver_twice() {
+	local m=$T/$1/mnt
+	python3 - "$m/$IN" "$m/$AR" "$2" "$3" "$4" <<'PY' || fail "node $1 cannot deliver $2 twice"
+import os, sys
+inbox, archive, msg, copy, how = sys.argv[1:]
+body = os.urandom(4096)
+with open(f"{inbox}/tmp/{msg}", "wb") as f:
+    f.write(body)
+os.rename(f"{inbox}/tmp/{msg}", f"{inbox}/new/{msg}")
+if how == "link":
+    os.link(f"{inbox}/new/{msg}", f"{archive}/tmp/{copy}.link")
+    os.rename(f"{archive}/tmp/{copy}.link", f"{archive}/new/{copy}")
+else:
+    with open(f"{archive}/tmp/{copy}.copy", "wb") as f:
+        f.write(body)
+    os.rename(f"{archive}/tmp/{copy}.copy", f"{archive}/new/{copy}")
+PY
+}
+# expunge NODE MSG: \Deleted, then EXPUNGE
+expunge() {
+	local m=$T/$1/mnt/$IN
+	mv "$m/new/$2" "$m/cur/$2:2,T" && rm "$m/cur/$2:2,T" || fail "node $1 cannot expunge $2"
+}
+mkmaildir a $IN
+deliver_twice a W W link
+deliver_twice a Z Z2 copy
 converge 15
 
 stop_node b
-rm "$T/a/mnt/$IN/new/W" "$T/a/mnt/$IN/new/Z" || fail "node a cannot expunge"
-"$MHACTL" -c "$T/a/mhafs.conf" journal | grep "unlink $IN/new/" | sed 's/^/# /'
+expunge a W
+expunge a Z
+"$MHACTL" -c "$T/a/mhafs.conf" journal | grep "unlink $IN/cur/" | sed 's/^/# /'
 stop_node a
 sleep 0.05
 start_node b
-rm "$T/b/mnt/$IN/new/W" "$T/b/mnt/$IN/new/Z" || fail "node b cannot expunge"
+expunge b W
+expunge b Z
 start_node a
 wait_synced a 20
 wait_synced b 20
