@@ -27,7 +27,7 @@ struct applier {
 	/* the latest removal of a message from its folder recorded here (see
 	 * journal_message_removal); same arg */
 	int (*removal)(void *arg, const char *path, hlc_t *hlc, uint16_t *origin, char *dest,
-		       size_t destlen);
+		       size_t destlen, int *deleted);
 	/* the stamps of the flags of the message at path (flagmerge.h): 1
 	 * filled, 0 none kept (empty), -errno; same arg */
 	int (*flag_regs)(void *arg, const char *path, struct fregs *r);

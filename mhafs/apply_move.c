@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "flagmerge.h"
 #include "log.h"
 #include "maildir_key.h"
 
@@ -68,6 +69,7 @@ int apply_removals_meet(struct applier *a, struct jentry *e)
 {
 	hlc_t rh = 0;
 	uint16_t ro = 0;
+	int odeleted = 0;
 	char rdest[PATH_MAX];
 
 	if (!a->removal || !maildir_is_message(e->path))
@@ -77,14 +79,28 @@ int apply_removals_meet(struct applier *a, struct jentry *e)
 	 * removal by a user: taking it for an expunge lost moved messages */
 	if (e->flags & JOP_UNLINK_RESTATED)
 		return 0;
-	int rc = a->removal(a->hlc_arg, e->path, &rh, &ro, rdest, sizeof(rdest));
+	int rc = a->removal(a->hlc_arg, e->path, &rh, &ro, rdest, sizeof(rdest), &odeleted);
 	if (rc <= 0 || ro == e->origin)
 		return rc; /* no removal of ours from this folder to meet */
 	const char *tdest = e->path2 && *e->path2 ? e->path2 : NULL, *odest = *rdest ? rdest : NULL;
 	if (!tdest && !odest)
-		return 0; /* expunged on both nodes */
-	/* an expunge wins over a move; of two moves the later wins */
-	int theirs_win = !tdest ? 1 : !odest ? 0 : e->hlc > rh || (e->hlc == rh && e->origin > ro);
+		return 0; /* removed on both nodes, neither a known move */
+	int theirs_win;
+	if (tdest && odest) {
+		/* of two moves the later wins */
+		theirs_win = e->hlc > rh || (e->hlc == rh && e->origin > ro);
+	} else if (!tdest ? mflags_deleted(e->path) : odeleted) {
+		theirs_win = !tdest; /* an expunge wins over a move */
+	} else {
+		/* a removal of unknown kind (a move whose copy its node did not
+		 * see arrive, or an expunge without \Deleted): the move's copy
+		 * is kept, so nothing is lost whichever it was */
+		log_notice("conflict: %s of %s from node %u meets this node's %s; the copy in %s is kept: "
+			   "the removal is not known to be an expunge",
+			   tdest ? "move" : "removal", e->path, e->origin, tdest ? "removal" : "move",
+			   tdest ? tdest : odest);
+		return 0;
+	}
 	const char *wdest = theirs_win ? tdest : odest, *ldest = theirs_win ? odest : tdest;
 	unsigned winner = theirs_win ? e->origin : ro;
 	char why[PATH_MAX + 80];
@@ -103,7 +119,10 @@ int apply_removals_meet(struct applier *a, struct jentry *e)
 		snprintf(why, sizeof(why), "node %u expunged it: an expunge wins over a move", winner);
 	}
 	rc = apply_remove_version(a, e, ldest, why);
-	if (rc > 0)
+	if (rc > 0) {
+		/* recorded as this removal of the loser's copy, not as a move */
+		e->path2 = NULL;
 		a->n_removals_met++;
+	}
 	return rc;
 }

@@ -314,7 +314,8 @@ static int op_create(struct journal *j, const struct jentry *e)
 }
 
 /* A Maildir message's removal from its folder, kept per (folder, base
- * name) with where it went (see the removal table). */
+ * name) with where it went, or for no known move whether the file carried
+ * \Deleted (see the removal table). */
 static int note_removal(struct journal *j, const struct jentry *e)
 {
 	size_t flen, blen;
@@ -328,6 +329,7 @@ static int note_removal(struct journal *j, const struct jentry *e)
 	sqlite3_bind_int(s, 4, e->origin);
 	if (e->path2)
 		sqlite3_bind_text(s, 5, e->path2, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 6, !e->path2 && mflags_deleted(e->path));
 	return jexec(j, S_RPUT);
 }
 

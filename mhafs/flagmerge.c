@@ -43,6 +43,13 @@ int mflags_parse(const char *name, uint64_t *mask)
 	return 1;
 }
 
+int mflags_deleted(const char *name)
+{
+	const char *slash = strrchr(name, '/');
+	uint64_t mask;
+	return mflags_parse(slash ? slash + 1 : name, &mask) && (mask & (1ULL << flag_bit('T')));
+}
+
 int mflags_name(const char *name, uint64_t mask, char *out, size_t outlen)
 {
 	char letters[MFLAG_N + 1];

@@ -45,6 +45,9 @@ int fstamp_cmp(const struct fstamp *a, const struct fstamp *b);
  * no info or an info "2,<letters>" (letters only, in any order); 0 when the
  * info is anything else (the name is then not merged flag by flag). */
 int mflags_parse(const char *name, uint64_t *mask);
+/* Whether the Maildir file name (or a path ending in one) carries \Deleted
+ * (T): Dovecot's IMAP expunges only such messages. */
+int mflags_deleted(const char *name);
 /* name with its flags replaced by mask: "<base>:2,<letters>" with the
  * letters in Dovecot's order (ASCII).  0, or -1 if out is too small. */
 int mflags_name(const char *name, uint64_t mask, char *out, size_t outlen);

@@ -48,10 +48,12 @@ static const char schema_sql[] =
 	/* the tombstone collection finds old tombstones by HLC */
 	"CREATE INDEX IF NOT EXISTS catalog_tomb ON catalog(hlc) WHERE deleted = 1;"
 	/* the latest removal of each Maildir message from each folder, by
-	 * base name: where it went (dest, a move) or NULL (an expunge);
+	 * base name: where it went (dest, a move) or NULL (no move known), and
+	 * whether the removed file carried \Deleted (an IMAP expunge);
 	 * apply_move.c settles a removal on both nodes with it */
 	"CREATE TABLE IF NOT EXISTS removal(folder TEXT NOT NULL, base TEXT NOT NULL,"
 	" hlc INTEGER NOT NULL, origin INTEGER NOT NULL, dest TEXT,"
+	" deleted INTEGER NOT NULL DEFAULT 0,"
 	" PRIMARY KEY (folder, base)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS removal_hlc ON removal(hlc);"
 	/* the stamp of the last change of each flag of a Maildir message,
@@ -114,12 +116,13 @@ const char *const jstmt_sql[NSTMT] = {
 	[S_CCHILD_ROOT] = "SELECT " CAT_COLS ", path FROM catalog"
 			  " WHERE deleted = 0 AND instr(path, '/') = 0 ORDER BY path",
 	/* keep the later removal (HLC, node id breaking ties) */
-	[S_RPUT] = "INSERT INTO removal(folder, base, hlc, origin, dest) VALUES (?1, ?2, ?3, ?4, ?5)"
+	[S_RPUT] = "INSERT INTO removal(folder, base, hlc, origin, dest, deleted)"
+		   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 		   " ON CONFLICT(folder, base) DO UPDATE SET hlc = excluded.hlc,"
-		   " origin = excluded.origin, dest = excluded.dest"
+		   " origin = excluded.origin, dest = excluded.dest, deleted = excluded.deleted"
 		   " WHERE excluded.hlc > removal.hlc"
 		   " OR (excluded.hlc = removal.hlc AND excluded.origin > removal.origin)",
-	[S_RGET] = "SELECT hlc, origin, dest FROM removal WHERE folder = ?1 AND base = ?2",
+	[S_RGET] = "SELECT hlc, origin, dest, deleted FROM removal WHERE folder = ?1 AND base = ?2",
 	[S_FGET] = "SELECT regs FROM flagreg WHERE folder = ?1 AND base = ?2",
 	[S_FPUT] = "INSERT OR REPLACE INTO flagreg(folder, base, regs) VALUES (?1, ?2, ?3)",
 	[S_FDEL] = "DELETE FROM flagreg WHERE folder = ?1 AND base = ?2",
@@ -254,6 +257,14 @@ static enum open_result try_open(const char *path, uint16_t node, sqlite3 **dbp,
 	if ((rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL)) != SQLITE_OK ||
 	    (rc = sqlite3_exec(db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL)) != SQLITE_OK ||
 	    (rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL)) != SQLITE_OK)
+		goto fail;
+	/* a journal from before removal.deleted: its removals count as of
+	 * unknown kind, which is the safe reading (apply_move.c) */
+	int64_t has_deleted = 0;
+	if ((rc = single_int(db, "SELECT count(*) FROM pragma_table_info('removal') WHERE name = 'deleted'",
+			     &has_deleted)) != SQLITE_OK ||
+	    (!has_deleted && (rc = sqlite3_exec(db, "ALTER TABLE removal ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0",
+						NULL, NULL, NULL)) != SQLITE_OK))
 		goto fail;
 	rc = single_int(db, "SELECT schema_version FROM meta WHERE id = 1", &v);
 	if (rc == SQLITE_NOTFOUND) {

@@ -538,7 +538,7 @@ int journal_flag_regs(void *arg, const char *path, struct fregs *r)
 }
 
 int journal_message_removal(void *arg, const char *path, hlc_t *hlc, uint16_t *origin, char *dest,
-			    size_t destlen)
+			    size_t destlen, int *deleted)
 {
 	struct journal *j = arg;
 	size_t flen, blen;
@@ -555,6 +555,7 @@ int journal_message_removal(void *arg, const char *path, hlc_t *hlc, uint16_t *o
 		const unsigned char *d = sqlite3_column_text(s, 2);
 		*hlc = (hlc_t)sqlite3_column_int64(s, 0);
 		*origin = (uint16_t)sqlite3_column_int(s, 1);
+		*deleted = sqlite3_column_int(s, 3) != 0;
 		found = snprintf(dest, destlen, "%s", d ? (const char *)d : "") < (int)destlen;
 		rc = found ? SQLITE_OK : SQLITE_TOOBIG;
 	} else if (rc == SQLITE_DONE) {

@@ -89,11 +89,12 @@ int journal_flag_regs(void *arg, const char *path, struct fregs *r);
 
 /* The latest removal recorded of the Maildir message path names (its
  * folder and base name; the flags in path do not matter): 1 with its HLC,
- * origin and destination (a move's; "" for an expunge) in dest, 0 if none
- * is recorded, -errno.  arg is the struct journal (the shape of
+ * origin, destination (a move's; "" when no move is known) in dest and
+ * whether the removed file carried \Deleted in *deleted, 0 if none is
+ * recorded, -errno.  arg is the struct journal (the shape of
  * applier.removal). */
 int journal_message_removal(void *arg, const char *path, hlc_t *hlc, uint16_t *origin, char *dest,
-			    size_t destlen);
+			    size_t destlen, int *deleted);
 
 /* The highest seq of this node's own entries ever pruned from the journal
  * (0: none); and the number of live catalog rows. */

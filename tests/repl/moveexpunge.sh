@@ -18,8 +18,19 @@
 #      Dovecot does when it cannot hard-link: a new base name, U2
 #                                                    -> U2 in Archive only
 #   V: B moves it to Trash by copying (V2); later A to Archive -> Archive only
+#   W: delivered through A and moved to Archive there at once (a client's
+#      filter, another process than the delivery's, within the sibling
+#      window of mhafs/arrivals.h); B moves it to Archive too
+#                                                    -> Archive
+#   X: A copies it to Archive, its mhafs restarts (the copy's arrival is
+#      forgotten), then it unlinks the source: a removal of unknown kind;
+#      B moves it to Archive too                     -> Archive
+#   Y: the same on A; B moves it to Trash            -> Archive and Trash
+#      (not knowing whether A expunged or moved it, both copies stay)
 # Dovecot moves a message by committing a copy (tmp/ to cur/, same base
 # name) and unlinking the source; it expunges by setting T and unlinking.
+# An unlink with neither a known move nor T never removes a concurrent
+# move's copy (W before arrivals knew processes, and X, lost mail).
 # Checked: each message is where the rules say on both nodes, the stores
 # converge, and the catalog matches the store (mhactl check).
 . "$(dirname "$0")/lib.sh"
@@ -31,7 +42,7 @@ for n in a b; do # the rule needs level 2 or later (where a moved message went)
 	[ "${lvl:-0}" -ge 2 ] || fail "node $n: peer_protocol=$lvl, not 2 or later"
 done
 IN=u/Maildir
-for m in M N P Q R S U V; do
+for m in M N P Q R S U V X Y; do
 	deliver a $IN $m
 	mv "$T/a/mnt/$IN/new/$m" "$T/a/mnt/$IN/cur/$m:2,S"
 done
@@ -59,12 +70,28 @@ cp "$T/a/mnt/$IN/cur/S:2,S" "$T/a/mnt/$IN/.Archive/tmp/S.copy"
 mv "$T/a/mnt/$IN/.Archive/tmp/S.copy" "$T/a/mnt/$IN/.Archive/cur/S:2,S"
 for _ in $(seq 100); do [ -f "$T/b/back/$IN/.Archive/cur/S:2,S" ] && break; sleep 0.1; done
 [ -f "$T/b/back/$IN/.Archive/cur/S:2,S" ] || fail "node b did not get A's copy of S"
+# W: delivered now; in sync mode node b holds it once the commit returns
+deliver a $IN W
+mv "$T/a/mnt/$IN/new/W" "$T/a/mnt/$IN/cur/W:2,S"
+w0=$(date +%s%N)
+for _ in $(seq 100); do [ -f "$T/b/back/$IN/cur/W:2,S" ] && break; sleep 0.1; done
+[ -f "$T/b/back/$IN/cur/W:2,S" ] || fail "node b did not get W"
 stop_node b
+move a W Archive
+echo "# W moved on node a $(( ($(date +%s%N) - w0) / 1000000 )) ms after its delivery (the sibling window is 5000)"
 rm "$T/a/mnt/$IN/cur/S:2,S"
 move a M Archive
 move a U Archive
 move a P Archive
 move a R Trash
+for m in X Y; do
+	cp "$T/a/mnt/$IN/cur/$m:2,S" "$T/a/mnt/$IN/.Archive/tmp/$m.copy" &&
+		mv "$T/a/mnt/$IN/.Archive/tmp/$m.copy" "$T/a/mnt/$IN/.Archive/cur/$m:2,S" ||
+		fail "node a cannot copy $m"
+done
+stop_node a
+start_node a
+rm "$T/a/mnt/$IN/cur/X:2,S" "$T/a/mnt/$IN/cur/Y:2,S" || fail "node a cannot unlink X and Y"
 stop_node a
 sleep 0.05
 start_node b
@@ -73,6 +100,9 @@ expunge b N
 move b P Trash
 move b Q Trash
 expunge b R
+move b W Archive
+move b X Archive
+move b Y Trash
 # move_renamed NODE MSG FOLDER NEW: a move whose copy gets a new base name
 move_renamed() {
 	local m=$T/$1/mnt/$IN
@@ -120,6 +150,13 @@ expect U "" "B's move of U (as U2) came after A's"
 expect U2 "Archive" "B's copy of U is the one kept"
 expect V "Archive" "A's move of V came after B's"
 expect V2 "" "A's move of V came after B's (as V2)"
+expect W "Archive" "both moved it to Archive; A's move right after the delivery is still a move"
+expect X "Archive" "A's removal is not known to be an expunge; both moved it to Archive"
+expect Y "Archive Trash" "A's removal is not known to be an expunge: both copies stay"
+for m in X Y; do
+	grep -q "conflict: .* $IN/cur/$m:2,S .*the removal is not known to be an expunge" "$T/a.log" "$T/b.log" ||
+		fail "no node logged keeping $m's moved copy against a removal of unknown kind"
+done
 # The node whose own move lost removes its own copy (the other node may
 # never get that copy: its sender skips content already gone).
 for nc in "a .Archive/cur/M" "a .Archive/cur/N" "a .Archive/cur/P" "b .Trash/cur/Q" "a .Trash/cur/R" \

@@ -432,6 +432,21 @@ static void test_clean_and_crash(const char *state, const char *backing)
 	CHECK_INT(e.seq, 9);
 	journal_close(J, 1);
 
+	/* A journal from before removal.deleted gets the column, its rows
+	 * reading 0 (a removal of unknown kind). */
+	db = db_writer(state);
+	CHECK_INT(sqlite3_exec(db, "INSERT INTO removal VALUES ('m', 'b', 1, 2, NULL, 1);"
+			       "ALTER TABLE removal DROP COLUMN deleted", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	J = journal_open(state, 2, &c2, &clean, err, sizeof(err));
+	CHECK(J != NULL);
+	if (!J)
+		return;
+	db = db_reader(state);
+	CHECK_INT(q_int(db, "SELECT count(*) FROM removal WHERE deleted = 0", NULL), 1);
+	sqlite3_close(db);
+	journal_close(J, 1);
+
 	/* Another node id on the same database is refused. */
 	J = journal_open(state, 3, &clk, &clean, err, sizeof(err));
 	CHECK(J == NULL);

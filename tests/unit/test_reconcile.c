@@ -208,16 +208,31 @@ static void test_gc(const char *sdir)
 	CHECK_INT(journal_record(j, &e), 0);
 	hlc_t moved = e.hlc, rh = 0;
 	uint16_t ro = 0;
+	int del = -1;
 	char dest[64];
-	CHECK_INT(journal_message_removal(j, "m/new/x", &rh, &ro, dest, sizeof(dest)), 1);
-	CHECK(rh == moved && ro == 1 && strcmp(dest, "m/.A/cur/x:2,S") == 0);
-	CHECK_INT(journal_message_removal(j, "m/.A/cur/x:2,S", &rh, &ro, dest, sizeof(dest)), 0);
-	CHECK_INT(journal_message_removal(j, "d/keep", &rh, &ro, dest, sizeof(dest)), 0);
+	CHECK_INT(journal_message_removal(j, "m/new/x", &rh, &ro, dest, sizeof(dest), &del), 1);
+	CHECK(rh == moved && ro == 1 && strcmp(dest, "m/.A/cur/x:2,S") == 0 && del == 0);
+	CHECK_INT(journal_message_removal(j, "m/.A/cur/x:2,S", &rh, &ro, dest, sizeof(dest), &del), 0);
+	CHECK_INT(journal_message_removal(j, "d/keep", &rh, &ro, dest, sizeof(dest), &del), 0);
 	CHECK_INT(journal_gc_tombstones(j, moved + 1, moved - 1, 100), 0); /* not acknowledged */
-	CHECK_INT(journal_message_removal(j, "m/cur/x:2,", &rh, &ro, dest, sizeof(dest)), 1);
+	CHECK_INT(journal_message_removal(j, "m/cur/x:2,", &rh, &ro, dest, sizeof(dest), &del), 1);
 	CHECK_INT(journal_gc_tombstones(j, moved + 1, moved, 100), 1);
-	CHECK_INT(journal_message_removal(j, "m/cur/x:2,", &rh, &ro, dest, sizeof(dest)), 0);
+	CHECK_INT(journal_message_removal(j, "m/cur/x:2,", &rh, &ro, dest, sizeof(dest), &del), 0);
 	CHECK_INT(q_int(db, "SELECT count(*) FROM removal", NULL), 0);
+	/* with no move known, whether the file carried \Deleted (an IMAP
+	 * expunge) or not (a removal of unknown kind) */
+	CHECK_INT(rec(j, JOP_COMMIT, "m/cur/y:2,ST", NULL, S_IFREG | 0600, "y", 1), 0);
+	CHECK_INT(rec(j, JOP_COMMIT, "m/cur/z:2,S", NULL, S_IFREG | 0600, "z", 1), 0);
+	memset(&e, 0, sizeof(e));
+	e.op = JOP_UNLINK;
+	e.path = "m/cur/y:2,ST";
+	CHECK_INT(journal_record(j, &e), 0);
+	e.path = "m/cur/z:2,S";
+	CHECK_INT(journal_record(j, &e), 0);
+	CHECK_INT(journal_message_removal(j, "m/cur/y:2,S", &rh, &ro, dest, sizeof(dest), &del), 1);
+	CHECK(del == 1 && dest[0] == '\0');
+	CHECK_INT(journal_message_removal(j, "m/cur/z:2,S", &rh, &ro, dest, sizeof(dest), &del), 1);
+	CHECK(del == 0 && dest[0] == '\0');
 	sqlite3_close(db);
 	journal_close(j, 1);
 	CHECK_INT(verify(sdir), 0);

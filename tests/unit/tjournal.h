@@ -33,16 +33,27 @@ static inline char *tmpdir(char *tmpl)
 	return tmpl;
 }
 
-static inline sqlite3 *db_reader(const char *state_dir)
+static inline sqlite3 *db_open_as(const char *state_dir, int flags)
 {
 	char p[4400];
 	sqlite3 *db;
 	snprintf(p, sizeof(p), "%s/journal.db", state_dir);
-	if (sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(p, &db, flags, NULL) != SQLITE_OK) {
 		fprintf(stderr, "open %s: %s\n", p, sqlite3_errmsg(db));
 		exit(99);
 	}
 	return db;
+}
+
+static inline sqlite3 *db_reader(const char *state_dir)
+{
+	return db_open_as(state_dir, SQLITE_OPEN_READONLY);
+}
+
+/* For a test that plants an older database's shape. */
+static inline sqlite3 *db_writer(const char *state_dir)
+{
+	return db_open_as(state_dir, SQLITE_OPEN_READWRITE);
 }
 
 /* One integer from sql with an optional text parameter; -999 if no row. */
