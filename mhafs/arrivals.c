@@ -6,10 +6,10 @@
  * whose base name did not arrive scans the table for any arrival in
  * another folder of its maildir (a few thousand compares at most); only
  * then is its content hashed and the table scanned again by hash.  Losing
- * an arrival only makes a move's unlink look like a removal of unknown
- * kind, which never costs a copy (apply_move.c); taking an expunge for a
- * move can cost a copy nobody expunged (when a concurrent removal wins
- * over the "move"), so where in doubt it is no move. */
+ * an arrival only makes a move's unlink name no destination: a removal of
+ * unknown kind, which never costs a copy (apply_move.c); taking an
+ * expunge for a move can cost a copy nobody expunged (when a concurrent
+ * expunge wins over the "move"), so where in doubt it is no move. */
 #include "arrivals.h"
 
 #include <pthread.h>
@@ -34,7 +34,6 @@ struct arrival {
 	uint64_t ms;
 	struct hash128 h;
 	int has_h;
-	pid_t pid; /* the process that committed it, 0: unknown */
 };
 
 struct arrivals {
@@ -110,8 +109,7 @@ static int other_folder(const struct arrival *s, const char *path, const struct 
 	       !same_folder(s, path, k);
 }
 
-void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *h, uint64_t now_ms,
-		   pid_t pid)
+void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *h, uint64_t now_ms)
 {
 	struct key k;
 	if (!ar || !key_of(path, &k))
@@ -137,7 +135,6 @@ void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *
 	s->path = copy;
 	key_of(copy, &s->k);
 	s->ms = now_ms;
-	s->pid = pid;
 	s->has_h = h != NULL;
 	if (h)
 		s->h = *h;
@@ -149,48 +146,37 @@ static int recent(const struct arrival *s, uint64_t now_ms)
 	return s->path && now_ms - s->ms <= ARRIVALS_WINDOW_MS;
 }
 
-/* path's message's own arrival in its folder within the window, or NULL.
+/* When path's message arrived in its own folder within the window, or 0.
  * Under the lock. */
-static const struct arrival *own_arrival(struct arrivals *ar, const char *path, const struct key *k,
-					 uint64_t now_ms)
+static uint64_t own_arrival(struct arrivals *ar, const char *path, const struct key *k, uint64_t now_ms)
 {
 	size_t start = hash_base(k->base, k->base_len);
 	for (size_t i = 0; i < ARRIVALS_PROBE; i++) {
 		const struct arrival *s = &ar->slot[(start + i) % ARRIVALS_SLOTS];
 		if (recent(s, now_ms) && same_base(&s->k, k) && same_folder(s, path, k))
-			return s;
+			return s->ms;
 	}
-	return NULL;
+	return 0;
 }
 
-/* Whether arrival s could be a copy made from the message whose own
- * arrival is own (NULL: not lately): not if it came before it, nor if the
- * same process committed both within the sibling window, as one delivery
- * does its copies.  A copy another process made is a move's even right
- * after the delivery (a client's filter); when either process is
- * unknown, the window alone decides. */
-static int after_own(const struct arrivals *ar, const struct arrival *s, const struct arrival *own)
+/* Whether arrival s could be a copy made from a message that arrived at
+ * own_ms (0: not lately): not if it came with it, as one delivery's. */
+static int after_own(const struct arrivals *ar, const struct arrival *s, uint64_t own_ms)
 {
-	if (!own)
-		return 1;
-	if (s->ms < own->ms)
-		return 0;
-	if (s->pid && own->pid && s->pid != own->pid)
-		return 1;
-	return s->ms >= own->ms + ar->sibling_ms;
+	return !own_ms || s->ms >= own_ms + ar->sibling_ms;
 }
 
 /* The latest arrival of path's base name in another folder of its maildir
  * within the window, after its own arrival; or NULL.  Under the lock. */
 static const struct arrival *by_base(struct arrivals *ar, const char *path, const struct key *k,
-				     const struct arrival *own, uint64_t now_ms)
+				     uint64_t own_ms, uint64_t now_ms)
 {
 	const struct arrival *best = NULL;
 	size_t start = hash_base(k->base, k->base_len);
 	for (size_t i = 0; i < ARRIVALS_PROBE; i++) {
 		const struct arrival *s = &ar->slot[(start + i) % ARRIVALS_SLOTS];
 		if (recent(s, now_ms) && same_base(&s->k, k) && other_folder(s, path, k) &&
-		    after_own(ar, s, own) && (!best || s->ms > best->ms))
+		    after_own(ar, s, own_ms) && (!best || s->ms > best->ms))
 			best = s;
 	}
 	return best;
@@ -200,12 +186,12 @@ static const struct arrival *by_base(struct arrivals *ar, const char *path, cons
  * window with content h, or (h NULL) any such arrival; NULL if none.
  * Under the lock. */
 static const struct arrival *by_content(struct arrivals *ar, const char *path, const struct key *k,
-					const struct hash128 *h, const struct arrival *own, uint64_t now_ms)
+					const struct hash128 *h, uint64_t own_ms, uint64_t now_ms)
 {
 	const struct arrival *best = NULL;
 	for (size_t n = 0; n < ARRIVALS_SLOTS; n++) {
 		const struct arrival *s = &ar->slot[n];
-		if (!recent(s, now_ms) || (best && s->ms <= best->ms) || !after_own(ar, s, own))
+		if (!recent(s, now_ms) || (best && s->ms <= best->ms) || !after_own(ar, s, own_ms))
 			continue;
 		if (h && (!s->has_h || s->h.hi != h->hi || s->h.lo != h->lo))
 			continue;
@@ -231,7 +217,7 @@ int arrivals_moved_to(struct arrivals *ar, const char *path, uint64_t now_ms, ch
 	if (!ar || !key_of(path, &k))
 		return r;
 	pthread_mutex_lock(&ar->lock);
-	const struct arrival *own = own_arrival(ar, path, &k, now_ms);
+	uint64_t own = own_arrival(ar, path, &k, now_ms);
 	const struct arrival *s = by_base(ar, path, &k, own, now_ms);
 	if (s)
 		r = copy_path(s, out, outlen) ? ARRIVAL_MOVED : ARRIVAL_NONE;
@@ -248,7 +234,7 @@ int arrivals_with_content(struct arrivals *ar, const char *path, const struct ha
 	if (!ar || !key_of(path, &k))
 		return 0;
 	pthread_mutex_lock(&ar->lock);
-	const struct arrival *own = own_arrival(ar, path, &k, now_ms);
+	uint64_t own = own_arrival(ar, path, &k, now_ms);
 	int found = copy_path(by_content(ar, path, &k, h, own, now_ms), out, outlen);
 	pthread_mutex_unlock(&ar->lock);
 	return found;

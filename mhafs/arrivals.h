@@ -5,19 +5,17 @@
  * under a new one) and then unlinking the source; an unlink whose message
  * just arrived in another folder of the same maildir, under its base name
  * or with its content, is such a move's second half, and its journal entry
- * says where the message went.  Any other unlink of a message is an
- * expunge.  So is one whose own arrival (in its folder, through this
- * mount) came after the other, or less than the sibling window before it
- * from the same process: one delivery's copies (Sieve fileinto and keep)
- * are one process's and arrive together, and a move's copy is made from
- * a message that was already there, by a client's process.  Thread
- * safe. */
+ * says where the message went.  Any other unlink of a message names no
+ * destination (an expunge, or a removal of unknown kind: apply_move.c).
+ * So does one whose own arrival (in its folder, through this
+ * mount) came less than the sibling window before the other: copies of
+ * one delivery (Sieve fileinto and keep) arrive together, and a move's
+ * copy is made from a message that was already there.  Thread safe. */
 #ifndef MHAFS_ARRIVALS_H
 #define MHAFS_ARRIVALS_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #define ARRIVALS_WINDOW_MS 60000 /* a move's unlink follows its copy within this */
 #define ARRIVALS_SIBLING_MS 5000 /* the least sibling window: arrivals this close
@@ -32,10 +30,9 @@ struct hash128;
  * for the peer, fall inside it). */
 struct arrivals *arrivals_new(uint64_t sibling_ms);
 void arrivals_free(struct arrivals *ar);
-/* A message with content h arrived at path (store-relative) at now_ms,
- * committed by process pid (0: unknown); other paths are ignored. */
-void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *h, uint64_t now_ms,
-		   pid_t pid);
+/* A message with content h arrived at path (store-relative) at now_ms;
+ * other paths are ignored. */
+void arrivals_note(struct arrivals *ar, const char *path, const struct hash128 *h, uint64_t now_ms);
 /* Where the message at path (about to be unlinked) went: ARRIVAL_MOVED,
  * with that arrival's path in out, when it arrived under its base name in
  * another folder of the same maildir within the window (and not as a

@@ -86,14 +86,12 @@ int fs_journal_removed(struct mhafs *fs, enum jop op, const char *path, const ch
  * Asked for node-local paths too: fs_journal_removed skips those. */
 int fs_moved_to(struct mhafs *fs, struct inode *parent, const char *name, const char *path,
 		char *out, size_t outlen);
-/* Journal a rename, made by process pid (the FUSE request's; it tells a
- * delivery's copies from a move's, arrivals.h); called after it
- * succeeded. */
+/* Journal a rename; called after it succeeded.  obj_fd is an O_PATH fd of
+ * the object now at the destination (for hashing a commit). */
 int fs_journal_rename(struct mhafs *fs, struct inode *p1, const char *n1, struct inode *p2,
-		      const char *n2, unsigned flags, pid_t pid);
-/* Journal a hard link of in to newparent/newname, made by process pid. */
-int fs_journal_link(struct mhafs *fs, struct inode *in, struct inode *newparent, const char *newname,
-		    pid_t pid);
+		      const char *n2, unsigned flags);
+/* Journal a hard link of in to newparent/newname. */
+int fs_journal_link(struct mhafs *fs, struct inode *in, struct inode *newparent, const char *newname);
 /* Journal an attribute change of in (mask of FUSE_SET_ATTR_*). */
 int fs_journal_setattr(struct mhafs *fs, struct inode *in, int mask);
 /* Journal the new content of in after a writer closed it. */

@@ -151,23 +151,15 @@ int fs_gate(struct mhafs *fs)
 	return 0;
 }
 
+/* Record one entry; wait: return only once the peer holds it (sync mode). */
 static int replicated_path_of(struct mhafs *fs, struct inode *in, char *buf, size_t len);
 
-/* How journal_entry records an entry.  wait: return only once the peer
- * holds it (sync mode).  recheck: the content's inode, written in place;
- * its path is looked up again after the hash, under ns_lock with the
- * record, so an unlink by another process in between is not followed by
- * this content.  pid: for a commit, the process that made it (arrivals.h;
- * 0: unknown). */
-struct entry_how {
-	int wait;
-	struct inode *recheck;
-	pid_t pid;
-};
-
+/* recheck: the content's inode, written in place; its path is looked up
+ * again after the hash, under ns_lock with the record, so an unlink by
+ * another process in between is not followed by this content. */
 static int journal_entry(struct mhafs *fs, enum jop op, const char *path, const char *path2,
 			 const char *xname, uint32_t flags, const struct stat *st, int content_fd,
-			 const struct entry_how *how)
+			 int wait, struct inode *recheck)
 {
 	struct jentry e;
 	char now_path[PATH_MAX];
@@ -200,9 +192,9 @@ static int journal_entry(struct mhafs *fs, enum jop op, const char *path, const 
 		e.has_hash = 1;
 		e.st.st_size = (off_t)size;
 	}
-	if (how->recheck) {
+	if (recheck) {
 		pthread_mutex_lock(&fs->ns_lock);
-		if ((rc = replicated_path_of(fs, how->recheck, now_path, sizeof(now_path))) <= 0) {
+		if ((rc = replicated_path_of(fs, recheck, now_path, sizeof(now_path))) <= 0) {
 			pthread_mutex_unlock(&fs->ns_lock);
 			return rc; /* removed (or moved out of the store) meanwhile */
 		}
@@ -211,7 +203,7 @@ static int journal_entry(struct mhafs *fs, enum jop op, const char *path, const 
 	rc = journal_record(fs->journal, &e);
 	if (rc == -ENOSPC && release_reserve(fs))
 		rc = journal_record(fs->journal, &e);
-	if (how->recheck)
+	if (recheck)
 		pthread_mutex_unlock(&fs->ns_lock);
 	if (rc < 0) {
 		if (!atomic_exchange(&fs->journal_failed, 1))
@@ -223,8 +215,8 @@ static int journal_entry(struct mhafs *fs, enum jop op, const char *path, const 
 	repl_lock_journaled(fs->repl, e.seq); /* a dotlock TAKE or GIVE goes after it */
 	if (op == JOP_COMMIT)
 		/* a move's copy, if its source is unlinked next */
-		arrivals_note(fs->arrivals, path, e.has_hash ? &e.hash : NULL, now_ms(), how->pid);
-	if (how->wait)
+		arrivals_note(fs->arrivals, path, e.has_hash ? &e.hash : NULL, now_ms());
+	if (wait)
 		/* a message's commit point: in sync mode it returns once the
 		 * peer holds it durably (or is declared down) */
 		repl_commit_wait(fs->repl, e.seq);
@@ -234,8 +226,7 @@ static int journal_entry(struct mhafs *fs, enum jop op, const char *path, const 
 int fs_journal(struct mhafs *fs, enum jop op, const char *path, const char *path2,
 	       const char *xname, uint32_t flags, const struct stat *st, int content_fd)
 {
-	struct entry_how how = { .wait = op == JOP_COMMIT };
-	return journal_entry(fs, op, path, path2, xname, flags, st, content_fd, &how);
+	return journal_entry(fs, op, path, path2, xname, flags, st, content_fd, op == JOP_COMMIT, NULL);
 }
 
 static int stat_child(struct inode *parent, const char *name, struct stat *st)
@@ -279,10 +270,9 @@ int fs_journal_removed(struct mhafs *fs, enum jop op, const char *path, const ch
 }
 
 /* Journal that the object now at parent/name (with path) arrived from the
- * node-local path from, put there by process pid: a commit, hashed if it
- * is a regular file. */
+ * node-local path from: a commit, hashed if it is a regular file. */
 static int journal_commit(struct mhafs *fs, struct inode *parent, const char *name,
-			  const char *path, const char *from, pid_t pid)
+			  const char *path, const char *from)
 {
 	struct stat st;
 	int rc = stat_child(parent, name, &st);
@@ -291,14 +281,13 @@ static int journal_commit(struct mhafs *fs, struct inode *parent, const char *na
 	int fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	struct entry_how how = { .wait = 1, .pid = pid };
-	rc = journal_entry(fs, JOP_COMMIT, path, from, NULL, 0, &st, S_ISREG(st.st_mode) ? fd : -1, &how);
+	rc = fs_journal(fs, JOP_COMMIT, path, from, NULL, 0, &st, S_ISREG(st.st_mode) ? fd : -1);
 	close(fd);
 	return rc;
 }
 
 int fs_journal_rename(struct mhafs *fs, struct inode *p1, const char *n1, struct inode *p2,
-		      const char *n2, unsigned flags, pid_t pid)
+		      const char *n2, unsigned flags)
 {
 	char src[PATH_MAX], dst[PATH_MAX];
 	struct stat st;
@@ -330,7 +319,7 @@ int fs_journal_rename(struct mhafs *fs, struct inode *p1, const char *n1, struct
 	}
 	if (lsrc) {
 		/* out of a node-local path: the destination's content is new */
-		rc = journal_commit(fs, p2, n2, dst, src, pid);
+		rc = journal_commit(fs, p2, n2, dst, src);
 		return rc;
 	}
 	/* into a node-local path: for the replicated side it is a removal */
@@ -338,12 +327,11 @@ int fs_journal_rename(struct mhafs *fs, struct inode *p1, const char *n1, struct
 		return rc;
 	rc = fs_journal(fs, S_ISDIR(st.st_mode) ? JOP_RMDIR : JOP_UNLINK, src, NULL, NULL, 0, NULL, -1);
 	if (rc == 0 && (flags & RENAME_EXCHANGE))
-		rc = journal_commit(fs, p1, n1, src, dst, pid); /* and what came back */
+		rc = journal_commit(fs, p1, n1, src, dst); /* and what came back */
 	return rc;
 }
 
-int fs_journal_link(struct mhafs *fs, struct inode *in, struct inode *newparent, const char *newname,
-		    pid_t pid)
+int fs_journal_link(struct mhafs *fs, struct inode *in, struct inode *newparent, const char *newname)
 {
 	char src[PATH_MAX], dst[PATH_MAX];
 	struct stat st;
@@ -359,7 +347,7 @@ int fs_journal_link(struct mhafs *fs, struct inode *in, struct inode *newparent,
 	/* the source path is whichever name the kernel reports; it may even be
 	 * the new one.  A local or unknown source makes this a commit. */
 	if (rc < 0 || fs_is_local(fs, src) || strcmp(src, dst) == 0)
-		return journal_commit(fs, newparent, newname, dst, rc < 0 ? NULL : src, pid);
+		return journal_commit(fs, newparent, newname, dst, rc < 0 ? NULL : src);
 	if ((rc = stat_child(newparent, newname, &st)) < 0)
 		return rc;
 	return fs_journal(fs, JOP_LINK, src, dst, NULL, 0, &st, -1);
@@ -402,8 +390,7 @@ int fs_journal_content(struct mhafs *fs, struct inode *in)
 		return rc;
 	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	struct entry_how how = { .recheck = in };
-	return journal_entry(fs, JOP_WRITE, path, NULL, NULL, 0, &st, in->fd, &how);
+	return journal_entry(fs, JOP_WRITE, path, NULL, NULL, 0, &st, in->fd, 0, in);
 }
 
 /* An fsync of a file under an fsync_commit pattern is its commit point:
@@ -423,8 +410,7 @@ int fs_journal_fsync(struct mhafs *fs, struct inode *in)
 		return 0;
 	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	struct entry_how how = { .wait = 1, .recheck = in };
-	return journal_entry(fs, JOP_WRITE, path, NULL, NULL, 0, &st, in->fd, &how);
+	return journal_entry(fs, JOP_WRITE, path, NULL, NULL, 0, &st, in->fd, 1, in);
 }
 
 int fs_journal_xattr(struct mhafs *fs, enum jop op, struct inode *in, const char *name)

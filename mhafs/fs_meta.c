@@ -336,7 +336,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 		fuse_reply_err(req, err);
 		return;
 	}
-	fs_journal_link(fs, in, p, newname, fuse_req_ctx(req)->pid);
+	fs_journal_link(fs, in, p, newname);
 	fuse_reply_entry(req, &e);
 }
 
@@ -396,7 +396,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		fuse_reply_err(req, errno);
 		return;
 	}
-	fs_journal_rename(fs, p1, name, p2, newname, flags, fuse_req_ctx(req)->pid);
+	fs_journal_rename(fs, p1, name, p2, newname, flags);
 	fs_dotlock_give(fs, p1, name, strcmp(newname, "dovecot-uidlist") == 0 && p1 == p2);
 	fuse_reply_err(req, 0);
 }

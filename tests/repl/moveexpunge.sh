@@ -19,9 +19,8 @@
 #                                                    -> U2 in Archive only
 #   V: B moves it to Trash by copying (V2); later A to Archive -> Archive only
 #   W: delivered through A and moved to Archive there at once (a client's
-#      filter, another process than the delivery's, within the sibling
-#      window of mhafs/arrivals.h); B moves it to Archive too
-#                                                    -> Archive
+#      filter, within the sibling window of mhafs/arrivals.h: a removal of
+#      unknown kind); B moves it to Archive too      -> Archive
 #   X: A copies it to Archive, its mhafs restarts (the copy's arrival is
 #      forgotten), then it unlinks the source: a removal of unknown kind;
 #      B moves it to Archive too                     -> Archive
@@ -30,7 +29,8 @@
 # Dovecot moves a message by committing a copy (tmp/ to cur/, same base
 # name) and unlinking the source; it expunges by setting T and unlinking.
 # An unlink with neither a known move nor T never removes a concurrent
-# move's copy (W before arrivals knew processes, and X, lost mail).
+# move's copy (W and X lost the message when such an unlink counted as an
+# expunge).
 # Checked: each message is where the rules say on both nodes, the stores
 # converge, and the catalog matches the store (mhactl check).
 . "$(dirname "$0")/lib.sh"
@@ -150,10 +150,10 @@ expect U "" "B's move of U (as U2) came after A's"
 expect U2 "Archive" "B's copy of U is the one kept"
 expect V "Archive" "A's move of V came after B's"
 expect V2 "" "A's move of V came after B's (as V2)"
-expect W "Archive" "both moved it to Archive; A's move right after the delivery is still a move"
+expect W "Archive" "A's removal right after the delivery is not known to be an expunge; both moved it to Archive"
 expect X "Archive" "A's removal is not known to be an expunge; both moved it to Archive"
 expect Y "Archive Trash" "A's removal is not known to be an expunge: both copies stay"
-for m in X Y; do
+for m in W X Y; do
 	grep -q "conflict: .* $IN/cur/$m:2,S .*the removal is not known to be an expunge" "$T/a.log" "$T/b.log" ||
 		fail "no node logged keeping $m's moved copy against a removal of unknown kind"
 done

@@ -2,8 +2,7 @@
 # tests/repl/siblings.sh: one delivery's copies in two folders (a Sieve
 # fileinto plus keep) are two messages to the move rule.  W is delivered to
 # INBOX and hard-linked into Archive under its base name; Z is delivered to
-# INBOX and copied into Archive under a new name, Z2; one process makes all
-# of a delivery's commits, as Dovecot's LMTP does.  While the nodes are
+# INBOX and copied into Archive under a new name, Z2.  While the nodes are
 # apart, each expunges the INBOX copies (\Deleted, then unlink, as IMAP
 # does).  Were A's expunge (soon after the delivery) taken for a move into
 # Archive, B's expunge would win over that "move" and remove the Archive
