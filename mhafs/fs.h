@@ -47,7 +47,16 @@ struct mhafs {
 /* The operation table (fs_meta.c fills the name ops, fs_data.c the rest). */
 const struct fuse_lowlevel_ops *fs_build_ops(void);
 void fs_data_ops(struct fuse_lowlevel_ops *ops);
-int fs_do_lookup(struct mhafs *fs, struct inode *parent, const char *name, struct fuse_entry_param *e);
+/* Look name up in parent and fill e (lookup count +1); 0 or an errno.
+ * limited: a name new to the inode table is refused with ENFILE when the
+ * table is at its limit (fs_inodes_full); an operation that has just made
+ * the object asked fs_inodes_full before and passes 0. */
+int fs_do_lookup(struct mhafs *fs, struct inode *parent, const char *name, struct fuse_entry_param *e,
+		 int limited);
+/* Whether the inode table is at its limit (main.c sets it from the open
+ * files limit): an operation that would make a new object the kernel then
+ * holds asks first, and is refused with ENFILE (counted as a refusal). */
+int fs_inodes_full(struct mhafs *fs);
 /* Whether name in parent is mhafs's own (CONFIG_STAGING_DIR at the top:
  * the replicator's staging files and the store's space reserve), which
  * the mount does not show. */
@@ -147,6 +156,11 @@ int fs_start_journal_writer(struct mhafs *fs);
  * attributes and data, and the directory entry in its parent.  Safe to
  * call for paths the kernel never saw.  Returns 0 or -errno. */
 int fs_invalidate_path(struct mhafs *fs, const char *relpath);
+/* Ask the kernel to drop its entries of the store's top-level names, and
+ * with them every unused entry beneath, so that it forgets their inodes
+ * and their descriptors close (the inode table at its limit).  Not from a
+ * FUSE worker.  The number of names, or -errno. */
+int fs_drop_unused_entries(struct mhafs *fs);
 /* A writer opened or truncated in: a pending cache fill is stale (fs_data.c). */
 void fs_fill_stale(struct inode *in);
 

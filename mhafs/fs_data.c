@@ -147,6 +147,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	if (fs_inodes_full(fs)) { /* before the file is made: see start_new */
+		fuse_reply_err(req, ENFILE);
+		return;
+	}
 	int shared = fs_dotlock_take(fs, p, name, fi->flags);
 	if (shared < 0) {
 		fuse_reply_err(req, -shared);
@@ -173,7 +177,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			return;
 		}
 	}
-	err = fs_do_lookup(fs, p, name, &e);
+	err = fs_do_lookup(fs, p, name, &e, 0);
 	if (err) {
 		close(fd);
 		fuse_reply_err(req, err);
@@ -357,9 +361,12 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	/* closing a duplicate reports delayed write errors, as close() would */
-	int rc = close(dup((int)fi->fh));
-	fuse_reply_err(req, rc < 0 ? errno : 0);
+	/* closing a duplicate reports delayed write errors, as close() would;
+	 * with no descriptor to spare there is nothing to report that the
+	 * backing file systems mhafs runs on do not report at fsync */
+	int d = dup((int)fi->fh);
+	int err = d >= 0 ? (close(d) < 0 ? errno : 0) : errno == EMFILE || errno == ENFILE ? 0 : errno;
+	fuse_reply_err(req, err);
 }
 
 void fs_fill_stale(struct inode *in)
@@ -552,11 +559,20 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset
 				e.attr.st_ino = d->entry->d_ino;
 				e.attr.st_mode = (mode_t)d->entry->d_type << 12;
 			} else {
-				int lerr = fs_do_lookup(fs, dir, name, &e);
+				int lerr = fs_do_lookup(fs, dir, name, &e, 1);
 				if (lerr == ENOENT) { /* vanished since readdir: skip it */
 					d->entry = NULL;
 					d->offset = next;
 					continue;
+				}
+				if (lerr == ENFILE) {
+					/* the inode table is full: the name without
+					 * its attributes (node id 0), as readdir */
+					memset(&e, 0, sizeof(e));
+					e.attr.st_ino = d->entry->d_ino;
+					e.attr.st_mode = (mode_t)d->entry->d_type << 12;
+					dots = 1; /* nothing to forget below */
+					lerr = 0;
 				}
 				if (lerr) {
 					err = lerr;

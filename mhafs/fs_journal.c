@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -480,6 +481,31 @@ int fs_dotlock_take(struct mhafs *fs, struct inode *parent, const char *name, in
 	if (fs_child_path(fs, parent, name, path, sizeof(path)) < 0)
 		return 0;
 	return repl_lock_take(fs->repl, path);
+}
+
+int fs_drop_unused_entries(struct mhafs *fs)
+{
+	int fd = openat(fs->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *name = de->d_name;
+		if (!strcmp(name, ".") || !strcmp(name, "..") || fs_hidden(fs, itable_root(fs->inodes), name))
+			continue;
+		/* entries the kernel has not looked up answer ENOENT: no harm */
+		fuse_lowlevel_notify_inval_entry(fs->se, FUSE_ROOT_ID, name, strlen(name));
+		n++;
+	}
+	closedir(d);
+	return n;
 }
 
 /* Dovecot appends to dovecot-uidlist in place under the lock and may keep

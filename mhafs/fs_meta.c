@@ -50,8 +50,13 @@ int fs_hidden(struct mhafs *fs, struct inode *parent, const char *name)
 	return parent == itable_root(fs->inodes) && strcmp(name, CONFIG_STAGING_DIR) == 0;
 }
 
-/* Look name up in parent and fill e (lookup count +1).  Returns 0 or errno. */
-int fs_do_lookup(struct mhafs *fs, struct inode *parent, const char *name, struct fuse_entry_param *e)
+int fs_inodes_full(struct mhafs *fs)
+{
+	return itable_full(fs->inodes);
+}
+
+int fs_do_lookup(struct mhafs *fs, struct inode *parent, const char *name, struct fuse_entry_param *e,
+		 int limited)
 {
 	memset(e, 0, sizeof(*e));
 	e->attr_timeout = fs->attr_timeout;
@@ -70,7 +75,8 @@ int fs_do_lookup(struct mhafs *fs, struct inode *parent, const char *name, struc
 		close(fd);
 		return err;
 	}
-	struct inode *in = itable_learn(fs->inodes, fd, &e->attr);
+	struct inode *in = limited ? itable_learn_limited(fs->inodes, fd, &e->attr)
+				   : itable_learn(fs->inodes, fd, &e->attr);
 	if (!in)
 		return errno;
 	e->ino = itable_nodeid(fs->inodes, in);
@@ -81,7 +87,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mhafs *fs = fs_of(req);
 	struct fuse_entry_param e;
-	int err = fs_do_lookup(fs, itable_get(fs->inodes, parent), name, &e);
+	int err = fs_do_lookup(fs, itable_get(fs->inodes, parent), name, &e, 1);
 	if (err == ENOENT) {
 		/* a negative entry, cached like a positive one; the replicator
 		 * invalidates it when the name appears underneath */
@@ -248,7 +254,7 @@ static void finish_new(fuse_req_t req, struct inode *parent, const char *name, e
 		fuse_reply_err(req, err);
 		return;
 	}
-	err = fs_do_lookup(fs, parent, name, &e);
+	err = fs_do_lookup(fs, parent, name, &e, 0);
 	if (err) {
 		fuse_reply_err(req, err);
 		return;
@@ -257,13 +263,19 @@ static void finish_new(fuse_req_t req, struct inode *parent, const char *name, e
 	fuse_reply_entry(req, &e);
 }
 
-/* Checks before creating name in parent: the journal has room and the name
- * is a plain one.  The parent's inode, or NULL after replying the error. */
+/* Checks before creating name in parent: the journal has room, the inode
+ * table has room for the new object (it is made only if it can be looked
+ * up and journaled) and the name is a plain one.  The parent's inode, or
+ * NULL after replying the error. */
 static struct inode *start_new(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mhafs *fs = fs_of(req);
 	if (fs_gate(fs)) {
 		fuse_reply_err(req, ENOSPC);
+		return NULL;
+	}
+	if (fs_inodes_full(fs)) {
+		fuse_reply_err(req, ENFILE);
 		return NULL;
 	}
 	if (bad_name(name)) {
@@ -331,7 +343,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 		fuse_reply_err(req, errno);
 		return;
 	}
-	err = fs_do_lookup(fs, p, newname, &e);
+	err = fs_do_lookup(fs, p, newname, &e, 0);
 	if (err) {
 		fuse_reply_err(req, err);
 		return;

@@ -17,6 +17,8 @@ struct inode_table {
 	struct inode **buckets;
 	size_t count;
 	size_t freed;         /* since the last trim */
+	size_t limit;         /* of itable_learn_limited; 0: none */
+	uint64_t refused;     /* by it, for the limit */
 };
 
 static size_t bucket_of(dev_t dev, ino_t ino)
@@ -97,7 +99,7 @@ struct inode *itable_find(struct inode_table *t, dev_t dev, ino_t ino)
 	return in;
 }
 
-struct inode *itable_learn(struct inode_table *t, int fd, const struct stat *st)
+static struct inode *learn(struct inode_table *t, int fd, const struct stat *st, int limited)
 {
 	pthread_mutex_lock(&t->lock);
 	struct inode *in = find_locked(t, st->st_dev, st->st_ino);
@@ -106,6 +108,13 @@ struct inode *itable_learn(struct inode_table *t, int fd, const struct stat *st)
 		pthread_mutex_unlock(&t->lock);
 		close(fd);
 		return in;
+	}
+	if (limited && t->limit && t->count >= t->limit) {
+		t->refused++;
+		pthread_mutex_unlock(&t->lock);
+		close(fd);
+		errno = ENFILE;
+		return NULL;
 	}
 	in = calloc(1, sizeof(*in));
 	if (!in) {
@@ -125,6 +134,49 @@ struct inode *itable_learn(struct inode_table *t, int fd, const struct stat *st)
 	t->count++;
 	pthread_mutex_unlock(&t->lock);
 	return in;
+}
+
+struct inode *itable_learn(struct inode_table *t, int fd, const struct stat *st)
+{
+	return learn(t, fd, st, 0);
+}
+
+struct inode *itable_learn_limited(struct inode_table *t, int fd, const struct stat *st)
+{
+	return learn(t, fd, st, 1);
+}
+
+void itable_set_limit(struct inode_table *t, size_t limit)
+{
+	pthread_mutex_lock(&t->lock);
+	t->limit = limit;
+	pthread_mutex_unlock(&t->lock);
+}
+
+size_t itable_limit(struct inode_table *t)
+{
+	pthread_mutex_lock(&t->lock);
+	size_t n = t->limit;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+int itable_full(struct inode_table *t)
+{
+	pthread_mutex_lock(&t->lock);
+	int full = t->limit && t->count >= t->limit;
+	if (full)
+		t->refused++;
+	pthread_mutex_unlock(&t->lock);
+	return full;
+}
+
+uint64_t itable_refused(struct inode_table *t)
+{
+	pthread_mutex_lock(&t->lock);
+	uint64_t n = t->refused;
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }
 
 void itable_forget(struct inode_table *t, struct inode *in, uint64_t n)

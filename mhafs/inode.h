@@ -41,6 +41,17 @@ fuse_ino_t itable_nodeid(struct inode_table *t, struct inode *in);
  * st; bumps nlookup by one.  Takes ownership of fd (closed if the inode
  * already existed).  Returns NULL with errno on failure. */
 struct inode *itable_learn(struct inode_table *t, int fd, const struct stat *st);
+/* The same for a lookup the kernel will hold: a new inode beyond the
+ * table's limit is refused (NULL, errno ENFILE, counted), so the
+ * descriptors left over stay for open files, the journal and the peer. */
+struct inode *itable_learn_limited(struct inode_table *t, int fd, const struct stat *st);
+/* The most inodes itable_learn_limited keeps (0: no limit). */
+void itable_set_limit(struct inode_table *t, size_t limit);
+size_t itable_limit(struct inode_table *t);
+/* Whether the table is at its limit; counts a refusal when it is. */
+int itable_full(struct inode_table *t);
+/* Lookups refused for the limit since the start. */
+uint64_t itable_refused(struct inode_table *t);
 /* Find without changing counts; NULL if unknown. */
 struct inode *itable_find(struct inode_table *t, dev_t dev, ino_t ino);
 /* Drop n lookups; frees the inode at zero. */

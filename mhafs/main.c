@@ -343,12 +343,13 @@ static int open_journal(struct mhafs *fs, struct config *cfg)
 
 /* mhafs holds a descriptor for every file the kernel knows (inode.c), so
  * the soft limit of open files goes up to the hard one; a low hard limit
- * is said once at start, not found later as EMFILE on a client's open. */
-static void raise_nofile(void)
+ * is said once at start, not found later as EMFILE on a client's open.
+ * Returns the limit (0: none). */
+static rlim_t raise_nofile(void)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
+		return 0;
 	if (rl.rlim_cur < rl.rlim_max) {
 		rlim_t was = rl.rlim_cur;
 		rl.rlim_cur = rl.rlim_max;
@@ -361,6 +362,21 @@ static void raise_nofile(void)
 			 (unsigned long long)rl.rlim_cur);
 	else
 		log_info("open files limit %llu", (unsigned long long)rl.rlim_cur);
+	return rl.rlim_cur == RLIM_INFINITY ? 0 : rl.rlim_cur;
+}
+
+/* The most files the kernel may hold through the mount: the open files
+ * limit less a reserve (an eighth, 64 to 16,384) for open files, the
+ * journal's hashing, SQLite and the peer's connections, so that running
+ * short refuses new lookups with ENFILE (and the watch thread has the
+ * kernel drop unused entries) instead of failing a journal entry. */
+static size_t inode_limit(rlim_t nofile)
+{
+	if (nofile == 0 || nofile > ((rlim_t)1 << 40))
+		return 0;
+	size_t reserve = (size_t)nofile / 8;
+	reserve = reserve < 64 ? 64 : reserve > 16384 ? 16384 : reserve;
+	return (size_t)nofile > 2 * reserve ? (size_t)nofile - reserve : (size_t)nofile / 2;
 }
 
 int main(int argc, char **argv)
@@ -397,10 +413,11 @@ int main(int argc, char **argv)
 	fs.attr_timeout = cfg.attr_timeout;
 	log_init("mhafs", strcmp(cfg.log_target, "stderr") == 0, log_level_from_name(cfg.log_level));
 	hlc_init(&fs.clock, NULL, NULL, cfg.clock_offset_ms);
-	raise_nofile();
+	rlim_t nofile = raise_nofile();
 
 	if (check_paths(&fs, &cfg, mnt_real) < 0)
 		goto out_early;
+	itable_set_limit(fs.inodes, inode_limit(nofile));
 
 	/* FUSE options are checked before anything is created */
 	char fsname[PATH_MAX + 16];

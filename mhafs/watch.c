@@ -1,5 +1,6 @@
 /* watch.c: the watch thread (see watch.h): space levels and their
- * crossings, the space hook, the metrics file's schedule. */
+ * crossings, the space hook, the metrics file's schedule, and relief of
+ * an inode table at its limit. */
 #define _GNU_SOURCE
 #include "watch.h"
 
@@ -20,6 +21,7 @@
 #define TICK_MS 1000
 #define HOOK_TICK_MS 100        /* while a hook runs: reap it quickly */
 #define SEND_EVERY_US 2000000u  /* WIRE_SPACE to the peer */
+#define RELIEF_EVERY_MS 2000    /* the kernel asked to drop entries at most this often */
 
 struct watch {
 	struct mhafs *fs;
@@ -32,6 +34,8 @@ struct watch {
 	pthread_t thread;
 	int running;
 	int metrics_failing;
+	uint64_t refused_seen;     /* inode table refusals already answered */
+	uint64_t next_relief;      /* mono_ms */
 };
 
 static uint64_t mono_ms(void)
@@ -173,6 +177,27 @@ static void write_metrics(struct watch *w)
 	}
 }
 
+/* The inode table refused lookups since the last look (it holds as many
+ * files as the open files limit allows, inode.h): have the kernel drop
+ * this mount's unused entries, so it forgets their inodes and their
+ * descriptors close, and say so. */
+static void relieve_inodes(struct watch *w, uint64_t now)
+{
+	struct mhafs *fs = w->fs;
+	uint64_t refused = itable_refused(fs->inodes);
+	if (refused == w->refused_seen || now < w->next_relief)
+		return;
+	size_t held = itable_count(fs->inodes);
+	int names = fs_drop_unused_entries(fs);
+	log_warn("open files: the kernel holds %zu files of this mount, the most mhafs keeps a "
+		 "descriptor for (inodes_limit %zu); %" PRIu64 " lookups or creations refused with "
+		 "ENFILE since the last look; asked the kernel to drop the unused entries under %d "
+		 "top-level names (raise LimitNOFILE for a store this large)",
+		 held, itable_limit(fs->inodes), refused - w->refused_seen, names);
+	w->refused_seen = refused;
+	w->next_relief = now + RELIEF_EVERY_MS;
+}
+
 static void *watch_main(void *arg)
 {
 	struct watch *w = arg;
@@ -181,6 +206,7 @@ static void *watch_main(void *arg)
 	for (;;) {
 		check_levels(w);
 		uint64_t now = mono_ms();
+		relieve_inodes(w, now);
 		hookrun_poll(&w->hook, now);
 		pthread_mutex_lock(&w->lock);
 		w->hook_runs = w->hook.runs;
