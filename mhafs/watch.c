@@ -36,6 +36,7 @@ struct watch {
 	int metrics_failing;
 	uint64_t refused_seen;     /* inode table refusals already answered */
 	uint64_t next_relief;      /* mono_ms */
+	uint64_t next_notice;      /* of a relief with nothing refused */
 };
 
 static uint64_t mono_ms(void)
@@ -177,23 +178,31 @@ static void write_metrics(struct watch *w)
 	}
 }
 
-/* The inode table refused lookups since the last look (it holds as many
- * files as the open files limit allows, inode.h): have the kernel drop
- * this mount's unused entries, so it forgets their inodes and their
- * descriptors close, and say so. */
+/* The inode table near its limit (seven eighths), or at it with lookups
+ * refused since the last look (it holds as many files as the open files
+ * limit allows, inode.h): have the kernel drop this mount's unused
+ * entries, so it forgets their inodes and their descriptors close, and
+ * say so (refusals every time, the rest once a minute). */
 static void relieve_inodes(struct watch *w, uint64_t now)
 {
 	struct mhafs *fs = w->fs;
-	uint64_t refused = itable_refused(fs->inodes);
-	if (refused == w->refused_seen || now < w->next_relief)
+	size_t limit = itable_limit(fs->inodes), held = itable_count(fs->inodes);
+	uint64_t refused = itable_refused(fs->inodes), n = refused - w->refused_seen;
+	if (!limit || now < w->next_relief || (n == 0 && held < limit - limit / 8))
 		return;
-	size_t held = itable_count(fs->inodes);
 	int names = fs_drop_unused_entries(fs);
-	log_warn("open files: the kernel holds %zu files of this mount, the most mhafs keeps a "
-		 "descriptor for (inodes_limit %zu); %" PRIu64 " lookups or creations refused with "
-		 "ENFILE since the last look; asked the kernel to drop the unused entries under %d "
-		 "top-level names (raise LimitNOFILE for a store this large)",
-		 held, itable_limit(fs->inodes), refused - w->refused_seen, names);
+	if (n > 0)
+		log_warn("open files: the kernel holds %zu files of this mount, the most mhafs keeps a "
+			 "descriptor for is %zu (inodes_limit); %" PRIu64 " lookups or creations refused "
+			 "with ENFILE since the last look; asked the kernel to drop the unused entries "
+			 "under %d top-level names (raise LimitNOFILE for a store this large)",
+			 held, limit, n, names);
+	else if (now >= w->next_notice)
+		log_notice("open files: the kernel holds %zu files of this mount, near the most mhafs "
+			   "keeps a descriptor for (%zu, inodes_limit); asked it to drop the unused "
+			   "entries under %d top-level names (said once a minute)", held, limit, names);
+	if (n == 0 && now >= w->next_notice)
+		w->next_notice = now + 60000;
 	w->refused_seen = refused;
 	w->next_relief = now + RELIEF_EVERY_MS;
 }
