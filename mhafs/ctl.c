@@ -60,9 +60,11 @@ static void answer_status(struct ctl *c, FILE *out)
 		atomic_load(&fs->ops_journaled), atomic_load(&fs->ops_local),
 		atomic_load(&fs->journal_failed));
 	fprintf(out, "sql_statements=%" PRIu64 "\n", journal_statements());
-	/* files the kernel holds (a descriptor each) against the most kept */
-	fprintf(out, "inodes=%zu\ninodes_limit=%zu\ninodes_refused=%" PRIu64 "\n", itable_count(fs->inodes),
-		itable_limit(fs->inodes), itable_refused(fs->inodes));
+	/* files the kernel holds and open handles (a descriptor each) against
+	 * the most kept */
+	fprintf(out, "inodes=%zu\nopen_handles=%zu\ninodes_limit=%zu\ninodes_refused=%" PRIu64 "\n",
+		itable_count(fs->inodes), itable_handle_count(fs->inodes), itable_limit(fs->inodes),
+		itable_refused(fs->inodes));
 	fprintf(out, "cache_stores_skipped=%lu\n", atomic_load(&fs->stores_skipped));
 	/* the clock now: above every change this node made or applied (the
 	 * MODSEQ floor of a user who starts being served here) */

@@ -84,12 +84,17 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOSPC);
 		return;
 	}
+	if (fs_inodes_full(fs)) { /* descriptors short: see fs_inodes_full */
+		fuse_reply_err(req, ENFILE);
+		return;
+	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", in->fd);
 	int fd = open(proc, adjust_flags(fs, fi->flags) | O_CLOEXEC);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		return;
 	}
+	itable_handles(fs->inodes, 1);
 	if (is_writer(fi->flags)) {
 		fs_fill_stale(in);
 		atomic_fetch_add(&in->writers, 1);
@@ -179,7 +184,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	err = fs_do_lookup(fs, p, name, &e, 0);
 	if (err) {
+		/* not journaled: a file made here goes again */
 		close(fd);
+		if (created)
+			unlinkat(p->fd, name, 0);
+		if (shared)
+			fs_dotlock_give(fs, p, name, 0);
 		fuse_reply_err(req, err);
 		return;
 	}
@@ -197,6 +207,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fs_journal_new(fs, JOP_CREATE, p, name, NULL, &e.attr);
 	fi->fh = (uint64_t)fd;
 	fi->keep_cache = 1;
+	itable_handles(fs->inodes, 1);
 	fuse_reply_create(req, &e, fi);
 }
 
@@ -429,6 +440,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct mhafs *fs = fs_of(req);
 	struct inode *in = itable_get(fs->inodes, ino);
 	close((int)fi->fh);
+	itable_handles(fs->inodes, -1);
 	if (is_writer(fi->flags) && atomic_fetch_sub(&in->writers, 1) == 1) {
 		if (atomic_exchange(&in->dirty, 0))
 			fs_journal_content(fs, in);
@@ -496,6 +508,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct mhafs *fs = fs_of(req);
 	struct inode *in = itable_get(fs->inodes, ino);
+	if (fs_inodes_full(fs)) { /* descriptors short: see fs_inodes_full */
+		fuse_reply_err(req, ENFILE);
+		return;
+	}
 	struct dirp *d = calloc(1, sizeof(*d));
 	if (!d) {
 		fuse_reply_err(req, ENOMEM);
@@ -512,6 +528,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
 	fi->cache_readdir = 0; /* names change underneath with replication */
+	itable_handles(fs->inodes, 1);
 	fuse_reply_open(req, fi);
 }
 
@@ -624,6 +641,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	(void)ino;
 	closedir(d->dp);
 	free(d);
+	itable_handles(fs_of(req)->inodes, -1);
 	fuse_reply_err(req, 0);
 }
 

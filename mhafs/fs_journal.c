@@ -496,7 +496,7 @@ int fs_drop_unused_entries(struct mhafs *fs)
 	}
 	int n = 0;
 	struct dirent *de;
-	while ((de = readdir(d))) {
+	while ((de = readdir(d)) && !fuse_session_exited(fs->se)) {
 		const char *name = de->d_name;
 		if (!strcmp(name, ".") || !strcmp(name, "..") || fs_hidden(fs, itable_root(fs->inodes), name))
 			continue;

@@ -256,6 +256,7 @@ static void finish_new(fuse_req_t req, struct inode *parent, const char *name, e
 	}
 	err = fs_do_lookup(fs, parent, name, &e, 0);
 	if (err) {
+		unlinkat(parent->fd, name, is_dir ? AT_REMOVEDIR : 0); /* not journaled: goes again */
 		fuse_reply_err(req, err);
 		return;
 	}
@@ -345,6 +346,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	}
 	err = fs_do_lookup(fs, p, newname, &e, 0);
 	if (err) {
+		unlinkat(p->fd, newname, 0); /* not journaled: the new name goes again */
 		fuse_reply_err(req, err);
 		return;
 	}

@@ -17,8 +17,9 @@ struct inode_table {
 	struct inode **buckets;
 	size_t count;
 	size_t freed;         /* since the last trim */
-	size_t limit;         /* of itable_learn_limited; 0: none */
-	uint64_t refused;     /* by it, for the limit */
+	size_t limit;         /* of inodes and handles together; 0: none */
+	size_t handles;       /* open files and directories (a descriptor each) */
+	uint64_t refused;     /* for the limit */
 };
 
 static size_t bucket_of(dev_t dev, ino_t ino)
@@ -109,7 +110,7 @@ static struct inode *learn(struct inode_table *t, int fd, const struct stat *st,
 		close(fd);
 		return in;
 	}
-	if (limited && t->limit && t->count >= t->limit) {
+	if (limited && t->limit && t->count + t->handles >= t->limit) {
 		t->refused++;
 		pthread_mutex_unlock(&t->lock);
 		close(fd);
@@ -164,11 +165,27 @@ size_t itable_limit(struct inode_table *t)
 int itable_full(struct inode_table *t)
 {
 	pthread_mutex_lock(&t->lock);
-	int full = t->limit && t->count >= t->limit;
+	int full = t->limit && t->count + t->handles >= t->limit;
 	if (full)
 		t->refused++;
 	pthread_mutex_unlock(&t->lock);
 	return full;
+}
+
+void itable_handles(struct inode_table *t, int delta)
+{
+	pthread_mutex_lock(&t->lock);
+	if (delta > 0 || t->handles >= (size_t)-delta)
+		t->handles += (size_t)(long)delta;
+	pthread_mutex_unlock(&t->lock);
+}
+
+size_t itable_handle_count(struct inode_table *t)
+{
+	pthread_mutex_lock(&t->lock);
+	size_t n = t->handles;
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }
 
 uint64_t itable_refused(struct inode_table *t)

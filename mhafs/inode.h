@@ -42,14 +42,18 @@ fuse_ino_t itable_nodeid(struct inode_table *t, struct inode *in);
  * already existed).  Returns NULL with errno on failure. */
 struct inode *itable_learn(struct inode_table *t, int fd, const struct stat *st);
 /* The same for a lookup the kernel will hold: a new inode beyond the
- * table's limit is refused (NULL, errno ENFILE, counted), so the
- * descriptors left over stay for open files, the journal and the peer. */
+ * table's limit (inodes and open handles together) is refused (NULL,
+ * errno ENFILE, counted), so the descriptors left over stay for the
+ * journal, SQLite and the peer. */
 struct inode *itable_learn_limited(struct inode_table *t, int fd, const struct stat *st);
-/* The most inodes itable_learn_limited keeps (0: no limit). */
+/* The most inodes and open handles together (0: no limit). */
 void itable_set_limit(struct inode_table *t, size_t limit);
 size_t itable_limit(struct inode_table *t);
 /* Whether the table is at its limit; counts a refusal when it is. */
 int itable_full(struct inode_table *t);
+/* An open file or directory handle (a descriptor) made (+1) or closed (-1). */
+void itable_handles(struct inode_table *t, int delta);
+size_t itable_handle_count(struct inode_table *t);
 /* Lookups refused for the limit since the start. */
 uint64_t itable_refused(struct inode_table *t);
 /* Find without changing counts; NULL if unknown. */

@@ -365,17 +365,18 @@ static rlim_t raise_nofile(void)
 	return rl.rlim_cur == RLIM_INFINITY ? 0 : rl.rlim_cur;
 }
 
-/* The most files the kernel may hold through the mount: the open files
- * limit less a reserve (an eighth, 64 to 16,384) for open files, the
- * journal's hashing, SQLite and the peer's connections, so that running
- * short refuses new lookups with ENFILE (and the watch thread has the
+/* The most files the kernel may hold through the mount and open handles,
+ * together: the open files limit less a reserve (an eighth, 256 to
+ * 16,384) for mhafs's own descriptors (FUSE workers' clone_fd, SQLite,
+ * the peer's connections, the journal's hashing), so that running short
+ * refuses new lookups and opens with ENFILE (and the watch thread has the
  * kernel drop unused entries) instead of failing a journal entry. */
 static size_t inode_limit(rlim_t nofile)
 {
 	if (nofile == 0 || nofile > ((rlim_t)1 << 40))
 		return 0;
 	size_t reserve = (size_t)nofile / 8;
-	reserve = reserve < 64 ? 64 : reserve > 16384 ? 16384 : reserve;
+	reserve = reserve < 256 ? 256 : reserve > 16384 ? 16384 : reserve;
 	return (size_t)nofile > 2 * reserve ? (size_t)nofile - reserve : (size_t)nofile / 2;
 }
 
@@ -470,6 +471,8 @@ int main(int argc, char **argv)
 	log_notice("mounted %s on %s (node %s id %u, state %s, sync mode %s)", fs.root_path, mnt_real,
 		   cfg.node_name ? cfg.node_name : "-", cfg.node_id, cfg.state_dir,
 		   cfg.sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
+	log_info("inodes_limit %zu: the most files the kernel holds and handles open at once",
+		 itable_limit(fs.inodes));
 	/* log_target = stderr keeps logging there in the background too */
 	int saved_err = cl.foreground || strcmp(cfg.log_target, "stderr") ? -1 : dup(2);
 	if (fuse_daemonize(cl.foreground) != 0)

@@ -36,7 +36,9 @@ struct watch {
 	int metrics_failing;
 	uint64_t refused_seen;     /* inode table refusals already answered */
 	uint64_t next_relief;      /* mono_ms */
-	uint64_t next_notice;      /* of a relief with nothing refused */
+	uint64_t next_notice;      /* of a relief's log line with nothing refused */
+	size_t level_after;        /* inodes + handles the tick after the last relief */
+	int measure_after;
 };
 
 static uint64_t mono_ms(void)
@@ -178,33 +180,46 @@ static void write_metrics(struct watch *w)
 	}
 }
 
-/* The inode table near its limit (seven eighths), or at it with lookups
- * refused since the last look (it holds as many files as the open files
- * limit allows, inode.h): have the kernel drop this mount's unused
- * entries, so it forgets their inodes and their descriptors close, and
- * say so (refusals every time, the rest once a minute). */
+/* The inode table near its limit (seven eighths, and grown by a
+ * sixteenth since the last relief took effect: what open files and
+ * working directories pin cannot be dropped), or at it with lookups or
+ * opens refused since the last look (at most every 2 s):
+ * have the kernel drop this mount's unused entries, so it forgets their
+ * inodes and their descriptors close, and say so (refusals every time,
+ * the rest once a minute). */
 static void relieve_inodes(struct watch *w, uint64_t now)
 {
 	struct mhafs *fs = w->fs;
 	size_t limit = itable_limit(fs->inodes), held = itable_count(fs->inodes);
+	size_t handles = itable_handle_count(fs->inodes);
 	uint64_t refused = itable_refused(fs->inodes), n = refused - w->refused_seen;
-	if (!limit || now < w->next_relief || (n == 0 && held < limit - limit / 8))
+	size_t level = held + handles;
+	if (w->measure_after) { /* the tick after a relief: what it left */
+		w->level_after = level;
+		w->measure_after = 0;
+	}
+	if (!limit || now < w->next_relief ||
+	    (n == 0 && (level < limit - limit / 8 || level < w->level_after + limit / 16)))
 		return;
 	int names = fs_drop_unused_entries(fs);
-	if (n > 0)
-		log_warn("open files: the kernel holds %zu files of this mount, the most mhafs keeps a "
-			 "descriptor for is %zu (inodes_limit); %" PRIu64 " lookups or creations refused "
-			 "with ENFILE since the last look; asked the kernel to drop the unused entries "
-			 "under %d top-level names (raise LimitNOFILE for a store this large)",
-			 held, limit, n, names);
-	else if (now >= w->next_notice)
-		log_notice("open files: the kernel holds %zu files of this mount, near the most mhafs "
-			   "keeps a descriptor for (%zu, inodes_limit); asked it to drop the unused "
-			   "entries under %d top-level names (said once a minute)", held, limit, names);
-	if (n == 0 && now >= w->next_notice)
+	if (names < 0)
+		log_err("open files: cannot list the store's top level to relieve the inode table: %s",
+			strerror(-names));
+	else if (n > 0)
+		log_warn("open files: %zu files held by the kernel and %zu open handles reach mhafs's "
+			 "limit of %zu (inodes_limit); %" PRIu64 " lookups, opens or creations refused with "
+			 "ENFILE since the last look; the kernel is asked to drop the unused entries under "
+			 "%d top-level names (raise LimitNOFILE for a store this large)",
+			 held, handles, limit, n, names);
+	else if (now >= w->next_notice) {
+		log_notice("open files: %zu files held by the kernel and %zu open handles, near mhafs's "
+			   "limit of %zu (inodes_limit); the kernel is asked to drop the unused entries "
+			   "under %d top-level names (said once a minute)", held, handles, limit, names);
 		w->next_notice = now + 60000;
+	}
 	w->refused_seen = refused;
 	w->next_relief = now + RELIEF_EVERY_MS;
+	w->measure_after = 1;
 }
 
 static void *watch_main(void *arg)
