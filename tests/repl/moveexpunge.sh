@@ -78,7 +78,8 @@ for _ in $(seq 100); do [ -f "$T/b/back/$IN/cur/W:2,S" ] && break; sleep 0.1; do
 [ -f "$T/b/back/$IN/cur/W:2,S" ] || fail "node b did not get W"
 stop_node b
 move a W Archive
-echo "# W moved on node a $(( ($(date +%s%N) - w0) / 1000000 )) ms after its delivery (the sibling window is 5000)"
+wgap=$(( ($(date +%s%N) - w0) / 1000000 ))
+echo "# W moved on node a $wgap ms after its delivery (the sibling window is 5000)"
 rm "$T/a/mnt/$IN/cur/S:2,S"
 move a M Archive
 move a U Archive
@@ -153,7 +154,12 @@ expect V2 "" "A's move of V came after B's (as V2)"
 expect W "Archive" "A's removal right after the delivery is not known to be an expunge; both moved it to Archive"
 expect X "Archive" "A's removal is not known to be an expunge; both moved it to Archive"
 expect Y "Archive Trash" "A's removal is not known to be an expunge: both copies stay"
-for m in W X Y; do
+# W's move is one of unknown kind only within the sibling window (a slow
+# stop of node b can take longer: then it is a known move, and W's
+# outcome above is the rule for two moves into one folder)
+wx="X Y"
+[ "$wgap" -lt 4500 ] && wx="W X Y"
+for m in $wx; do
 	grep -q "conflict: .* $IN/cur/$m:2,S .*the removal is not known to be an expunge" "$T/a.log" "$T/b.log" ||
 		fail "no node logged keeping $m's moved copy against a removal of unknown kind"
 done
