@@ -62,9 +62,10 @@ static void answer_status(struct ctl *c, FILE *out)
 	fprintf(out, "sql_statements=%" PRIu64 "\n", journal_statements());
 	/* files the kernel holds and open handles (a descriptor each) against
 	 * the most kept */
+	struct itable_stats is;
+	itable_stats(fs->inodes, &is);
 	fprintf(out, "inodes=%zu\nopen_handles=%zu\ninodes_limit=%zu\ninodes_refused=%" PRIu64 "\n",
-		itable_count(fs->inodes), itable_handle_count(fs->inodes), itable_limit(fs->inodes),
-		itable_refused(fs->inodes));
+		is.inodes, is.handles, is.limit, is.refused);
 	fprintf(out, "cache_stores_skipped=%lu\n", atomic_load(&fs->stores_skipped));
 	/* the clock now: above every change this node made or applied (the
 	 * MODSEQ floor of a user who starts being served here) */

@@ -49,15 +49,10 @@ const struct fuse_lowlevel_ops *fs_build_ops(void);
 void fs_data_ops(struct fuse_lowlevel_ops *ops);
 /* Look name up in parent and fill e (lookup count +1); 0 or an errno.
  * limited: a name new to the inode table is refused with ENFILE when the
- * table is at its limit (fs_inodes_full); an operation that has just made
- * the object asked fs_inodes_full before and passes 0. */
+ * table is at its limit (inode.h); an operation that has just made the
+ * object asked itable_full before and passes 0. */
 int fs_do_lookup(struct mhafs *fs, struct inode *parent, const char *name, struct fuse_entry_param *e,
 		 int limited);
-/* Whether the inode table (files the kernel holds, and open handles) is
- * at its limit (main.c sets it from the open files limit): an operation
- * that would make a new object the kernel then holds, or open a handle,
- * asks first, and is refused with ENFILE (counted as a refusal). */
-int fs_inodes_full(struct mhafs *fs);
 /* Whether name in parent is mhafs's own (CONFIG_STAGING_DIR at the top:
  * the replicator's staging files and the store's space reserve), which
  * the mount does not show. */

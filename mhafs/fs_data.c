@@ -84,17 +84,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOSPC);
 		return;
 	}
-	if (fs_inodes_full(fs)) { /* descriptors short: see fs_inodes_full */
-		fuse_reply_err(req, ENFILE);
+	int err = itable_handle_open(fs->inodes); /* descriptors short: ENFILE */
+	if (err) {
+		fuse_reply_err(req, err);
 		return;
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", in->fd);
 	int fd = open(proc, adjust_flags(fs, fi->flags) | O_CLOEXEC);
 	if (fd < 0) {
-		fuse_reply_err(req, errno);
+		err = errno;
+		itable_handles(fs->inodes, -1);
+		fuse_reply_err(req, err);
 		return;
 	}
-	itable_handles(fs->inodes, 1);
 	if (is_writer(fi->flags)) {
 		fs_fill_stale(in);
 		atomic_fetch_add(&in->writers, 1);
@@ -152,7 +154,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (fs_inodes_full(fs)) { /* before the file is made: see start_new */
+	if (itable_full(fs->inodes)) { /* before the file is made: see start_new */
 		fuse_reply_err(req, ENFILE);
 		return;
 	}
@@ -508,27 +510,24 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct mhafs *fs = fs_of(req);
 	struct inode *in = itable_get(fs->inodes, ino);
-	if (fs_inodes_full(fs)) { /* descriptors short: see fs_inodes_full */
-		fuse_reply_err(req, ENFILE);
+	int err = itable_handle_open(fs->inodes); /* descriptors short: ENFILE */
+	if (err) {
+		fuse_reply_err(req, err);
 		return;
 	}
 	struct dirp *d = calloc(1, sizeof(*d));
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	int fd = openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d->dp = fdopendir(fd))) {
-		int err = errno;
+	int fd = d ? openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (!d || fd < 0 || !(d->dp = fdopendir(fd))) {
+		err = d ? errno : ENOMEM;
 		if (fd >= 0)
 			close(fd);
 		free(d);
+		itable_handles(fs->inodes, -1);
 		fuse_reply_err(req, err);
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
 	fi->cache_readdir = 0; /* names change underneath with replication */
-	itable_handles(fs->inodes, 1);
 	fuse_reply_open(req, fi);
 }
 
@@ -588,7 +587,6 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset
 					memset(&e, 0, sizeof(e));
 					e.attr.st_ino = d->entry->d_ino;
 					e.attr.st_mode = (mode_t)d->entry->d_type << 12;
-					dots = 1; /* nothing to forget below */
 					lerr = 0;
 				}
 				if (lerr) {
@@ -598,7 +596,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset
 			}
 			sz = fuse_add_direntry_plus(req, p, rem, name, &e, next);
 			if (sz > rem) {
-				if (!dots)
+				if (e.ino) /* a lookup the kernel will not get */
 					itable_forget(fs->inodes, itable_get(fs->inodes, e.ino), 1);
 				break;
 			}

@@ -50,11 +50,6 @@ int fs_hidden(struct mhafs *fs, struct inode *parent, const char *name)
 	return parent == itable_root(fs->inodes) && strcmp(name, CONFIG_STAGING_DIR) == 0;
 }
 
-int fs_inodes_full(struct mhafs *fs)
-{
-	return itable_full(fs->inodes);
-}
-
 int fs_do_lookup(struct mhafs *fs, struct inode *parent, const char *name, struct fuse_entry_param *e,
 		 int limited)
 {
@@ -275,7 +270,7 @@ static struct inode *start_new(fuse_req_t req, fuse_ino_t parent, const char *na
 		fuse_reply_err(req, ENOSPC);
 		return NULL;
 	}
-	if (fs_inodes_full(fs)) {
+	if (itable_full(fs->inodes)) {
 		fuse_reply_err(req, ENFILE);
 		return NULL;
 	}

@@ -100,6 +100,12 @@ struct inode *itable_find(struct inode_table *t, dev_t dev, ino_t ino)
 	return in;
 }
 
+/* Whether inodes and handles together are at the limit.  Under the lock. */
+static int at_limit_locked(const struct inode_table *t)
+{
+	return t->limit && t->count + t->handles >= t->limit;
+}
+
 static struct inode *learn(struct inode_table *t, int fd, const struct stat *st, int limited)
 {
 	pthread_mutex_lock(&t->lock);
@@ -110,7 +116,7 @@ static struct inode *learn(struct inode_table *t, int fd, const struct stat *st,
 		close(fd);
 		return in;
 	}
-	if (limited && t->limit && t->count + t->handles >= t->limit) {
+	if (limited && at_limit_locked(t)) {
 		t->refused++;
 		pthread_mutex_unlock(&t->lock);
 		close(fd);
@@ -154,22 +160,26 @@ void itable_set_limit(struct inode_table *t, size_t limit)
 	pthread_mutex_unlock(&t->lock);
 }
 
-size_t itable_limit(struct inode_table *t)
-{
-	pthread_mutex_lock(&t->lock);
-	size_t n = t->limit;
-	pthread_mutex_unlock(&t->lock);
-	return n;
-}
-
 int itable_full(struct inode_table *t)
 {
 	pthread_mutex_lock(&t->lock);
-	int full = t->limit && t->count + t->handles >= t->limit;
+	int full = at_limit_locked(t);
 	if (full)
 		t->refused++;
 	pthread_mutex_unlock(&t->lock);
 	return full;
+}
+
+int itable_handle_open(struct inode_table *t)
+{
+	pthread_mutex_lock(&t->lock);
+	int full = at_limit_locked(t);
+	if (full)
+		t->refused++;
+	else
+		t->handles++;
+	pthread_mutex_unlock(&t->lock);
+	return full ? ENFILE : 0;
 }
 
 void itable_handles(struct inode_table *t, int delta)
@@ -180,20 +190,14 @@ void itable_handles(struct inode_table *t, int delta)
 	pthread_mutex_unlock(&t->lock);
 }
 
-size_t itable_handle_count(struct inode_table *t)
+void itable_stats(struct inode_table *t, struct itable_stats *st)
 {
 	pthread_mutex_lock(&t->lock);
-	size_t n = t->handles;
+	st->inodes = t->count;
+	st->handles = t->handles;
+	st->limit = t->limit;
+	st->refused = t->refused;
 	pthread_mutex_unlock(&t->lock);
-	return n;
-}
-
-uint64_t itable_refused(struct inode_table *t)
-{
-	pthread_mutex_lock(&t->lock);
-	uint64_t n = t->refused;
-	pthread_mutex_unlock(&t->lock);
-	return n;
 }
 
 void itable_forget(struct inode_table *t, struct inode *in, uint64_t n)
@@ -226,12 +230,4 @@ void itable_forget(struct inode_table *t, struct inode *in, uint64_t n)
 		return;
 	}
 	pthread_mutex_unlock(&t->lock);
-}
-
-size_t itable_count(struct inode_table *t)
-{
-	pthread_mutex_lock(&t->lock);
-	size_t n = t->count;
-	pthread_mutex_unlock(&t->lock);
-	return n;
 }

@@ -46,20 +46,27 @@ struct inode *itable_learn(struct inode_table *t, int fd, const struct stat *st)
  * errno ENFILE, counted), so the descriptors left over stay for the
  * journal, SQLite and the peer. */
 struct inode *itable_learn_limited(struct inode_table *t, int fd, const struct stat *st);
-/* The most inodes and open handles together (0: no limit). */
+/* The most inodes and open handles together (0: no limit); main.c sets it
+ * from the open files limit. */
 void itable_set_limit(struct inode_table *t, size_t limit);
-size_t itable_limit(struct inode_table *t);
-/* Whether the table is at its limit; counts a refusal when it is. */
+/* Whether inodes and handles are at the limit; counts a refusal when they
+ * are.  An operation that would make an object the kernel then holds asks
+ * before it makes anything, and answers ENFILE. */
 int itable_full(struct inode_table *t);
-/* An open file or directory handle (a descriptor) made (+1) or closed (-1). */
+/* An open file or directory handle (a descriptor) about to be made: 0 and
+ * counted, or ENFILE (a refusal) at the limit.  itable_handles(t, -1) when
+ * it closes, or when the open then fails; itable_handles(t, 1) counts one
+ * whose room was asked with itable_full. */
+int itable_handle_open(struct inode_table *t);
 void itable_handles(struct inode_table *t, int delta);
-size_t itable_handle_count(struct inode_table *t);
-/* Lookups refused for the limit since the start. */
-uint64_t itable_refused(struct inode_table *t);
+struct itable_stats {
+	size_t inodes, handles, limit;
+	uint64_t refused; /* lookups, opens and creations, since the start */
+};
+void itable_stats(struct inode_table *t, struct itable_stats *st);
 /* Find without changing counts; NULL if unknown. */
 struct inode *itable_find(struct inode_table *t, dev_t dev, ino_t ino);
 /* Drop n lookups; frees the inode at zero. */
 void itable_forget(struct inode_table *t, struct inode *in, uint64_t n);
-size_t itable_count(struct inode_table *t);
 
 #endif

@@ -418,7 +418,8 @@ int main(int argc, char **argv)
 
 	if (check_paths(&fs, &cfg, mnt_real) < 0)
 		goto out_early;
-	itable_set_limit(fs.inodes, inode_limit(nofile));
+	size_t ilimit = inode_limit(nofile);
+	itable_set_limit(fs.inodes, ilimit);
 
 	/* FUSE options are checked before anything is created */
 	char fsname[PATH_MAX + 16];
@@ -471,8 +472,7 @@ int main(int argc, char **argv)
 	log_notice("mounted %s on %s (node %s id %u, state %s, sync mode %s)", fs.root_path, mnt_real,
 		   cfg.node_name ? cfg.node_name : "-", cfg.node_id, cfg.state_dir,
 		   cfg.sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
-	log_info("inodes_limit %zu: the most files the kernel holds and handles open at once",
-		 itable_limit(fs.inodes));
+	log_info("inodes_limit %zu: the most files the kernel holds and handles open at once", ilimit);
 	/* log_target = stderr keeps logging there in the background too */
 	int saved_err = cl.foreground || strcmp(cfg.log_target, "stderr") ? -1 : dup(2);
 	if (fuse_daemonize(cl.foreground) != 0)

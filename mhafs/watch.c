@@ -190,9 +190,10 @@ static void write_metrics(struct watch *w)
 static void relieve_inodes(struct watch *w, uint64_t now)
 {
 	struct mhafs *fs = w->fs;
-	size_t limit = itable_limit(fs->inodes), held = itable_count(fs->inodes);
-	size_t handles = itable_handle_count(fs->inodes);
-	uint64_t refused = itable_refused(fs->inodes), n = refused - w->refused_seen;
+	struct itable_stats is;
+	itable_stats(fs->inodes, &is);
+	size_t limit = is.limit, held = is.inodes, handles = is.handles;
+	uint64_t refused = is.refused, n = refused - w->refused_seen;
 	size_t level = held + handles;
 	if (w->measure_after) { /* the tick after a relief: what it left */
 		w->level_after = level;
