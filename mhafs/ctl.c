@@ -67,6 +67,7 @@ static void answer_status(struct ctl *c, FILE *out)
 	fprintf(out, "inodes=%zu\nopen_handles=%zu\ninodes_limit=%zu\ninodes_refused=%" PRIu64 "\n",
 		is.inodes, is.handles, is.limit, is.refused);
 	fprintf(out, "cache_stores_skipped=%lu\n", atomic_load(&fs->stores_skipped));
+	fprintf(out, "flushes=%lu\n", atomic_load(&fs->flushes));
 	/* the clock now: above every change this node made or applied (the
 	 * MODSEQ floor of a user who starts being served here) */
 	fprintf(out, "hlc=%" PRIu64 "\n", (uint64_t)hlc_now(&fs->clock));

@@ -28,6 +28,7 @@ struct mhafs {
 	struct watch *watch;          /* space levels, hook, metrics (watch.h) */
 	struct arrivals *arrivals;   /* messages just committed: tells a move's unlink */
 	double entry_timeout, attr_timeout;
+	int close_silent;            /* the backing file system's close() reports nothing */
 	atomic_int journal_failed;   /* a record failed: next start must check */
 	atomic_int journal_full;     /* the journal's file system is full */
 	atomic_ullong gate_checked_ms;
@@ -37,6 +38,7 @@ struct mhafs {
 	atomic_ulong ops_local;
 	atomic_int stores_busy;      /* workers inside a notify_store (fs_data.c) */
 	atomic_ulong stores_skipped; /* stores left out: no slot free */
+	atomic_ulong flushes;        /* FLUSH requests: closes the kernel asked about */
 	/* held from an unlink's path lookup to its entry's record, and from a
 	 * content entry's last path lookup to its record: a file written in
 	 * place and removed by another process meanwhile is journaled either

@@ -105,9 +105,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uint64_t)fd;
 	fi->keep_cache = 1; /* the replicator invalidates what it changes */
-	/* a reader's close has no write error to report (op_flush): the
-	 * kernel need not ask (one request fewer per message Dovecot reads) */
-	fi->noflush = !is_writer(fi->flags);
+	/* a reader's close has no write error to report (op_flush), nor a
+	 * writer's where the backing file system's close reports none: the
+	 * kernel need not ask (one request fewer per file closed) */
+	fi->noflush = !is_writer(fi->flags) || fs->close_silent;
 	fuse_reply_open(req, fi);
 }
 
@@ -209,6 +210,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fs_journal_new(fs, JOP_CREATE, p, name, NULL, &e.attr);
 	fi->fh = (uint64_t)fd;
 	fi->keep_cache = 1;
+	fi->noflush = fs->close_silent;
 	itable_handles(fs->inodes, 1);
 	fuse_reply_create(req, &e, fi);
 }
@@ -374,6 +376,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
+	atomic_fetch_add(&fs_of(req)->flushes, 1);
 	/* closing a duplicate reports delayed write errors, as close() would;
 	 * with no descriptor to spare there is nothing to report that the
 	 * backing file systems mhafs runs on do not report at fsync */

@@ -19,6 +19,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "build-config.h"
@@ -271,6 +272,25 @@ static int check_paths(struct mhafs *fs, struct config *cfg, char *mnt_real)
 	return fs->inodes && fs->arrivals ? 0 : -1;
 }
 
+/* The backing file system's name when its close() never reports an error
+ * (it has no flush method: local disk file systems), else NULL.  Then a
+ * close through the mount need not ask mhafs (FUSE FLUSH): the backing
+ * file systems report a failed write at write() or fsync(), not at close. */
+static const char *silent_close_fs(int fd)
+{
+	static const struct { unsigned long magic; const char *name; } silent[] = {
+		{ 0xEF53, "ext4" }, { 0x58465342, "xfs" }, { 0x9123683E, "btrfs" },
+		{ 0x01021994, "tmpfs" },
+	};
+	struct statfs sf;
+	if (fstatfs(fd, &sf) < 0)
+		return NULL;
+	for (size_t i = 0; i < sizeof(silent) / sizeof(silent[0]); i++)
+		if ((unsigned long)sf.f_type == silent[i].magic)
+			return silent[i].name;
+	return NULL;
+}
+
 /* One mhafs per state directory: hold a lock for the life of the daemon. */
 static int lock_state_dir(const char *dir)
 {
@@ -418,6 +438,9 @@ int main(int argc, char **argv)
 
 	if (check_paths(&fs, &cfg, mnt_real) < 0)
 		goto out_early;
+	const char *silent = silent_close_fs(fs.root_fd);
+	/* the writeback cache writes dirty pages back at close: it keeps FLUSH */
+	fs.close_silent = silent != NULL && !cfg.writeback_cache;
 	size_t ilimit = inode_limit(nofile);
 	itable_set_limit(fs.inodes, ilimit);
 
@@ -473,6 +496,9 @@ int main(int argc, char **argv)
 		   cfg.node_name ? cfg.node_name : "-", cfg.node_id, cfg.state_dir,
 		   cfg.sync_mode == SYNC_MODE_SYNC ? "sync" : "async");
 	log_info("inodes_limit %zu: the most files the kernel holds and handles open at once", ilimit);
+	log_info("backing file system %s: %s", silent ? silent : "of another kind",
+		 fs.close_silent ? "its close reports no error, so closes through the mount send no FLUSH"
+				 : "every close through the mount asks it (FLUSH)");
 	/* log_target = stderr keeps logging there in the background too */
 	int saved_err = cl.foreground || strcmp(cfg.log_target, "stderr") ? -1 : dup(2);
 	if (fuse_daemonize(cl.foreground) != 0)
