@@ -35,10 +35,15 @@ static int bad_name(const char *name)
 	       strcmp(name, "..") == 0;
 }
 
-/* Names the kernel must not cache: dotlocks (taken on the peer's behalf
- * underneath the kernel) and dovecot-uidlist (replaced by the replicator
- * while the peer holds the lock; whoever takes the lock next must read
- * the new one, not a cached inode). */
+/* Names whose entries the kernel must not cache: dotlocks (taken on the
+ * peer's behalf underneath the kernel) and dovecot-uidlist (replaced by
+ * the replicator while the peer holds the lock; whoever takes the lock
+ * next must read the new one, not a cached inode).  Every path walk to
+ * them asks again, and the answer carries fresh attributes; those keep
+ * the usual timeout, as GETATTR's do: the replicator never changes these
+ * files in place (it creates, renames over and unlinks them), so only
+ * the name can go stale, and a zero attribute timeout would add a
+ * GETATTR after each lookup for the kernel's permission check. */
 static int uncached_name(const char *name)
 {
 	size_t n = strlen(name);
@@ -57,7 +62,7 @@ int fs_do_lookup(struct mhafs *fs, struct inode *parent, const char *name, struc
 	e->attr_timeout = fs->attr_timeout;
 	e->entry_timeout = fs->entry_timeout;
 	if (fs->repl && uncached_name(name))
-		e->attr_timeout = e->entry_timeout = 0;
+		e->entry_timeout = 0;
 	if (bad_name(name))
 		return EINVAL;
 	if (fs_hidden(fs, parent, name))
