@@ -75,6 +75,17 @@ static int adjust_flags(struct mhafs *fs, int flags)
 	return flags & ~O_NOFOLLOW;
 }
 
+/* Whether the close of a file opened with these flags must ask mhafs
+ * (FLUSH, op_flush): only a writer's, and only where the backing file
+ * system's close may report an error.  The root's file system decides
+ * whether it can (main.c); a file on another one mounted inside the
+ * store is always asked about.  Otherwise the kernel answers the close
+ * alone: one request fewer per file closed. */
+static int close_asks(struct mhafs *fs, struct inode *in, int flags)
+{
+	return is_writer(flags) && !(fs->close_silent && in->dev == itable_root(fs->inodes)->dev);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mhafs *fs = fs_of(req);
@@ -105,10 +116,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uint64_t)fd;
 	fi->keep_cache = 1; /* the replicator invalidates what it changes */
-	/* a reader's close has no write error to report (op_flush), nor a
-	 * writer's where the backing file system's close reports none: the
-	 * kernel need not ask (one request fewer per file closed) */
-	fi->noflush = !is_writer(fi->flags) || fs->close_silent;
+	fi->noflush = !close_asks(fs, in, fi->flags);
 	fuse_reply_open(req, fi);
 }
 
@@ -210,7 +218,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fs_journal_new(fs, JOP_CREATE, p, name, NULL, &e.attr);
 	fi->fh = (uint64_t)fd;
 	fi->keep_cache = 1;
-	fi->noflush = fs->close_silent;
+	fi->noflush = !close_asks(fs, in, fi->flags);
 	itable_handles(fs->inodes, 1);
 	fuse_reply_create(req, &e, fi);
 }

@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "build-config.h"
@@ -279,8 +280,8 @@ static int check_paths(struct mhafs *fs, struct config *cfg, char *mnt_real)
 static const char *silent_close_fs(int fd)
 {
 	static const struct { unsigned long magic; const char *name; } silent[] = {
-		{ 0xEF53, "ext4" }, { 0x58465342, "xfs" }, { 0x9123683E, "btrfs" },
-		{ 0x01021994, "tmpfs" },
+		{ EXT4_SUPER_MAGIC, "ext4" }, { XFS_SUPER_MAGIC, "xfs" },
+		{ BTRFS_SUPER_MAGIC, "btrfs" }, { TMPFS_MAGIC, "tmpfs" },
 	};
 	struct statfs sf;
 	if (fstatfs(fd, &sf) < 0)
