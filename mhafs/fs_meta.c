@@ -47,7 +47,10 @@ static int bad_name(const char *name)
 static int uncached_name(const char *name)
 {
 	size_t n = strlen(name);
-	return (n > 5 && strcmp(name + n - 5, ".lock") == 0) || strcmp(name, "dovecot-uidlist") == 0;
+	/* and the name Dovecot renames over dovecot-uidlist to recreate it: a
+	 * renamed entry keeps the timeout its old name got */
+	return (n > 5 && strcmp(name + n - 5, ".lock") == 0) || strcmp(name, "dovecot-uidlist") == 0 ||
+	       strcmp(name, "dovecot-uidlist.tmp") == 0;
 }
 
 int fs_hidden(struct mhafs *fs, struct inode *parent, const char *name)
