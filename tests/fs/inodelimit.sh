@@ -9,7 +9,7 @@
 # or an open beyond it with ENFILE before making anything, and has the
 # kernel drop the mount's unused entries, so it forgets their inodes and
 # the descriptors close.
-# Started with 512 open files, mhafs gets 3,000 Maildir deliveries (write
+# Started with 512 open files, mhafs gets 1,200 Maildir deliveries (write
 # in tmp/, rename into new/) into 20 folders from one client that keeps
 # 60 other files open on the mount and retries an ENFILE after a pause.
 # Checked: some were refused with ENFILE and none failed otherwise; every
@@ -37,7 +37,7 @@ status() { "$MHACTL" -c "$T/state/mhafs.conf" status | sed -n "s/^$1=//p"; }
 limit=$(status inodes_limit)
 [ "$limit" = 256 ] || fail "inodes_limit is '$limit', not 256 (512 less a reserve of 256)"
 
-# deliveries: 3,000 messages into u0..u19/Maildir; an ENFILE is retried
+# deliveries: 1,200 messages into u0..u19/Maildir; an ENFILE is retried
 # (up to 30 s per message), anything else fails the delivery
 python3 - "$T/mnt" >"$T/deliver.out" 2>&1 <<'PY'
 import errno, os, sys, time
@@ -68,7 +68,7 @@ def deliver(i):
     retry(write)
     retry(lambda: os.rename(f"{m}/tmp/{name}", f"{m}/new/{name}"))
     retry(lambda: os.stat(f"{m}/new/{name}"))
-for i in range(3000):
+for i in range(1200):
     try:
         deliver(i)
     except OSError as e:
@@ -80,7 +80,7 @@ note "client: $(tail -1 "$T/deliver.out")"
 grep -q "^refused [1-9][0-9]* failed 0$" "$T/deliver.out" ||
 	fail "deliveries: $(head -3 "$T/deliver.out" | tr '\n' ' ') (want some refused with ENFILE, none failed)"
 n=$(find "$T/backing" -path '*/new/*' -type f | wc -l)
-[ "$n" = 3000 ] || fail "the store holds $n of 3000 deliveries"
+[ "$n" = 1200 ] || fail "the store holds $n of 1200 deliveries"
 grep -q "open files: .* refused with ENFILE" "$T/mhafs.log" ||
 	fail "mhafs did not log the refusals and the relief"
 # EMFILE's text, not ENFILE's ("... in system")
