@@ -4,24 +4,43 @@
 #define MHAFS_TJOURNAL_H
 
 #define _GNU_SOURCE
-#include <ftw.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "journal.h"
 #include "tcheck.h"
 
-static inline int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+/* Remove name under dfd and everything beneath it, by descriptors: a
+ * tree deeper than PATH_MAX (test_recover makes one) goes too, where
+ * nftw stops at ENAMETOOLONG and leaves the directory behind. */
+static inline void rm_at(int dfd, const char *name)
 {
-	(void)st; (void)flag; (void)ftw;
-	return remove(p);
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		unlinkat(dfd, name, 0);
+		return;
+	}
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			rm_at(dirfd(d), de->d_name);
+	closedir(d);
+	unlinkat(dfd, name, AT_REMOVEDIR);
 }
 
 static inline void rm_rf(const char *dir)
 {
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_at(AT_FDCWD, dir);
 }
 
 static inline char *tmpdir(char *tmpl)
