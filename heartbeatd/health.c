@@ -243,7 +243,14 @@ int health_get(struct health *h, uint64_t now, char *reason, size_t len)
 	int rc;
 	pthread_mutex_lock(&h->lock);
 	uint64_t limit = h->cfg.interval_ms + h->cfg.timeout_ms * 2 + 1000;
-	if (now > h->last_round_ms + limit) {
+	/* A round overdue: a check hangs (a dead mount), or the whole machine
+	 * stalled and this thread with it.  Only a round still overdue a
+	 * round's time after that was first seen fails the node: after a
+	 * machine-wide stall the thread finishes its round by then. */
+	int overdue = now > h->last_round_ms + limit;
+	if (overdue && h->overdue_since_ms <= h->last_round_ms)
+		h->overdue_since_ms = now; /* a new episode */
+	if (overdue && now >= h->overdue_since_ms + h->cfg.interval_ms + h->cfg.timeout_ms) {
 		snprintf(reason, len, "health checks stalled for %llu ms (mount point hung?)",
 			 (unsigned long long)(now - h->last_round_ms));
 		rc = 0;

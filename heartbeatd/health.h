@@ -31,6 +31,7 @@ struct health {
 	int fails, passes;          /* consecutive rounds */
 	char reason[HEALTH_REASON]; /* why the last failing round failed */
 	uint64_t last_round_ms;     /* monotonic end of the last round */
+	uint64_t overdue_since_ms;  /* when a round was first seen overdue */
 	uint64_t rounds;
 };
 
