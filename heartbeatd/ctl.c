@@ -111,7 +111,7 @@ static void status_text(struct hbd *d, FILE *f)
 	fprintf(f, "node: %s id %u\n", d->cfg.node_name ? d->cfg.node_name : "-", d->cfg.node_id);
 	fprintf(f, "role: %s\n", hb_state_name(d->state));
 	fprintf(f, "role_since_ms: %llu\n", (unsigned long long)(now - d->state_since_ms));
-	int h = health_get(&d->health, now, reason, sizeof(reason));
+	int h = health_peek(&d->health, now, reason, sizeof(reason));
 	fprintf(f, "health: %s%s\n", h == 1 ? "ok" : h == 0 ? "failing: " : "unknown", h == 0 ? reason : "");
 	const char *ps = !d->peer_seen ? "unknown" :
 			 d->peer_msg.type == HB_T_LEAVING ? "left" : alive ? "alive" : "dead";

@@ -238,19 +238,26 @@ void health_set_cfg(struct health *h, const struct health_cfg *cfg)
 	pthread_mutex_unlock(&h->lock);
 }
 
-int health_get(struct health *h, uint64_t now, char *reason, size_t len)
+/* A round overdue (not finished within interval + 2 timeouts + 1 s of the
+ * last): a check hangs (a dead mount), or the whole machine stalled and
+ * this thread with it.  Only a round still overdue a whole round's time
+ * (the pause and both greetings' timeouts) after the main loop first saw
+ * it overdue, or last resumed from a stall of its own, fails the node:
+ * after a machine-wide stall the thread finishes its round by then.
+ * look: the main loop's look, which may start such an episode. */
+static int verdict(struct health *h, uint64_t now, char *reason, size_t len, int look)
 {
 	int rc;
 	pthread_mutex_lock(&h->lock);
 	uint64_t limit = h->cfg.interval_ms + h->cfg.timeout_ms * 2 + 1000;
-	/* A round overdue: a check hangs (a dead mount), or the whole machine
-	 * stalled and this thread with it.  Only a round still overdue a
-	 * round's time after that was first seen fails the node: after a
-	 * machine-wide stall the thread finishes its round by then. */
+	uint64_t round = h->cfg.interval_ms + h->cfg.timeout_ms * 2;
 	int overdue = now > h->last_round_ms + limit;
-	if (overdue && h->overdue_since_ms <= h->last_round_ms)
-		h->overdue_since_ms = now; /* a new episode */
-	if (overdue && now >= h->overdue_since_ms + h->cfg.interval_ms + h->cfg.timeout_ms) {
+	int episode = h->overdue_since_ms > h->last_round_ms;
+	if (overdue && !episode && look) {
+		h->overdue_since_ms = now;
+		episode = 1;
+	}
+	if (overdue && episode && now >= h->overdue_since_ms + round) {
 		snprintf(reason, len, "health checks stalled for %llu ms (mount point hung?)",
 			 (unsigned long long)(now - h->last_round_ms));
 		rc = 0;
@@ -263,6 +270,24 @@ int health_get(struct health *h, uint64_t now, char *reason, size_t len)
 	}
 	pthread_mutex_unlock(&h->lock);
 	return rc;
+}
+
+int health_get(struct health *h, uint64_t now, char *reason, size_t len)
+{
+	return verdict(h, now, reason, len, 1);
+}
+
+int health_peek(struct health *h, uint64_t now, char *reason, size_t len)
+{
+	return verdict(h, now, reason, len, 0);
+}
+
+void health_loop_stalled(struct health *h, uint64_t now)
+{
+	pthread_mutex_lock(&h->lock);
+	if (h->overdue_since_ms > h->last_round_ms)
+		h->overdue_since_ms = now; /* the thread was frozen too: time it again */
+	pthread_mutex_unlock(&h->lock);
 }
 
 void health_stop(struct health *h)

@@ -31,16 +31,22 @@ struct health {
 	int fails, passes;          /* consecutive rounds */
 	char reason[HEALTH_REASON]; /* why the last failing round failed */
 	uint64_t last_round_ms;     /* monotonic end of the last round */
-	uint64_t overdue_since_ms;  /* when a round was first seen overdue */
+	uint64_t overdue_since_ms;  /* when an overdue round's timing began */
 	uint64_t rounds;
 };
 
 int health_start(struct health *h, const struct health_cfg *cfg, int notify_fd);
 void health_set_cfg(struct health *h, const struct health_cfg *cfg);
 /* Current verdict: 1 healthy, 0 sick (reason filled), -1 not known yet.
- * A thread that has not finished a round within interval + 2 timeouts
- * + 1 s is "stalled" (a stat() hung on a dead mount): sick. */
+ * A round not finished within interval + 2 timeouts + 1 s is overdue; one
+ * still overdue a round's time (interval + 2 timeouts) after the main
+ * loop first saw it so, or last resumed from a stall of its own
+ * (health_loop_stalled), is "stalled" (a stat() hung on a dead mount):
+ * sick.  health_get is the main loop's look, which starts that timing;
+ * health_peek only reads (the status command). */
 int health_get(struct health *h, uint64_t now_ms, char *reason, size_t len);
+int health_peek(struct health *h, uint64_t now_ms, char *reason, size_t len);
+void health_loop_stalled(struct health *h, uint64_t now_ms);
 void health_stop(struct health *h);
 
 /* One round of checks; 0 ok, -1 with reason (exposed for tests). */

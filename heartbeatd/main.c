@@ -661,6 +661,8 @@ static int run(struct hbd *d)
 		}
 		now = mono_ms();
 		stall_guard(d, now, last_loop);
+		if (now - last_loop > d->cfg.heartbeat_interval_ms + STALL_SLACK_MS)
+			health_loop_stalled(&d->health, now);
 		last_loop = now;
 		if (wd_ms && now - wd_last >= wd_ms) {
 			sdn_watchdog();

@@ -1,8 +1,9 @@
 /* test_health.c: heartbeatd's verdict on its health-check thread
- * (heartbeatd/health.c health_get): a round overdue is a hang only when it
- * is still overdue a round's time after that was first seen; a round that
- * ends meanwhile (the thread was frozen with the whole machine) clears it,
- * and the hysteresis of failing and passing rounds is unchanged. */
+ * (heartbeatd/health.c): a round overdue is a hang only when it is still
+ * overdue a whole round's time after the main loop first saw it so, or
+ * last resumed from a stall of its own; a round that ends meanwhile (the
+ * thread was frozen with the whole machine) clears it; the status
+ * command's peek starts nothing; the rounds' own verdict is unchanged. */
 #include <pthread.h>
 #include <string.h>
 
@@ -26,30 +27,45 @@ int main(void)
 {
 	struct health h;
 	char why[HEALTH_REASON];
-	/* limit: interval + 2 x timeout + 1 s = 3,300 ms; confirmation:
-	 * interval + timeout = 1,300 ms later */
+	/* overdue: interval + 2 x timeout + 1 s = 3,300 ms after the last
+	 * round; a hang: still overdue a round (2,300 ms) after first seen */
 
-	/* a hang: overdue at 3.4 s, still overdue 1.3 s later */
+	/* a hang: overdue from 4.3 s, seen at 4.4 s, still so at 6.7 s */
 	init(&h, 1000);
 	CHECK_INT(health_get(&h, 4000, why, sizeof(why)), 1);
 	CHECK_INT(health_get(&h, 4400, why, sizeof(why)), 1); /* overdue, first seen */
-	CHECK_INT(health_get(&h, 5000, why, sizeof(why)), 1);
+	CHECK_INT(health_get(&h, 6600, why, sizeof(why)), 1);
 	why[0] = '\0';
-	CHECK_INT(health_get(&h, 5700, why, sizeof(why)), 0);
-	CHECK_HAS(why, "health checks stalled for 4700 ms");
+	CHECK_INT(health_get(&h, 6700, why, sizeof(why)), 0);
+	CHECK_HAS(why, "health checks stalled for 5700 ms");
 	CHECK_INT(health_get(&h, 9000, why, sizeof(why)), 0);
+
+	/* the status command's peek starts no episode */
+	init(&h, 1000);
+	CHECK_INT(health_peek(&h, 4400, why, sizeof(why)), 1);
+	CHECK_INT(health_peek(&h, 9000, why, sizeof(why)), 1);
+	CHECK_INT(health_get(&h, 9000, why, sizeof(why)), 1); /* the loop's first look */
+	CHECK_INT(health_peek(&h, 11300, why, sizeof(why)), 0);
 
 	/* a machine-wide stall: first seen overdue 4 s late (the main loop
 	 * was frozen too), then the round ends: never a failure */
 	init(&h, 1000);
 	CHECK_INT(health_get(&h, 5000, why, sizeof(why)), 1);
 	h.last_round_ms = 5100; /* the thread finished its round */
-	CHECK_INT(health_get(&h, 6300, why, sizeof(why)), 1);
+	CHECK_INT(health_get(&h, 7300, why, sizeof(why)), 1);
 	CHECK_INT(health_get(&h, 8000, why, sizeof(why)), 1);
-	/* a second episode is timed from its own first sighting */
-	CHECK_INT(health_get(&h, 8500, why, sizeof(why)), 1);
-	CHECK_INT(health_get(&h, 9700, why, sizeof(why)), 1);
-	CHECK_INT(health_get(&h, 9800, why, sizeof(why)), 0);
+
+	/* two stalls back to back: the second restarts the timing */
+	init(&h, 1000);
+	CHECK_INT(health_get(&h, 4500, why, sizeof(why)), 1); /* seen after a 3.5 s stall */
+	health_loop_stalled(&h, 6600);                        /* resumed from 2 s more */
+	CHECK_INT(health_get(&h, 6600, why, sizeof(why)), 1);
+	CHECK_INT(health_get(&h, 8800, why, sizeof(why)), 1);
+	CHECK_INT(health_get(&h, 8900, why, sizeof(why)), 0); /* unfinished a round later */
+	/* a stall with no overdue round starts nothing */
+	init(&h, 1000);
+	health_loop_stalled(&h, 2000);
+	CHECK_INT(health_get(&h, 2000, why, sizeof(why)), 1);
 
 	/* a failing verdict of the rounds themselves still counts at once */
 	init(&h, 1000);
