@@ -39,24 +39,23 @@ stop stress
 one_owner a
 
 pa=$(cat "$T/hb-a.pid") pb=$(cat "$T/hb-b.pid")
-kill -STOP "$pa" "$pb"
-sleep 1.5
-kill -CONT "$pa" "$pb"
-sleep 2
-[ "$(status a | sed -n 's/^transitions: //p')" = "$tr_a" ] || fail "a changed state after a stall"
-[ "$(status b | sed -n 's/^transitions: //p')" = "$tr_b" ] || fail "b changed state after a stall"
+# freeze SECONDS: both daemons frozen together, then neither may change
+# state nor take the stall for a hung health check
+freeze() {
+	stalled0=$(cat "$T/hb-a.log" "$T/hb-b.log" | grep -c "health checks stalled")
+	kill -STOP "$pa" "$pb"
+	sleep "$1"
+	kill -CONT "$pa" "$pb"
+	sleep 3
+	[ "$(status a | sed -n 's/^transitions: //p')" = "$tr_a" ] || fail "a changed state after a $1 s stall"
+	[ "$(status b | sed -n 's/^transitions: //p')" = "$tr_b" ] || fail "b changed state after a $1 s stall"
+	[ "$(cat "$T/hb-a.log" "$T/hb-b.log" | grep -c "health checks stalled")" = "$stalled0" ] ||
+		fail "a $1 s stall of the whole daemon was taken for a hung health check"
+	one_owner a
+}
+freeze 1.5
 [ "$(counter a stalls)" -ge 1 ] || fail "a did not notice its stall"
 note "both daemons frozen for 1.5 s: no failover (stalls noticed: a $(counter a stalls), b $(counter b stalls))"
-one_owner a
-stalled0=$(cat "$T/hb-a.log" "$T/hb-b.log" | grep -c "health checks stalled")
-kill -STOP "$pa" "$pb"
-sleep 4
-kill -CONT "$pa" "$pb"
-sleep 3
-[ "$(status a | sed -n 's/^transitions: //p')" = "$tr_a" ] || fail "a changed state after a 4 s stall"
-[ "$(status b | sed -n 's/^transitions: //p')" = "$tr_b" ] || fail "b changed state after a 4 s stall"
-[ "$(cat "$T/hb-a.log" "$T/hb-b.log" | grep -c "health checks stalled")" = "$stalled0" ] ||
-	fail "a 4 s stall of the whole daemon was taken for a hung health check"
+freeze 4
 note "both daemons frozen for 4 s: no failover"
-one_owner a
 echo "PASS: no false failover in $secs s of full CPU load"
