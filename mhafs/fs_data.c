@@ -375,10 +375,12 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in_
 		atomic_store(&in->dirty, 1);
 		fuse_reply_write(req, (size_t)n);
 	}
+	/* after the reply the kernel may forget the inode at any time (the
+	 * file closed and unlinked): a growing write holds it until here */
 	if (settle)
 		settle_size(fs, ino, off + n, last);
 	if (grows)
-		atomic_fetch_sub(&in->growing, 1);
+		itable_growing_done(fs->inodes, in);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

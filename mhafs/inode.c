@@ -200,6 +200,17 @@ void itable_stats(struct inode_table *t, struct itable_stats *st)
 	pthread_mutex_unlock(&t->lock);
 }
 
+void itable_growing_done(struct inode_table *t, struct inode *in)
+{
+	pthread_mutex_lock(&t->lock);
+	int drop = atomic_fetch_sub(&in->growing, 1) == 1 && in->forgotten;
+	pthread_mutex_unlock(&t->lock);
+	if (drop) {
+		close(in->fd);
+		free(in);
+	}
+}
+
 void itable_forget(struct inode_table *t, struct inode *in, uint64_t n)
 {
 	if (in == &t->root)
@@ -215,6 +226,13 @@ void itable_forget(struct inode_table *t, struct inode *in, uint64_t n)
 		if (*pp)
 			*pp = in->next;
 		t->count--;
+		/* a write answered but still settling the size uses it: the
+		 * last such write frees it (itable_growing_done) */
+		if (atomic_load(&in->growing) > 0) {
+			in->forgotten = 1;
+			pthread_mutex_unlock(&t->lock);
+			return;
+		}
 		int trim = ++t->freed >= TRIM_EVERY;
 		if (trim)
 			t->freed = 0;

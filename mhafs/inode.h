@@ -26,10 +26,14 @@ struct inode {
 	dev_t dev;
 	ino_t ino;
 	uint64_t nlookup;     /* guarded by the table lock */
+	int forgotten;        /* nlookup reached 0 while growing: the last write frees it */
 	struct inode *next;   /* hash chain */
 };
 
 struct inode_table;
+/* A write past EOF counted in in->growing is done (after its reply and its
+ * size settling): the inode is freed here if the kernel forgot it meanwhile. */
+void itable_growing_done(struct inode_table *t, struct inode *in);
 
 struct inode_table *itable_new(int root_fd, dev_t dev, ino_t ino);
 void itable_free(struct inode_table *t);
