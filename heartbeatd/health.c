@@ -249,8 +249,7 @@ static int verdict(struct health *h, uint64_t now, char *reason, size_t len, int
 {
 	int rc;
 	pthread_mutex_lock(&h->lock);
-	uint64_t limit = h->cfg.interval_ms + h->cfg.timeout_ms * 2 + 1000;
-	uint64_t round = h->cfg.interval_ms + h->cfg.timeout_ms * 2;
+	uint64_t round = h->cfg.interval_ms + h->cfg.timeout_ms * 2, limit = round + 1000;
 	int overdue = now > h->last_round_ms + limit;
 	int episode = h->overdue_since_ms > h->last_round_ms;
 	if (overdue && !episode && look) {

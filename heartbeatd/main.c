@@ -555,11 +555,15 @@ static void usage(FILE *f)
 /* The loop wakes at least every heartbeat interval.  If it was not run for
  * much longer (the machine stalled: both nodes' daemons are then usually
  * late together), the peer's silence proves nothing: it gets two more
- * intervals to be heard before it is declared dead. */
+ * intervals to be heard before it is declared dead; and an overdue health
+ * round is timed again (health_loop_stalled). */
 static void stall_guard(struct hbd *d, uint64_t now, uint64_t last)
 {
 	uint64_t gap = now - last, limit = d->cfg.heartbeat_interval_ms + STALL_SLACK_MS;
-	if (gap <= limit || !d->peer_seen || last - d->peer_rx_ms >= d->cfg.peer_dead_ms)
+	if (gap <= limit)
+		return;
+	health_loop_stalled(&d->health, now); /* the health thread was frozen too */
+	if (!d->peer_seen || last - d->peer_rx_ms >= d->cfg.peer_dead_ms)
 		return;
 	uint64_t floor = now - d->cfg.peer_dead_ms + 2 * d->cfg.heartbeat_interval_ms;
 	if (d->peer_rx_ms < floor)
@@ -661,8 +665,6 @@ static int run(struct hbd *d)
 		}
 		now = mono_ms();
 		stall_guard(d, now, last_loop);
-		if (now - last_loop > d->cfg.heartbeat_interval_ms + STALL_SLACK_MS)
-			health_loop_stalled(&d->health, now);
 		last_loop = now;
 		if (wd_ms && now - wd_last >= wd_ms) {
 			sdn_watchdog();

@@ -28,7 +28,7 @@ struct mhafs {
 	struct watch *watch;          /* space levels, hook, metrics (watch.h) */
 	struct arrivals *arrivals;   /* messages just committed: tells a move's unlink */
 	double entry_timeout, attr_timeout;
-	int close_silent;            /* the backing file system's close() reports nothing */
+	int close_silent;            /* the root's file system's close() reports nothing and no writeback cache */
 	atomic_int journal_failed;   /* a record failed: next start must check */
 	atomic_int journal_full;     /* the journal's file system is full */
 	atomic_ullong gate_checked_ms;
