@@ -139,10 +139,19 @@ int apply_uidlist_lock(struct applier *a, int pfd, const char *path)
 {
 	struct stat st;
 	for (int i = 0; i < 200; i++) {
-		int fd = openat(pfd, UIDLIST_NAME ".lock", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		int fd = openat(pfd, UIDLIST_NAME ".lock", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd >= 0) {
+			/* "pid:host", as Dovecot writes: if this mhafs dies
+			 * holding it, Dovecot and the next applier see the
+			 * holder gone at once instead of after two minutes */
+			char text[320];
+			int n = apply_dotlock_marker(text, sizeof(text));
+			int ok = n > 0 && write(fd, text, (size_t)n) == n;
 			close(fd);
-			return 1;
+			if (ok)
+				return 1;
+			unlinkat(pfd, UIDLIST_NAME ".lock", 0);
+			return 0; /* a full disk: go on without, as when it is held */
 		}
 		if (errno != EEXIST)
 			return 0;
