@@ -156,8 +156,18 @@ void repl_commit_wait(struct repl *r, uint64_t seq)
 				if (r->acked >= seq || !r->synced)
 					break;
 				r->synced = 0;
-				r->drop_out = 1;
 				r->commit_timeouts++;
+				if (r->walking) {
+					/* the stream is busy with a long walk, not
+					 * dead: cutting it would only start the walk
+					 * again; commits wait again once it has
+					 * caught up after the walk */
+					log_warn("replication: the reconciliation walk with peer %s has held its "
+						 "stream for over %u ms: commits no longer wait for the peer until "
+						 "it has caught up", r->cfg->peer_name, r->cfg->sync_timeout_ms);
+					break;
+				}
+				r->drop_out = 1;
 				log_warn("replication: peer %s did not acknowledge seq %llu within %u ms: "
 					 "declared down, this node goes on alone and keeps its journal",
 					 r->cfg->peer_name, (unsigned long long)seq, r->cfg->sync_timeout_ms);

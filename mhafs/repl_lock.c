@@ -212,13 +212,18 @@ int repl_lock_take(struct repl *r, const char *path)
 	kick_sender(r);
 
 	/* the peer may itself wait up to sync_timeout_ms for its journal to
-	 * be acknowledged before it answers */
-	deadline_in(&dl, 2 * r->cfg->sync_timeout_ms);
+	 * be acknowledged before it answers; but a request our sender has
+	 * not even sent within sync_timeout_ms (its stream is busy, e.g. with
+	 * a reconciliation walk) is not waited for any longer */
+	deadline_in(&dl, r->cfg->sync_timeout_ms);
 	pthread_mutex_lock(&l->mu);
-	while (q->state != RQ_DONE)
-		if (pthread_cond_timedwait(&l->cv, &l->mu, &dl) == ETIMEDOUT)
-			break;
-	int result = q->state == RQ_DONE ? q->result : -1;
+	for (int twice = 0; q->state != RQ_DONE;)
+		if (pthread_cond_timedwait(&l->cv, &l->mu, &dl) == ETIMEDOUT) {
+			if (twice++ || q->state != RQ_SENT)
+				break;
+			deadline_in(&dl, r->cfg->sync_timeout_ms);
+		}
+	int result = q->state == RQ_DONE ? q->result : -1, unsent = q->state == RQ_QUEUED;
 	if (q->state == RQ_SENT) {
 		/* an answer may still come: whatever the peer holds for this
 		 * request, it gives back (the request becomes that GIVE) */
@@ -259,7 +264,11 @@ int repl_lock_take(struct repl *r, const char *path)
 	pthread_mutex_unlock(&l->mu);
 	log_debug("dotlock: take %s: %s", path,
 		  rc == 1 ? "shared with the peer" : rc < 0 ? "busy" : "alone");
-	if (result == -1)
+	if (result == -1 && unsent)
+		log_warn("replication: the stream to peer %s is busy (a reconciliation walk or a backlog) and did not "
+			 "send the request for lock %s within %u ms; taking it on this node alone",
+			 r->cfg->peer_name, path, r->cfg->sync_timeout_ms);
+	else if (result == -1)
 		log_warn("replication: peer %s did not answer for lock %s within %u ms; "
 			 "taking it on this node alone", r->cfg->peer_name, path, 2 * r->cfg->sync_timeout_ms);
 	else if (result == (int)WIRE_LOCK_REFUSED)

@@ -440,6 +440,7 @@ int repl_walk(struct repl *r, struct tls_conn *c, uint8_t *buf, int dry, FILE *r
 		return report ? -EIO : 0; /* the stream goes on without a walk */
 	}
 	x.db = db;
+	log_info("reconcile: %swalk with peer %s begins", dry ? "(report only) " : "", r->cfg->peer_name);
 	uint64_t t0 = repl_now_us();
 	rc = reconcile_walk(&local, &remote, rec_diff, &x, &st);
 	journal_flush(r->fs->journal);

@@ -323,6 +323,21 @@ static int nothing_after(struct repl *r, struct jcursor *cur, uint64_t seq)
 }
 
 /* One connected session: returns when the connection ends. */
+/* A reconciliation walk on this stream: while it runs, no entry and no
+ * lock request goes out, so commits and lock takes that time out meanwhile
+ * give up on the peer without cutting the stream (repl_commit_wait). */
+static int walk(struct repl *r, struct tls_conn *c, uint8_t *buf, int dry, FILE *report)
+{
+	pthread_mutex_lock(&r->lock);
+	r->walking = 1;
+	pthread_mutex_unlock(&r->lock);
+	int rc = repl_walk(r, c, buf, dry, report);
+	pthread_mutex_lock(&r->lock);
+	r->walking = 0;
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
 static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint8_t *buf)
 {
 	struct wire_hello h;
@@ -468,7 +483,7 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 			int unsupported = r->tree_unsupported;
 			pthread_mutex_unlock(&r->lock);
 			if (!unsupported && r->cfg->reconcile_on_connect &&
-			    repl_walk(r, c, buf, 0, NULL) < 0) {
+			    walk(r, c, buf, 0, NULL) < 0) {
 				rc = WIRE_EIO;
 				goto end;
 			}
@@ -485,7 +500,7 @@ static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint
 			char *text = NULL;
 			size_t tlen = 0;
 			FILE *rep = open_memstream(&text, &tlen);
-			int wrc = rep ? repl_walk(r, c, buf, !repair, rep) : -ENOMEM;
+			int wrc = rep ? walk(r, c, buf, !repair, rep) : -ENOMEM;
 			if (rep)
 				fclose(rep);
 			pthread_mutex_lock(&r->lock);
