@@ -161,6 +161,8 @@ static int record_mode(struct repl *r, const struct jentry *e, int skipped)
 	return JAR_RECORD;
 }
 
+#define SLOW_BATCH_US 1000000u /* a batch this slow to make durable is logged */
+
 static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 {
 	static __thread char strbuf[JENTRY_MAX_STRBUF];
@@ -171,6 +173,7 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 
 	if (b->n == 0)
 		return 0;
+	uint64_t t0 = repl_now_us();
 	if (b->any_new && (rc = apply_sync(&r->applier)) < 0) {
 		b->n = b->any_new = 0; /* not durable: the peer sends it again */
 		if (c)
@@ -183,6 +186,7 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 		pthread_mutex_unlock(&r->lock);
 	}
 	/* the batch's catalog records in one transaction */
+	uint64_t t1 = repl_now_us();
 	rc = journal_apply_begin(r->fs->journal);
 	for (int i = 0; rc == 0 && i < b->n; i++) {
 		if (jentry_decode(b->store + (size_t)i * JENTRY_MAX_ENCODED, b->len[i], &e, strbuf,
@@ -194,6 +198,13 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 	int end = journal_apply_end(r->fs->journal);
 	if (rc == 0)
 		rc = end;
+	uint64_t t2 = repl_now_us();
+	if (t2 - t0 >= SLOW_BATCH_US)
+		/* acknowledgements (and the listener) waited all that time */
+		log_warn("replication: the peer's batch of %d entries took %llu ms to make durable "
+			 "(syncfs of the backing file system %llu ms, catalog %llu ms)", b->n,
+			 (unsigned long long)((t2 - t0) / 1000), (unsigned long long)((t1 - t0) / 1000),
+			 (unsigned long long)((t2 - t1) / 1000));
 	if (rc < 0) {
 		b->n = b->any_new = 0; /* sent again and found in effect */
 		if (c && rc != WIRE_EFIELD)
