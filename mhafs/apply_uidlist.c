@@ -49,7 +49,10 @@ int apply_dotlock_marker(char *buf, size_t len)
 }
 
 /* Whether the dotlock in pfd is a marker this mhafs holds for the peer:
- * the peer's Dovecot holds the lock, and its uidlist is what we apply. */
+ * the peer's Dovecot holds the lock, and its uidlist is what we apply.
+ * Told by its content, this process's "pid:host", which the applier's own
+ * lock also carries: it is never left behind by this process (taken and
+ * given back within one apply, on this thread). */
 static int held_for_peer(int pfd)
 {
 	char want[320], got[320];

@@ -157,14 +157,19 @@ void repl_commit_wait(struct repl *r, uint64_t seq)
 					break;
 				r->synced = 0;
 				r->commit_timeouts++;
-				if (r->walking) {
-					/* the stream is busy with a long walk, not
-					 * dead: cutting it would only start the walk
-					 * again; commits wait again once it has
-					 * caught up after the walk */
-					log_warn("replication: the reconciliation walk with peer %s has held its "
-						 "stream for over %u ms: commits no longer wait for the peer until "
-						 "it has caught up", r->cfg->peer_name, r->cfg->sync_timeout_ms);
+				pthread_cond_broadcast(&r->cond); /* the other waiters stop too */
+				if (r->sent_seq < seq) {
+					/* not even sent: the stream is busy (a long
+					 * reconciliation walk, or a backlog), not the
+					 * peer dead; a cut would only start the same
+					 * work again.  The sender's own checks catch a
+					 * dead peer; commits wait again once it has
+					 * caught up. */
+					log_warn("replication: %s peer %s %s: seq %llu not sent within %u ms; "
+						 "commits no longer wait for the peer until it has caught up",
+						 r->walking ? "the reconciliation walk with" : "the stream to",
+						 r->cfg->peer_name, r->walking ? "holds the stream" : "is behind",
+						 (unsigned long long)seq, r->cfg->sync_timeout_ms);
 					break;
 				}
 				r->drop_out = 1;

@@ -172,6 +172,12 @@ static int peer_ready(struct repl *r)
 
 static int asking_too(struct rlocks *l, const char *path, size_t len);
 
+/* read without r->lock: the caller holds l->mu */
+static int walking(struct repl *r)
+{
+	return __atomic_load_n(&r->walking, __ATOMIC_RELAXED);
+}
+
 /* Whether this node holds the lock through the peer (under l->mu). */
 static int holding(struct rlocks *l, const char *path)
 {
@@ -213,13 +219,13 @@ int repl_lock_take(struct repl *r, const char *path)
 
 	/* the peer may itself wait up to sync_timeout_ms for its journal to
 	 * be acknowledged before it answers; but a request our sender has
-	 * not even sent within sync_timeout_ms (its stream is busy, e.g. with
-	 * a reconciliation walk) is not waited for any longer */
+	 * not even sent within sync_timeout_ms because it is walking (a
+	 * reconciliation walk sends nothing else) is not waited for longer */
 	deadline_in(&dl, r->cfg->sync_timeout_ms);
 	pthread_mutex_lock(&l->mu);
 	for (int twice = 0; q->state != RQ_DONE;)
 		if (pthread_cond_timedwait(&l->cv, &l->mu, &dl) == ETIMEDOUT) {
-			if (twice++ || q->state != RQ_SENT)
+			if (twice++ || (q->state != RQ_SENT && walking(r)))
 				break;
 			deadline_in(&dl, r->cfg->sync_timeout_ms);
 		}
@@ -265,8 +271,8 @@ int repl_lock_take(struct repl *r, const char *path)
 	log_debug("dotlock: take %s: %s", path,
 		  rc == 1 ? "shared with the peer" : rc < 0 ? "busy" : "alone");
 	if (result == -1 && unsent)
-		log_warn("replication: the stream to peer %s is busy (a reconciliation walk or a backlog) and did not "
-			 "send the request for lock %s within %u ms; taking it on this node alone",
+		log_warn("replication: the reconciliation walk with peer %s holds the stream and kept "
+			 "the request for lock %s from going out within %u ms; taking it on this node alone",
 			 r->cfg->peer_name, path, r->cfg->sync_timeout_ms);
 	else if (result == -1)
 		log_warn("replication: peer %s did not answer for lock %s within %u ms; "

@@ -199,9 +199,10 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 	if (rc == 0)
 		rc = end;
 	uint64_t t2 = repl_now_us();
+	static struct log_limit slow_lim;
 	if (t2 - t0 >= SLOW_BATCH_US)
 		/* acknowledgements (and the listener) waited all that time */
-		log_warn("replication: the peer's batch of %d entries took %llu ms to make durable "
+		log_limited(&slow_lim, 60, LOG_WARNING, "replication: the peer's batch of %d entries took %llu ms to make durable "
 			 "(syncfs of the backing file system %llu ms, catalog %llu ms)", b->n,
 			 (unsigned long long)((t2 - t0) / 1000), (unsigned long long)((t1 - t0) / 1000),
 			 (unsigned long long)((t2 - t1) / 1000));

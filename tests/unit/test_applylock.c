@@ -45,6 +45,7 @@ int main(void)
 	struct applier a;
 	struct stat st;
 	memset(&a, 0, sizeof(a));
+	umask(022); /* as Dovecot's readers need it; mhafs runs with 0 */
 	if (!mkdtemp(dir))
 		return 1;
 	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
