@@ -118,14 +118,15 @@ EOC
 
 ns_of() { [ "$1" = a ] && echo "$NS_A" || echo "$NS_B"; }
 
-# start_node NODE: mount and wait until the mount answers
+# start_node NODE [SECONDS]: mount and wait until the mount answers
+# (5 s, or SECONDS for a long start-up check)
 start_node() {
 	n=$1
 	d=$T/$n
 	nsenter --net=/run/netns/"$(ns_of $n)" "$MHAFS" "$d/back" "$d/mnt" -f -o config="$d/mhafs.conf" \
 		>>"$T/$n.log" 2>&1 &
 	echo $! > "$T/$n.pid"
-	for _ in $(seq 50); do
+	for _ in $(seq $((${2:-5} * 10))); do
 		grep -q " $d/mnt fuse" /proc/mounts && return 0
 		kill -0 "$(cat "$T/$n.pid")" 2>/dev/null || fail "mhafs on node $n exited at start"
 		sleep 0.1
