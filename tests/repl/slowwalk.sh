@@ -9,11 +9,12 @@
 # 13 s outage of the fault suite, seed 73).
 #
 # Set-up: A holds 60,000 files that B lacks and that no journal entry
-# describes (A's rows deleted while both were down, as in reconcile.sh), with the walk on connect off; mhafsck --peer on A then
-# walks them (report only) while a writer on A delivers messages.  Checked: the
-# walk outlasted sync_timeout_ms (else the test proves nothing), A says
-# that commits stopped waiting because of the walk, never declares the
-# peer down nor reconnects, every delivery succeeds, and after the walk A is
+# describes (A's rows deleted while both were down, as in reconcile.sh),
+# with the walk on connect off; mhafsck --peer on A then walks them
+# (report only) while a writer on A delivers messages.  Checked: the walk
+# outlasted sync_timeout_ms (else the test proves nothing), A says that
+# commits stopped waiting because of the walk, never declares the peer
+# down nor reconnects, every delivery succeeds, and after the walk A is
 # caught up again (commits wait for B again) and a new file reaches B.
 . "$(dirname "$0")/lib.sh"
 repl_preflight
