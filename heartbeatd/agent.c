@@ -24,7 +24,9 @@
 #define PROBE_TIMEOUT_MS 300
 #define PEER_FAILS_DOWN 2        /* polls in a row that fail before the peer is down */
 #define READY_MAX_MS 120000      /* not caught up by then: ready anyway (logged) */
-#define PEER_DOWN_READY_MS 5000  /* the peer down (alive or not) this long: ready */
+/* the peer down (alive or not) this long: ready.  Down already takes two
+ * failed polls, and while the peer serves nobody a wait is all outage */
+#define PEER_DOWN_READY_MS 1000
 #define PEER_PROBE_WAIT_MS 2000  /* heartbeats stopped: wait this long past peer_dead_ms for a probe */
 #ifndef NODES_KEEP_MAX_MS /* -DNODES_KEEP_MAX_MS=1: no keeping (to see tests fail) */
 #define NODES_KEEP_MAX_MS 10000 /* the previous run's nodes file is kept at most this long */

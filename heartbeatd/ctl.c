@@ -336,6 +336,12 @@ void mhafs_notify(struct hbd *d, uint64_t now)
 	int up = hbd_peer_alive(d, now);
 	if (up == d->peer_reported)
 		return;
+	/* a peer not heard from yet is not known to be down: a heartbeatd
+	 * that has just started would otherwise make a caught-up mhafs stop
+	 * waiting for its peer, and catch up again (seconds under load,
+	 * during which this node is not ready to serve) */
+	if (!up && !d->peer_seen && now - d->start_ms < d->cfg.peer_dead_ms)
+		return;
 	/* a changed state is tried at once; an undelivered one every few s */
 	static int last_tried = -1;
 	if (up == last_tried && now < d->mhafs_retry_ms)

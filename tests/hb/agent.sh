@@ -226,7 +226,7 @@ until role b | grep -qx 'SECONDARY\|PRIMARY'; do
 done
 wait_state b a down 5
 wait_agent b "up ready 1%" 12
-grep -q 'agent: ready (the peer has been down for 5 s: it serves nobody)' "$T/hb-b.log" ||
+grep -q 'agent: ready (the peer has been down for 1 s: it serves nobody)' "$T/hb-b.log" ||
 	fail "b did not log why it became ready: $(grep 'agent: ' "$T/hb-b.log" | tail -3)"
 svc_start a
 rm -f "$T/b/mhafs.lines.status"
