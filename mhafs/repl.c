@@ -165,10 +165,11 @@ void repl_commit_wait(struct repl *r, uint64_t seq)
 					 * work again.  The sender's own checks catch a
 					 * dead peer; commits wait again once it has
 					 * caught up. */
+					int walk = __atomic_load_n(&r->walking, __ATOMIC_RELAXED);
 					log_warn("replication: %s peer %s %s: seq %llu not sent within %u ms; "
 						 "commits no longer wait for the peer until it has caught up",
-						 r->walking ? "the reconciliation walk with" : "the stream to",
-						 r->cfg->peer_name, r->walking ? "holds the stream" : "is behind",
+						 walk ? "the reconciliation walk with" : "the stream to",
+						 r->cfg->peer_name, walk ? "holds the stream" : "is behind",
 						 (unsigned long long)seq, r->cfg->sync_timeout_ms);
 					break;
 				}

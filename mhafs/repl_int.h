@@ -35,7 +35,7 @@ struct repl {
 	int out_connected, synced, in_connected, peer_hint;
 	int out_proto;            /* protocol level agreed on our stream (wire.h WIRE_PROTO) */
 	int drop_out;             /* commit wait timed out: reconnect */
-	int walking;              /* the sender is in a reconciliation walk (written under lock, atomically) */
+	int walking;              /* the sender is in a reconciliation walk (atomic: read for logs and lock takes) */
 	uint64_t sent_seq;        /* the last of our entries the sender has sent */
 	int full_sync;            /* a full sync is being streamed */
 	struct tls_conn *out_conn, *in_conn; /* for repl_stop's abort; under lock */

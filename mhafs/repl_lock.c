@@ -223,9 +223,10 @@ int repl_lock_take(struct repl *r, const char *path)
 	 * reconciliation walk sends nothing else) is not waited for longer */
 	deadline_in(&dl, r->cfg->sync_timeout_ms);
 	pthread_mutex_lock(&l->mu);
-	for (int twice = 0; q->state != RQ_DONE;)
+	int waits = 0; /* sync_timeout_ms each */
+	while (q->state != RQ_DONE)
 		if (pthread_cond_timedwait(&l->cv, &l->mu, &dl) == ETIMEDOUT) {
-			if (twice++ || (q->state != RQ_SENT && walking(r)))
+			if (++waits == 2 || (q->state != RQ_SENT && walking(r)))
 				break;
 			deadline_in(&dl, r->cfg->sync_timeout_ms);
 		}
@@ -271,9 +272,10 @@ int repl_lock_take(struct repl *r, const char *path)
 	log_debug("dotlock: take %s: %s", path,
 		  rc == 1 ? "shared with the peer" : rc < 0 ? "busy" : "alone");
 	if (result == -1 && unsent)
-		log_warn("replication: the reconciliation walk with peer %s holds the stream and kept "
-			 "the request for lock %s from going out within %u ms; taking it on this node alone",
-			 r->cfg->peer_name, path, r->cfg->sync_timeout_ms);
+		log_warn("replication: the stream to peer %s did not send the request for lock %s within "
+			 "%u ms (%s); taking it on this node alone", r->cfg->peer_name, path,
+			 waits * r->cfg->sync_timeout_ms,
+			 waits == 1 ? "a reconciliation walk holds it" : "it is behind");
 	else if (result == -1)
 		log_warn("replication: peer %s did not answer for lock %s within %u ms; "
 			 "taking it on this node alone", r->cfg->peer_name, path, 2 * r->cfg->sync_timeout_ms);

@@ -162,6 +162,7 @@ static int record_mode(struct repl *r, const struct jentry *e, int skipped)
 }
 
 #define SLOW_BATCH_US 1000000u /* a batch this slow to make durable is logged */
+static struct log_limit slow_batch_lim; /* the receiver's thread only */
 
 static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 {
@@ -199,13 +200,13 @@ static int flush_batch(struct repl *r, struct tls_conn *c, struct batch *b)
 	if (rc == 0)
 		rc = end;
 	uint64_t t2 = repl_now_us();
-	static struct log_limit slow_lim;
 	if (t2 - t0 >= SLOW_BATCH_US)
 		/* acknowledgements (and the listener) waited all that time */
-		log_limited(&slow_lim, 60, LOG_WARNING, "replication: the peer's batch of %d entries took %llu ms to make durable "
-			 "(syncfs of the backing file system %llu ms, catalog %llu ms)", b->n,
-			 (unsigned long long)((t2 - t0) / 1000), (unsigned long long)((t1 - t0) / 1000),
-			 (unsigned long long)((t2 - t1) / 1000));
+		log_limited(&slow_batch_lim, 60, LOG_WARNING,
+			    "replication: the peer's batch of %d entries took %llu ms to make durable "
+			    "(syncfs of the backing file system %llu ms, catalog %llu ms)", b->n,
+			    (unsigned long long)((t2 - t0) / 1000), (unsigned long long)((t1 - t0) / 1000),
+			    (unsigned long long)((t2 - t1) / 1000));
 	if (rc < 0) {
 		b->n = b->any_new = 0; /* sent again and found in effect */
 		if (c && rc != WIRE_EFIELD)

@@ -322,23 +322,19 @@ static int nothing_after(struct repl *r, struct jcursor *cur, uint64_t seq)
 	return own_next(r, cur, seq, &e, strbuf, sizeof(strbuf)) == 0;
 }
 
-/* One connected session: returns when the connection ends. */
 /* A reconciliation walk on this stream: while it runs, no entry and no
  * lock request goes out, so commits that time out meanwhile (their
  * entries unsent) stop waiting for the peer without cutting the stream
  * (repl_commit_wait), and lock takes give up (repl_lock_take). */
 static int walk(struct repl *r, struct tls_conn *c, uint8_t *buf, int dry, FILE *report)
 {
-	pthread_mutex_lock(&r->lock);
 	__atomic_store_n(&r->walking, 1, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&r->lock);
 	int rc = repl_walk(r, c, buf, dry, report);
-	pthread_mutex_lock(&r->lock);
 	__atomic_store_n(&r->walking, 0, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&r->lock);
 	return rc;
 }
 
+/* One connected session: returns when the connection ends. */
 static void stream(struct repl *r, struct tls_conn *c, struct jcursor *cur, uint8_t *buf)
 {
 	struct wire_hello h;
