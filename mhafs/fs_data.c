@@ -287,11 +287,15 @@ static int buf_byte(const struct fuse_bufvec *v, size_t idx, size_t boff, size_t
  * one mount both hung so, all 32 workers in __filemap_get_folio).  So at
  * most STORE_SLOTS workers store at once; a store that finds no slot is
  * left out, which costs a settled size or a filled cache, never an answer
- * (tests/fs/storestall.sh). */
+ * (tests/fs/storestall.sh).  Settling takes at most SETTLE_SLOTS of them:
+ * a writer's settles wait for the page its next WRITE holds and pile up
+ * under load, and the last slot is kept for filling the cache at close
+ * (tests/fs/cachefill.sh lost its fill so). */
 #define STORE_SLOTS 4
-static int store_begin(struct mhafs *fs)
+#define SETTLE_SLOTS (STORE_SLOTS - 1)
+static int store_begin(struct mhafs *fs, int slots)
 {
-	if (atomic_fetch_add(&fs->stores_busy, 1) < STORE_SLOTS)
+	if (atomic_fetch_add(&fs->stores_busy, 1) < slots)
 		return 1;
 	atomic_fetch_sub(&fs->stores_busy, 1);
 	atomic_fetch_add(&fs->stores_skipped, 1);
@@ -317,7 +321,7 @@ static void settle_size(struct mhafs *fs, fuse_ino_t ino, off_t end, char last)
 {
 	struct fuse_bufvec one = FUSE_BUFVEC_INIT(1);
 	one.buf[0].mem = &last;
-	if (!store_begin(fs))
+	if (!store_begin(fs, SETTLE_SLOTS))
 		return;
 	int rc = fuse_lowlevel_notify_store(fs->se, ino, end - 1, &one, 0);
 	store_end(fs);
@@ -421,7 +425,7 @@ static void fill_cache(struct mhafs *fs, fuse_ino_t ino, struct inode *in, int g
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", in->fd);
 	/* no read of the user's: the file's atime stays what it was (a
 	 * delivery sets it with utimensat, maybe after this close) */
-	if (!store_begin(fs))
+	if (!store_begin(fs, STORE_SLOTS))
 		return;
 	int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOATIME);
 	if (fd < 0) {
