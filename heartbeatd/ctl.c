@@ -139,12 +139,12 @@ static void status_text(struct hbd *d, FILE *f)
 	fprintf(f, "mhafs_told: %s\n", d->peer_reported < 0 ? "nothing-yet" :
 		d->peer_reported ? "peer-up" : "peer-down");
 	fprintf(f, "counters: tx=%llu tx_err=%llu rx_ok=%llu bad_mac=%llu replay=%llu malformed=%llu "
-		"own_id=%llu clock_skew=%llu stalls=%llu\n",
+		"own_id=%llu clock_skew=%llu stalls=%llu uncounted_checks=%llu\n",
 		(unsigned long long)d->c.tx, (unsigned long long)d->c.tx_err,
 		(unsigned long long)d->c.rx_ok, (unsigned long long)d->c.rx_bad_mac,
 		(unsigned long long)d->c.rx_replay, (unsigned long long)d->c.rx_malformed,
 		(unsigned long long)d->c.rx_self, (unsigned long long)d->c.rx_skew,
-		(unsigned long long)d->c.stalls);
+		(unsigned long long)d->c.stalls, (unsigned long long)d->c.uncounted);
 	fprintf(f, "transitions: %u\n", d->n_trans);
 	unsigned first = d->n_trans > HBD_TRANS ? d->n_trans - HBD_TRANS : 0;
 	for (unsigned i = first; i < d->n_trans; i++) {

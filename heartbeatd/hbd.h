@@ -29,6 +29,7 @@ struct hbd_trans {
 struct hbd_counters {
 	uint64_t tx, tx_err, rx_ok, rx_bad_mac, rx_malformed, rx_replay, rx_self, rx_skew;
 	uint64_t stalls;            /* event-loop stalls that extended the peer's time */
+	uint64_t uncounted;         /* health rounds timed out in a stall, not counted */
 };
 
 struct hbd {

@@ -1,5 +1,6 @@
 /* health.c: the health-check thread, its hysteresis (two failing rounds
- * demote, two passing rounds restore), and the witness ICMP probe. */
+ * demote, two passing rounds restore; a round timed out while heartbeatd
+ * itself stalled is not counted), and the witness ICMP probe. */
 #define _GNU_SOURCE 1 /* pthread_timedjoin_np */
 #include "health.h"
 
@@ -120,10 +121,12 @@ int hb_greeting(const char *what, const char *addr, unsigned port, const char *w
 	}
 	char buf[128];
 	size_t got = 0;
+	int rc = -1;
 	for (;;) {
 		uint64_t now = mono_ms();
 		if (now >= deadline) {
 			snprintf(reason, len, "%s on port %u: no greeting within %u ms", what, port, timeout_ms);
+			rc = HEALTH_SLOW;
 			break;
 		}
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -155,10 +158,23 @@ int hb_greeting(const char *what, const char *addr, unsigned port, const char *w
 		}
 	}
 	close(fd);
-	return -1;
+	return rc;
 }
 
-int health_round(const struct health_cfg *cfg, char *reason, size_t len)
+/* A local server's greeting; on a timeout, *late_ms is how long after it
+ * this thread got to see it (frozen with the machine, or not). */
+static int greet(const struct health_cfg *cfg, const char *what, unsigned port, const char *want, char *reason,
+		 size_t len, uint64_t *late_ms)
+{
+	uint64_t t0 = mono_ms();
+	int rc = hb_greeting(what, "127.0.0.1", port, want, cfg->timeout_ms, reason, len);
+	uint64_t took = mono_ms() - t0;
+	if (rc == HEALTH_SLOW && late_ms)
+		*late_ms = took > cfg->timeout_ms ? took - cfg->timeout_ms : 0;
+	return rc;
+}
+
+int health_round(const struct health_cfg *cfg, char *reason, size_t len, uint64_t *late_ms)
 {
 	struct stat st;
 	for (int i = 0; i < 2; i++)
@@ -168,10 +184,47 @@ int health_round(const struct health_cfg *cfg, char *reason, size_t len)
 		snprintf(reason, len, "mount point %s: %s", cfg->mount_point, strerror(errno));
 		return -1;
 	}
-	if (cfg->imap_port && hb_greeting("IMAP", "127.0.0.1", cfg->imap_port, "* OK", cfg->timeout_ms, reason, len) < 0)
-		return -1;
-	if (cfg->smtp_port && hb_greeting("SMTP", "127.0.0.1", cfg->smtp_port, "220", cfg->timeout_ms, reason, len) < 0)
-		return -1;
+	int rc = 0;
+	if (cfg->imap_port)
+		rc = greet(cfg, "IMAP", cfg->imap_port, "* OK", reason, len, late_ms);
+	if (rc == 0 && cfg->smtp_port)
+		rc = greet(cfg, "SMTP", cfg->smtp_port, "220", reason, len, late_ms);
+	return rc;
+}
+
+/* Whether heartbeatd itself was stalled across a round that ran from t0
+ * to t1 (lock held). */
+static int stalled_across(const struct health *h, uint64_t t0, uint64_t t1, uint64_t late_ms)
+{
+	if (late_ms >= STALL_LATE_MS)
+		return 1;
+	if (h->stall_to_ms && h->stall_to_ms >= t0 && h->stall_from_ms <= t1)
+		return 1;
+	return h->cfg.loop_stall_ms && h->loop_ms && t1 > h->loop_ms + h->cfg.loop_stall_ms;
+}
+
+int health_count(struct health *h, int rc, const char *reason, uint64_t t0, uint64_t t1, uint64_t late_ms)
+{
+	if (rc == HEALTH_SLOW && h->uncounted < UNCOUNTED_MAX && stalled_across(h, t0, t1, late_ms)) {
+		h->uncounted++;
+		h->uncounted_total++;
+		snprintf(h->uncounted_reason, sizeof(h->uncounted_reason), "%s", reason);
+		return 1;
+	}
+	if (rc == 0) {
+		h->uncounted = 0;
+		h->fails = 0;
+		h->passes++;
+		if (!h->known || h->passes >= RISE)
+			h->ok = 1;
+	} else {
+		h->passes = 0;
+		h->fails++;
+		snprintf(h->reason, sizeof(h->reason), "%s", reason);
+		if (!h->known || h->fails >= FALL)
+			h->ok = 0;
+	}
+	h->known = 1;
 	return 0;
 }
 
@@ -182,22 +235,12 @@ static void *health_main(void *arg)
 	while (!h->stop) {
 		struct health_cfg cfg = h->cfg;
 		char reason[HEALTH_REASON] = "";
+		uint64_t late = 0, t0 = mono_ms();
 		pthread_mutex_unlock(&h->lock);
-		int rc = health_round(&cfg, reason, sizeof(reason));
+		int rc = health_round(&cfg, reason, sizeof(reason), &late);
+		uint64_t t1 = mono_ms();
 		pthread_mutex_lock(&h->lock);
-		if (rc == 0) {
-			h->fails = 0;
-			h->passes++;
-			if (!h->known || h->passes >= RISE)
-				h->ok = 1;
-		} else {
-			h->passes = 0;
-			h->fails++;
-			snprintf(h->reason, sizeof(h->reason), "%s", reason);
-			if (!h->known || h->fails >= FALL)
-				h->ok = 0;
-		}
-		h->known = 1;
+		health_count(h, rc, reason, t0, t1, late);
 		h->rounds++;
 		h->last_round_ms = mono_ms();
 		if (h->notify_fd >= 0) {
@@ -281,11 +324,25 @@ int health_peek(struct health *h, uint64_t now, char *reason, size_t len)
 	return verdict(h, now, reason, len, 0);
 }
 
-void health_loop_stalled(struct health *h, uint64_t now)
+uint64_t health_uncounted(struct health *h, char *reason, size_t len)
 {
 	pthread_mutex_lock(&h->lock);
-	if (h->overdue_since_ms > h->last_round_ms)
-		h->overdue_since_ms = now; /* the thread was frozen too: time it again */
+	uint64_t n = h->uncounted_total;
+	snprintf(reason, len, "%s", h->uncounted_reason);
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+void health_loop_tick(struct health *h, uint64_t last, uint64_t now)
+{
+	pthread_mutex_lock(&h->lock);
+	h->loop_ms = now;
+	if (h->cfg.loop_stall_ms && now - last > h->cfg.loop_stall_ms) {
+		h->stall_from_ms = last;
+		h->stall_to_ms = now;
+		if (h->overdue_since_ms > h->last_round_ms)
+			h->overdue_since_ms = now; /* the thread was frozen too: time it again */
+	}
 	pthread_mutex_unlock(&h->lock);
 }
 

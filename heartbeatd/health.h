@@ -17,6 +17,7 @@ struct health_cfg {
 	unsigned imap_port, smtp_port; /* 0: no check */
 	unsigned interval_ms;
 	unsigned timeout_ms;        /* per connect/greeting */
+	unsigned loop_stall_ms;     /* a main-loop gap longer than this is a stall */
 };
 
 struct health {
@@ -33,6 +34,11 @@ struct health {
 	uint64_t last_round_ms;     /* monotonic end of the last round */
 	uint64_t overdue_since_ms;  /* when an overdue round's timing began */
 	uint64_t rounds;
+	uint64_t loop_ms;           /* the main loop's last wake */
+	uint64_t stall_from_ms, stall_to_ms; /* its last stall */
+	unsigned uncounted;         /* rounds not counted since the last pass */
+	uint64_t uncounted_total;
+	char uncounted_reason[HEALTH_REASON]; /* the last one's failure */
 };
 
 int health_start(struct health *h, const struct health_cfg *cfg, int notify_fd);
@@ -46,15 +52,33 @@ void health_set_cfg(struct health *h, const struct health_cfg *cfg);
  * health_peek only reads (the status command). */
 int health_get(struct health *h, uint64_t now_ms, char *reason, size_t len);
 int health_peek(struct health *h, uint64_t now_ms, char *reason, size_t len);
-void health_loop_stalled(struct health *h, uint64_t now_ms);
+/* Rounds not counted so far (health_count), and the last one's failure. */
+uint64_t health_uncounted(struct health *h, char *reason, size_t len);
+/* The main loop's pulse, on each wake (last: the wake before).  A gap over
+ * cfg.loop_stall_ms is a stall of heartbeatd itself: it times an overdue
+ * round again, and a round that timed out across it is not counted. */
+void health_loop_tick(struct health *h, uint64_t last_ms, uint64_t now_ms);
 void health_stop(struct health *h);
 
-/* One round of checks; 0 ok, -1 with reason (exposed for tests). */
-int health_round(const struct health_cfg *cfg, char *reason, size_t len);
+/* One round of checks; 0 ok, -1 with reason, HEALTH_SLOW (with reason)
+ * when a greeting's timeout alone failed it, *late_ms then set to how far
+ * past its timeout that greeting ended (exposed for tests). */
+#define HEALTH_SLOW (-2)
+int health_round(const struct health_cfg *cfg, char *reason, size_t len, uint64_t *late_ms);
+/* Count a round's result (health_round's) that ran from t0 to t1 into the
+ * verdict (exposed for tests).  A round failed by a timeout while
+ * heartbeatd was stalled (the main loop's gap overlapped it, the loop is
+ * stalled now, or the greeting ended STALL_LATE_MS past its timeout)
+ * proved nothing about the service: up to UNCOUNTED_MAX such rounds since
+ * the last passing one count neither way.  Returns 1 when the round was not counted.
+ * Called with h->lock held. */
+#define STALL_LATE_MS 250
+#define UNCOUNTED_MAX 4
+int health_count(struct health *h, int rc, const char *reason, uint64_t t0, uint64_t t1, uint64_t late_ms);
 
 /* Connect to addr:port (an IP literal) and read a greeting that starts
- * with want within timeout_ms.  0, or -1 with reason filled (what names
- * the service in it). */
+ * with want within timeout_ms.  0, HEALTH_SLOW when none came in time, or
+ * -1, with reason filled (what names the service in it). */
 int hb_greeting(const char *what, const char *addr, unsigned port, const char *want, unsigned timeout_ms,
 		char *reason, size_t len);
 

@@ -129,6 +129,7 @@ static void health_cfg_from(const struct config *cfg, struct health_cfg *hc)
 	hc->smtp_port = cfg->health_smtp_port;
 	hc->interval_ms = cfg->health_interval_ms;
 	hc->timeout_ms = HEALTH_TIMEOUT_MS;
+	hc->loop_stall_ms = cfg->heartbeat_interval_ms + STALL_SLACK_MS;
 }
 
 static int udp_open(const struct config *cfg, const struct sockaddr_storage *peer, char *err, size_t errlen)
@@ -466,6 +467,11 @@ static void evaluate(struct hbd *d)
 static void update_health(struct hbd *d, uint64_t now)
 {
 	char reason[HEALTH_REASON] = "";
+	uint64_t n = health_uncounted(&d->health, reason, sizeof(reason));
+	if (n != d->c.uncounted)
+		log_notice("local health check not counted: %s while heartbeatd itself stalled", reason);
+	d->c.uncounted = n;
+	reason[0] = '\0';
 	int h = health_get(&d->health, now, reason, sizeof(reason));
 	if (h != d->healthy) {
 		if (h == 0)
@@ -555,14 +561,15 @@ static void usage(FILE *f)
 /* The loop wakes at least every heartbeat interval.  If it was not run for
  * much longer (the machine stalled: both nodes' daemons are then usually
  * late together), the peer's silence proves nothing: it gets two more
- * intervals to be heard before it is declared dead; and an overdue health
- * round is timed again (health_loop_stalled). */
+ * intervals to be heard before it is declared dead; an overdue health
+ * round is timed again, and a greeting that timed out meanwhile is not
+ * counted (health_loop_tick). */
 static void stall_guard(struct hbd *d, uint64_t now, uint64_t last)
 {
 	uint64_t gap = now - last, limit = d->cfg.heartbeat_interval_ms + STALL_SLACK_MS;
+	health_loop_tick(&d->health, last, now); /* the health thread was frozen too */
 	if (gap <= limit)
 		return;
-	health_loop_stalled(&d->health, now); /* the health thread was frozen too */
 	if (!d->peer_seen || last - d->peer_rx_ms >= d->cfg.peer_dead_ms)
 		return;
 	uint64_t floor = now - d->cfg.peer_dead_ms + 2 * d->cfg.heartbeat_interval_ms;

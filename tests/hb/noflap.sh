@@ -4,7 +4,8 @@
 # nor when both daemons are frozen together for 1.5 s (SIGSTOP, as in a
 # machine-wide stall) and resume; nor for 4 s, after which the health
 # round is overdue (health_interval_ms + 2 x 1 s + 1 s): the health thread
-# was frozen with the machine, not stuck on a check.
+# was frozen with the machine, not stuck on a check; nor when the IMAP
+# server is starved longer and its check times out across those stalls.
 # 20 s in make check; MHHB_LONG=1 runs it for 180 s (MHHB_SECONDS to choose).
 set -u
 . "${top_srcdir:?}/tests/hb/lib.sh"
@@ -58,4 +59,26 @@ freeze 1.5
 note "both daemons frozen for 1.5 s: no failover (stalls noticed: a $(counter a stalls), b $(counter b stalls))"
 freeze 4
 note "both daemons frozen for 4 s: no failover"
+
+# A stall that starves the IMAP server longer than heartbeatd: a's IMAP
+# stand-in frozen for 5.3 s, both heartbeatds twice for 1.8 s inside that,
+# so that two health rounds in a row time out while heartbeatd itself is
+# frozen.  Such a timeout proves nothing about the server and is not
+# counted (health.c, health_count); counted, two would demote a to FAULT.
+pi=$(cat "$T/imap-a.pid")
+kill -STOP "$pi"
+sleep 0.7
+kill -STOP "$pa" "$pb"; sleep 1.8; kill -CONT "$pa" "$pb"
+sleep 0.7
+kill -STOP "$pa" "$pb"; sleep 1.8; kill -CONT "$pa" "$pb"
+sleep 0.3
+kill -CONT "$pi"
+sleep 3
+[ "$(status a | sed -n 's/^transitions: //p')" = "$tr_a" ] || fail "a changed state when its IMAP check timed out across its own stalls"
+[ "$(status b | sed -n 's/^transitions: //p')" = "$tr_b" ] || fail "b changed state when a's IMAP check timed out across a's stalls"
+[ "$(counter a uncounted_checks)" -ge 1 ] || fail "a counted no timed-out health round as uncounted"
+grep -q "local health check not counted: IMAP on port 143: no greeting within 1000 ms while heartbeatd itself stalled" "$T/hb-a.log" ||
+	fail "a did not log the health round it did not count"
+one_owner a
+note "IMAP check timed out across a's own stalls: $(counter a uncounted_checks) round(s) not counted, no failover"
 echo "PASS: no false failover in $secs s of full CPU load"
