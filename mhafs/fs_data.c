@@ -295,11 +295,16 @@ static int buf_byte(const struct fuse_bufvec *v, size_t idx, size_t boff, size_t
 #define SETTLE_SLOTS (STORE_SLOTS - 1)
 static int store_begin(struct mhafs *fs, int slots)
 {
-	if (atomic_fetch_add(&fs->stores_busy, 1) < slots)
-		return 1;
-	atomic_fetch_sub(&fs->stores_busy, 1);
-	atomic_fetch_add(&fs->stores_skipped, 1);
-	return 0;
+	/* compare and swap: a settle turned away never holds a slot, not
+	 * even for a moment in which a fill would find none */
+	int busy = atomic_load(&fs->stores_busy);
+	do {
+		if (busy >= slots) {
+			atomic_fetch_add(&fs->stores_skipped, 1);
+			return 0;
+		}
+	} while (!atomic_compare_exchange_weak(&fs->stores_busy, &busy, busy + 1));
+	return 1;
 }
 
 static void store_end(struct mhafs *fs)
