@@ -161,20 +161,24 @@ int hb_greeting(const char *what, const char *addr, unsigned port, const char *w
 	return rc;
 }
 
-/* A local server's greeting; on a timeout, *late_ms is how long after it
- * this thread got to see it (frozen with the machine, or not). */
+/* A local server's greeting; on a timeout, *slow says when it ran and how
+ * late this thread got to see the timeout (frozen with the machine, or
+ * not). */
 static int greet(const struct health_cfg *cfg, const char *what, unsigned port, const char *want, char *reason,
-		 size_t len, uint64_t *late_ms)
+		 size_t len, struct health_slow *slow)
 {
 	uint64_t t0 = mono_ms();
 	int rc = hb_greeting(what, "127.0.0.1", port, want, cfg->timeout_ms, reason, len);
-	uint64_t took = mono_ms() - t0;
-	if (rc == HEALTH_SLOW && late_ms)
-		*late_ms = took > cfg->timeout_ms ? took - cfg->timeout_ms : 0;
+	uint64_t t1 = mono_ms();
+	if (rc == HEALTH_SLOW) {
+		slow->from_ms = t0;
+		slow->to_ms = t1;
+		slow->late_ms = t1 - t0 > cfg->timeout_ms ? t1 - t0 - cfg->timeout_ms : 0;
+	}
 	return rc;
 }
 
-int health_round(const struct health_cfg *cfg, char *reason, size_t len, uint64_t *late_ms)
+int health_round(const struct health_cfg *cfg, char *reason, size_t len, struct health_slow *slow)
 {
 	struct stat st;
 	for (int i = 0; i < 2; i++)
@@ -186,26 +190,41 @@ int health_round(const struct health_cfg *cfg, char *reason, size_t len, uint64_
 	}
 	int rc = 0;
 	if (cfg->imap_port)
-		rc = greet(cfg, "IMAP", cfg->imap_port, "* OK", reason, len, late_ms);
-	if (rc == 0 && cfg->smtp_port)
-		rc = greet(cfg, "SMTP", cfg->smtp_port, "220", reason, len, late_ms);
-	return rc;
+		rc = greet(cfg, "IMAP", cfg->imap_port, "* OK", reason, len, slow);
+	if (rc == -1 || !cfg->smtp_port)
+		return rc;
+	/* after an IMAP timeout too: a refusal of SMTP's is a verdict */
+	char why[HEALTH_REASON];
+	struct health_slow s2;
+	int r2 = greet(cfg, "SMTP", cfg->smtp_port, "220", why, sizeof(why), &s2);
+	if (r2 == 0)
+		return rc;
+	if (r2 == -1 || rc == 0) {
+		snprintf(reason, len, "%s", why);
+		*slow = s2;
+		return r2;
+	}
+	/* both timed out: the two greetings' span, the later one's lateness */
+	slow->to_ms = s2.to_ms;
+	if (s2.late_ms > slow->late_ms)
+		slow->late_ms = s2.late_ms;
+	return HEALTH_SLOW;
 }
 
-/* Whether heartbeatd itself was stalled across a round that ran from t0
- * to t1 (lock held). */
-static int stalled_across(const struct health *h, uint64_t t0, uint64_t t1, uint64_t late_ms)
+/* Whether heartbeatd itself was stalled across a greeting that timed out
+ * (lock held). */
+static int stalled_across(const struct health *h, const struct health_slow *s)
 {
-	if (late_ms >= STALL_LATE_MS)
+	if (s->late_ms >= STALL_LATE_MS)
 		return 1;
-	if (h->stall_to_ms && h->stall_to_ms >= t0 && h->stall_from_ms <= t1)
+	if (h->stall_to_ms && h->stall_to_ms >= s->from_ms && h->stall_from_ms <= s->to_ms)
 		return 1;
-	return h->cfg.loop_stall_ms && h->loop_ms && t1 > h->loop_ms + h->cfg.loop_stall_ms;
+	return h->cfg.loop_stall_ms && h->loop_ms && s->to_ms > h->loop_ms + h->cfg.loop_stall_ms;
 }
 
-int health_count(struct health *h, int rc, const char *reason, uint64_t t0, uint64_t t1, uint64_t late_ms)
+int health_count(struct health *h, int rc, const char *reason, const struct health_slow *slow)
 {
-	if (rc == HEALTH_SLOW && h->uncounted < UNCOUNTED_MAX && stalled_across(h, t0, t1, late_ms)) {
+	if (rc == HEALTH_SLOW && slow && h->uncounted < UNCOUNTED_MAX && stalled_across(h, slow)) {
 		h->uncounted++;
 		h->uncounted_total++;
 		snprintf(h->uncounted_reason, sizeof(h->uncounted_reason), "%s", reason);
@@ -235,12 +254,11 @@ static void *health_main(void *arg)
 	while (!h->stop) {
 		struct health_cfg cfg = h->cfg;
 		char reason[HEALTH_REASON] = "";
-		uint64_t late = 0, t0 = mono_ms();
+		struct health_slow slow = { 0, 0, 0 };
 		pthread_mutex_unlock(&h->lock);
-		int rc = health_round(&cfg, reason, sizeof(reason), &late);
-		uint64_t t1 = mono_ms();
+		int rc = health_round(&cfg, reason, sizeof(reason), &slow);
 		pthread_mutex_lock(&h->lock);
-		health_count(h, rc, reason, t0, t1, late);
+		health_count(h, rc, reason, &slow);
 		h->rounds++;
 		h->last_round_ms = mono_ms();
 		if (h->notify_fd >= 0) {

@@ -60,21 +60,28 @@ uint64_t health_uncounted(struct health *h, char *reason, size_t len);
 void health_loop_tick(struct health *h, uint64_t last_ms, uint64_t now_ms);
 void health_stop(struct health *h);
 
-/* One round of checks; 0 ok, -1 with reason, HEALTH_SLOW (with reason)
- * when a greeting's timeout alone failed it, *late_ms then set to how far
- * past its timeout that greeting ended (exposed for tests). */
+/* A greeting that timed out: when it began and ended (monotonic ms), and
+ * how long past its timeout its thread got to see that. */
+struct health_slow {
+	uint64_t from_ms, to_ms, late_ms;
+};
+/* One round of checks; 0 ok, -1 with reason, HEALTH_SLOW (with reason,
+ * and *slow filled) when greetings' timeouts alone failed it: after an
+ * IMAP timeout SMTP is still asked, and its refusal decides (exposed for
+ * tests). */
 #define HEALTH_SLOW (-2)
-int health_round(const struct health_cfg *cfg, char *reason, size_t len, uint64_t *late_ms);
-/* Count a round's result (health_round's) that ran from t0 to t1 into the
- * verdict (exposed for tests).  A round failed by a timeout while
- * heartbeatd was stalled (the main loop's gap overlapped it, the loop is
- * stalled now, or the greeting ended STALL_LATE_MS past its timeout)
+int health_round(const struct health_cfg *cfg, char *reason, size_t len, struct health_slow *slow);
+/* Count a round's result (health_round's) into the verdict (exposed for
+ * tests).  A round failed by a timeout while heartbeatd was stalled (the
+ * main loop's gap overlapped the greeting, the loop is stalled as it
+ * ends, or the greeting's thread saw its timeout STALL_LATE_MS late)
  * proved nothing about the service: up to UNCOUNTED_MAX such rounds since
- * the last passing one count neither way.  Returns 1 when the round was not counted.
- * Called with h->lock held. */
+ * the last passing one count neither way.  Returns 1 when the round was
+ * not counted.  slow: health_round's, for HEALTH_SLOW.  Called with
+ * h->lock held. */
 #define STALL_LATE_MS 250
 #define UNCOUNTED_MAX 4
-int health_count(struct health *h, int rc, const char *reason, uint64_t t0, uint64_t t1, uint64_t late_ms);
+int health_count(struct health *h, int rc, const char *reason, const struct health_slow *slow);
 
 /* Connect to addr:port (an IP literal) and read a greeting that starts
  * with want within timeout_ms.  0, HEALTH_SLOW when none came in time, or

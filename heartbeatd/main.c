@@ -469,7 +469,8 @@ static void update_health(struct hbd *d, uint64_t now)
 	char reason[HEALTH_REASON] = "";
 	uint64_t n = health_uncounted(&d->health, reason, sizeof(reason));
 	if (n != d->c.uncounted)
-		log_notice("local health check not counted: %s while heartbeatd itself stalled", reason);
+		log_notice("local health check not counted (%llu so far): %s while heartbeatd itself stalled",
+			   (unsigned long long)n, reason);
 	d->c.uncounted = n;
 	reason[0] = '\0';
 	int h = health_get(&d->health, now, reason, sizeof(reason));
