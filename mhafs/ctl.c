@@ -78,6 +78,7 @@ static void answer_status(struct ctl *c, FILE *out)
 			fs->cfg->peer_name, st.out_connected ? "yes" : "no", st.synced ? "yes" : "no",
 			st.in_connected ? "yes" : "no");
 		fprintf(out, "full_sync=%s\n", st.full_sync ? "running" : "no");
+		fprintf(out, "reconcile_walking=%s\n", st.walking ? "yes" : "no");
 		fprintf(out, "peer_protocol=%d\n", st.peer_proto);
 		fprintf(out, "peer_heartbeat=%s\n",
 			st.peer_hint < 0 ? "unknown" : st.peer_hint ? "up" : "down");

@@ -63,6 +63,8 @@ static const struct {
 	  RS(in_connected), 1 },
 	{ "mhafs_full_sync_running", "gauge", "1 while a full copy of the store goes to the peer",
 	  RS(full_sync), 1 },
+	{ "mhafs_reconcile_walking", "gauge",
+	  "1 while a reconciliation walk with the peer runs (the stream sends nothing else)", RS(walking), 1 },
 	{ "mhafs_peer_protocol", "gauge", "protocol level agreed with the peer (0: none)", RS(peer_proto), 1 },
 	{ "mhafs_peer_heartbeat", "gauge", "heartbeatd's word on the peer: 1 up, 0 down, -1 unknown",
 	  RS(peer_hint), 1 },

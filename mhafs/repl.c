@@ -201,6 +201,7 @@ void repl_get_status(struct repl *r, struct repl_status *st)
 	st->out_connected = r->out_connected;
 	st->synced = r->synced;
 	st->full_sync = r->full_sync;
+	st->walking = __atomic_load_n(&r->walking, __ATOMIC_RELAXED);
 	st->in_connected = r->in_connected;
 	st->peer_proto = r->out_connected ? r->out_proto : 0;
 	st->peer_hint = r->peer_hint;

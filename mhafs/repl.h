@@ -41,6 +41,7 @@ struct repl_status {
 	int out_connected;       /* our sender is connected */
 	int synced;              /* ... and caught up: commits wait for it */
 	int full_sync;           /* a full copy of the store is being sent */
+	int walking;             /* a reconciliation walk with the peer runs */
 	int in_connected;        /* the peer's sender is connected to us */
 	int peer_proto;          /* protocol level agreed on our stream, 0 if none yet */
 	int peer_hint;           /* heartbeatd: 1 up, 0 down, -1 unknown */

@@ -54,6 +54,7 @@ FSCK_PID=$!
 PIDS="$PIDS $FSCK_PID"
 for _ in $(seq 300); do grep -q "reconcile: (report only) walk with peer beta begins" "$T/a.log" && break; sleep 0.1; done
 grep -q "reconcile: (report only) walk with peer beta begins" "$T/a.log" || fail "A's walk did not begin"
+status_of a | grep -qx "reconcile_walking=yes" || fail "A's status did not show its walk (reconcile_walking)"
 : > "$T/writer.stop"
 ( i=0; rc=0
   while [ -e "$T/writer.stop" ]; do
@@ -74,6 +75,7 @@ out=$(cat "$T/fsck.out")
 echo "$out" | tail -3 | sed 's/^/# /'
 note "deliveries: $(cat "$T/writer.done" 2>/dev/null)"
 [ "$rc" = 4 ] || fail "mhafsck --peer on A: exit $rc, expected 4 (differences left)"
+status_of a | grep -qx "reconcile_walking=no" || fail "A's status still shows a walk after it ended"
 ms=$(grep "reconcile: (report only) with peer" "$T/a.log" | tail -1 | sed -n 's/.* \([0-9]*\) ms$/\1/p')
 note "the walk took ${ms:-?} ms, sync_timeout_ms is $TIMEOUT_MS"
 [ -n "$ms" ] || fail "A logged no walk"
