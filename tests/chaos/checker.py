@@ -22,7 +22,13 @@ Findings (each listed, then counted):
   unexpected  a message whose Message-ID was never attempted
   divergent   the nodes' message files (folder, subdir, name, content) or
               their IMAP views (UID -> Message-ID, flags) differ
-  resurrected expunged (completed) yet present in that folder on a node
+  resurrected expunged (completed) yet present in that folder on a node,
+              unless redelivery explains it: the copies of the
+              Message-ID left in all the user's folders, each under its
+              own base name, are no more than its logged delivery
+              attempts less its completed expunges (two deliveries, one
+              copy expunged, one left); such a message is reported as
+              redelivered
   redelivered copies of one Message-ID, each under its own base name
               (each delivery names a new file), no more than the MTA's
               logs (--delivery-log) show delivery attempts: Dovecot LMTP
@@ -166,6 +172,7 @@ def load_record(path):
     attempted, acked, indeterminate = set(), set(), set()
     out_attempted, out_acked, out_indeterminate = set(), set(), set()
     expunged = defaultdict(set)        # (user, folder) -> mids (completed)
+    expunges = Counter()               # (user, mid) -> completed expunges
     maybe_gone = set()                 # mids an expunge or move touched
     imap_ops = Counter()
     moved_from = defaultdict(set)      # (user, folder) -> mids moved away (OK)
@@ -224,6 +231,7 @@ def load_record(path):
                         maybe_gone.add(mid)
                         if ok is True:
                             expunged[key].add(mid)
+                            expunges[(key[0], mid)] += 1
                 elif cmd == "move" and phase is None:
                     for mid in r.get("mids", []):
                         if ok is True:
@@ -239,7 +247,7 @@ def load_record(path):
         unanswered[cmd] += k
     unanswered = dict(+unanswered)
     return dict(attempted=attempted, acked=acked, indeterminate=indeterminate,
-                expunged=expunged, maybe_gone=maybe_gone, imap_ops=imap_ops,
+                expunged=expunged, expunges=expunges, maybe_gone=maybe_gone, imap_ops=imap_ops,
                 moved_from=moved_from, moved_any=moved_any, unsure_move=unsure_move,
                 unanswered=unanswered, anomalies=anomalies, users=users,
                 out_attempted=out_attempted, out_acked=out_acked,
@@ -381,6 +389,13 @@ def check(rec, trees, views, users, deliveries=None):
             for mid in sorted(redelivered, key=str):
                 found["redelivered"].append("%s %s: %s x%d, %d delivery attempts logged" % (
                     node, u, mid, copies[mid], deliveries[mid]))
+
+            # copies left that the deliveries explain, less what the client
+            # expunged of them (each expunge removes one of the copies)
+            def explained(mid):
+                d = deliveries.get(mid, 1)
+                return (d > 1 and len(bases[mid]) == copies[mid] and
+                        copies[mid] <= d - rec["expunges"].get((u, mid), 0))
             for folder, msgs in stores[node][u].items():
                 c = Counter(m[2] for m in msgs)
                 files = defaultdict(list)
@@ -396,15 +411,19 @@ def check(rec, trees, views, users, deliveries=None):
                         # anywhere else.
                         found["unexpected"].append("%s %s/%s: %s never moved there (%s)" % (
                             node, u, folder, mid, " ".join(files[mid])))
-                    if mid in redelivered:
-                        continue
-                    if k > 1:
+                    if k > 1 and mid not in redelivered:
                         found["duplicated"].append("%s %s/%s: %s x%d (%s)" % (
                             node, u, folder, mid, k, " ".join(files[mid])))
                     if mid in rec["expunged"].get((u, folder), ()):
-                        found["resurrected"].append("%s %s/%s: %s (expunged; %s)" % (
-                            node, u, folder, mid, " ".join(files[mid])))
-                    elif mid in rec["moved_from"].get((u, folder), ()):
+                        if not explained(mid):
+                            found["resurrected"].append("%s %s/%s: %s (expunged; %s)" % (
+                                node, u, folder, mid, " ".join(files[mid])))
+                        elif mid not in redelivered:
+                            found["redelivered"].append(
+                                "%s %s: %s x%d left, %d delivery attempts logged, %d expunged" % (
+                                    node, u, mid, copies[mid], deliveries[mid],
+                                    rec["expunges"][(u, mid)]))
+                    elif mid in rec["moved_from"].get((u, folder), ()) and mid not in redelivered:
                         found["resurrected"].append("%s %s/%s: %s (moved away; %s)" % (
                             node, u, folder, mid, " ".join(files[mid])))
             # One message in two folders: only a move without an OK may

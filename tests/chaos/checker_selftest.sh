@@ -3,12 +3,14 @@
 # On crafted pairs of Maildir trees (no daemons) and saved IMAP views, a
 # clean pair passes, and each planted fault -- a lost acknowledged message,
 # a duplicate, an unexpected message, a tree divergence (flags, a missing
-# folder), an IMAP flag divergence, a resurrected expunge, a moved message
+# folder), an IMAP flag divergence, a resurrected expunge (also when the
+# logs show two deliveries and two copies remain), a moved message
 # back in its source folder, a copy in a folder it was never moved to, a
 # second copy after a half-done move -- is reported under its own name with
 # the right count, and the verdict is FAIL; a move without an answer that
 # left a message in both folders is accounted as such and passes, as is a
-# second copy that the delivery logs show the MTA delivered twice.
+# second copy that the delivery logs show the MTA delivered twice, and one
+# copy left of two deliveries after the client expunged the other.
 # Outgoing mail (issue 17): an acknowledged message the SMTP sink never
 # got is lost_outgoing, one it got twice without two deliveries in the
 # Postfix logs (a deferral is none) is duplicated_outgoing, and both fail
@@ -177,6 +179,20 @@ printf '%s\n' "$out" | grep -q "^divergent: imap alice@d1.test/INBOX uid 3" || f
 
 fresh; for n in a b; do msg "$T/$n/d1.test/alice/Maildir/cur" 300.M7.h:2, "m7@chaos"; done
 expect "resurrected expunge" resurrected=2
+# The same message, the logs showing two deliveries (the MTA restarted
+# after the store took it): the client expunged one copy, the one left is
+# the other delivery's (seed 89).  Two copies left after one expunge are
+# a resurrection still.
+for i in 1 2; do
+	echo "Dec 04 17:47:4$i lmtp(alice@d1.test)<1700$i><GA3oBsX8Em>: Info: msgid=<m7@chaos>: saved mail to INBOX"
+done >"$T/dovecot.log"
+DLOGS=(--delivery-log "$T/dovecot.log")
+expect "one copy of two deliveries expunged, the other left"
+printf '%s\n' "$out" | grep -q '^redelivered: n1 alice@d1.test: <m7@chaos> x1 left, 2 delivery attempts logged, 1 expunged$' ||
+	fail "redelivered-and-expunged line: $out"
+for n in a b; do msg "$T/$n/d1.test/alice/Maildir/cur" 301.M7b.h:2, "m7@chaos"; done
+expect "both copies of two deliveries left after an expunge" resurrected=2
+DLOGS=()
 
 # A move cut short (sent, connection died): the message may be in both
 # folders.  That is accounted as indeterminate, not a failure ...
