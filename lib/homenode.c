@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
@@ -314,4 +315,27 @@ int homenode_format(const struct hn_table *t, char *buf, size_t len)
 		off += (size_t)n;
 	}
 	return (int)off;
+}
+
+unsigned homenode_sessions(const struct hn_table *t, const char *sessions_dir, const char *key)
+{
+	char path[4400];
+	unsigned mask = 0;
+	if (!sessions_dir || !sessions_dir[0] || !key[0] || strchr(key, '/') || key[0] == '.')
+		return 0;
+	for (size_t i = 0; i < t->n && i < HN_MAX_NODES; i++) {
+		if (t->nodes[i].state == HN_DOWN)
+			continue;
+		int n = snprintf(path, sizeof(path), "%s/%s/%s", sessions_dir, t->nodes[i].name, key);
+		if (n > 0 && (size_t)n < sizeof(path) && access(path, F_OK) == 0)
+			mask |= 1u << i;
+	}
+	return mask;
+}
+
+size_t homenode_serving(unsigned sessions, size_t home)
+{
+	if (sessions == 0 || (sessions & (sessions - 1)) != 0)
+		return home;
+	return (size_t)__builtin_ctz(sessions);
 }

@@ -99,4 +99,16 @@ int homenode_format(const struct hn_table *t, char *buf, size_t len);
 /* Index of the node with id in t, or -1. */
 int homenode_find(const struct hn_table *t, unsigned id);
 
+/* The nodes of t where key (the lowercased login) has mail sessions open,
+ * as a mask of indexes (bit i: t->nodes[i]): heartbeatd publishes one
+ * file sessions_dir/<node name>/<key> per user and node.  Down nodes are
+ * left out (their published list is stale); so is every node when
+ * sessions_dir is NULL or empty, or the key holds a '/' or starts with a
+ * '.' or is empty. */
+unsigned homenode_sessions(const struct hn_table *t, const char *sessions_dir, const char *key);
+
+/* Who serves key now, as Dovecot's routing script decides: the one node
+ * in the sessions mask, if exactly one; else home (an index of t). */
+size_t homenode_serving(unsigned sessions, size_t home);
+
 #endif

@@ -60,31 +60,27 @@ static void list_not_up(const struct hn_table *t, size_t skip, char *buf, size_t
  * heartbeatd's sessions.c), else the home node, as Dovecot's routing script
  * decides. */
 static void served_by(const struct config *cfg, const struct hn_table *t, const char *key,
-		      const struct hn_node *home)
+		      size_t home)
 {
-	char path[4400], with[256] = "";
-	size_t n = 0, at = 0;
-	if (cfg->sessions_dir && cfg->sessions_dir[0] && !strchr(key, '/') && key[0] != '.') {
-		for (size_t i = 0; i < t->n; i++) {
-			if (t->nodes[i].state == HN_DOWN)
-				continue;
-			snprintf(path, sizeof(path), "%s/%s/%s", cfg->sessions_dir, t->nodes[i].name, key);
-			if (access(path, F_OK) == 0) {
-				size_t l = strlen(with);
-				snprintf(with + l, sizeof(with) - l, "%s%s", n ? " " : "", t->nodes[i].name);
-				at = i;
-				n++;
-			}
+	char with[256] = "";
+	unsigned mask = homenode_sessions(t, cfg->sessions_dir, key);
+	size_t at = homenode_serving(mask, home);
+	for (size_t i = 0; i < t->n; i++)
+		if (mask & (1u << i)) {
+			size_t l = strlen(with);
+			snprintf(with + l, sizeof(with) - l, "%s%s", l ? " " : "", t->nodes[i].name);
 		}
-	}
-	if (n == 1) {
+	if (at != home) {
 		printf("serves=%s\n", t->nodes[at].name);
-		printf("sessions=open on %s: served there until they end%s%s\n", t->nodes[at].name,
-		       t->nodes + at == home ? "" : ", not by the home node ", t->nodes + at == home ? "" : home->name);
+		printf("sessions=open on %s: served there until they end, not by the home node %s\n",
+		       t->nodes[at].name, t->nodes[home].name);
+	} else if (mask && (mask & (mask - 1)) == 0) {
+		printf("serves=%s\n", t->nodes[at].name);
+		printf("sessions=open on %s: served there until they end\n", t->nodes[at].name);
 	} else {
-		printf("serves=%s\n", home->name);
+		printf("serves=%s\n", t->nodes[home].name);
 		printf("sessions=%s%s\n", !cfg->sessions_dir || !cfg->sessions_dir[0] ? "not published (no sessions_dir)"
-		       : n ? "open on " : "none open on a live node", with);
+		       : mask ? "open on " : "none open on a live node", with);
 	}
 }
 
@@ -127,7 +123,7 @@ int cmd_user(const struct config *cfg, int argc, char **argv)
 		       t.nodes[nat].name, hn_state_name(t.nodes[nat].state), h->name, up);
 	}
 	printf("natural_home=%s (id %u)\n", t.nodes[nat].name, t.nodes[nat].id);
-	served_by(cfg, &t, key, h);
+	served_by(cfg, &t, key, home);
 	for (size_t i = 0; i < t.n; i++) {
 		const struct hn_node *nd = &t.nodes[i];
 		printf("score_%s=%.6g (id %u, weight %u, %s%s)\n", nd->name,
