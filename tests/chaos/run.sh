@@ -65,8 +65,9 @@ OUT_TO=ext@remote.test
 VIP=192.0.2.100
 USERS="alice@d1.test carol@d2.test"
 # both nodes serve: one user at home on each node (with equal weights,
-# alice's home is n1 and dave's n2), one delivered by LMTP (proxied to its
-# home node), one by Postfix's virtual(8) on whichever node took the mail
+# alice's home is n1 and dave's n2), one delivered by LMTP (Postfix relays
+# it to its home node), one by Postfix's virtual(8) on whichever node took
+# the mail
 [ "$BALANCE" = 0 ] || USERS="alice@d1.test dave@d2.test"
 KINDS="kill-mhafs kill-heartbeatd kill-dovecot kill-postfix crash-node partition disk-full clock-offset restart-mhafs restart-heartbeatd restart-dovecot restart-postfix"
 E2E_SYNC_TIMEOUT_MS=2000

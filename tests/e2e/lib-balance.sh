@@ -82,7 +82,10 @@ e2e_balance_mail_conf() {
 		TLS_CERT="$E2E_TMP/tls/cert.pem" TLS_KEY="$E2E_TMP/tls/key.pem"
 	e2e_render "$E2E_SRC/conf/postfix-master-balance.cf.in" "$d/conf/master-balance.cf" \
 		NODE_ADDR="$(e2e_ip "$n")" SMTP_PROXY_PORT="$E2E_SMTP_PROXY_PORT" \
-		SUBMISSION_PROXY_PORT="$E2E_SUBMISSION_PROXY_PORT"
+		SUBMISSION_PROXY_PORT="$E2E_SUBMISSION_PROXY_PORT" \
+		ROUTE_USER=nobody ROUTE_CMD="$E2E_BUILD/tools/mhafs-route" \
+		MHAFS_CONF="$d/conf/mhafs.conf" ROUTE_FALLBACK="[127.0.0.1]:24" \
+		LMTP_DOMAIN="$E2E_LMTP_DOMAIN"
 	cat "$d/conf/master-balance.cf" >>"$d/conf/master.cf" || e2e_die "cannot extend master.cf"
 	e2e_render "$E2E_SRC/conf/nftables-balance.nft.in" "$d/conf/balance.nft" \
 		NODE_ADDRS_NFT="$(e2e_ip 1), $(e2e_ip 2)" \

@@ -344,10 +344,13 @@ e2e_mail_start() {
 	E2E_MAIL="$E2E_MAIL $n"
 	# behind the balancer the VIP's ports belong to HAProxy: listen on the
 	# node's own address (and loopback, for heartbeatd's health checks)
-	local listen='*' inet=all
+	local listen='*' inet=all maps="texthash:$d/conf/transport"
 	if [ -n "${E2E_BALANCE:-}" ]; then
 		listen="$(e2e_ip "$n"), 127.0.0.1"; inet=$listen
-		E2E_LMTP_PORT=24   # LMTP proxied from the peer
+		E2E_LMTP_PORT=24   # LMTP from the peer (its Postfix, or its Dovecot proxying)
+		# mhafs-route (conf/postfix-master-balance.cf.in); E2E_NO_ROUTE=1:
+		# without it, every message through this node's Dovecot
+		[ -n "${E2E_NO_ROUTE:-}" ] || maps="$maps, socketmap:unix:private/mhafs-route:route"
 	fi
 	e2e_render "$E2E_SRC/conf/dovecot.conf.in" "$d/conf/dovecot.conf" \
 		INSTANCE="$E2E_ID-n$n" RUN_DIR="$d/run" STATE_DIR="$d/state" \
@@ -361,7 +364,7 @@ e2e_mail_start() {
 		LOG_DIR="$d/log" MAIL_HOST="$host" LMTP_DOMAIN="$E2E_LMTP_DOMAIN" \
 		VIRTUAL_DOMAIN="$E2E_VIRTUAL_DOMAIN" LMTP_SOCKET="$d/run/lmtp" \
 		STORE="$store" VMAIL_UID="$VMAIL_UID" VMAIL_GID="$VMAIL_GID" \
-		INET_INTERFACES="$inet"
+		INET_INTERFACES="$inet" TRANSPORT_MAPS="$maps"
 	cp "$E2E_SRC/conf/postfix-master.cf" "$d/conf/master.cf" || e2e_die "no master.cf"
 	# the balancer's listeners (tests/e2e/lib-balance.sh)
 	[ -z "${E2E_BALANCE:-}" ] || e2e_balance_mail_conf "$n"

@@ -1,0 +1,160 @@
+#!/bin/bash
+# tests/balance/route.sh: Postfix delivers each user's mail straight to the
+# node that serves the user (mhafs-route as its transport table), not
+# through its own Dovecot's LMTP proxy.  Two serving nodes as in spread.sh:
+#  - mhafs-route answers, on node 1's files, what `mhactl user` says: the
+#    peer's LMTP (then node 1's own as the fallback) for a user node 2
+#    serves, NOTFOUND for a user node 1 serves, for the other domain and
+#    for a malformed address; PERM for another map name and for a broken
+#    netstring (and it then ends);
+#  - on a node table and sessions directory of its own: a user with
+#    sessions open on one live node goes there, whatever its home; on both
+#    (or on a down node) the home decides; a drained node with the
+#    sessions still gets the mail; no table, no node up: NOTFOUND;
+#  - mail for a user homed on node 2, submitted to node 1's Postfix, is
+#    relayed by node 1's Postfix to node 2's LMTP and saved by node 2,
+#    and node 1's Dovecot proxies nothing; mail for a user homed on node 1
+#    stays on node 1;
+#  - the nexthop list it answers works in Postfix: a first nexthop that
+#    does not answer (an address no node has) is given up after
+#    lmtp_connect_timeout and the mail is delivered by the fallback.
+# With E2E_NO_ROUTE=1 (Postfix without the table) the relay checks fail.
+set -u
+. "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/e2e/lib.sh"
+. "$E2E_SRC/tests/e2e/lib-balance.sh"
+. "$E2E_SRC/tests/balance/lib.sh"
+
+e2e_init route
+bal_require
+ROUTE=$E2E_BUILD/tools/mhafs-route
+[ -x "$ROUTE" ] || e2e_skip "no mhafs-route"
+USERS=""
+for i in $(seq -w 1 12); do USERS="$USERS u$i@$E2E_LMTP_DOMAIN"; done
+USERS=${USERS# }
+# shellcheck disable=SC2086
+bal_setup $USERS
+D1=$(e2e_node_dir 1) D2=$(e2e_node_dir 2)
+A="" B=""
+for u in $USERS; do
+	case $(bal_home "$u") in
+	n1) [ -n "$A" ] || A=$u ;;
+	n2) [ -n "$B" ] || B=$u ;;
+	esac
+done
+[ -n "$A" ] && [ -n "$B" ] || e2e_die "the users' homes are not on both nodes"
+e2e_log "$A is homed on node 1, $B on node 2"
+
+# ask ARGS... -- REQUEST: mhafs-route's reply to one raw request
+ask() {
+	local args=()
+	while [ "$1" != -- ]; do args+=("$1"); shift; done
+	printf '%s' "$2" | "$ROUTE" "${args[@]}"
+}
+ns() { printf '%d:%s,' "${#1}" "$1"; } # the netstring of a string
+expect() { # WHAT GOT WANT
+	[ "$2" = "$3" ] || e2e_die "$1: mhafs-route answered '$2', expected '$3'"
+}
+FB="[127.0.0.1]:24"
+C1=(-c "$D1/conf/mhafs.conf" -f "$FB" "$E2E_LMTP_DOMAIN")
+ok2="OK lmtp:inet:[$(e2e_ip 2)]:24, $FB"
+expect "$B on node 1" "$(ask "${C1[@]}" -- "$(ns "route $B")")" "$(ns "$ok2")"
+expect "$B in capitals" "$(ask "${C1[@]}" -- "$(ns "route ${B^^}")")" "$(ns "$ok2")"
+expect "$A on node 1" "$(ask "${C1[@]}" -- "$(ns "route $A")")" "$(ns "NOTFOUND ")"
+expect "the other domain" "$(ask "${C1[@]}" -- "$(ns "route ${B%@*}@$E2E_VIRTUAL_DOMAIN")")" "$(ns "NOTFOUND ")"
+expect "a domain alone" "$(ask "${C1[@]}" -- "$(ns "route $E2E_LMTP_DOMAIN")")" "$(ns "NOTFOUND ")"
+expect "an empty local part" "$(ask "${C1[@]}" -- "$(ns "route @$E2E_LMTP_DOMAIN")")" "$(ns "NOTFOUND ")"
+# the answers agree with mhactl user, user by user, and two requests on
+# one connection get two answers
+for u in $USERS; do
+	want=$(ns "NOTFOUND ")
+	[ "$("$MHACTL" -c "$D1/conf/mhafs.conf" user "$u" | sed -n 's/^serves=//p')" = n1 ] || want=$(ns "$ok2")
+	expect "$u" "$(ask "${C1[@]}" -- "$(ns "route $u")$(ns "route $u")")" "$want$want"
+done
+got=$(ask "${C1[@]}" -- "$(ns "lmtp $B")")
+case $got in *":PERM unknown map name"*) ;; *) e2e_die "another map name: '$got'" ;; esac
+got=$(ask "${C1[@]}" -- "$(ns "route $B")5:rou${B}" ; echo " rc=$?")
+case $got in "$(ns "$ok2")"*":PERM "*" rc=1") ;; *) e2e_die "a broken netstring after a good one: '$got'" ;; esac
+got=$(ask "${C1[@]}" -- "$(ns "route $B")$(ns "route $A")" | head -c 4000; echo " rc=${PIPESTATUS[0]}")
+case $got in *" rc=0") ;; *) e2e_die "two requests then the end: '$got'" ;; esac
+e2e_log "mhafs-route answers as mhactl user on node 1's files"
+
+# --- the sessions rule and the states, on a table of the test's own
+T=$E2E_TMP/rt
+mkdir -p "$T/sessions/n1" "$T/sessions/n2" || e2e_die "cannot create $T"
+printf 'nodes_file = %s/nodes\nsessions_dir = %s/sessions\n' "$T" "$T" >"$T/mhafs.conf"
+table() { # STATE1 STATE2
+	printf 'self 1\nnode 1 n1 %s 1 %s\nnode 2 n2 %s 1 %s\n' "$(e2e_ip 1)" "$1" "$(e2e_ip 2)" "$2" >"$T/nodes"
+}
+CT=(-c "$T/mhafs.conf" "$E2E_LMTP_DOMAIN")
+to2=$(ns "OK lmtp:inet:[$(e2e_ip 2)]:24")
+nf=$(ns "NOTFOUND ")
+table up up
+expect "$B, no sessions" "$(ask "${CT[@]}" -- "$(ns "route $B")")" "$to2"
+touch "$T/sessions/n1/$B"
+expect "$B with sessions on node 1" "$(ask "${CT[@]}" -- "$(ns "route $B")")" "$nf"
+touch "$T/sessions/n2/$B"
+expect "$B with sessions on both" "$(ask "${CT[@]}" -- "$(ns "route $B")")" "$to2"
+rm "$T/sessions/n1/$B"; touch "$T/sessions/n2/$A"
+expect "$A with sessions on node 2" "$(ask "${CT[@]}" -- "$(ns "route $A")")" "$to2"
+table up drain
+expect "$A with sessions on drained node 2" "$(ask "${CT[@]}" -- "$(ns "route $A")")" "$to2"
+expect "$B homed on drained node 2, sessions there" "$(ask "${CT[@]}" -- "$(ns "route $B")")" "$to2"
+rm "$T/sessions/n2/$B"
+expect "$B homed on drained node 2" "$(ask "${CT[@]}" -- "$(ns "route $B")")" "$nf"
+table up down
+expect "$A with sessions on down node 2" "$(ask "${CT[@]}" -- "$(ns "route $A")")" "$nf"
+table down down
+expect "no node up" "$(ask "${CT[@]}" -- "$(ns "route $B")")" "$nf"
+rm "$T/nodes"
+expect "no node table" "$(ask "${CT[@]}" -- "$(ns "route $B")")" "$nf"
+"$ROUTE" -c "$T/missing.conf" "$E2E_LMTP_DOMAIN" </dev/null && e2e_die "mhafs-route ran without its configuration"
+"$ROUTE" -p 24x "$E2E_LMTP_DOMAIN" </dev/null 2>/dev/null; [ $? = 2 ] || e2e_die "mhafs-route took a bad port"
+# a fallback Postfix would die on (a unix: socket after the first nexthop)
+for f in "unix:$D1/run/lmtp" "inet:[127.0.0.1]:24" "[127.0.0.1]" "127.0.0.1:24, [::1]:24" "[127.0.0.1]:x"; do
+	"$ROUTE" -f "$f" "$E2E_LMTP_DOMAIN" </dev/null 2>/dev/null; [ $? = 2 ] || e2e_die "mhafs-route took the fallback '$f'"
+done
+for f in "[127.0.0.1]:24" "localhost:24"; do
+	"$ROUTE" -c "$T/mhafs.conf" -f "$f" "$E2E_LMTP_DOMAIN" </dev/null || e2e_die "mhafs-route refused the fallback '$f'"
+done
+e2e_log "mhafs-route follows the sessions, the states and a missing table as the routing script does"
+
+# --- through Postfix: node 1's Postfix sends node 2's user's mail to node 2
+P1=$D1/log/postfix.log
+out=$(e2e_client "$E2E_PY" "$BAL" smtp --vip "$(e2e_ip 1)" --count 4 --users "$B,$A" --tag route) ||
+	e2e_die "SMTP to node 1 failed: $out"
+[ "$out" = "n1 4" ] || e2e_die "the SMTP sessions were not node 1's: $out"
+saved_on() { grep -q "msgid=<route-$2@balance.mhafs.test>: saved mail to INBOX" "$(e2e_node_dir "$1")/log/dovecot.log"; }
+for i in 0 2; do
+	e2e_wait 20 saved_on 2 "$i" || e2e_die "$B's message $i was not saved by node 2"
+	saved_on 1 "$i" && e2e_die "$B's message $i was saved by node 1"
+done
+for i in 1 3; do
+	e2e_wait 20 saved_on 1 "$i" || e2e_die "$A's message $i was not saved by node 1"
+done
+n=$(grep -c "to=<$B>, relay=$(e2e_ip 2)\[$(e2e_ip 2)\]:24,.* status=sent" "$P1")
+[ "$n" = 2 ] || e2e_die "node 1's Postfix relayed $n of $B's 2 messages to node 2's LMTP: $(grep "to=<$B>" "$P1")"
+grep -q "to=<$A>, relay=.*status=sent" "$P1" && ! grep -q "to=<$A>, relay=$(e2e_ip 2)" "$P1" ||
+	e2e_die "$A's mail did not stay on node 1: $(grep "to=<$A>" "$P1")"
+! grep -q "Sent message to <$B>" "$D1/log/dovecot.log" ||
+	e2e_die "node 1's Dovecot proxied $B's mail"
+e2e_log "node 1's Postfix delivered $B's mail to node 2's LMTP itself, $A's to its own"
+
+# --- the fallback: a first nexthop that never answers
+C=""
+for u in $USERS; do [ "$u" = "$A" ] || [ "$u" = "$B" ] || { C=$u; break; }; done
+# exactly what mhafs-route would answer, with an address no node has
+printf '%s lmtp:inet:[192.0.2.99]:24, %s\n' "$C" "$FB" >>"$D1/conf/transport"
+e2e_in "$(e2e_ns 1)" postfix -c "$D1/conf" reload >/dev/null 2>&1 || e2e_die "postfix reload failed"
+sleep 1
+t0=$(e2e_ms)
+out=$(e2e_client "$E2E_PY" "$BAL" smtp --vip "$(e2e_ip 1)" --count 1 --users "$C" --tag fallback) ||
+	e2e_die "SMTP to node 1 failed: $out"
+fb_saved() { grep -q "msgid=<fallback-0@balance.mhafs.test>: saved mail to INBOX" "$D1/log/dovecot.log" "$D2/log/dovecot.log"; }
+e2e_wait 30 fb_saved || e2e_die "the message behind a dead first nexthop was not delivered: $(grep "to=<$C>" "$P1")"
+ms=$(($(e2e_ms) - t0))
+grep -q "to=<$C>, relay=127.0.0.1\[127.0.0.1\]:24,.*status=sent" "$P1" ||
+	e2e_die "the fallback did not deliver it: $(grep "to=<$C>" "$P1")"
+grep -q "connect to 192.0.2.99\[192.0.2.99\]:24: .*" "$P1" ||
+	e2e_die "Postfix did not try the first nexthop: $(grep "to=<$C>" "$P1")"
+e2e_log "a dead first nexthop: delivered by the fallback after $ms ms ($(grep -o 'connect to 192.0.2.99[^)]*' "$P1" | head -1))"
+e2e_log "PASS: each user's mail goes from Postfix straight to the node that serves the user"
