@@ -11,7 +11,10 @@
 -- the passdb after it checks the password.  A user at home here gets no
 -- proxy fields; a user whose home is the peer gets proxy=y host=<peer>.
 -- A connection that the peer proxied here is served here whatever this
--- node computes: one hop at most, even while the two views differ.
+-- node computes: one hop at most, even while the two views differ.  Mail
+-- the peer's Postfix relays (mhafs-route) comes to another LMTP port, the
+-- routed listener, where this rule does not apply: it is routed anew, and
+-- a stale answer costs a second hop, never a second server.
 -- Without a usable node table the user is served here (logged).
 --
 -- A user with mail sessions open on exactly one live node, up or drained
@@ -187,7 +190,8 @@ function auth_passdb_lookup(req)
 	end
 	-- The peer's Dovecot proxied this session here (to the plain port; the
 	-- balancer's connections come from a node's address too, but to the
-	-- PROXY port): serve it, never bounce it back.
+	-- PROXY port, and the peer's Postfix to the routed LMTP port): serve
+	-- it, never bounce it back.
 	for _, node in ipairs(nodes) do
 		if node.id ~= self and node.addr == req.real_rip and
 		    tostring(req.real_lport) == port then

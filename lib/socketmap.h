@@ -8,9 +8,11 @@
 
 #include <stddef.h>
 
-/* The longest request data taken (Postfix sends "name key"; a mail
- * address is at most 254 bytes, a map name a few). */
-#define SM_REQUEST_MAX 1024
+/* The longest request data taken: Postfix sends "name key", and its
+ * smtpd takes no command line over line_length_limit (2048 bytes by
+ * default), so an envelope address fits with room to spare.  A longer
+ * request is refused (PERM), which fails only that one lookup. */
+#define SM_REQUEST_MAX 4096
 /* Room for a whole request netstring: length digits, ':', data, ','. */
 #define SM_FRAME_MAX (SM_REQUEST_MAX + 8)
 

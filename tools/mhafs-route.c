@@ -1,22 +1,29 @@
 /* mhafs-route.c: Postfix's transport table for the serving pair.  Postfix
  * asks it (socketmap_table(5), run by spawn(8) with the connection on
  * standard input and output) where a recipient's mail goes; for a user
- * that the other node serves it answers that node's Dovecot LMTP, so the
- * message takes one hop instead of two (Postfix here, Dovecot here
+ * that the other node serves it answers that node's routed LMTP port, so
+ * the message takes one hop instead of two (Postfix here, Dovecot here
  * proxying, Dovecot there).  The answer is the one Dovecot's routing
  * script (conf/mhafs-home.lua) gives for the same user: the one live node
  * with the user's mail sessions open, else the home node, from heartbeatd's
- * node table; a user served here, or anything it cannot decide, is
- * NOTFOUND, and Postfix's own transport (Dovecot here, which routes again)
- * delivers it.  It never answers TEMP: a lookup error would defer mail.
- * The fallback (-f, e.g. this node's own Dovecot LMTP on 127.0.0.1) is
- * where Postfix turns when the serving node does not answer.
- * Only an unreadable configuration stops it (logged): Postfix then defers
- * the mail it could not route, and delivers it once the file is fixed.
+ * node table.  On the routed port the serving node's script decides again
+ * (no one-hop shortcut there), so an answer gone stale in Postfix's queue
+ * or cache is proxied on rather than served by a second node.  A user
+ * served here, or anything it cannot decide, is NOTFOUND, and Postfix's
+ * own transport (Dovecot here, which routes again) delivers it.  The
+ * fallback (-f, this node's own Dovecot LMTP as an inet nexthop) is where
+ * Postfix turns when the serving node does not answer.
  *
- *   mhafs-route [-c CONFIG] [-t TRANSPORT] [-p PORT] [-f NEXTHOP] DOMAIN...
+ * Postfix looks every recipient up in transport_maps, so a lookup that
+ * fails defers all mail, not only the routed: it never answers TEMP, and
+ * with a bad command line or configuration it logs why and answers
+ * NOTFOUND to everything (mail then takes the proxy hop, nothing waits).
  *
- * Logs to syslog only: spawn(8) connects standard error to Postfix too. */
+ *   mhafs-route [-c CONFIG] [-t TRANSPORT] [-p PORT] [-f NEXTHOP]
+ *               [-x DELIMITERS] DOMAIN...
+ *
+ * Logs to syslog; to standard error only when that is not Postfix's
+ * socket (run by hand). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -35,11 +43,12 @@
 #define REPLY_MAX 512
 
 struct route {
-	const struct config *cfg;
-	const char *transport; /* Postfix's LMTP transport (master.cf), "lmtp" */
-	const char *port;      /* the nodes' Dovecot LMTP port */
-	const char *fallback;  /* a nexthop tried after the peer ("" = none) */
-	char **domains;        /* the domains Dovecot's LMTP delivers */
+	const struct config *cfg; /* NULL: routing off, every answer NOTFOUND */
+	const char *transport;  /* Postfix's LMTP transport (master.cf), "lmtp" */
+	const char *port;       /* the nodes' routed Dovecot LMTP port */
+	const char *fallback;   /* a nexthop tried after the peer ("" = none) */
+	const char *delimiters; /* Dovecot's recipient_delimiter */
+	char **domains;         /* the domains Dovecot's LMTP delivers */
 	int ndomains;
 	struct log_limit table_limit;
 };
@@ -54,11 +63,17 @@ static int routed_domain(const struct route *rt, const char *domain)
 
 /* The reply data for one key: status "OK" with data the nexthop, or
  * "NOTFOUND" (served here, or not ours to route). */
-static const char *decide(struct route *rt, const char *key, char *data, size_t len)
+static const char *decide(struct route *rt, char *key, char *data, size_t len)
 {
-	const char *at = strrchr(key, '@');
+	char *at = strrchr(key, '@');
 	data[0] = '\0';
-	if (!at || at == key || !routed_domain(rt, at + 1))
+	if (!rt->cfg || !at || at == key || !routed_domain(rt, at + 1))
+		return "NOTFOUND";
+	/* Dovecot routes the user without the address extension */
+	size_t user = strcspn(key, rt->delimiters);
+	if (user < (size_t)(at - key))
+		memmove(key + user, at, strlen(at) + 1);
+	if (key[0] == '@')
 		return "NOTFOUND";
 	struct hn_table t;
 	char err[512];
@@ -67,9 +82,9 @@ static const char *decide(struct route *rt, const char *key, char *data, size_t 
 			    "no node table (%s): mail is handed to this node's Dovecot", err);
 		return "NOTFOUND";
 	}
-	size_t home;
-	if (homenode_pick(t.nodes, t.n, t.self_id, key, &home) != 0)
-		return "NOTFOUND"; /* no node up: serve here */
+	size_t home; /* no node up (1): home is this node, sessions still count */
+	if (homenode_pick(t.nodes, t.n, t.self_id, key, &home) < 0)
+		return "NOTFOUND";
 	size_t at_node = homenode_serving(homenode_sessions(&t, rt->cfg->sessions_dir, key), home);
 	const struct hn_node *nd = &t.nodes[at_node];
 	if (nd->id == t.self_id)
@@ -169,52 +184,63 @@ static int fallback_ok(const char *f)
 	return !strchr(f, '[') && !strchr(f, ']') && memchr(f, ':', (size_t)(colon - f)) == NULL;
 }
 
-static void usage(void)
+/* A bad command line or configuration: run by hand, say so and exit 2;
+ * run by spawn(8) (standard output is Postfix's socket, and so is standard
+ * error), log it and serve with routing off. */
+static int refuse(struct route *rt, const char *why)
 {
-	fputs("usage: mhafs-route [-c CONFIG] [-t TRANSPORT] [-p PORT] [-f NEXTHOP] DOMAIN...\n", stderr);
-	exit(2);
+	struct stat st;
+	if (fstat(1, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "mhafs-route: %s\n", why);
+		return 2;
+	}
+	log_err("%s; routing off: every lookup answered NOTFOUND, mail goes through this node's Dovecot", why);
+	rt->cfg = NULL;
+	return serve(rt);
 }
+
+#define USAGE "usage: mhafs-route [-c CONFIG] [-t TRANSPORT] [-p PORT] [-f NEXTHOP] [-x DELIMITERS] DOMAIN..."
 
 int main(int argc, char **argv)
 {
 	const char *conf = NULL;
-	struct route rt = { .transport = "lmtp", .port = "24", .fallback = "" };
-	int c;
-	while ((c = getopt(argc, argv, "c:t:p:f:")) != -1) {
+	struct route rt = { .transport = "lmtp", .port = "10024", .fallback = "", .delimiters = "+" };
+	int c, bad = 0;
+	log_init("mhafs-route", 0, LOG_INFO);
+	while ((c = getopt(argc, argv, "c:t:p:f:x:")) != -1) {
 		switch (c) {
 		case 'c': conf = optarg; break;
 		case 't': rt.transport = optarg; break;
 		case 'p': rt.port = optarg; break;
 		case 'f': rt.fallback = optarg; break;
-		default: usage();
+		case 'x': rt.delimiters = optarg; break;
+		default: bad = 1;
 		}
 	}
-	if (optind >= argc)
-		usage();
+	if (bad || optind >= argc)
+		return refuse(&rt, USAGE);
 	rt.domains = argv + optind;
 	rt.ndomains = argc - optind;
+	char why[512];
 	/* a word each: they become one Postfix nexthop list, which Postfix
 	 * parses as inet destinations after the first: a "unix:" there makes
 	 * its lmtp client die (fatal), and master(8) then throttles every
 	 * LMTP delivery, so -f is checked here */
 	if (!rt.transport[0] || strpbrk(rt.transport, " ,:\t") || !rt.port[0] ||
-	    strspn(rt.port, "0123456789") != strlen(rt.port) || strlen(rt.port) > 5) {
-		fputs("mhafs-route: -t is a transport name, -p a port number\n", stderr);
-		return 2;
+	    strspn(rt.port, "0123456789") != strlen(rt.port) || strlen(rt.port) > 5)
+		return refuse(&rt, "-t is a transport name, -p a port number");
+	if (rt.fallback[0] && (!fallback_ok(rt.fallback) || strlen(rt.fallback) > 200)) {
+		snprintf(why, sizeof(why), "-f %.200s: not an inet nexthop HOST:PORT or [ADDRESS]:PORT "
+			 "(Postfix takes no unix: or inet: prefix after the first nexthop)", rt.fallback);
+		return refuse(&rt, why);
 	}
-	if (rt.fallback[0] && !fallback_ok(rt.fallback)) {
-		fprintf(stderr, "mhafs-route: -f %s: not an inet nexthop HOST:PORT or [ADDRESS]:PORT "
-			"(Postfix takes no unix: or inet: prefix after the first nexthop)\n", rt.fallback);
-		return 2;
-	}
-	log_init("mhafs-route", 0, LOG_INFO);
+	if (strpbrk(rt.delimiters, "@/"))
+		return refuse(&rt, "-x: a delimiter may not be '@' or '/'");
 	struct config cfg;
-	char err[512];
 	config_defaults(&cfg);
-	if (config_load(&cfg, conf ? conf : MHAFS_DEFAULT_CONFIG, conf == NULL, err, sizeof(err)) < 0) {
-		log_err("%s", err);
+	if (config_load(&cfg, conf ? conf : MHAFS_DEFAULT_CONFIG, conf == NULL, why, sizeof(why)) < 0) {
 		config_free(&cfg);
-		return 1;
+		return refuse(&rt, why);
 	}
 	log_init("mhafs-route", 0, log_level_from_name(cfg.log_level));
 	rt.cfg = &cfg;

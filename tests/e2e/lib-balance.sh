@@ -13,6 +13,7 @@ E2E_IMAP_PROXY_PORT=10143
 E2E_POP3_PROXY_PORT=10110
 E2E_IMAPS_PROXY_PORT=10993
 E2E_POP3S_PROXY_PORT=10995
+E2E_LMTP_ROUTE_PORT=10024   # the routed LMTP listener (mhafs-route)
 E2E_AGENT_PORT=7412
 
 # e2e_balance_init VIP: the next e2e_mail_start calls set up the balancer.
@@ -76,7 +77,7 @@ e2e_balance_mail_conf() {
 		"$E2E_SRC/conf/mhafs-home.lua" >"$d/conf/mhafs-home.lua" || e2e_die "no mhafs-home.lua"
 	e2e_render "$E2E_SRC/conf/dovecot-balance.conf.in" "$d/conf/dovecot-balance.conf" \
 		NODE_ADDRS="$addrs" NODE_ADDR="$(e2e_ip "$n")" NODE_NAME="n$n" LUA_FILE="$d/conf/mhafs-home.lua" \
-		IMAP_PROXY_PORT="$E2E_IMAP_PROXY_PORT" \
+		IMAP_PROXY_PORT="$E2E_IMAP_PROXY_PORT" LMTP_ROUTE_PORT="$E2E_LMTP_ROUTE_PORT" \
 		POP3_PROXY_PORT="$E2E_POP3_PROXY_PORT" \
 		IMAPS_PROXY_PORT="$E2E_IMAPS_PROXY_PORT" POP3S_PROXY_PORT="$E2E_POP3S_PROXY_PORT" \
 		TLS_CERT="$E2E_TMP/tls/cert.pem" TLS_KEY="$E2E_TMP/tls/key.pem"
@@ -85,6 +86,7 @@ e2e_balance_mail_conf() {
 		SUBMISSION_PROXY_PORT="$E2E_SUBMISSION_PROXY_PORT" \
 		ROUTE_USER=nobody ROUTE_CMD="$E2E_BUILD/tools/mhafs-route" \
 		MHAFS_CONF="$d/conf/mhafs.conf" ROUTE_FALLBACK="[127.0.0.1]:24" \
+		LMTP_ROUTE_PORT="$E2E_LMTP_ROUTE_PORT" \
 		LMTP_DOMAIN="$E2E_LMTP_DOMAIN"
 	cat "$d/conf/master-balance.cf" >>"$d/conf/master.cf" || e2e_die "cannot extend master.cf"
 	e2e_render "$E2E_SRC/conf/nftables-balance.nft.in" "$d/conf/balance.nft" \

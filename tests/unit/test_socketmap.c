@@ -48,7 +48,8 @@ int main(void)
 	CHECK(parse("9:route a\nb,", &r) == -1);
 	CHECK(parse("9:route a\rb,", &r) == -1);
 	CHECK(sm_parse("9:route a\0b,", 12, &r, &why) == -1 && why != NULL);
-	CHECK(parse("1025:", &r) == -1);          /* too long, before its data */
+	CHECK(parse("4097:", &r) == -1);          /* too long, before its data */
+	CHECK(parse("4096:", &r) == 0);
 	CHECK(parse("99999999999999999999999:", &r) == -1);
 	/* the longest request taken */
 	static char big[SM_FRAME_MAX + 1];
@@ -83,5 +84,12 @@ int main(void)
 			}
 	}
 	CHECK(accepted > 0 && refused > 0);
+	/* the longest frame: every truncation is "read more", the whole one
+	 * is taken (the fuzz target aborts on a whole frame left undecided) */
+	size_t whole = (size_t)h + SM_REQUEST_MAX - 6 + 1;
+	for (size_t cut = 0; cut < whole; cut++)
+		CHECK(sm_parse(big, cut, &r, &why) == 0);
+	for (size_t cut = 0; cut <= whole; cut++)
+		LLVMFuzzerTestOneInput((const uint8_t *)big, cut);
 	return t_done("socketmap");
 }
