@@ -12,7 +12,9 @@
 #    sessions open on one live node goes there, whatever its home, also
 #    when no node is up; on both (or on a down node) the home decides; a
 #    drained node with the sessions still gets the mail; no table:
-#    NOTFOUND;
+#    NOTFOUND; and in every one of these states Dovecot's routing script
+#    (conf/mhafs-home.lua's passdb, run by lua5.4 on the same files)
+#    sends the user to the same node;
 #  - a bad command line or configuration: exit 2 when run by hand; under
 #    spawn (standard output a socket) it answers NOTFOUND to everything,
 #    so Postfix's lookups never fail;
@@ -94,28 +96,64 @@ printf 'nodes_file = %s/nodes\nsessions_dir = %s/sessions\n' "$T" "$T" >"$T/mhaf
 table() { # STATE1 STATE2
 	printf 'self 1\nnode 1 n1 %s 1 %s\nnode 2 n2 %s 1 %s\n' "$(e2e_ip 1)" "$1" "$(e2e_ip 2)" "$2" >"$T/nodes"
 }
+# the routing script's passdb on the same files, as Dovecot calls it for
+# an LMTP delivery that arrived on the routed port: prints the address it
+# proxies to, or "here"
+command -v lua5.4 >/dev/null 2>&1 || e2e_skip "lua5.4 not installed (tools/install-deps)"
+sed -e "s|^local nodes_file = .*|local nodes_file = \"$T/nodes\"|" \
+	-e "s|^local sessions_dir = .*|local sessions_dir = \"$T/sessions\"|" \
+	"$E2E_SRC/conf/mhafs-home.lua" >"$T/home.lua" || e2e_die "cannot render the routing script"
+cat >"$T/passdb.lua" <<EOF
+dovecot = { auth = { PASSDB_RESULT_OK = 1 } }
+dofile("$T/home.lua")
+local function nolog(_, _) end
+local req = { user = arg[1], service = "lmtp", real_rip = "$(e2e_ip 1)", real_lport = $RP,
+	log_debug = nolog, log_info = nolog, log_warning = nolog }
+local _, f = auth_passdb_lookup(req)
+print(f.proxy == "y" and f.host or "here")
+EOF
+lua_says() { lua5.4 "$T/passdb.lua" "$1"; }
+# same LOGIN: mhafs-route's answer on $T and the script's agree
+same() {
+	local got lua want
+	got=$(ask "${CT[@]}" -- "$(ns "route $1")")
+	lua=$(lua_says "$1") || e2e_die "the routing script failed for $1"
+	want=$nf
+	[ "$lua" = here ] || want=$(ns "OK lmtp:inet:[$lua]:24")
+	[ "$got" = "$want" ] || e2e_die "$1 ($(tr '\n' ' ' <"$T/nodes"| sed 's/self 1 //'); sessions: $(cd "$T/sessions" && echo */*)): mhafs-route answered '$got', the routing script says $lua"
+}
 CT=(-c "$T/mhafs.conf" -p 24 "$E2E_LMTP_DOMAIN")
 to2=$(ns "OK lmtp:inet:[$(e2e_ip 2)]:24")
 nf=$(ns "NOTFOUND ")
 table up up
 expect "$B, no sessions" "$(ask "${CT[@]}" -- "$(ns "route $B")")" "$to2"
+same "$A"; same "$B"
 touch "$T/sessions/n1/$B"
 expect "$B with sessions on node 1" "$(ask "${CT[@]}" -- "$(ns "route $B")")" "$nf"
+same "$A"; same "$B"
 touch "$T/sessions/n2/$B"
 expect "$B with sessions on both" "$(ask "${CT[@]}" -- "$(ns "route $B")")" "$to2"
+same "$A"; same "$B"
 rm "$T/sessions/n1/$B"; touch "$T/sessions/n2/$A"
 expect "$A with sessions on node 2" "$(ask "${CT[@]}" -- "$(ns "route $A")")" "$to2"
+same "$A"; same "$B"
 table up drain
 expect "$A with sessions on drained node 2" "$(ask "${CT[@]}" -- "$(ns "route $A")")" "$to2"
+same "$A"; same "$B"
 expect "$B homed on drained node 2, sessions there" "$(ask "${CT[@]}" -- "$(ns "route $B")")" "$to2"
+same "$A"; same "$B"
 rm "$T/sessions/n2/$B"
 expect "$B homed on drained node 2" "$(ask "${CT[@]}" -- "$(ns "route $B")")" "$nf"
+same "$A"; same "$B"
 table up down
 expect "$A with sessions on down node 2" "$(ask "${CT[@]}" -- "$(ns "route $A")")" "$nf"
+same "$A"; same "$B"
 table down drain
 expect "$A with sessions on drained node 2, no node up" "$(ask "${CT[@]}" -- "$(ns "route $A")")" "$to2"
+same "$A"; same "$B"
 table down down
 expect "no node up" "$(ask "${CT[@]}" -- "$(ns "route $B")")" "$nf"
+same "$A"; same "$B"
 rm "$T/nodes"
 expect "no node table" "$(ask "${CT[@]}" -- "$(ns "route $B")")" "$nf"
 "$ROUTE" -c "$T/missing.conf" "$E2E_LMTP_DOMAIN" </dev/null 2>/dev/null; [ $? = 2 ] || e2e_die "mhafs-route ran by hand without its configuration"
@@ -151,7 +189,7 @@ done
 for f in "[127.0.0.1]:24" "localhost:24"; do
 	"$ROUTE" -c "$T/mhafs.conf" -f "$f" "$E2E_LMTP_DOMAIN" </dev/null || e2e_die "mhafs-route refused the fallback '$f'"
 done
-e2e_log "mhafs-route follows the sessions, the states and a missing table as the routing script does"
+e2e_log "mhafs-route follows the sessions, the states and a missing table as the routing script does (checked against it)"
 
 # --- through Postfix: node 1's Postfix sends node 2's user's mail to node 2
 P1=$D1/log/postfix.log
