@@ -168,12 +168,7 @@ b.close()
 req = sys.argv[1].encode()
 a.sendall(b"%d:%s," % (len(req), req))
 a.shutdown(socket.SHUT_WR)
-out = b""
-while True:
-    d = a.recv(4096)
-    if not d:
-        break
-    out += d
+out = b"".join(iter(lambda: a.recv(4096), b""))
 p.wait()
 sys.stdout.write(out.decode() + " rc=%d" % p.returncode)
 EOF
