@@ -226,9 +226,9 @@ int main(int argc, char **argv)
 	 * parses as inet destinations after the first: a "unix:" there makes
 	 * its lmtp client die (fatal), and master(8) then throttles every
 	 * LMTP delivery, so -f is checked here */
-	if (!rt.transport[0] || strpbrk(rt.transport, " ,:\t") || !rt.port[0] ||
+	if (!rt.transport[0] || strlen(rt.transport) > 64 || strpbrk(rt.transport, " ,:\t") || !rt.port[0] ||
 	    strspn(rt.port, "0123456789") != strlen(rt.port) || strlen(rt.port) > 5)
-		return refuse(&rt, "-t is a transport name, -p a port number");
+		return refuse(&rt, "-t is a transport name (up to 64 bytes), -p a port number");
 	if (rt.fallback[0] && (!fallback_ok(rt.fallback) || strlen(rt.fallback) > 200)) {
 		snprintf(why, sizeof(why), "-f %.200s: not an inet nexthop HOST:PORT or [ADDRESS]:PORT "
 			 "(Postfix takes no unix: or inet: prefix after the first nexthop)", rt.fallback);
