@@ -188,10 +188,10 @@ function auth_passdb_lookup(req)
 	if port == nil then
 		return dovecot.auth.PASSDB_RESULT_OK, here
 	end
-	-- The peer's Dovecot proxied this session here (to the plain port; the
-	-- balancer's connections come from a node's address too, but to the
-	-- PROXY port, and the peer's Postfix to the routed LMTP port): serve
-	-- it, never bounce it back.
+	-- The peer's Dovecot proxied this session here (to the plain port):
+	-- serve it, never bounce it back.  The balancer's connections come
+	-- from a node's address too, but to the PROXY ports, and the peer's
+	-- Postfix to the routed LMTP port: those are routed.
 	for _, node in ipairs(nodes) do
 		if node.id ~= self and node.addr == req.real_rip and
 		    tostring(req.real_lport) == port then

@@ -347,7 +347,7 @@ e2e_mail_start() {
 	local listen='*' inet=all maps="texthash:$d/conf/transport"
 	if [ -n "${E2E_BALANCE:-}" ]; then
 		listen="$(e2e_ip "$n"), 127.0.0.1"; inet=$listen
-		E2E_LMTP_PORT=24   # LMTP from the peer (its Postfix, or its Dovecot proxying)
+		E2E_LMTP_PORT=24   # LMTP proxied from the peer; this node's Postfix's fallback
 		# mhafs-route (conf/postfix-master-balance.cf.in); E2E_NO_ROUTE=1:
 		# without it, every message through this node's Dovecot
 		[ -n "${E2E_NO_ROUTE:-}" ] || maps="$maps, socketmap:unix:private/mhafs-route:route"
