@@ -21,7 +21,10 @@ not end in OK is indeterminate (a MOVE is a copy, then an expunge, and may
 stop between the two): its messages are recorded (phase "cut" when the
 connection died) and never touched again by this client, as a careful
 real client would do, so that a half-done move cannot turn into a second
-copy.  With --outgoing-every K and --outgoing-to ADDR, every K-th message
+copy.  So is one answered OK with fewer untagged EXPUNGEs than it had
+messages: Dovecot answers OK after a sync that failed (a mount that went
+away under it) and may then have removed nothing; it is recorded with ok
+null.  With --outgoing-every K and --outgoing-to ADDR, every K-th message
 goes to that remote address instead (through the VIP like the rest; the
 node's Postfix relays it to the remote SMTP sink), recorded with "out":
 true; its ack has the same meaning (a 250 means it must reach the sink).
@@ -155,14 +158,19 @@ def smtp_loop(a, rec, stop, stats):
 REMOVING = ("expunge", "move")
 
 
-def imap_cmd(rec, stats, user, folder, cmd, mids, fn, unsure=None):
+def imap_cmd(rec, stats, user, folder, cmd, mids, fn, unsure=None, m=None):
     """Run fn(); record cmd with ok true on OK, false on NO/BAD, null on a
     dropped connection (then re-raise).  A removing command (REMOVING) that
     did not end in OK may have been done in part (a MOVE is a copy, then an
     expunge): its messages go into the set unsure, and the client leaves
-    them alone from then on, so that no second copy is ever made of them."""
+    them alone from then on, so that no second copy is ever made of them.
+    Given the connection m, a removing command's OK counts only with an
+    untagged EXPUNGE in its answer for each of its messages; an OK with
+    fewer is recorded with ok null, its messages unsure, like a cut one."""
     if cmd in REMOVING:
         rec.write(op="imap", cmd=cmd, user=user, folder=folder, mids=mids, ok=None, phase="sent")
+    if m is not None:
+        m.untagged_responses.pop("EXPUNGE", None)
     try:
         typ, data = fn()
     except (OSError, imaplib.IMAP4.abort, imaplib.IMAP4.error, EOFError) as e:
@@ -176,6 +184,13 @@ def imap_cmd(rec, stats, user, folder, cmd, mids, fn, unsure=None):
                 stats["imap_%s_indeterminate" % cmd] += 1
             raise
     ok = typ == "OK"
+    if ok and m is not None and len(m.untagged_responses.pop("EXPUNGE", None) or []) < len(mids):
+        if unsure is not None:
+            unsure.update(mids)
+        stats["imap_%s_unconfirmed" % cmd] += 1
+        rec.write(op="imap", cmd=cmd, user=user, folder=folder, mids=mids, ok=None,
+                  error="OK without an untagged EXPUNGE: nothing removed")
+        return None
     if not ok and cmd in REMOVING and unsure is not None:
         unsure.update(mids)
         stats["imap_%s_indeterminate" % cmd] += 1
@@ -248,14 +263,14 @@ def imap_session(a, rec, stop, stats, user, pw, rnd, unsure):
                                  lambda: m.uid("STORE", us, "+FLAGS", "(%s)" % flag))
                     elif r < 0.7 and folder == "INBOX":
                         imap_cmd(rec, stats, user, folder, "move", mids,
-                                 lambda: m.uid("MOVE", us, "Archive"), unsure)
+                                 lambda: m.uid("MOVE", us, "Archive"), unsure, m)
                     elif r < 0.85:
                         one_u = us.split(",")[0]
                         one = [got[one_u]]
                         if imap_cmd(rec, stats, user, folder, "store", one,
                                     lambda: m.uid("STORE", one_u, "+FLAGS", "(\\Deleted)")):
                             imap_cmd(rec, stats, user, folder, "expunge", one,
-                                     lambda: m.uid("EXPUNGE", one_u), unsure)
+                                     lambda: m.uid("EXPUNGE", one_u), unsure, m)
             imap_cmd(rec, stats, user, folder, "close", [], lambda: m.unselect()
                      if hasattr(m, "unselect") else m.close())
             time.sleep(a.imap_interval)
