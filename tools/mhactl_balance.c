@@ -70,13 +70,10 @@ static void served_by(const struct config *cfg, const struct hn_table *t, const 
 			size_t l = strlen(with);
 			snprintf(with + l, sizeof(with) - l, "%s%s", l ? " " : "", t->nodes[i].name);
 		}
-	if (at != home) {
+	if (mask && !(mask & (mask - 1))) {
 		printf("serves=%s\n", t->nodes[at].name);
-		printf("sessions=open on %s: served there until they end, not by the home node %s\n",
-		       t->nodes[at].name, t->nodes[home].name);
-	} else if (mask && (mask & (mask - 1)) == 0) {
-		printf("serves=%s\n", t->nodes[at].name);
-		printf("sessions=open on %s: served there until they end\n", t->nodes[at].name);
+		printf("sessions=open on %s: served there until they end%s%s\n", t->nodes[at].name,
+		       at == home ? "" : ", not by the home node ", at == home ? "" : t->nodes[home].name);
 	} else {
 		printf("serves=%s\n", t->nodes[home].name);
 		printf("sessions=%s%s\n", !cfg->sessions_dir || !cfg->sessions_dir[0] ? "not published (no sessions_dir)"

@@ -33,6 +33,11 @@ nodes' addresses (192.0.2.0/24).
       expunges what it marked deleted, NOOPs); prints "ops N" and one
       "error KIND COUNT" line per kind of tagged NO/BAD, BYE or dropped
       connection, KIND being the response text with numbers removed.
+  balclient.py greet --host IP [--timeout S] PORT:WANT[:tls]...
+      to each port, sends a PROXY v2 header naming the client network
+      (192.0.2.1) as HAProxy does for a client, then (with tls) starts
+      TLS, and expects a greeting that begins with WANT; prints one line
+      per port to stderr.  Exit 0 when every port greeted.
   balclient.py forge --host IP --port P
       sends a PROXY v2 header that claims another client address
       (192.0.2.99) and expects the connection to be refused or closed
@@ -44,6 +49,7 @@ import os
 import re
 import smtplib
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -290,6 +296,30 @@ def proxy_v2_header(src, dst, sport, dport):
     return sig + bytes([0x21, 0x11]) + struct.pack("!H", len(body)) + body
 
 
+def cmd_greet(a):
+    bad = 0
+    for spec in a.specs:
+        port, want, tls = (spec.split(":", 2) + [""])[:3]
+        port = int(port)
+        try:
+            s = socket.create_connection((a.host, port), timeout=a.timeout)
+            s.sendall(proxy_v2_header("192.0.2.1", a.host, 40000, port))
+            if tls:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                s = ctx.wrap_socket(s)
+            got = s.recv(200).decode(errors="replace")
+            s.close()
+        except OSError as e:
+            got = "(%s)" % e
+        ok = got.startswith(want)
+        bad += not ok
+        print("port %d: %s%s" % (port, "greets" if ok else "no greeting: ", "" if ok else got.strip()[:80]),
+              file=sys.stderr)
+    return 1 if bad else 0
+
+
 def cmd_forge(a):
     try:
         s = socket.create_connection((a.host, a.port), timeout=5)
@@ -346,6 +376,10 @@ def main():
     s.add_argument("--sessions", type=int, default=10)
     s.add_argument("--seconds", type=float, default=30)
     s.add_argument("--seed", type=int, default=1)
+    s = sub.add_parser("greet")
+    s.add_argument("--host", required=True)
+    s.add_argument("--timeout", type=float, default=5)
+    s.add_argument("specs", nargs="+", metavar="PORT:WANT[:tls]")
     s = sub.add_parser("forge")
     s.add_argument("--host", required=True)
     s.add_argument("--port", type=int, required=True)
@@ -353,7 +387,7 @@ def main():
     return {"smtp": cmd_smtp, "imap-hold": cmd_imap_hold, "imap-who": cmd_imap_who,
             "load": cmd_load, "condstore": cmd_condstore,
             "stress": cmd_stress,
-            "forge": cmd_forge}[a.cmd](a)
+            "greet": cmd_greet, "forge": cmd_forge}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -71,35 +71,11 @@ $(printf '%s\n' "$dfatal" | head -8)"
 
 # each PROXY listener of node V greets a client (a PROXY v2 header naming
 # the client network, as HAProxy sends for a client), from node H
-e2e_in "$(e2e_ns "$H")" "$E2E_PY" - "$(e2e_ip "$V")" \
-	"$E2E_SMTP_PROXY_PORT:220:" "$E2E_SUBMISSION_PROXY_PORT:220:" \
-	"$E2E_IMAP_PROXY_PORT:* OK:" "$E2E_POP3_PROXY_PORT:+OK:" \
-	"$E2E_IMAPS_PROXY_PORT:* OK:tls" "$E2E_POP3S_PROXY_PORT:+OK:tls" <<-'EOF' || e2e_die "a PROXY listener of node $V does not greet"
-	import socket, ssl, struct, sys
-	node = sys.argv[1]
-	bad = 0
-	for spec in sys.argv[2:]:
-	    port, want, tls = spec.split(":")
-	    port = int(port)
-	    addrs = socket.inet_aton("192.0.2.1") + socket.inet_aton(node) + struct.pack("!HH", 40000, port)
-	    hdr = b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", len(addrs)) + addrs
-	    try:
-	        s = socket.create_connection((node, port), timeout=5)
-	        s.sendall(hdr)
-	        if tls:
-	            ctx = ssl.create_default_context()
-	            ctx.check_hostname = False
-	            ctx.verify_mode = ssl.CERT_NONE
-	            s = ctx.wrap_socket(s)
-	        got = s.recv(200).decode(errors="replace")
-	        s.close()
-	    except OSError as e:
-	        got = "(%s)" % e
-	    ok = got.startswith(want)
-	    bad += not ok
-	    print("port %d: %s%s" % (port, "greets" if ok else "no greeting: ", "" if ok else got.strip()[:80]), file=sys.stderr)
-	sys.exit(1 if bad else 0)
-	EOF
+e2e_in "$(e2e_ns "$H")" "$E2E_PY" "$BAL" greet --host "$(e2e_ip "$V")" \
+	"$E2E_SMTP_PROXY_PORT:220" "$E2E_SUBMISSION_PROXY_PORT:220" \
+	"$E2E_IMAP_PROXY_PORT:* OK" "$E2E_POP3_PROXY_PORT:+OK" \
+	"$E2E_IMAPS_PROXY_PORT:* OK:tls" "$E2E_POP3S_PROXY_PORT:+OK:tls" ||
+	e2e_die "a PROXY listener of node $V does not greet"
 e2e_log "every PROXY listener of node $V greets"
 
 for n in 1 2; do e2e_mail_stop "$n"; done

@@ -30,20 +30,7 @@ plog=$(wc -l <"$DV/log/postfix.log")
 # greets NS: node V's SMTP PROXY listener answers 220 to a client's PROXY
 # v2 header, asked from namespace NS within 3 s
 greets() {
-	e2e_in "$1" "$E2E_PY" - "$IPV" "$E2E_SMTP_PROXY_PORT" 2>/dev/null <<-'EOF'
-	import socket, struct, sys
-	node, port = sys.argv[1], int(sys.argv[2])
-	addrs = socket.inet_aton("192.0.2.1") + socket.inet_aton(node) + struct.pack("!HH", 40000, port)
-	hdr = b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", len(addrs)) + addrs
-	try:
-	    s = socket.create_connection((node, port), timeout=3)
-	    s.sendall(hdr)
-	    got = s.recv(200)
-	    s.close()
-	except OSError:
-	    sys.exit(1)
-	sys.exit(0 if got.startswith(b"220") else 1)
-	EOF
+	e2e_in "$1" "$E2E_PY" "$BAL" greet --host "$IPV" --timeout 3 "$E2E_SMTP_PROXY_PORT:220" 2>/dev/null
 }
 greets "$(e2e_ns "$H")" || e2e_die "node $V's SMTP PROXY listener does not greet before the test"
 
