@@ -519,8 +519,8 @@ int repl_reconcile(struct repl *r, int repair, int timeout_ms, const int *cancel
 			rc = -ECANCELED;
 			break;
 		}
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
+		struct timespec until; /* r->cond runs on the monotonic clock */
+		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += 200000000L;
 		if (until.tv_nsec >= 1000000000L) {
 			until.tv_sec++;
