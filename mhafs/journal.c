@@ -366,6 +366,7 @@ static void journal_free(struct journal *j)
 	mtree_free(j);
 	pthread_mutex_destroy(&j->lock);
 	pthread_mutex_destroy(&j->rlock);
+	pthread_mutex_destroy(&j->hlock);
 	free(j);
 }
 
@@ -397,6 +398,7 @@ struct journal *journal_open(const char *state_dir, uint16_t node_id, struct hlc
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_mutex_init(&j->qlock, NULL);
 	pthread_mutex_init(&j->rlock, NULL);
+	pthread_mutex_init(&j->hlock, NULL);
 	pthread_cond_init(&j->qcond, NULL);
 	pthread_cond_init(&j->qdone, NULL);
 	j->node = node_id;

@@ -90,6 +90,9 @@ struct journal_hooks {
 int journal_start_writer(struct journal *j, const struct journal_hooks *hooks);
 /* Wait until every entry queued so far is committed. */
 void journal_flush(struct journal *j);
+/* No committed() call after this returns (one running is waited for):
+ * before freeing what the hook uses.  The writer goes on committing. */
+void journal_hooks_off(struct journal *j);
 
 /* Make the next seq greater than floor (no-op if it already is).  mhafs
  * starts a new journal's numbering at the current HLC, so a journal lost

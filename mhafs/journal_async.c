@@ -245,8 +245,10 @@ static void *writer_main(void *arg)
 		j->committed = top;
 		pthread_cond_broadcast(&j->qdone);
 		pthread_mutex_unlock(&j->qlock);
+		pthread_mutex_lock(&j->hlock);
 		if (j->hooks.committed)
 			j->hooks.committed(j->hooks.arg, top);
+		pthread_mutex_unlock(&j->hlock);
 		sync_digests(j); /* after the waiters are released */
 		pthread_mutex_lock(&j->qlock);
 	}
@@ -288,6 +290,15 @@ void journal_flush(struct journal *j)
 	while (j->committed < target && (j->qhead || !j->qstop))
 		pthread_cond_wait(&j->qdone, &j->qlock);
 	pthread_mutex_unlock(&j->qlock);
+}
+
+void journal_hooks_off(struct journal *j)
+{
+	if (!j)
+		return;
+	pthread_mutex_lock(&j->hlock);
+	j->hooks.committed = NULL;
+	pthread_mutex_unlock(&j->hlock);
 }
 
 void journal_stop_writer(struct journal *j)

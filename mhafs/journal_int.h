@@ -78,6 +78,7 @@ struct journal {
 	int qstop;
 	pthread_t writer;
 	struct journal_hooks hooks;
+	pthread_mutex_t hlock; /* held while the committed hook runs */
 	/* the last committed entries, for the sender (journal_committed_next):
 	 * rcap slots from rfirst's seq on, contiguous, under rlock */
 	pthread_mutex_t rlock;

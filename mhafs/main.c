@@ -551,6 +551,7 @@ out_unmount:
 	ctl_stop(fs.ctl);
 	fs.ctl = NULL;
 	watch_stop(fs.watch); /* its thread asks replication for figures */
+	journal_hooks_off(fs.journal); /* the writer's hook uses replication */
 	repl_stop(fs.repl);
 	fs.repl = NULL;
 	watch_free(fs.watch); /* the receiver hands it the peer's figures */
