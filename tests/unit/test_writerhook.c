@@ -61,15 +61,15 @@ int main(void)
 	/* on: the hook hears of the entries committed */
 	CHECK_INT(rec(j, 1), 0);
 	journal_flush(j);
-	for (int i = 0; i < 100 && atomic_load(&calls) == 0; i++)
-		nap_ms(10);
+	for (int i = 0; i < 500 && atomic_load(&calls) == 0; i++)
+		nap_ms(10); /* up to 5 s: a loaded machine */
 	CHECK_INT(atomic_load(&calls), 1);
 	CHECK(atomic_load(&top_seen) >= 1);
 
 	/* off while a call runs: it waits for that call to end */
 	atomic_store(&entered, 0);
 	CHECK_INT(rec(j, 2), 0);
-	for (int i = 0; i < 200 && !atomic_load(&entered); i++)
+	for (int i = 0; i < 5000 && !atomic_load(&entered); i++)
 		nap_ms(1);
 	CHECK_INT(atomic_load(&entered), 1);
 	journal_hooks_off(j);
