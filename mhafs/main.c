@@ -11,12 +11,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -314,6 +316,36 @@ static int lock_state_dir(const char *dir)
 	return fd; /* kept open: the lock lives as long as the process */
 }
 
+/* Once the FUSE loop has ended nobody answers the kernel's requests, and
+ * a client waiting for an answer may hold a directory's lock that
+ * replication's invalidator needs (an entry invalidation takes it): the
+ * stop would hang there.  So the connection is aborted first -- every
+ * waiting request ends with an error -- and the mount taken away: at once
+ * if nothing uses it, else detached, to go when its last user leaves.
+ * Nothing to do when the kernel has ended the connection already (an
+ * unmount ended the loop). */
+static void end_connection(struct fuse_session *se, const char *mnt)
+{
+	struct pollfd p = { .fd = fuse_session_fd(se), .events = 0 };
+
+	if (p.fd < 0 || (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)))
+		return;
+	if (umount2(mnt, MNT_FORCE) == 0) {
+		log_info("unmounted %s: nothing was using it", mnt);
+		return;
+	}
+	if (errno != EBUSY) {
+		log_warn("cannot abort the FUSE connection of %s: %s; clients waiting in the mount may "
+			 "hold the stop up", mnt, strerror(errno));
+		return;
+	}
+	if (umount2(mnt, MNT_DETACH) < 0)
+		log_warn("%s: aborted but not detached: %s", mnt, strerror(errno));
+	else
+		log_notice("%s was in use: its waiting requests failed and the mount is detached; it goes "
+			   "when its last user leaves", mnt);
+}
+
 static int open_journal(struct mhafs *fs, struct config *cfg)
 {
 	char err[512];
@@ -547,6 +579,7 @@ int main(int argc, char **argv)
 	ret = ret != 0 && ret != SIGTERM && ret != SIGINT && ret != SIGHUP;
 out_unmount:
 	sdn_stopping("unmounting");
+	end_connection(fs.se, mnt_real);
 	/* stop replication first: its threads use the session */
 	ctl_stop(fs.ctl);
 	fs.ctl = NULL;
