@@ -159,17 +159,19 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 	return 0;
 }
 
-/* Whether path (a real path) is already a mount point, from mountinfo. */
-static int is_mounted(const char *path)
+/* The device number (major:minor) of the topmost mount on path (a real
+ * path), from mountinfo: 1 if something is mounted there, else 0. */
+static int mount_dev_at(const char *path, unsigned *major, unsigned *minor)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char line[8192];
 	int found = 0;
 	if (!f)
 		return 0;
-	while (!found && fgets(line, sizeof(line), f)) {
+	while (fgets(line, sizeof(line), f)) {
 		char mp[PATH_MAX], dec[PATH_MAX];
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+		unsigned ma, mi;
+		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &ma, &mi, mp) != 3)
 			continue;
 		size_t j = 0;
 		for (size_t i = 0; mp[i] && j < sizeof(dec) - 1; i++) {
@@ -181,10 +183,20 @@ static int is_mounted(const char *path)
 			}
 		}
 		dec[j] = '\0';
-		found = strcmp(dec, path) == 0;
+		if (strcmp(dec, path) == 0) { /* later lines are mounted on top */
+			found = 1;
+			*major = ma;
+			*minor = mi;
+		}
 	}
 	fclose(f);
 	return found;
+}
+
+static int is_mounted(const char *path)
+{
+	unsigned ma, mi;
+	return mount_dev_at(path, &ma, &mi);
 }
 
 /* libfuse's own messages during option parsing, kept to report one line. */
@@ -316,6 +328,11 @@ static int lock_state_dir(const char *dir)
 	return fd; /* kept open: the lock lives as long as the process */
 }
 
+/* Our mount's device number, read once it is mounted: the stop forces
+ * an unmount only of the mount that is still ours. */
+static unsigned mnt_major, mnt_minor;
+static int mnt_known;
+
 /* Once the FUSE loop has ended nobody answers the kernel's requests, and
  * a client waiting for an answer may hold a directory's lock that
  * replication's invalidator needs (an entry invalidation takes it): the
@@ -323,27 +340,37 @@ static int lock_state_dir(const char *dir)
  * waiting request ends with an error -- and the mount taken away: at once
  * if nothing uses it, else detached, to go when its last user leaves.
  * Nothing to do when the kernel has ended the connection already (an
- * unmount ended the loop). */
-static void end_connection(struct fuse_session *se, const char *mnt)
+ * unmount ended the loop), nor when our mount is no longer the one on the
+ * mount point (detached by hand): an unmount there would hit what lies
+ * beneath, so -1 then tells the caller to leave libfuse's unmount out
+ * too. */
+static int end_connection(struct fuse_session *se, const char *mnt)
 {
 	struct pollfd p = { .fd = fuse_session_fd(se), .events = 0 };
+	unsigned ma, mi;
 
 	if (p.fd < 0 || (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)))
-		return;
+		return 0;
+	if (!mnt_known || !mount_dev_at(mnt, &ma, &mi) || ma != mnt_major || mi != mnt_minor) {
+		log_warn("%s is no longer this mhafs's mount (detached by hand?): leaving what is mounted "
+			 "there alone; clients still in the detached mount may hold the stop up", mnt);
+		return -1;
+	}
 	if (umount2(mnt, MNT_FORCE) == 0) {
 		log_info("unmounted %s: nothing was using it", mnt);
-		return;
+		return 0;
 	}
 	if (errno != EBUSY) {
 		log_warn("cannot abort the FUSE connection of %s: %s; clients waiting in the mount may "
 			 "hold the stop up", mnt, strerror(errno));
-		return;
+		return 0;
 	}
 	if (umount2(mnt, MNT_DETACH) < 0)
 		log_warn("%s: aborted but not detached: %s", mnt, strerror(errno));
 	else
 		log_notice("%s was in use: its waiting requests failed and the mount is detached; it goes "
 			   "when its last user leaves", mnt);
+	return 0;
 }
 
 static int open_journal(struct mhafs *fs, struct config *cfg)
@@ -521,6 +548,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mhafs: cannot mount on %s\n", mnt_real);
 		goto out_signals;
 	}
+	mnt_known = mount_dev_at(mnt_real, &mnt_major, &mnt_minor);
 	if (cfg.writeback_cache)
 		log_warn("writeback_cache is on: the kernel gathers writes and owns file sizes, so a full "
 			 "backing disk is reported only at fsync or close and the size seen through the "
@@ -579,7 +607,7 @@ int main(int argc, char **argv)
 	ret = ret != 0 && ret != SIGTERM && ret != SIGINT && ret != SIGHUP;
 out_unmount:
 	sdn_stopping("unmounting");
-	end_connection(fs.se, mnt_real);
+	int ours = end_connection(fs.se, mnt_real) == 0;
 	/* stop replication first: its threads use the session */
 	ctl_stop(fs.ctl);
 	fs.ctl = NULL;
@@ -589,7 +617,8 @@ out_unmount:
 	fs.repl = NULL;
 	watch_free(fs.watch); /* the receiver hands it the peer's figures */
 	fs.watch = NULL;
-	fuse_session_unmount(fs.se);
+	if (ours)
+		fuse_session_unmount(fs.se); /* else the device is closed at destroy */
 	ready_stop(rdy); /* its probe of the mount returns once unmounted */
 out_signals:
 	ctl_stop(fs.ctl);
