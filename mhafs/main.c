@@ -11,14 +11,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -31,6 +29,7 @@
 #include "ctl.h"
 #include "arrivals.h"
 #include "log.h"
+#include "mountpoint.h"
 #include "ready.h"
 #include "repl.h"
 #include "watch.h"
@@ -159,46 +158,6 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 	return 0;
 }
 
-/* The device number (major:minor) of the topmost mount on path (a real
- * path), from mountinfo: 1 if something is mounted there, else 0. */
-static int mount_dev_at(const char *path, unsigned *major, unsigned *minor)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[8192];
-	int found = 0;
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		char mp[PATH_MAX], dec[PATH_MAX];
-		unsigned ma, mi;
-		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &ma, &mi, mp) != 3)
-			continue;
-		size_t j = 0;
-		for (size_t i = 0; mp[i] && j < sizeof(dec) - 1; i++) {
-			if (mp[i] == '\\' && mp[i + 1] && mp[i + 2] && mp[i + 3]) {
-				dec[j++] = (char)(((mp[i + 1] - '0') << 6) | ((mp[i + 2] - '0') << 3) | (mp[i + 3] - '0'));
-				i += 3;
-			} else {
-				dec[j++] = mp[i];
-			}
-		}
-		dec[j] = '\0';
-		if (strcmp(dec, path) == 0) { /* later lines are mounted on top */
-			found = 1;
-			*major = ma;
-			*minor = mi;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
-static int is_mounted(const char *path)
-{
-	unsigned ma, mi;
-	return mount_dev_at(path, &ma, &mi);
-}
-
 /* libfuse's own messages during option parsing, kept to report one line. */
 static char fuse_log_msg[512];
 
@@ -268,7 +227,7 @@ static int check_paths(struct mhafs *fs, struct config *cfg, char *mnt_real)
 		fprintf(stderr, "mhafs: mount point %s: not a directory\n", cfg->mount_point);
 		return -1;
 	}
-	if (is_mounted(mnt_real)) {
+	if (mountpoint_in_use(mnt_real)) {
 		fprintf(stderr, "mhafs: mount point %s is already in use (something is mounted there)\n",
 			mnt_real);
 		return -1;
@@ -326,51 +285,6 @@ static int lock_state_dir(const char *dir)
 		return -1;
 	}
 	return fd; /* kept open: the lock lives as long as the process */
-}
-
-/* Our mount's device number, read once it is mounted: the stop forces
- * an unmount only of the mount that is still ours. */
-static unsigned mnt_major, mnt_minor;
-static int mnt_known;
-
-/* Once the FUSE loop has ended nobody answers the kernel's requests, and
- * a client waiting for an answer may hold a directory's lock that
- * replication's invalidator needs (an entry invalidation takes it): the
- * stop would hang there.  So the connection is aborted first -- every
- * waiting request ends with an error -- and the mount taken away: at once
- * if nothing uses it, else detached, to go when its last user leaves.
- * Nothing to do when the kernel has ended the connection already (an
- * unmount ended the loop), nor when our mount is no longer the one on the
- * mount point (detached by hand): an unmount there would hit what lies
- * beneath, so -1 then tells the caller to leave libfuse's unmount out
- * too. */
-static int end_connection(struct fuse_session *se, const char *mnt)
-{
-	struct pollfd p = { .fd = fuse_session_fd(se), .events = 0 };
-	unsigned ma, mi;
-
-	if (p.fd < 0 || (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)))
-		return 0;
-	if (!mnt_known || !mount_dev_at(mnt, &ma, &mi) || ma != mnt_major || mi != mnt_minor) {
-		log_warn("%s is no longer this mhafs's mount (detached by hand?): leaving what is mounted "
-			 "there alone; clients still in the detached mount may hold the stop up", mnt);
-		return -1;
-	}
-	if (umount2(mnt, MNT_FORCE) == 0) {
-		log_info("unmounted %s: nothing was using it", mnt);
-		return 0;
-	}
-	if (errno != EBUSY) {
-		log_warn("cannot abort the FUSE connection of %s: %s; clients waiting in the mount may "
-			 "hold the stop up", mnt, strerror(errno));
-		return 0;
-	}
-	if (umount2(mnt, MNT_DETACH) < 0)
-		log_warn("%s: aborted but not detached: %s", mnt, strerror(errno));
-	else
-		log_notice("%s was in use: its waiting requests failed and the mount is detached; it goes "
-			   "when its last user leaves", mnt);
-	return 0;
 }
 
 static int open_journal(struct mhafs *fs, struct config *cfg)
@@ -548,7 +462,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mhafs: cannot mount on %s\n", mnt_real);
 		goto out_signals;
 	}
-	mnt_known = mount_dev_at(mnt_real, &mnt_major, &mnt_minor);
+	if (mountpoint_remember(mnt_real) < 0)
+		log_warn("%s: the new mount is not in mountinfo as expected; a stop by signal ends its "
+			 "connection as libfuse does", mnt_real);
 	if (cfg.writeback_cache)
 		log_warn("writeback_cache is on: the kernel gathers writes and owns file sizes, so a full "
 			 "backing disk is reported only at fsync or close and the size seen through the "
@@ -607,7 +523,7 @@ int main(int argc, char **argv)
 	ret = ret != 0 && ret != SIGTERM && ret != SIGINT && ret != SIGHUP;
 out_unmount:
 	sdn_stopping("unmounting");
-	int ours = end_connection(fs.se, mnt_real) == 0;
+	int foreign = mountpoint_end_connection(fuse_session_fd(fs.se), mnt_real);
 	/* stop replication first: its threads use the session */
 	ctl_stop(fs.ctl);
 	fs.ctl = NULL;
@@ -617,7 +533,7 @@ out_unmount:
 	fs.repl = NULL;
 	watch_free(fs.watch); /* the receiver hands it the peer's figures */
 	fs.watch = NULL;
-	if (ours)
+	if (!foreign)
 		fuse_session_unmount(fs.se); /* else the device is closed at destroy */
 	ready_stop(rdy); /* its probe of the mount returns once unmounted */
 out_signals:

@@ -4,10 +4,15 @@
 #  A. Nothing uses the mount: mhafs unmounts it and exits 0.
 #  B. A process has its working directory in the mount: mhafs aborts the
 #     connection, detaches the mount and exits 0 without waiting for that
-#     process, which now gets an error for every access.
+#     process, whose next request through the mount fails.
 #  C. The mount was detached by hand (umount -l) while a process held it,
 #     and another file system is mounted on the mount point since: mhafs
-#     exits without touching that file system, and says so in its log.
+#     exits without touching that file system, says so in its log, and
+#     aborts its connection through fusectl (mounted here, in the test's
+#     own mount namespace, if the machine has not).
+#  D. An older file system moved on top of the busy mount (mount --move;
+#     since Linux 6.8 mountinfo lists it before the mount it covers):
+#     mhafs leaves it alone as well.
 # Each stop must leave a clean journal: the next start checks nothing.
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -37,6 +42,19 @@ stop_by_signal() {
 	[ "$_rc" = 0 ] || fail "$1: mhafs exited $_rc after SIGTERM"
 }
 
+# hold: a process with its working directory in the mount (HOLDER), once
+# it is in there
+hold() {
+	( cd "$T/mnt" && exec sleep 60 ) &
+	HOLDER=$!
+	PIDS="$PIDS $HOLDER"
+	_i=0
+	while [ "$(readlink "/proc/$HOLDER/cwd" 2>/dev/null)" != "$T/mnt" ] && [ $_i -lt 100 ]; do
+		sleep 0.1; _i=$((_i + 1))
+	done
+	[ "$(readlink "/proc/$HOLDER/cwd" 2>/dev/null)" = "$T/mnt" ] || die "the holder did not enter the mount"
+}
+
 # clean_start WHAT: mount again; the journal must have been left clean
 clean_start() {
 	_before=$(grep -c "last stop was not clean" "$LOG")
@@ -56,10 +74,7 @@ grep -q "unmounted $T/mnt: nothing was using it" "$LOG" || fail "A: the log does
 clean_start A
 
 note "B: SIGTERM while a process works in the mount"
-( cd "$T/mnt" && exec sleep 60 ) &
-HOLDER=$!
-PIDS="$PIDS $HOLDER"
-sleep 0.3
+hold
 stop_by_signal B
 is_mounted "$T/mnt" && fail "B: the mount is still on the mount point"
 grep -q "$T/mnt was in use: its waiting requests failed and the mount is detached" "$LOG" ||
@@ -70,21 +85,43 @@ wait "$HOLDER" 2>/dev/null
 clean_start B
 
 note "C: SIGTERM after the mount was detached by hand and a tmpfs mounted in its place"
-( cd "$T/mnt" && exec sleep 60 ) &
-HOLDER=$!
-PIDS="$PIDS $HOLDER"
-sleep 0.3
+if ! grep -q ' /sys/fs/fuse/connections fusectl ' /proc/self/mountinfo; then
+	mount -t fusectl fusectl /sys/fs/fuse/connections || die "cannot mount fusectl"
+	MOUNTS="$MOUNTS /sys/fs/fuse/connections"
+fi
+hold
 umount -l "$T/mnt" || die "C: cannot detach the mount"
 mount -t tmpfs -o size=1m mhafs-test-beneath "$T/mnt" || die "C: cannot mount a tmpfs"
 echo beneath >"$T/mnt/marker"
 stop_by_signal C
 [ "$(cat "$T/mnt/marker" 2>/dev/null)" = beneath ] ||
 	fail "C: the tmpfs mounted in the mount's place is gone or changed"
-grep -q "$T/mnt is no longer this mhafs's mount" "$LOG" || fail "C: the log does not say it left the mount point alone"
+grep -q "$T/mnt holds another mount now (detached by hand?): left alone; this mount's connection is aborted through fusectl" "$LOG" ||
+	fail "C: the log does not say it left the mount point alone and aborted its connection"
 kill "$HOLDER"
 wait "$HOLDER" 2>/dev/null
 umount "$T/mnt" || fail "C: cannot unmount the tmpfs"
 clean_start C
+
+note "D: SIGTERM with an older tmpfs moved on top of the busy mount"
+unmount_wait "$T/mnt" "$MHAFS_PID" || fail "D: cannot unmount before the case"
+mkdir "$T/older"
+mount -t tmpfs -o size=1m mhafs-test-older "$T/older" || die "D: cannot mount a tmpfs"
+MOUNTS="$MOUNTS $T/older"
+echo older >"$T/older/marker"
+start_mhafs "$T/back" "$T/mnt" "$T/state" "$LOG" || die "D: mhafs did not mount again"
+hold
+mount --move "$T/older" "$T/mnt" || die "D: cannot move the tmpfs onto the mount point"
+stop_by_signal D
+[ "$(cat "$T/mnt/marker" 2>/dev/null)" = older ] || fail "D: the tmpfs moved on top of the mount is gone or changed"
+grep -q "$T/mnt holds another mount now (detached by hand?): left alone" "$LOG" ||
+	fail "D: the log does not say it left the mount point alone"
+kill "$HOLDER"
+wait "$HOLDER" 2>/dev/null
+umount "$T/mnt" || fail "D: cannot unmount the tmpfs"
+# the aborted mhafs mount beneath it: an admin (or mhafs-unmount --stale) detaches it
+is_mounted "$T/mnt" && umount -l "$T/mnt"
+clean_start D
 unmount_wait "$T/mnt" "$MHAFS_PID" || fail "the last clean unmount failed"
 
 [ "$FAILED" = 0 ] || { sed 's/^/  | /' "$LOG" | tail -20; exit 1; }

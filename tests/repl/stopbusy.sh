@@ -67,7 +67,9 @@ rm -f "$T/a.pid"
 kill "$READER" "$WRITER" 2>/dev/null
 wait "$READER" "$WRITER" 2>/dev/null
 grep -q "unmounted $T/a/mnt" "$T/a.log" || fail "node a's log does not say it unmounted"
-note "$(grep -E 'was in use: its waiting requests failed|nothing was using it' "$T/a.log")"
+ended=$(grep -E "$T/a/mnt( was in use: its waiting requests failed|: nothing was using it)" "$T/a.log") ||
+	fail "node a's log does not say how the stop ended its FUSE connection"
+note "$ended"
 grep -q " $T/a/mnt " /proc/mounts && fail "node a's mount is still there after its mhafs exited"
 
 note "restart: a clean stop needs no full check"
