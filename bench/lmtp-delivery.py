@@ -119,6 +119,10 @@ def figures(d):
             f["ops" + node] = (int(d["ops%s1" % node]) - int(d["ops%s0" % node])) / n
         except (KeyError, ValueError):
             pass
+        try:
+            f["waits" + node] = (int(d["waits%s1" % node]) - int(d["waits%s0" % node])) / n
+        except (KeyError, ValueError):
+            pass
     for node in "ABM":
         if "f" + node in d:
             f["sync" + node] = sum(int(d[c + node]) for c in "fds") / n
@@ -148,6 +152,8 @@ def line(_argv):
             s += "  %s: ops %s sql %s cpu %s syncs %s (f %s d %s s %s)" % (
                 node, fmt(f, "ops" + node, "%.2f"), fmt(f, "sql" + node), fmt(f, "cpu" + node, "%.2f"), fmt(f, "sync" + node, "%.2f"),
                 fmt(f, "f" + node, "%.2f"), fmt(f, "d" + node, "%.2f"), fmt(f, "s" + node, "%.2f"))
+            if f.get("waits" + node):
+                s += " peer waits %s" % fmt(f, "waits" + node, "%.2f")
     if "fuse" in f:
         s += "  fuse %s/msg" % fmt(f, "fuse")
     print(s)
@@ -174,6 +180,7 @@ def table(runs, what):
             ("A mhafs cpu ms/msg", "cpuA", "%.2f"), ("A syncs/msg", "syncA", "%.2f"),
             ("A fsync/fdatasync/syncfs", "fdsA", None), ("A sql stmts/msg", "sqlA", "%.1f"),
             ("A journal ops/msg", "opsA", "%.2f"),
+            ("A waits on the peer/msg", "waitsA", "%.2f"),
             ("A fuse requests/msg", "fuse", "%.1f"),
             ("B mhafs cpu ms/msg", "cpuB", "%.2f"), ("B syncs/msg", "syncB", "%.2f"),
             ("B fsync/fdatasync/syncfs", "fdsB", None), ("B sql stmts/msg", "sqlB", "%.1f"),

@@ -11,7 +11,7 @@ out=$(E2E_SKIP_RC=77 "$top_srcdir/bench/lmtp-delivery" -p -n 40 -r 1 -c 2 -u 4 2
 rc=$?
 printf '%s\n' "$out"
 [ "$rc" = 0 ] || exit "$rc"
-for f in 'msg/s ' 'ratio ' 'cpu user ms/msg' 'p99 ms' 'A sql stmts/msg' 'B sql stmts/msg'; do
+for f in 'msg/s ' 'ratio ' 'cpu user ms/msg' 'p99 ms' 'A sql stmts/msg' 'A waits on the peer/msg' 'B sql stmts/msg'; do
 	printf '%s\n' "$out" | grep -q "^  $f" || { echo "bench/smoke.sh: no '$f' line" >&2; exit 1; }
 done
 printf '%s\n' "$out" | grep -q '^  round 1 mhafs+peer ' || { echo "bench/smoke.sh: no mhafs+peer run" >&2; exit 1; }
