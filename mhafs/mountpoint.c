@@ -133,13 +133,19 @@ static int fusectl_abort(void)
 	return rc;
 }
 
+/* Whether the kernel has ended the connection on fd. */
+static int connection_ended(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = 0 };
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
 int mountpoint_end_connection(int fuse_fd, const char *path)
 {
-	struct pollfd p = { .fd = fuse_fd, .events = 0 };
 	struct mnt_line top;
 
 	/* the kernel ended the connection (an unmount ended the loop) */
-	if (fuse_fd < 0 || (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)))
+	if (fuse_fd < 0 || connection_ended(fuse_fd))
 		return 0;
 	if (!ours_known) {
 		log_warn("%s: this mount's device is not known; its connection ends as libfuse ends it",
@@ -158,7 +164,8 @@ int mountpoint_end_connection(int fuse_fd, const char *path)
 			log_warn("%s holds %s now (detached by hand?): left alone; this mount's connection "
 				 "cannot be aborted through fusectl (%s): clients still in the detached mount "
 				 "may hold the stop up", path, what, strerror(-rc));
-		return 1;
+		/* once ended, libfuse's unmount only frees its own state */
+		return connection_ended(fuse_fd) ? 0 : 1;
 	}
 	if (umount2(path, MNT_FORCE) == 0) {
 		log_info("unmounted %s: nothing was using it", path);

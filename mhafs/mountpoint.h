@@ -15,7 +15,8 @@ int mountpoint_remember(const char *path);
 /* After the FUSE loop has ended, before replication stops: end the
  * connection on the device fd (which stays open).  Returns 1 when
  * libfuse's own unmount must be left out (the mount point holds another
- * mount now), else 0. */
+ * mount now and our connection could not be ended: libfuse would unmount
+ * what is there), else 0. */
 int mountpoint_end_connection(int fuse_fd, const char *path);
 
 #endif
