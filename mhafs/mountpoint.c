@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mountinfo.h"
 
 #define MAX_STACK 64 /* mounts stacked on one path that are told apart */
 
@@ -34,24 +35,6 @@ struct mnt_line {
 
 static unsigned ours_major, ours_minor;
 static int ours_known;
-
-/* Whether esc, a mountinfo field of len bytes (space, tab, newline and
- * backslash written as \ooo), names path. */
-static int field_is(const char *esc, size_t len, const char *path)
-{
-	size_t i = 0;
-	for (; i < len; i++, path++) {
-		char c = esc[i];
-		if (c == '\\' && i + 3 < len && esc[i + 1] >= '0' && esc[i + 1] <= '3' &&
-		    esc[i + 2] >= '0' && esc[i + 2] <= '7' && esc[i + 3] >= '0' && esc[i + 3] <= '7') {
-			c = (char)(((esc[i + 1] - '0') << 6) | ((esc[i + 2] - '0') << 3) | (esc[i + 3] - '0'));
-			i += 3;
-		}
-		if (*path == '\0' || *path != c)
-			return 0;
-	}
-	return *path == '\0';
-}
 
 /* The mounts on path, from mountinfo: TOP_ONE and *top, the mount on top
  * of the others (the one no other is mounted on: mountinfo lists mounts by
@@ -76,8 +59,10 @@ static int top_mount(const char *path, struct mnt_line *top)
 		if (sscanf(line, "%u %u %u:%u %*s %n", &m.id, &m.parent, &m.major, &m.minor, &at) != 4 ||
 		    at < 0)
 			continue;
-		size_t len = strcspn(line + at, " \n");
-		if (!field_is(line + at, len, path))
+		char *mp = line + at;
+		mp[strcspn(mp, " \n")] = '\0';
+		mountinfo_unescape(mp);
+		if (strcmp(mp, path) != 0)
 			continue;
 		if (n == MAX_STACK)
 			more = 1;

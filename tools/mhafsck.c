@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "mountinfo.h"
 
 enum {
 	EXIT_CLEAN = 0,
@@ -34,22 +35,6 @@ static void usage(FILE *f)
 		"local mhafs); --repair sends what the peer lacks or holds older.\n"
 		"Exit: 0 clean, 1 repaired, 4 differences left, 8 operational error,\n"
 		"16 usage error.  See mhafsck(8).\n");
-}
-
-/* Undo mountinfo's octal escapes (\040 for a space) in place. */
-static void unescape(char *s)
-{
-	char *o = s;
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 4;
-		} else {
-			*o++ = *s++;
-		}
-	}
-	*o = '\0';
 }
 
 /* Whether one of the two paths is the other or lies below it. */
@@ -90,9 +75,9 @@ static int mhafs_mounted(const char *dir, char *err, size_t errlen)
 		for (int i = 0; tok && i < 4; i++) /* id parent dev root mountpoint */
 			tok = strtok_r(NULL, " ", &save2);
 		mnt = tok;
-		unescape(source);
+		mountinfo_unescape(source);
 		if (mnt)
-			unescape(mnt);
+			mountinfo_unescape(mnt);
 		found = related(source, dir) || (mnt && related(mnt, dir));
 	}
 	free(line);
